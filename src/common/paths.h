@@ -1,0 +1,25 @@
+// Path rules shared by client, daemon and worker. Paths inside an action are relative to the
+// exec root, normalised ("a/./b/../c" -> "a/c"), and never absolute or climbing out with "..".
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace zbuild {
+
+// Normalises a relative path lexically. Fails when the path is empty, absolute, or climbs
+// above its base. `what` names the path in the error ("task obj/a.o: input").
+Result<std::string> normalize_relative(std::string_view path, std::string_view what);
+
+// Makes `path` (absolute, or relative to `base_rel` under `root`) relative to `root`.
+// Fails when it lands outside `root`.
+Result<std::string> relative_to_root(const std::filesystem::path& root, std::string_view base_rel,
+                                     std::string_view path, std::string_view what);
+
+// True when `p` (absolute, lexically normal) is `root` or lies below it.
+bool is_under(const std::filesystem::path& root, const std::filesystem::path& p);
+
+}  // namespace zbuild

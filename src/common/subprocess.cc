@@ -1,0 +1,156 @@
+#include "common/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+extern char** environ;
+
+namespace zbuild {
+
+namespace {
+int64_t mono_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Pipe {
+  int r = -1, w = -1;
+  ~Pipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+  }
+};
+}  // namespace
+
+Result<ProcessResult> run_process(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return make_error("run_process: empty argv");
+  Pipe po, pe;
+  int a[2], b[2];
+  if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0) {
+    return make_error(std::string("pipe: ") + std::strerror(errno));
+  }
+  po.r = a[0]; po.w = a[1]; pe.r = b[0]; pe.w = b[1];
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, po.w, 1);
+  posix_spawn_file_actions_adddup2(&fa, pe.w, 2);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defs;
+  sigemptyset(&defs);
+  sigaddset(&defs, SIGPIPE);
+  sigaddset(&defs, SIGINT);
+  sigaddset(&defs, SIGTERM);
+  posix_spawnattr_setsigdefault(&attr, &defs);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> argv;
+  for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  if (spec.use_env) {
+    for (auto& s : spec.env) envp.push_back(const_cast<char*>(s.c_str()));
+    envp.push_back(nullptr);
+  }
+  // posix_spawnp searches PATH of *our* environment; resolve against the child's PATH when given.
+  std::string prog = spec.argv[0];
+  int64_t start = mono_ms();
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, prog.c_str(), &fa, &attr, argv.data(), spec.use_env ? envp.data() : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(rc));
+  ::close(po.w); po.w = -1;
+  ::close(pe.w); pe.w = -1;
+
+  ProcessResult res;
+  int64_t deadline = spec.timeout_ms > 0 ? start + spec.timeout_ms : 0;
+  bool open_o = true, open_e = true;
+  char buf[65536];
+  while (open_o || open_e) {
+    pollfd fds[2];
+    int n = 0;
+    if (open_o) fds[n++] = {po.r, POLLIN, 0};
+    if (open_e) fds[n++] = {pe.r, POLLIN, 0};
+    int wait_ms = -1;
+    if (deadline) {
+      wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - mono_ms()));
+    }
+    int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0 && deadline && mono_ms() >= deadline) {
+      res.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+      bool is_out = fds[i].fd == po.r;
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        (is_out ? open_o : open_e) = false;
+        continue;
+      }
+      auto& dst = is_out ? res.out : res.err;
+      if (dst.size() < spec.output_cap) dst.append(buf, std::min<size_t>(static_cast<size_t>(r), spec.output_cap - dst.size()));
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  // Whatever the command left behind in its process group goes too.
+  ::kill(-pid, SIGKILL);
+  res.duration_ms = mono_ms() - start;
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  return res;
+}
+
+std::string find_in_path(const std::string& name, const std::string& skip_realpath) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find(':', i);
+    if (j == std::string::npos) j = p.size();
+    std::string dir = p.substr(i, j - i);
+    if (dir.empty()) dir = ".";
+    std::string cand = dir;
+    cand.push_back('/');
+    cand.append(name);
+    if (::access(cand.c_str(), X_OK) == 0) {
+      struct stat st {};
+      if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (skip_realpath.empty()) return cand;
+        std::error_code ec;
+        auto rp = std::filesystem::canonical(cand, ec);
+        if (ec || rp.string() != skip_realpath) return cand;
+      }
+    }
+    i = j + 1;
+  }
+  return {};
+}
+
+}  // namespace zbuild

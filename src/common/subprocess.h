@@ -1,0 +1,36 @@
+// Subprocess: the process-runner seam. Runs argv in a directory with an explicit environment,
+// captures stdout and stderr, and kills the whole process group on timeout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace zbuild {
+
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::string cwd;                  // empty: inherit
+  std::vector<std::string> env;     // "K=V"; used as the whole environment when use_env
+  bool use_env = false;
+  int64_t timeout_ms = 0;           // 0: none
+  size_t output_cap = 64u << 20;    // bytes kept per stream
+};
+
+struct ProcessResult {
+  int exit_code = -1;       // exit status, or 128+signal when killed by one
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  int64_t duration_ms = 0;
+};
+
+// Fails only when the process could not be started (spawn error names argv[0]).
+Result<ProcessResult> run_process(const ProcessSpec& spec);
+
+// Finds `name` in PATH (or returns it when it contains a '/'). Empty when not found.
+std::string find_in_path(const std::string& name, const std::string& skip_realpath = "");
+
+}  // namespace zbuild
