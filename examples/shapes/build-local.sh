@@ -1,0 +1,78 @@
+#!/bin/sh
+# Reference local build: runs every task of graph.json, one at a time, in
+# dependency order (list order when unconstrained), in place under ./out.
+# Tests compare zbuild's outputs byte-for-byte against the files this produces.
+#
+#   ./build-local.sh           # build everything
+#   ./build-local.sh --dry-run # print the commands only
+set -eu
+cd "$(dirname "$0")"
+exec python3 - "$@" <<'PY'
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+dry_run = "--dry-run" in sys.argv[1:]
+graph_path = os.path.abspath("graph.json")
+with open(graph_path) as f:
+    graph = json.load(f)
+if graph.get("version") != 1:
+    sys.exit("build-local.sh: unsupported graph version %r" % graph.get("version"))
+root = os.path.normpath(os.path.join(os.path.dirname(graph_path), graph.get("root", ".")))
+tasks = graph["tasks"]
+
+# Explicit deps plus the implicit ones: a task that consumes another's output.
+producer = {}
+for t in tasks:
+    for out in t.get("outputs", []):
+        producer[os.path.normpath(out)] = t["id"]
+by_id = {t["id"]: t for t in tasks}
+needs = {}
+for t in tasks:
+    deps = set(t.get("deps", []))
+    for inp in t.get("inputs", []):
+        p = producer.get(os.path.normpath(inp))
+        if p is not None and p != t["id"]:
+            deps.add(p)
+    unknown = deps - by_id.keys()
+    if unknown:
+        sys.exit("build-local.sh: task %s depends on unknown %s" % (t["id"], sorted(unknown)))
+    needs[t["id"]] = deps
+
+# Stable topological order: repeatedly take the first ready task in list order.
+order, done = [], set()
+pending = [t["id"] for t in tasks]
+while pending:
+    ready = next((i for i in pending if needs[i] <= done), None)
+    if ready is None:
+        sys.exit("build-local.sh: dependency cycle among %s" % pending)
+    pending.remove(ready)
+    order.append(ready)
+    done.add(ready)
+
+for n, task_id in enumerate(order, 1):
+    t = by_id[task_id]
+    cwd = os.path.normpath(os.path.join(root, t.get("cwd", ".")))
+    print("[%d/%d] %s: %s" % (n, len(order), task_id, shlex.join(t["argv"])), flush=True)
+    if dry_run:
+        continue
+    for out in t.get("outputs", []):
+        path = os.path.join(root, out)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path):
+            os.remove(path)  # e.g. `ar r` would otherwise update a stale archive
+    env = dict(os.environ)
+    env.update(t.get("env", {}))
+    try:
+        rc = subprocess.run(t["argv"], cwd=cwd, env=env, timeout=t.get("timeout_s")).returncode
+    except subprocess.TimeoutExpired:
+        sys.exit("build-local.sh: task %s timed out" % task_id)
+    if rc != 0:
+        sys.exit("build-local.sh: task %s failed with exit code %d" % (task_id, rc))
+    for out in t.get("outputs", []):
+        if not os.path.exists(os.path.join(root, out)):
+            sys.exit("build-local.sh: task %s did not produce %s" % (task_id, out))
+print("build-local.sh: %d tasks done" % len(order))
+PY

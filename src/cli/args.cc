@@ -1,0 +1,49 @@
+#include "cli/args.h"
+
+#include <charconv>
+
+namespace zbuild::cli {
+
+Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec) {
+  Args a;
+  for (int i = first; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "-h" || s == "--help") {
+      a.help = true;
+      continue;
+    }
+    if (s.size() > 1 && s[0] == '-') {
+      std::string key = s, val;
+      bool has_eq = false;
+      if (auto eq = s.find('='); eq != std::string::npos) {
+        key = s.substr(0, eq);
+        val = s.substr(eq + 1);
+        has_eq = true;
+      }
+      if (spec.flags.count(key) && !has_eq) {
+        a.flags.insert(key);
+        continue;
+      }
+      if (spec.with_value.count(key)) {
+        if (!has_eq) {
+          if (i + 1 >= argc) return make_error("option " + key + " needs a value");
+          val = argv[++i];
+        }
+        a.values[key] = val;
+        continue;
+      }
+      return make_error("unknown option " + key);
+    }
+    a.positional.push_back(s);
+  }
+  return a;
+}
+
+Result<int> to_int(const std::string& opt, const std::string& v) {
+  int out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size()) return make_error("option " + opt + ": '" + v + "' is not a number");
+  return out;
+}
+
+}  // namespace zbuild::cli

@@ -1,0 +1,35 @@
+// A small command-line reader shared by the subcommands: --name VALUE, --name=VALUE, flags,
+// positionals. Errors name the option.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace zbuild::cli {
+
+struct ArgSpec {
+  std::set<std::string> with_value;   // e.g. "--daemon"
+  std::set<std::string> flags;        // e.g. "--json"
+};
+
+struct Args {
+  std::map<std::string, std::string> values;
+  std::set<std::string> flags;
+  std::vector<std::string> positional;
+  bool help = false;
+
+  std::string get(const std::string& k, const std::string& def = "") const {
+    auto it = values.find(k);
+    return it == values.end() ? def : it->second;
+  }
+  bool has(const std::string& k) const { return flags.count(k) > 0; }
+};
+
+Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec);
+Result<int> to_int(const std::string& opt, const std::string& v);
+
+}  // namespace zbuild::cli

@@ -1,0 +1,29 @@
+// zbuild status
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "client/status.h"
+
+namespace zbuild::cli {
+
+static const char* kStatusHelp =
+    "usage: zbuild status [--daemon HOST:PORT] [--json]\n"
+    "\n"
+    "Shows the daemon's workers (host, slots, busy, tasks done, last heartbeat), its queue,\n"
+    "the builds in progress, the store's size and the cache hit rate since it started.\n";
+
+int cmd_status(int argc, char** argv) {
+  auto args = parse_args(argc, argv, 2, {{"--daemon"}, {"--json"}});
+  if (!args.ok()) {
+    std::fprintf(stderr, "zbuild status: %s\n%s", args.error().message.c_str(), kStatusHelp);
+    return 2;
+  }
+  if (args->help) {
+    std::fputs(kStatusHelp, stdout);
+    return 0;
+  }
+  return client::run_status(daemon_address(args->get("--daemon")), args->has("--json"));
+}
+
+}  // namespace zbuild::cli

@@ -1,0 +1,53 @@
+// zbuild submit
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "client/submit.h"
+#include "common/address.h"
+
+namespace zbuild::cli {
+
+std::string daemon_address(const std::string& flag) { return daemon_address_from(flag); }
+
+static const char* kSubmitHelp =
+    "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--keep-going]\n"
+    "                     [--wait-daemon SECONDS] [--quiet] GRAPH\n"
+    "\n"
+    "Builds the tasks of GRAPH (graph.json, docs/graph-format.md) on the daemon's workers,\n"
+    "answering from the cache whatever was built before, and writes the outputs under the\n"
+    "graph's root. Exit status: 0 all tasks succeeded, 1 a task failed or the daemon was\n"
+    "lost, 2 bad usage or an invalid graph (nothing is run).\n";
+
+int cmd_submit(int argc, char** argv) {
+  auto args = parse_args(argc, argv, 2, {{"--daemon", "--metrics-out", "--wait-daemon"}, {"--keep-going", "--quiet"}});
+  if (!args.ok()) {
+    std::fprintf(stderr, "zbuild submit: %s\n%s", args.error().message.c_str(), kSubmitHelp);
+    return 2;
+  }
+  if (args->help) {
+    std::fputs(kSubmitHelp, stdout);
+    return 0;
+  }
+  if (args->positional.size() != 1) {
+    std::fprintf(stderr, "zbuild submit: expected one GRAPH file\n%s", kSubmitHelp);
+    return 2;
+  }
+  client::SubmitOptions o;
+  o.daemon = daemon_address(args->get("--daemon"));
+  o.graph = args->positional[0];
+  o.metrics_out = args->get("--metrics-out");
+  o.keep_going = args->has("--keep-going");
+  o.quiet = args->has("--quiet");
+  if (args->values.count("--wait-daemon")) {
+    auto v = to_int("--wait-daemon", args->get("--wait-daemon"));
+    if (!v.ok() || v.value() < 0) {
+      std::fprintf(stderr, "zbuild submit: --wait-daemon takes a number of seconds\n");
+      return 2;
+    }
+    o.wait_daemon_s = v.value();
+  }
+  return client::run_submit(o);
+}
+
+}  // namespace zbuild::cli

@@ -1,0 +1,67 @@
+// zbuild-worker: runs tasks for a daemon.
+#include <cstdio>
+#include <exception>
+
+#include "cli/args.h"
+#include "cli/signals.h"
+#include "common/address.h"
+#include "common/log.h"
+#include "worker/worker.h"
+
+static const char* kHelp =
+    "usage: zbuild-worker [--daemon HOST:PORT] [--slots N] [--work-dir DIR] [--id NAME]\n"
+    "                     [--heartbeat-ms N] [--liveness-ms N] [--verbose]\n"
+    "\n"
+    "Joins the daemon (default 127.0.0.1:7600, or $ZBUILD_DAEMON) and runs its tasks, N at a\n"
+    "time (default: the number of cores), each in a fresh sandbox directory under DIR\n"
+    "(default $TMPDIR/zbuild-worker-PID), where it also caches the inputs it fetched.\n"
+    "The worker may start and stop at any time; it reconnects when the daemon comes back.\n";
+
+int main(int argc, char** argv) {
+  using namespace zbuild;
+  auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms"},
+                                              {"--verbose"}});
+  if (!args.ok()) {
+    std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
+    return 2;
+  }
+  if (args->help) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  worker::WorkerOptions o;
+  o.daemon = daemon_address_from(args->get("--daemon"));
+  o.work_dir = args->get("--work-dir");
+  o.id = args->get("--id");
+  for (auto [opt, dst] : {std::pair{"--heartbeat-ms", &o.heartbeat_ms}, std::pair{"--liveness-ms", &o.liveness_ms}}) {
+    if (args->values.count(opt)) {
+      auto v = cli::to_int(opt, args->get(opt));
+      if (!v.ok() || v.value() <= 0) {
+        std::fprintf(stderr, "zbuild-worker: %s must be a positive number\n", opt);
+        return 2;
+      }
+      *dst = v.value();
+    }
+  }
+  if (args->values.count("--slots")) {
+    auto v = cli::to_int("--slots", args->get("--slots"));
+    if (!v.ok() || v.value() <= 0 || v.value() > 1024) {
+      std::fprintf(stderr, "zbuild-worker: --slots must be between 1 and 1024\n");
+      return 2;
+    }
+    o.slots = v.value();
+  }
+  log::init("worker", args->has("--verbose") ? log::Level::debug : log::Level::info);
+  const auto& stop = cli::install_stop_signals();
+  try {
+    auto r = worker::run_worker(o, stop);
+    if (!r.ok()) {
+      std::fprintf(stderr, "zbuild-worker: %s\n", r.error().message.c_str());
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zbuild-worker: fatal: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

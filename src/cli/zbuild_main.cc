@@ -1,0 +1,41 @@
+// zbuild: the daemon and the client commands.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "cli/commands.h"
+
+static const char* kHelp =
+    "usage: zbuild COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  daemon   run the scheduler and cache (workers connect to it)\n"
+    "  submit   build a graph.json on the daemon's workers\n"
+    "  status   show workers, queue, builds and cache of a daemon\n"
+    "\n"
+    "`zbuild COMMAND --help` describes each. ZBUILD_DAEMON=HOST:PORT stands in for --daemon.\n"
+    "Workers are a separate program: zbuild-worker --help.\n";
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kHelp, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  struct Entry {
+    const char* name;
+    int (*fn)(int, char**);
+  };
+  static const Entry kCommands[] = {{"daemon", zbuild::cli::cmd_daemon},
+                                    {"submit", zbuild::cli::cmd_submit},
+                                    {"status", zbuild::cli::cmd_status}};
+  try {
+    for (auto& e : kCommands) {
+      if (!std::strcmp(argv[1], e.name)) return e.fn(argc, argv);
+    }
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "zbuild: fatal: %s\n", ex.what());
+    return 3;
+  }
+  std::fprintf(stderr, "zbuild: unknown command '%s'\n%s", argv[1], kHelp);
+  return 2;
+}

@@ -1,0 +1,66 @@
+#include "client/connection.h"
+
+#include <chrono>
+#include <zmq.hpp>
+
+#include "proto/wire.h"
+
+namespace zbuild::client {
+
+DaemonConnection::DaemonConnection(Address addr) : addr_(std::move(addr)), ctx_(std::make_unique<zmq::context_t>()) {
+  reconnect();
+}
+
+DaemonConnection::~DaemonConnection() {
+  sock_.reset();
+  ctx_.reset();
+}
+
+void DaemonConnection::reconnect() {
+  sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
+  sock_->set(zmq::sockopt::linger, 0);
+  sock_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
+  sock_->set(zmq::sockopt::rcvhwm, 0);
+  sock_->set(zmq::sockopt::sndhwm, 0);
+  sock_->connect(addr_.client());
+}
+
+void DaemonConnection::send(const std::string& payload) { (void)sock_->send(zmq::buffer(payload), zmq::send_flags::none); }
+
+std::optional<std::string> DaemonConnection::recv(int64_t timeout_ms) {
+  zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return std::nullopt;
+  zmq::message_t m;
+  if (!sock_->recv(m, zmq::recv_flags::dontwait)) return std::nullopt;
+  return m.to_string();
+}
+
+Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (;;) {
+    uint64_t rid = next_request_id();
+    flatbuffers::FlatBufferBuilder fbb(64);
+    send(proto::finish(fbb, wire::CreateStatusRequest(fbb), rid));
+    int64_t attempt_ms = std::max<int64_t>(1000, std::min<int64_t>(3000, wait_ms));
+    auto deadline = elapsed() + attempt_ms;
+    while (elapsed() < deadline) {
+      auto m = recv(deadline - elapsed());
+      if (!m) break;
+      auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+      if (!env.ok()) continue;
+      if (env.value()->request_id() == rid && env.value()->body_type() == wire::Body::StatusReply) {
+        return proto::str(env.value()->body_as_StatusReply()->json());
+      }
+    }
+    if (elapsed() >= wait_ms) {
+      return make_error("no zbuild daemon answers at " + addr_.str() +
+                        " (start one with `zbuild daemon --listen " + addr_.str() + "`)");
+    }
+    reconnect();   // drop requests queued for a daemon that never answered
+  }
+}
+
+}  // namespace zbuild::client

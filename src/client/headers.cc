@@ -1,0 +1,128 @@
+#include "client/headers.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace zbuild::client {
+
+bool is_scannable_compile(const std::vector<std::string>& argv) {
+  if (argv.empty()) return false;
+  std::string base = argv[0].substr(argv[0].rfind('/') + 1);
+  bool compiler = false;
+  for (const char* n : {"gcc", "g++", "clang", "clang++", "cc", "c++"}) {
+    std::string name = n;
+    auto pos = base.find(name);
+    if (pos == std::string::npos) continue;
+    size_t end = pos + name.size();
+    if ((pos == 0 || base[pos - 1] == '-') && (end == base.size() || base[end] == '-')) compiler = true;
+  }
+  return compiler && std::find(argv.begin(), argv.end(), "-c") != argv.end();
+}
+
+std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "-o" || a == "-MF" || a == "-MT" || a == "-MQ") {
+      ++i;
+      continue;
+    }
+    if (a == "-c" || a == "-MD" || a == "-MMD" || a == "-MP" || a == "-M" || a == "-MM") continue;
+    if ((a.rfind("-o", 0) == 0 && a.size() > 2) || a.rfind("-MF", 0) == 0 || a.rfind("-MT", 0) == 0 ||
+        a.rfind("-MQ", 0) == 0) {
+      continue;
+    }
+    out.push_back(a);
+  }
+  out.push_back("-M");
+  out.push_back("-MG");
+  return out;
+}
+
+std::vector<std::string> parse_make_deps(const std::string& text) {
+  std::vector<std::string> deps;
+  std::string cur;
+  bool after_colon = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\\' && i + 1 < text.size()) {
+      char n = text[i + 1];
+      if (n == '\n') { ++i; goto sep; }
+      if (n == '\r' && i + 2 < text.size() && text[i + 2] == '\n') { i += 2; goto sep; }
+      if (n == ' ' || n == '#' || n == '\\') { cur.push_back(n); ++i; continue; }
+      cur.push_back(c);
+      continue;
+    }
+    if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') { cur.push_back('$'); ++i; continue; }
+    if (c == ':' && !after_colon && (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == '\n' || text[i + 1] == '\\')) {
+      after_colon = true;
+      cur.clear();
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') goto sep;
+    cur.push_back(c);
+    continue;
+  sep:
+    if (after_colon && !cur.empty()) deps.push_back(cur);
+    cur.clear();
+  }
+  if (after_colon && !cur.empty()) deps.push_back(cur);
+  return deps;
+}
+
+Result<Digest> DigestMemo::get(const std::filesystem::path& p) {
+  std::string key = p.string();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = memo_.find(key);
+    if (it != memo_.end()) return it->second;
+  }
+  auto d = digest_file(p);
+  std::lock_guard<std::mutex> lock(mu_);
+  memo_.emplace(key, d);
+  return d;
+}
+
+std::string encode_manifest(const std::vector<HeaderEntry>& entries) {
+  std::string out = "zbuild-manifest 1\n";
+  for (auto& e : entries) {
+    out.push_back(e.kind);
+    out.push_back(' ');
+    if (e.kind != 'G') {
+      out += e.digest.str();
+      out.push_back(' ');
+    }
+    out += e.path;
+    out.push_back('\n');
+  }
+  return out;
+}
+
+Result<std::vector<HeaderEntry>> decode_manifest(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != "zbuild-manifest 1") return make_error("manifest: unknown format");
+  std::vector<HeaderEntry> out;
+  while (std::getline(in, line)) {
+    if (line.size() < 3 || line[1] != ' ') return make_error("manifest: malformed line");
+    HeaderEntry e;
+    e.kind = line[0];
+    if (e.kind == 'G') {
+      e.path = line.substr(2);
+    } else if (e.kind == 'R' || e.kind == 'H') {
+      auto sp = line.find(' ', 2);
+      if (sp == std::string::npos) return make_error("manifest: malformed line");
+      auto d = Digest::parse(line.substr(2, sp - 2));
+      if (!d.ok()) return d.error();
+      e.digest = d.value();
+      e.path = line.substr(sp + 1);
+    } else {
+      return make_error("manifest: unknown entry kind");
+    }
+    if (e.path.empty()) return make_error("manifest: empty path");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace zbuild::client

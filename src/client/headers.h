@@ -1,0 +1,52 @@
+// Header discovery for C and C++ compiles: the compiler's own -M the first time, then a
+// manifest kept in the daemon's store (as ccache's direct mode does) so an unchanged
+// translation unit is not rescanned.
+//
+// Manifest format, version 1 (text; value of store meta key "man:<key>"):
+//   zbuild-manifest 1
+//   R <digest> <path relative to the root>      a file under the root
+//   H <digest> <absolute path>                  a file outside it (system header, compiler)
+//   G <path relative to the root>               a file another task generates
+// A manifest is valid when every R and H file still has its digest.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/result.h"
+
+namespace zbuild::client {
+
+// True for a command line this module can scan: a C/C++ compiler driver with -c.
+bool is_scannable_compile(const std::vector<std::string>& argv);
+
+// The scan command derived from a compile: output and depfile options removed, -M -MG added.
+std::vector<std::string> scan_argv(const std::vector<std::string>& argv);
+
+// Parses make-rule dependency output ("t.o: a.cc b.h \\\n c.h"); returns the prerequisites.
+std::vector<std::string> parse_make_deps(const std::string& text);
+
+// Thread-safe memo of file digests for one client run.
+class DigestMemo {
+ public:
+  Result<Digest> get(const std::filesystem::path& p);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, Result<Digest>> memo_;
+};
+
+struct HeaderEntry {
+  char kind;          // 'R', 'H' or 'G'
+  std::string path;
+  Digest digest;
+};
+
+std::string encode_manifest(const std::vector<HeaderEntry>& entries);
+Result<std::vector<HeaderEntry>> decode_manifest(const std::string& text);
+
+}  // namespace zbuild::client

@@ -1,0 +1,612 @@
+#include "client/submit.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "client/connection.h"
+#include "client/headers.h"
+#include "client/metrics.h"
+#include "client/progress.h"
+#include "common/fs.h"
+#include "common/paths.h"
+#include "common/subprocess.h"
+#include "graph/graph.h"
+#include "proto/wire.h"
+
+namespace zbuild::client {
+
+namespace fs = std::filesystem;
+namespace fbs = flatbuffers;
+
+namespace {
+
+// Environment variables that change what a compiler produces or prints; passed through
+// (and part of the action key) when set. Everything else in the environment is left out.
+const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "GCC_COLORS",
+                                     "SOURCE_DATE_EPOCH", "TZ"};
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Prepared {
+  std::vector<ActionSpec> actions;
+  std::vector<std::vector<uint32_t>> deps;
+  uint64_t scans = 0;
+  uint64_t manifest_hits = 0;
+};
+
+class Preparer {
+ public:
+  Preparer(const graph::Graph& g, DaemonConnection& conn) : g_(g), conn_(conn) {}
+
+  Result<Prepared> run() {
+    Prepared p;
+    size_t n = g_.tasks.size();
+    p.actions.resize(n);
+    p.deps.resize(n);
+    std::vector<std::string> base_env;
+    for (const char* k : kEnvAllowList) {
+      if (const char* v = std::getenv(k)) base_env.push_back(std::string(k) + "=" + v);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const auto& t = g_.tasks[i];
+      ActionSpec& a = p.actions[i];
+      a.argv = t.argv;
+      a.cwd = t.cwd;
+      a.root = g_.root.string();
+      a.outputs = t.outputs;
+      a.timeout_ms = t.timeout_s * 1000;
+      std::map<std::string, std::string> env;
+      for (auto& e : base_env) env[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
+      for (auto& [k, v] : t.env) env[k] = v;
+      for (auto& [k, v] : env) a.env.push_back(k + "=" + v);
+      p.deps[i].assign(t.dep_index.begin(), t.dep_index.end());
+      for (auto& in : t.inputs) ZB_TRY(add_input(i, a, p.deps[i], in));
+      ZB_TRY(add_tool(i, a, p.deps[i]));
+    }
+    ZB_TRY(discover_headers(p));
+    for (auto& a : p.actions) {
+      std::sort(a.inputs.begin(), a.inputs.end(), [](auto& x, auto& y) { return x.path < y.path; });
+      a.inputs.erase(std::unique(a.inputs.begin(), a.inputs.end(), [](auto& x, auto& y) { return x.path == y.path; }),
+                     a.inputs.end());
+      std::sort(a.host_files.begin(), a.host_files.end(), [](auto& x, auto& y) { return x.path < y.path; });
+      a.host_files.erase(std::unique(a.host_files.begin(), a.host_files.end(),
+                                     [](auto& x, auto& y) { return x.path == y.path; }),
+                         a.host_files.end());
+    }
+    for (auto& d : p.deps) {
+      std::sort(d.begin(), d.end());
+      d.erase(std::unique(d.begin(), d.end()), d.end());
+    }
+    return p;
+  }
+
+ private:
+  std::string where(size_t i) const { return "task '" + g_.tasks[i].id + "'"; }
+
+  // `rel` is relative to the root. Produced by a task: recorded with its producer; else a
+  // source hashed now.
+  Status add_input(size_t i, ActionSpec& a, std::vector<uint32_t>& deps, const std::string& rel) {
+    auto owner = g_.output_owner.find(rel);
+    if (owner != g_.output_owner.end()) {
+      if (owner->second == i) return {};   // reads its own output (e.g. ar updating an archive)
+      a.inputs.push_back(InputSpec{rel, Digest{}, false, static_cast<uint32_t>(owner->second + 1)});
+      deps.push_back(static_cast<uint32_t>(owner->second));
+      return {};
+    }
+    fs::path full = g_.root / rel;
+    auto d = memo_.get(full);
+    if (!d.ok()) return make_error(where(i) + ": input '" + rel + "': " + d.error().message);
+    a.inputs.push_back(InputSpec{rel, d.value(), is_executable_file(full), 0});
+    return {};
+  }
+
+  Status add_host_file(size_t i, ActionSpec& a, const std::string& abs) {
+    auto d = memo_.get(abs);
+    if (!d.ok()) return make_error(where(i) + ": " + d.error().message);
+    a.host_files.push_back(HostFileSpec{abs, d.value()});
+    return {};
+  }
+
+  // The program the task runs: under the root it is an input; elsewhere a host file.
+  Status add_tool(size_t i, ActionSpec& a, std::vector<uint32_t>& deps) {
+    const std::string& prog = a.argv[0];
+    if (prog.find('/') == std::string::npos) {
+      std::string found = find_in_path(prog);
+      if (found.empty()) return make_error(where(i) + ": program '" + prog + "' not found in PATH");
+      return add_host_file(i, a, fs::path(found).lexically_normal().string());
+    }
+    fs::path p = fs::path(prog).is_absolute() ? fs::path(prog) : (g_.root / a.cwd / prog);
+    p = p.lexically_normal();
+    if (is_under(g_.root, p)) {
+      auto rel = relative_to_root(g_.root, ".", p.string(), where(i) + ": program");
+      if (!rel.ok()) return rel.error();
+      return add_input(i, a, deps, rel.value());
+    }
+    return add_host_file(i, a, p.string());
+  }
+
+  Status classify_header(size_t i, ActionSpec& a, std::vector<uint32_t>& deps, const std::string& dep,
+                         std::vector<HeaderEntry>* record) {
+    fs::path p = fs::path(dep).is_absolute() ? fs::path(dep) : (g_.root / a.cwd / dep);
+    p = p.lexically_normal();
+    if (is_under(g_.root, p)) {
+      auto rel = relative_to_root(g_.root, ".", p.string(), where(i) + ": header");
+      if (!rel.ok()) return rel.error();
+      bool generated = g_.output_owner.count(rel.value()) > 0;
+      if (!generated && !fs::exists(p)) return {};   // -MG placeholder for a file nobody makes
+      ZB_TRY(add_input(i, a, deps, rel.value()));
+      if (record) {
+        HeaderEntry e{generated ? 'G' : 'R', rel.value(), generated ? Digest{} : a.inputs.back().digest};
+        record->push_back(e);
+      }
+      return {};
+    }
+    if (!fs::exists(p)) return {};
+    ZB_TRY(add_host_file(i, a, p.string()));
+    if (record) record->push_back(HeaderEntry{'H', p.string(), a.host_files.back().digest});
+    return {};
+  }
+
+  std::string manifest_key(const ActionSpec& a) {
+    Hasher h;
+    h.field("manifest-1");
+    for (auto& s : a.argv) h.field(s);
+    h.field(a.cwd);
+    h.field(a.root);
+    for (auto& e : a.env) h.field(e);
+    for (auto& in : a.inputs) {
+      h.field(in.path);
+      h.field(in.digest.str());
+    }
+    return h.finish().hex();
+  }
+
+  Status discover_headers(Prepared& p) {
+    std::vector<size_t> compiles;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < p.actions.size(); ++i) {
+      if (!is_scannable_compile(p.actions[i].argv)) continue;
+      compiles.push_back(i);
+      keys.push_back(manifest_key(p.actions[i]));
+    }
+    if (compiles.empty()) return {};
+    // One round trip for every manifest.
+    std::map<std::string, std::string> found;
+    {
+      uint64_t rid = conn_.next_request_id();
+      fbs::FlatBufferBuilder fbb(64 + keys.size() * 48);
+      conn_.send(proto::finish(fbb, wire::CreateGetManifests(fbb, fbb.CreateVectorOfStrings(keys)), rid));
+      for (;;) {
+        auto m = conn_.recv(10000);
+        if (!m) return make_error("daemon " + conn_.address().str() + " did not answer (manifests)");
+        auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+        if (!env.ok() || env.value()->request_id() != rid) continue;
+        if (auto* ms = env.value()->body_as_Manifests()) {
+          if (ms->entries()) {
+            for (auto* e : *ms->entries()) found[proto::str(e->key())] = std::string(proto::bytes(e->value()));
+          }
+        }
+        break;
+      }
+    }
+    std::vector<size_t> to_scan;
+    for (size_t k = 0; k < compiles.size(); ++k) {
+      size_t i = compiles[k];
+      auto it = found.find(keys[k]);
+      bool ok = false;
+      if (it != found.end()) {
+        auto entries = decode_manifest(it->second);
+        if (entries.ok()) {
+          ok = true;
+          for (auto& e : entries.value()) {
+            if (e.kind == 'G') continue;
+            fs::path full = e.kind == 'R' ? g_.root / e.path : fs::path(e.path);
+            auto d = memo_.get(full);
+            if (!d.ok() || d.value() != e.digest) {
+              ok = false;
+              break;
+            }
+          }
+          if (ok) {
+            ActionSpec& a = p.actions[i];
+            for (auto& e : entries.value()) {
+              if (e.kind == 'H') ZB_TRY(add_host_file(i, a, e.path));
+              else ZB_TRY(add_input(i, a, p.deps[i], e.path));
+            }
+            p.manifest_hits++;
+          }
+        }
+      }
+      if (!ok) to_scan.push_back(k);
+    }
+    // Scan the rest with the compiler itself, a few at a time.
+    std::vector<Result<std::string>> outputs(to_scan.size(), Result<std::string>(std::string()));
+    std::atomic<size_t> next{0};
+    unsigned par = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (unsigned w = 0; w < std::min<size_t>(par, to_scan.size()); ++w) {
+      pool.emplace_back([&] {
+        for (size_t j = next++; j < to_scan.size(); j = next++) {
+          size_t i = compiles[to_scan[j]];
+          ProcessSpec ps;
+          ps.argv = scan_argv(p.actions[i].argv);
+          ps.cwd = (g_.root / p.actions[i].cwd).string();
+          auto r = run_process(ps);
+          if (!r.ok()) outputs[j] = r.error();
+          else if (r.value().exit_code != 0) outputs[j] = make_error(r.value().err);
+          else outputs[j] = std::move(r.value().out);
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+    std::vector<std::string> put_keys, put_values;
+    for (size_t j = 0; j < to_scan.size(); ++j) {
+      size_t k = to_scan[j];
+      size_t i = compiles[k];
+      p.scans++;
+      if (!outputs[j].ok()) {
+        // The compile itself will fail with the same diagnostics; let the worker report them.
+        continue;
+      }
+      std::vector<HeaderEntry> rec;
+      for (auto& dep : parse_make_deps(outputs[j].value())) {
+        ZB_TRY(classify_header(i, p.actions[i], p.deps[i], dep, &rec));
+      }
+      put_keys.push_back(keys[k]);
+      put_values.push_back(encode_manifest(rec));
+    }
+    if (!put_keys.empty()) {
+      uint64_t rid = conn_.next_request_id();
+      fbs::FlatBufferBuilder fbb(1024);
+      std::vector<fbs::Offset<wire::ManifestEntry>> es;
+      for (size_t j = 0; j < put_keys.size(); ++j) {
+        es.push_back(wire::CreateManifestEntry(
+            fbb, fbb.CreateString(put_keys[j]),
+            fbb.CreateVector(reinterpret_cast<const uint8_t*>(put_values[j].data()), put_values[j].size())));
+      }
+      conn_.send(proto::finish(fbb, wire::CreatePutManifests(fbb, fbb.CreateVector(es)), rid));
+    }
+    return {};
+  }
+
+  const graph::Graph& g_;
+  DaemonConnection& conn_;
+  DigestMemo memo_;
+};
+
+// Uploads the source blobs the store lacks, in chunks, with a window of unacknowledged chunks.
+Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, const Prepared& p) {
+  std::map<Digest, std::string> sources;   // digest -> a path under the root
+  for (auto& a : p.actions) {
+    for (auto& in : a.inputs) {
+      if (!in.producer) sources.emplace(in.digest, in.path);
+    }
+  }
+  std::vector<wire::Digest> ask;
+  for (auto& [d, _] : sources) ask.push_back(proto::to_wire(d));
+  uint64_t rid = conn.next_request_id();
+  {
+    fbs::FlatBufferBuilder fbb(64 + ask.size() * 24);
+    conn.send(proto::finish(fbb, wire::CreateFindMissing(fbb, fbb.CreateVectorOfStructs(ask)), rid));
+  }
+  std::vector<Digest> missing;
+  for (;;) {
+    auto m = conn.recv(15000);
+    if (!m) return make_error("daemon " + conn.address().str() + " did not answer (find missing blobs)");
+    auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+    if (!env.ok() || env.value()->request_id() != rid) continue;
+    if (auto* e = env.value()->body_as_ErrorReply()) return make_error("daemon: " + proto::str(e->message()));
+    if (auto* mb = env.value()->body_as_MissingBlobs()) {
+      if (mb->digests()) {
+        for (auto* d : *mb->digests()) missing.push_back(proto::from_wire(d));
+      }
+    }
+    break;
+  }
+  uint64_t sent = 0;
+  int outstanding = 0;
+  auto wait_ack = [&]() -> Status {
+    auto m = conn.recv(15000);
+    if (!m) return make_error("daemon " + conn.address().str() + " stopped acknowledging uploads");
+    auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+    if (!env.ok()) return {};
+    if (auto* ack = env.value()->body_as_UploadAck()) {
+      outstanding--;
+      if (ack->error() && ack->error()->size()) return make_error("upload rejected: " + ack->error()->str());
+    }
+    return {};
+  };
+  for (auto& d : missing) {
+    auto it = sources.find(d);
+    if (it == sources.end()) continue;
+    auto data = read_file(g.root / it->second);
+    if (!data.ok()) return data.error();
+    if (digest_bytes(data.value()) != d) return make_error("input '" + it->second + "' changed while zbuild read it");
+    size_t off = 0;
+    do {
+      size_t len = std::min(proto::kChunkSize, data.value().size() - off);
+      fbs::FlatBufferBuilder fbb(len + 128);
+      auto wd = proto::to_wire(d);
+      conn.send(proto::finish(
+          fbb,
+          wire::CreateBlobChunk(fbb, &wd, off,
+                                fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)),
+          rid));
+      outstanding++;
+      off += len;
+      while (outstanding >= 16) ZB_TRY(wait_ack());
+    } while (off < data.value().size());
+    sent += d.size;
+  }
+  while (outstanding > 0) ZB_TRY(wait_ack());
+  return sent;
+}
+
+// Fetches finished tasks' outputs and writes them under the root, atomically.
+class OutputWriter {
+ public:
+  OutputWriter(DaemonConnection& conn, fs::path root, uint64_t rid) : conn_(conn), root_(std::move(root)), rid_(rid) {}
+
+  void want(const OutputSpec& o) {
+    auto key = o.digest.str();
+    auto& p = pending_[key];
+    p.digest = o.digest;
+    p.paths.push_back({o.path, o.executable});
+    if (p.paths.size() == 1) queue_.push_back(key);
+    pump();
+  }
+
+  // Handles a BlobChunk addressed to this build. Returns an error for a failed write.
+  Status on_chunk(const wire::BlobChunk* c) {
+    outstanding_ = std::max(0, outstanding_ - 1);
+    Digest d = proto::from_wire(c->digest());
+    auto it = pending_.find(d.str());
+    if (it == pending_.end()) return {};
+    Pending& p = it->second;
+    if (c->missing()) {
+      pending_.erase(it);
+      pump();
+      return make_error("output blob " + d.str() + " is missing in the daemon's store");
+    }
+    auto data = proto::bytes(c->data());
+    if (c->offset() != p.have) return make_error("output blob " + d.str() + ": chunk out of order");
+    if (!p.writer) {
+      p.writer = std::make_unique<AtomicFileWriter>(root_ / p.paths[0].first, p.paths[0].second);
+      ZB_TRY(p.writer->open());
+    }
+    ZB_TRY(p.writer->append(data));
+    p.hasher.update(data);
+    p.have += data.size();
+    bytes_ += data.size();
+    if (p.have < d.size) {
+      requests_.push_back({d, p.have});
+      pump();
+      return {};
+    }
+    if (p.hasher.finish() != d) {
+      pending_.erase(it);
+      return make_error("output blob " + d.str() + " arrived corrupt");
+    }
+    ZB_TRY(p.writer->commit());
+    for (size_t k = 1; k < p.paths.size(); ++k) {
+      auto copy = read_file(root_ / p.paths[0].first);
+      if (!copy.ok()) return copy.error();
+      ZB_TRY(write_file_atomic(root_ / p.paths[k].first, copy.value(), p.paths[k].second));
+    }
+    files_ += p.paths.size();
+    pending_.erase(it);
+    pump();
+    return {};
+  }
+
+  bool idle() const { return pending_.empty(); }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t files() const { return files_; }
+
+ private:
+  struct Pending {
+    Digest digest;
+    std::vector<std::pair<std::string, bool>> paths;
+    std::unique_ptr<AtomicFileWriter> writer;
+    Hasher hasher;
+    uint64_t have = 0;
+  };
+
+  void pump() {
+    while (!queue_.empty()) {
+      auto it = pending_.find(queue_.front());
+      queue_.pop_front();
+      if (it != pending_.end()) requests_.push_back({it->second.digest, 0});
+    }
+    std::vector<wire::ChunkRef> refs;
+    while (!requests_.empty() && outstanding_ + static_cast<int>(refs.size()) < 32) {
+      auto [d, off] = requests_.front();
+      requests_.pop_front();
+      refs.emplace_back(proto::to_wire(d), off, static_cast<uint32_t>(proto::kChunkSize));
+    }
+    if (refs.empty()) return;
+    outstanding_ += static_cast<int>(refs.size());
+    fbs::FlatBufferBuilder fbb(64 + refs.size() * 40);
+    conn_.send(proto::finish(fbb, wire::CreateBlobRequest(fbb, fbb.CreateVectorOfStructs(refs)), rid_));
+  }
+
+  DaemonConnection& conn_;
+  fs::path root_;
+  uint64_t rid_;
+  std::map<std::string, Pending> pending_;
+  std::deque<std::string> queue_;
+  std::deque<std::pair<Digest, uint64_t>> requests_;
+  int outstanding_ = 0;
+  uint64_t bytes_ = 0;
+  uint64_t files_ = 0;
+};
+
+}  // namespace
+
+int run_submit(const SubmitOptions& opts) {
+  int64_t t0 = now_ms();
+  auto g = graph::load_graph(opts.graph);
+  if (!g.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", g.error().message.c_str());
+    return 2;
+  }
+  auto addr = parse_address(opts.daemon);
+  if (!addr.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", addr.error().message.c_str());
+    return 2;
+  }
+  DaemonConnection conn(addr.value());
+  auto st = conn.ping(std::max<int64_t>(3000, int64_t{opts.wait_daemon_s} * 1000));
+  if (!st.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  Preparer prep(g.value(), conn);
+  auto prepared = prep.run();
+  if (!prepared.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", prepared.error().message.c_str());
+    return 2;
+  }
+  Prepared& p = prepared.value();
+  int64_t t_prepared = now_ms();
+  auto uploaded = upload_missing(conn, g.value(), p);
+  if (!uploaded.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", uploaded.error().message.c_str());
+    return 1;
+  }
+  // Submit.
+  uint64_t rid = conn.next_request_id();
+  {
+    fbs::FlatBufferBuilder fbb(1 << 16);
+    std::vector<fbs::Offset<wire::SubmitTask>> ts;
+    for (size_t i = 0; i < p.actions.size(); ++i) {
+      auto act = proto::build_action(fbb, p.actions[i]);
+      ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
+    }
+    conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
+                                                         opts.keep_going),
+                            rid));
+  }
+  Progress progress(g.value().tasks.size(), opts.quiet);
+  Metrics metrics;
+  metrics.total_tasks = g.value().tasks.size();
+  metrics.bytes_uploaded = uploaded.value();
+  metrics.header_scans = p.scans;
+  metrics.manifest_hits = p.manifest_hits;
+  metrics.prepare_ms = t_prepared - t0;
+  OutputWriter writer(conn, g.value().root, rid);
+  bool done = false, ok = false, accepted = false;
+  std::string fatal;
+  int64_t last_heard = now_ms();
+  int64_t last_ping = 0;
+  std::vector<std::string> failed_ids, skipped_ids;
+  while (!done || !writer.idle()) {
+    auto m = conn.recv(500);
+    if (!m) {
+      int64_t now = now_ms();
+      if (now - last_heard > 6000) {
+        fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
+                std::to_string((now - last_heard) / 1000) + " s)";
+        break;
+      }
+      if (now - last_ping > 2000) {
+        last_ping = now;
+        fbs::FlatBufferBuilder fbb(32);
+        conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
+      }
+      progress.tick();
+      continue;
+    }
+    last_heard = now_ms();
+    auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+    if (!env.ok()) continue;
+    auto* e = env.value();
+    if (e->request_id() != rid) continue;
+    switch (e->body_type()) {
+      case wire::Body::ErrorReply:
+        std::fprintf(stderr, "zbuild: daemon refused the build: %s\n", proto::str(e->body_as_ErrorReply()->message()).c_str());
+        return 2;
+      case wire::Body::BuildAccepted: accepted = true; break;
+      case wire::Body::TaskEvent: {
+        auto* te = e->body_as_TaskEvent();
+        if (te->index() >= g.value().tasks.size()) break;
+        const auto& task = g.value().tasks[te->index()];
+        TaskReport r;
+        r.id = task.id;
+        r.state = te->state();
+        r.exit_code = te->exit_code();
+        r.out = std::string(proto::bytes(te->stdout_data()));
+        r.err = std::string(proto::bytes(te->stderr_data()));
+        r.worker = proto::str(te->worker());
+        r.duration_ms = te->duration_ms();
+        r.attempts = te->attempts();
+        r.message = proto::str(te->message());
+        progress.on_event(r);
+        metrics.on_event(r);
+        if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
+        if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
+        if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
+          auto outs = proto::parse_outputs(te->outputs());
+          if (outs.ok()) {
+            for (auto& o : outs.value()) writer.want(o);
+          }
+        }
+        break;
+      }
+      case wire::Body::BlobChunk: {
+        auto w = writer.on_chunk(e->body_as_BlobChunk());
+        if (!w.ok()) {
+          fatal = w.error().message;
+        }
+        break;
+      }
+      case wire::Body::BuildDone:
+        done = true;
+        ok = e->body_as_BuildDone()->ok();
+        break;
+      default: break;
+    }
+    if (!fatal.empty()) break;
+  }
+  (void)accepted;
+  metrics.build_time_ms = now_ms() - t0;
+  metrics.bytes_downloaded = writer.bytes();
+  progress.finish();
+  if (!fatal.empty()) {
+    std::fprintf(stderr, "zbuild: %s\n", fatal.c_str());
+    ok = false;
+  }
+  std::string summary = metrics.summary();
+  if (!opts.quiet) std::fprintf(stdout, "%s\n", summary.c_str());
+  if (!failed_ids.empty()) {
+    std::fprintf(stdout, "failed: ");
+    for (size_t i = 0; i < failed_ids.size(); ++i) std::fprintf(stdout, "%s%s", i ? ", " : "", failed_ids[i].c_str());
+    std::fprintf(stdout, "\n");
+  }
+  if (!skipped_ids.empty()) {
+    std::fprintf(stdout, "skipped (%zu): ", skipped_ids.size());
+    for (size_t i = 0; i < skipped_ids.size() && i < 20; ++i)
+      std::fprintf(stdout, "%s%s", i ? ", " : "", skipped_ids[i].c_str());
+    std::fprintf(stdout, "%s\n", skipped_ids.size() > 20 ? ", ..." : "");
+  }
+  std::fflush(stdout);
+  if (!opts.metrics_out.empty()) {
+    auto w = write_file_atomic(opts.metrics_out, metrics.to_json());
+    if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
+  }
+  return ok && fatal.empty() ? 0 : 1;
+}
+
+}  // namespace zbuild::client

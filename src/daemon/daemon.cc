@@ -1,0 +1,623 @@
+#include "daemon/daemon.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <deque>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "common/address.h"
+#include "common/clock.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "daemon/blob_assembler.h"
+#include "daemon/registry.h"
+#include "daemon/scheduler.h"
+#include "daemon/status.h"
+#include "proto/wire.h"
+#include "store/store.h"
+
+namespace zbuild::daemon {
+
+namespace fb = flatbuffers;
+using proto::bytes;
+using proto::str;
+
+std::string default_store_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zbuild/store";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zbuild/store";
+  return "/tmp/zbuild-" + std::to_string(::getuid()) + "/store";
+}
+
+namespace {
+
+class Daemon final : public SchedulerHost {
+ public:
+  Daemon(const DaemonOptions& opts, std::unique_ptr<store::Store> store)
+      : opts_(opts),
+        store_(std::move(store)),
+        registry_(clock_, opts.liveness_ms),
+        sched_(clock_, registry_, *this, opts.max_attempts),
+        vent_(ctx_, zmq::socket_type::router),
+        sink_(ctx_, zmq::socket_type::pull),
+        client_(ctx_, zmq::socket_type::router) {}
+
+  Status bind(const Address& a) {
+    try {
+      vent_.set(zmq::sockopt::router_mandatory, 1);
+      vent_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
+      vent_.set(zmq::sockopt::sndhwm, 100000);
+      vent_.set(zmq::sockopt::linger, 0);
+      sink_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxSinkMessage));
+      sink_.set(zmq::sockopt::linger, 0);
+      client_.set(zmq::sockopt::router_mandatory, 1);
+      client_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
+      client_.set(zmq::sockopt::sndhwm, 100000);
+      client_.set(zmq::sockopt::linger, 0);
+      vent_.bind(a.ventilator());
+      sink_.bind(a.sink());
+      client_.bind(a.client());
+    } catch (const zmq::error_t& e) {
+      return make_error("cannot listen on " + a.str() + " (ports " + std::to_string(a.port) + ".." +
+                        std::to_string(a.port + 2) + "): " + e.what());
+    }
+    return {};
+  }
+
+  void run(const std::atomic<bool>& stop) {
+    int64_t next_hb = clock_.now_ms();
+    while (!stop.load()) {
+      zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {sink_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {client_.handle(), 0, ZMQ_POLLIN, 0}};
+      int64_t wait = std::max<int64_t>(0, std::min<int64_t>(next_hb - clock_.now_ms(), 200));
+      zmq::poll(items, 3, std::chrono::milliseconds(wait));
+      // Drain in bounded batches so no socket starves the others.
+      for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
+        if (!recv_sink()) break;
+      }
+      for (int i = 0; i < 256 && (items[0].revents & ZMQ_POLLIN); ++i) {
+        if (!recv_routed(vent_, true)) break;
+      }
+      for (int i = 0; i < 64 && (items[2].revents & ZMQ_POLLIN); ++i) {
+        if (!recv_routed(client_, false)) break;
+      }
+      int64_t now = clock_.now_ms();
+      if (now >= next_hb) {
+        next_hb = now + opts_.heartbeat_ms;
+        heartbeat();
+      }
+      sched_.dispatch();
+    }
+  }
+
+  // ---- SchedulerHost ----
+  bool send_task(const WorkerRec& w, const TaskRec& t) override {
+    fb::FlatBufferBuilder fbb(1024);
+    auto act = proto::build_action(fbb, t.action);
+    auto msg = proto::finish(fbb, wire::CreateTaskAssign(fbb, t.gid, t.attempts, act));
+    return send_to(vent_, w.route, msg);
+  }
+
+  void task_event(const Build& b, const TaskRec& t) override {
+    wire::TaskState st = wire::TaskState::Queued;
+    switch (t.state) {
+      case TaskState::Running: st = wire::TaskState::Running; break;
+      case TaskState::Done: st = wire::TaskState::Done; break;
+      case TaskState::Cached: st = wire::TaskState::Cached; break;
+      case TaskState::Failed: st = wire::TaskState::Failed; break;
+      case TaskState::Skipped: st = wire::TaskState::Skipped; break;
+      default: return;
+    }
+    fb::FlatBufferBuilder fbb(512);
+    const Outcome& o = t.outcome;
+    bool final_state = st != wire::TaskState::Running;
+    auto out = final_state ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.out.data()), o.out.size()) : 0;
+    auto err = final_state ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.err.data()), o.err.size()) : 0;
+    auto outs = final_state ? proto::build_outputs(fbb, o.outputs) : 0;
+    std::string worker = o.worker;
+    if (st == wire::TaskState::Running) {
+      if (auto* w = registry_.find(t.running_on)) worker = w->id;
+    }
+    std::string message = !o.infra_error.empty() ? o.infra_error : t.message;
+    auto msg = proto::finish(
+        fbb,
+        wire::CreateTaskEvent(fbb, b.id, t.index, st, o.exit_code, out, err, outs, fbb.CreateString(worker),
+                              o.duration_ms, t.attempts, fbb.CreateString(message)),
+        b.request_id);
+    send_to(client_, b.client_route, msg);
+  }
+
+  void build_done(const Build& b) override {
+    fb::FlatBufferBuilder fbb(128);
+    auto msg = proto::finish(fbb, wire::CreateBuildDone(fbb, b.id, !b.failed, fbb.CreateString("{}")), b.request_id);
+    send_to(client_, b.client_route, msg);
+    log::info("build " + std::to_string(b.id) + " (" + b.name + ") finished: " + std::to_string(b.tasks.size()) +
+              " tasks, " + (b.failed ? "FAILED" : "ok"));
+  }
+
+  std::optional<Outcome> cache_lookup(const Digest& key) override {
+    auto r = store_->get_action(key);
+    if (!r.ok()) {
+      warn_store(r.error().message);
+      return std::nullopt;
+    }
+    if (!r.value()) return std::nullopt;
+    const std::string& v = *r.value();
+    fb::Verifier ver(reinterpret_cast<const uint8_t*>(v.data()), v.size());
+    if (!ver.VerifyBuffer<wire::CachedResult>(nullptr)) {
+      log::warn("action cache entry " + key.str() + " is corrupt; ignoring it");
+      return std::nullopt;
+    }
+    auto* c = fb::GetRoot<wire::CachedResult>(v.data());
+    auto outs = proto::parse_outputs(c->outputs());
+    if (!outs.ok() || c->exit_code() != 0) return std::nullopt;
+    // A hit is only a hit when every output blob is still in the CAS.
+    std::vector<Digest> ds;
+    for (auto& o : outs.value()) ds.push_back(o.digest);
+    auto missing = store_->missing_blobs(ds);
+    if (!missing.ok() || !missing.value().empty()) return std::nullopt;
+    Outcome o;
+    o.exit_code = 0;
+    o.out = std::string(bytes(c->stdout_data()));
+    o.err = std::string(bytes(c->stderr_data()));
+    o.outputs = std::move(outs.value());
+    o.duration_ms = c->duration_ms();
+    o.worker = str(c->worker());
+    return o;
+  }
+
+  std::optional<int64_t> duration_lookup(const std::string& key) override {
+    auto r = store_->get_meta(key);
+    if (!r.ok() || !r.value()) return std::nullopt;
+    try {
+      return std::stoll(*r.value());
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+
+  void duration_record(const std::string& key, int64_t ms) override {
+    auto r = store_->put_meta(key, std::to_string(ms));
+    if (!r.ok()) warn_store(r.error().message);
+  }
+
+ private:
+  bool send_to(zmq::socket_t& s, const std::string& route, const std::string& payload) {
+    try {
+      auto a = s.send(zmq::buffer(route), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      if (!a) return false;
+      auto b = s.send(zmq::buffer(payload), zmq::send_flags::dontwait);
+      return b.has_value();
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EHOSTUNREACH) log::warn(std::string("send failed: ") + e.what());
+      return false;
+    }
+  }
+
+  void warn_store(const std::string& m) {
+    if (!store_warned_) log::warn("store error (continuing without cache for this lookup): " + m);
+    store_warned_ = true;
+  }
+
+  static std::string peer_name(const std::string& route) {
+    std::string out;
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char c : route) {
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+    return out;
+  }
+
+  bool recv_routed(zmq::socket_t& s, bool is_vent) {
+    std::vector<zmq::message_t> parts;
+    try {
+      auto n = zmq::recv_multipart(s, std::back_inserter(parts), zmq::recv_flags::dontwait);
+      if (!n) return false;
+    } catch (const zmq::error_t& e) {
+      log::warn(std::string("receive failed: ") + e.what());
+      return false;
+    }
+    if (parts.size() != 2) {
+      log::warn(std::string(is_vent ? "worker" : "client") + " peer sent " + std::to_string(parts.size()) +
+                "-part message; dropped");
+      return true;
+    }
+    std::string route = parts[0].to_string();
+    size_t cap = is_vent ? proto::kMaxWorkerMessage : proto::kMaxClientMessage;
+    auto env = proto::decode(parts[1].data(), parts[1].size(), cap);
+    if (!env.ok()) {
+      log::warn(std::string(is_vent ? "worker" : "client") + " peer " + peer_name(route) + ": " +
+                env.error().message + "; dropped");
+      return true;
+    }
+    if (is_vent) on_worker_msg(route, *env.value());
+    else on_client_msg(route, *env.value());
+    return true;
+  }
+
+  bool recv_sink() {
+    zmq::message_t m;
+    try {
+      auto n = sink_.recv(m, zmq::recv_flags::dontwait);
+      if (!n) return false;
+    } catch (const zmq::error_t& e) {
+      return false;
+    }
+    while (m.more()) {   // a multipart message on the sink is not ours: drain and drop it
+      zmq::message_t rest;
+      (void)sink_.recv(rest, zmq::recv_flags::dontwait);
+      m.rebuild(0);
+      if (!rest.more()) {
+        log::warn("sink: multipart message dropped");
+        return true;
+      }
+    }
+    auto env = proto::decode(m.data(), m.size(), proto::kMaxSinkMessage);
+    if (!env.ok()) {
+      log::warn("sink: " + env.error().message + "; dropped");
+      return true;
+    }
+    auto* e = env.value();
+    switch (e->body_type()) {
+      case wire::Body::BlobChunk: on_output_chunk(e->body_as_BlobChunk()); break;
+      case wire::Body::TaskResult: on_task_result(e->body_as_TaskResult()); break;
+      default: log::warn(std::string("sink: unexpected ") + proto::body_name(e->body_type()) + "; dropped");
+    }
+    return true;
+  }
+
+  // ---- worker messages ----
+  void on_worker_msg(const std::string& route, const wire::Envelope& e) {
+    if (e.body_type() == wire::Body::Hello) {
+      auto* h = e.body_as_Hello();
+      int slots = std::clamp(h->slots(), 1, 1024);
+      auto orphans = registry_.hello(route, str(h->worker_id()), str(h->host()), str(h->platform()), slots);
+      log::info("worker " + str(h->worker_id()) + " joined from " + str(h->host()) + " with " +
+                std::to_string(slots) + " slots");
+      fb::FlatBufferBuilder fbb(64);
+      send_to(vent_, route,
+              proto::finish(fbb, wire::CreateWelcome(fbb, static_cast<int>(opts_.heartbeat_ms),
+                                                     static_cast<int>(opts_.liveness_ms))));
+      if (!orphans.empty()) sched_.requeue_tasks(orphans, "worker " + str(h->worker_id()) + " reconnected");
+      return;
+    }
+    WorkerRec* w = registry_.find(route);
+    if (!w) {
+      // Not (or no longer) registered, e.g. after a daemon restart: ask it to say hello again.
+      fb::FlatBufferBuilder fbb(64);
+      send_to(vent_, route, proto::finish(fbb, wire::CreateErrorReply(fbb, fbb.CreateString("unknown worker: send Hello"))));
+      return;
+    }
+    w->last_seen_ms = clock_.now_ms();
+    switch (e.body_type()) {
+      case wire::Body::Credit:
+        w->credit = std::clamp(w->credit + e.body_as_Credit()->slots(), 0, w->slots);
+        break;
+      case wire::Body::Heartbeat: break;
+      case wire::Body::BlobRequest: serve_blobs(vent_, route, e.body_as_BlobRequest(), 0); break;
+      case wire::Body::Bye: {
+        auto gone = registry_.remove(route);
+        if (gone) {
+          log::info("worker " + gone->id + " left");
+          sched_.on_worker_lost(*gone, "worker " + gone->id + " left");
+        }
+        break;
+      }
+      default:
+        log::warn("worker " + w->id + ": unexpected " + proto::body_name(e.body_type()) + "; dropped");
+    }
+  }
+
+  void serve_blobs(zmq::socket_t& s, const std::string& route, const wire::BlobRequest* req, uint64_t request_id) {
+    if (!req->items()) return;
+    for (auto* item : *req->items()) {
+      Digest d = proto::from_wire(&item->digest());
+      const std::string* blob = cached_blob(d);
+      fb::FlatBufferBuilder fbb(blob ? std::min<size_t>(blob->size(), proto::kChunkSize) + 256 : 256);
+      auto wd = proto::to_wire(d);
+      if (!blob || item->offset() > blob->size()) {
+        send_to(s, route, proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), 0, true), request_id));
+        continue;
+      }
+      size_t len = std::min<size_t>({static_cast<size_t>(item->length() ? item->length() : proto::kChunkSize),
+                                     proto::kChunkSize, blob->size() - item->offset()});
+      auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(blob->data() + item->offset()), len);
+      send_to(s, route, proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), data, false), request_id));
+    }
+  }
+
+  // A tiny cache of recently served blobs, so chunked reads of one large blob and the same
+  // header sent to several workers do not each cost a store read.
+  const std::string* cached_blob(const Digest& d) {
+    for (auto& [k, v] : blob_cache_) {
+      if (k == d) return &v;
+    }
+    auto r = store_->get_blob(d);
+    if (!r.ok()) {
+      warn_store(r.error().message);
+      return nullptr;
+    }
+    if (!r.value()) return nullptr;
+    blob_cache_bytes_ += r.value()->size();
+    blob_cache_.emplace_back(d, std::move(*r.value()));
+    while (blob_cache_.size() > 1 && (blob_cache_bytes_ > (64u << 20) || blob_cache_.size() > 256)) {
+      blob_cache_bytes_ -= blob_cache_.front().second.size();
+      blob_cache_.pop_front();
+    }
+    return &blob_cache_.back().second;
+  }
+
+  void on_output_chunk(const wire::BlobChunk* c) {
+    Digest d = proto::from_wire(c->digest());
+    std::string sender = "w:" + str(c->sender());
+    auto r = assembler_.add(sender, d, c->offset(), bytes(c->data()));
+    if (!r.ok()) {
+      log::warn("output upload from worker " + str(c->sender()) + ": " + r.error().message);
+      return;
+    }
+    if (r.value()) {
+      auto p = store_->put_blob(d, *r.value());
+      if (!p.ok()) warn_store(p.error().message);
+      bytes_received_ += d.size;
+    }
+  }
+
+  void on_task_result(const wire::TaskResult* r) {
+    std::string wid = str(r->worker_id());
+    std::string route;
+    for (auto& [rt, w] : registry_.workers()) {
+      if (w.id == wid) route = rt;
+    }
+    TaskRec* t = sched_.find_task(r->task_id());
+    if (route.empty() || !t) {
+      sched_.on_result(route, r->task_id(), r->attempt(), Outcome{});   // counted as late
+      return;
+    }
+    Outcome o;
+    o.exit_code = r->exit_code();
+    o.out = std::string(bytes(r->stdout_data()));
+    o.err = std::string(bytes(r->stderr_data()));
+    o.worker = wid;
+    o.duration_ms = r->run_ms();
+    o.infra_error = str(r->infra_error());
+    auto outs = proto::parse_outputs(r->outputs());
+    if (!outs.ok()) {
+      o.infra_error = "worker " + wid + " reported a bad output: " + outs.error().message;
+    } else {
+      o.outputs = std::move(outs.value());
+    }
+    if (o.infra_error.empty() && o.exit_code == 0) {
+      // Every declared output must have arrived, whole and matching its digest.
+      std::vector<Digest> ds;
+      for (auto& out : o.outputs) ds.push_back(out.digest);
+      auto missing = store_->missing_blobs(ds);
+      for (auto& want : t->action.outputs) {
+        bool listed = std::any_of(o.outputs.begin(), o.outputs.end(), [&](auto& x) { return x.path == want; });
+        if (!listed) o.infra_error = "output '" + want + "' was not reported";
+      }
+      if (!missing.ok()) {
+        warn_store(missing.error().message);
+      } else if (!missing.value().empty()) {
+        o.infra_error = "output blob " + missing.value()[0].str() + " did not arrive intact";
+      }
+      if (o.infra_error.empty() && t->state == TaskState::Running && t->attempts == r->attempt()) {
+        fb::FlatBufferBuilder fbb(256);
+        auto c = wire::CreateCachedResult(
+            fbb, 0, fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.out.data()), o.out.size()),
+            fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.err.data()), o.err.size()),
+            proto::build_outputs(fbb, o.outputs), o.duration_ms, fbb.CreateString(wid));
+        fbb.Finish(c);
+        auto p = store_->put_action(t->key, std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()),
+                                                             fbb.GetSize()));
+        if (!p.ok()) warn_store(p.error().message);
+      }
+    }
+    sched_.on_result(route, r->task_id(), r->attempt(), std::move(o));
+  }
+
+  // ---- client messages ----
+  void reply_error(const std::string& route, uint64_t rid, const std::string& msg) {
+    fb::FlatBufferBuilder fbb(256);
+    send_to(client_, route, proto::finish(fbb, wire::CreateErrorReply(fbb, fbb.CreateString(msg)), rid));
+  }
+
+  void on_client_msg(const std::string& route, const wire::Envelope& e) {
+    uint64_t rid = e.request_id();
+    switch (e.body_type()) {
+      case wire::Body::FindMissing: {
+        std::vector<Digest> ds;
+        if (auto* v = e.body_as_FindMissing()->digests()) {
+          for (auto* d : *v) ds.push_back(proto::from_wire(d));
+        }
+        auto miss = store_->missing_blobs(ds);
+        if (!miss.ok()) {
+          reply_error(route, rid, "store error: " + miss.error().message);
+          return;
+        }
+        std::vector<wire::Digest> wd;
+        for (auto& d : miss.value()) wd.push_back(proto::to_wire(d));
+        fb::FlatBufferBuilder fbb(64 + wd.size() * 24);
+        send_to(client_, route, proto::finish(fbb, wire::CreateMissingBlobs(fbb, fbb.CreateVectorOfStructs(wd)), rid));
+        return;
+      }
+      case wire::Body::BlobChunk: {
+        auto* c = e.body_as_BlobChunk();
+        Digest d = proto::from_wire(c->digest());
+        std::string err;
+        auto r = assembler_.add("c:" + route, d, c->offset(), bytes(c->data()));
+        if (!r.ok()) {
+          err = r.error().message;
+        } else if (r.value()) {
+          auto p = store_->put_blob(d, *r.value());
+          if (!p.ok()) err = "store error: " + p.error().message;
+          bytes_received_ += d.size;
+        }
+        fb::FlatBufferBuilder fbb(128);
+        auto wd = proto::to_wire(d);
+        send_to(client_, route, proto::finish(fbb, wire::CreateUploadAck(fbb, &wd, c->offset(), fbb.CreateString(err)), rid));
+        return;
+      }
+      case wire::Body::BlobRequest: serve_blobs(client_, route, e.body_as_BlobRequest(), rid); return;
+      case wire::Body::GetManifests: {
+        fb::FlatBufferBuilder fbb(1024);
+        std::vector<fb::Offset<wire::ManifestEntry>> entries;
+        if (auto* keys = e.body_as_GetManifests()->keys()) {
+          for (auto* k : *keys) {
+            auto v = store_->get_meta("man:" + str(k));
+            if (v.ok() && v.value()) {
+              entries.push_back(wire::CreateManifestEntry(
+                  fbb, fbb.CreateString(str(k)),
+                  fbb.CreateVector(reinterpret_cast<const uint8_t*>(v.value()->data()), v.value()->size())));
+            }
+          }
+        }
+        send_to(client_, route, proto::finish(fbb, wire::CreateManifests(fbb, fbb.CreateVector(entries)), rid));
+        return;
+      }
+      case wire::Body::PutManifests: {
+        if (auto* es = e.body_as_PutManifests()->entries()) {
+          for (auto* m : *es) {
+            if (!m) continue;
+            auto p = store_->put_meta("man:" + str(m->key()), bytes(m->value()));
+            if (!p.ok()) warn_store(p.error().message);
+          }
+        }
+        fb::FlatBufferBuilder fbb(64);
+        send_to(client_, route, proto::finish(fbb, wire::CreateManifests(fbb), rid));
+        return;
+      }
+      case wire::Body::SubmitBuild: on_submit(route, rid, e.body_as_SubmitBuild()); return;
+      case wire::Body::StatusRequest: {
+        StatusInputs in{registry_, sched_, store_->stats(), clock_.now_ms(), bytes_received_};
+        fb::FlatBufferBuilder fbb(4096);
+        send_to(client_, route, proto::finish(fbb, wire::CreateStatusReply(fbb, fbb.CreateString(status_json(in))), rid));
+        return;
+      }
+      default:
+        log::warn("client " + peer_name(route) + ": unexpected " + proto::body_name(e.body_type()) + "; dropped");
+        reply_error(route, rid, std::string("unexpected message ") + proto::body_name(e.body_type()));
+    }
+  }
+
+  void on_submit(const std::string& route, uint64_t rid, const wire::SubmitBuild* s) {
+    std::vector<NewTask> tasks;
+    std::vector<Digest> sources;
+    std::vector<std::pair<size_t, size_t>> source_at;   // (task, input)
+    if (s->tasks()) {
+      tasks.reserve(s->tasks()->size());
+      for (auto* st : *s->tasks()) {
+        if (!st) {
+          reply_error(route, rid, "submit: task entry missing");
+          return;
+        }
+        NewTask nt;
+        nt.id = str(st->id());
+        auto a = proto::parse_action(st->action());
+        if (!a.ok()) {
+          reply_error(route, rid, "task '" + nt.id + "': " + a.error().message);
+          return;
+        }
+        nt.action = std::move(a.value());
+        if (st->deps()) nt.deps.assign(st->deps()->begin(), st->deps()->end());
+        for (size_t i = 0; i < nt.action.inputs.size(); ++i) {
+          if (!nt.action.inputs[i].producer) {
+            sources.push_back(nt.action.inputs[i].digest);
+            source_at.push_back({tasks.size(), i});
+          }
+        }
+        tasks.push_back(std::move(nt));
+      }
+    }
+    // Every source input must already be in the CAS (the client uploads what is missing).
+    auto missing = store_->missing_blobs(sources);
+    if (missing.ok() && !missing.value().empty()) {
+      Digest m = missing.value()[0];
+      for (auto& [ti, ii] : source_at) {
+        if (tasks[ti].action.inputs[ii].digest == m) {
+          reply_error(route, rid, "task '" + tasks[ti].id + "': input '" + tasks[ti].action.inputs[ii].path +
+                                      "' (" + m.str() + ") was not uploaded");
+          return;
+        }
+      }
+    }
+    std::string name = str(s->name());
+    size_t n = tasks.size();
+    auto id = sched_.add_build(route, rid, name, std::move(tasks), s->keep_going());
+    if (!id.ok()) {
+      reply_error(route, rid, id.error().message);
+      return;
+    }
+    log::info("build " + std::to_string(id.value()) + " (" + name + ") accepted: " + std::to_string(n) + " tasks");
+    fb::FlatBufferBuilder fbb(64);
+    send_to(client_, route, proto::finish(fbb, wire::CreateBuildAccepted(fbb, id.value(), static_cast<uint32_t>(n)), rid));
+    sched_.start_build(id.value());
+    sched_.dispatch();
+  }
+
+  void heartbeat() {
+    for (auto& w : registry_.expire()) {
+      log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
+                " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
+      assembler_.drop_sender("w:" + w.id);
+      sched_.on_worker_lost(w, "worker " + w.id + " lost (no heartbeat)");
+    }
+    fb::FlatBufferBuilder fbb(32);
+    auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
+    std::vector<std::string> unreachable;
+    for (auto& [route, w] : registry_.workers()) {
+      if (!send_to(vent_, route, hb)) unreachable.push_back(route);
+    }
+    for (auto& r : unreachable) {
+      if (auto gone = registry_.remove(r)) sched_.on_worker_lost(*gone, "worker " + gone->id + " unreachable");
+    }
+  }
+
+  DaemonOptions opts_;
+  SteadyClock clock_;
+  std::unique_ptr<store::Store> store_;
+  Registry registry_;
+  Scheduler sched_;
+  zmq::context_t ctx_;
+  zmq::socket_t vent_;
+  zmq::socket_t sink_;
+  zmq::socket_t client_;
+  BlobAssembler assembler_;
+  std::deque<std::pair<Digest, std::string>> blob_cache_;
+  uint64_t blob_cache_bytes_ = 0;
+  uint64_t bytes_received_ = 0;
+  bool store_warned_ = false;
+};
+
+}  // namespace
+
+Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
+  auto addr = parse_address(opts.listen);
+  if (!addr.ok()) return addr.error();
+  if (!addr.value().is_loopback() && !opts.insecure) {
+    return make_error("refusing to listen on " + opts.listen +
+                      ": a non-loopback address needs CurveZMQ keys (not configured) or --insecure");
+  }
+  if (!addr.value().is_loopback()) {
+    log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it can run commands on the workers");
+  }
+  std::string spec = opts.store.empty() ? default_store_dir() : opts.store;
+  auto store = store::open_store(spec);
+  if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
+  Daemon d(opts, std::move(store.value()));
+  ZB_TRY(d.bind(addr.value()));
+  log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
+            ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
+            "), store " + spec);
+  if (!opts.ready_file.empty()) {
+    auto w = write_file_atomic(opts.ready_file, addr.value().str() + "\n");
+    if (!w.ok()) log::warn(w.error().message);
+  }
+  d.run(stop);
+  log::info("daemon stopping");
+  return {};
+}
+
+}  // namespace zbuild::daemon

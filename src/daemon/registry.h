@@ -1,0 +1,54 @@
+// Worker registry: who is connected, how many slots each granted (credit), what each runs,
+// and when each was last heard from. Liveness is decided against the Clock seam.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace zbuild::daemon {
+
+struct WorkerRec {
+  std::string route;          // ZeroMQ routing id on the ventilator
+  std::string id;             // the worker's own id (Hello.worker_id)
+  std::string host;
+  std::string platform;
+  int slots = 0;
+  int credit = 0;             // free slots the worker has granted
+  int64_t last_seen_ms = 0;
+  int64_t joined_ms = 0;
+  uint64_t tasks_done = 0;
+  std::set<uint64_t> running; // global task ids
+};
+
+class Registry {
+ public:
+  explicit Registry(const Clock& clock, int64_t liveness_ms) : clock_(clock), liveness_ms_(liveness_ms) {}
+
+  // A Hello: (re)registers the worker under its routing id. Returns the running tasks of a
+  // previous registration of the same worker id (a reconnect), which the caller requeues.
+  std::set<uint64_t> hello(const std::string& route, const std::string& id, const std::string& host,
+                           const std::string& platform, int slots);
+  WorkerRec* find(const std::string& route);
+  void touch(const std::string& route);
+  // Removes and returns every worker not heard from within the liveness window.
+  std::vector<WorkerRec> expire();
+  std::optional<WorkerRec> remove(const std::string& route);
+
+  const std::map<std::string, WorkerRec>& workers() const { return workers_; }
+  std::map<std::string, WorkerRec>& workers() { return workers_; }
+  int64_t liveness_ms() const { return liveness_ms_; }
+  int total_credit() const;
+
+ private:
+  const Clock& clock_;
+  int64_t liveness_ms_;
+  std::map<std::string, WorkerRec> workers_;   // by route
+};
+
+}  // namespace zbuild::daemon

@@ -1,0 +1,390 @@
+#include "daemon/scheduler.h"
+
+#include <algorithm>
+
+namespace zbuild::daemon {
+
+const char* state_name(TaskState s) {
+  switch (s) {
+    case TaskState::Waiting: return "waiting";
+    case TaskState::Ready: return "ready";
+    case TaskState::Running: return "running";
+    case TaskState::Done: return "done";
+    case TaskState::Cached: return "cached";
+    case TaskState::Failed: return "failed";
+    case TaskState::Skipped: return "skipped";
+  }
+  return "?";
+}
+
+Scheduler::Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts)
+    : clock_(clock), registry_(registry), host_(host), max_attempts_(max_attempts) {}
+
+int64_t Scheduler::default_estimate_ms(const ActionSpec& a) {
+  bool compile = std::find(a.argv.begin(), a.argv.end(), "-c") != a.argv.end();
+  if (compile) return 1000;
+  std::string tool = a.argv.empty() ? "" : a.argv[0];
+  auto slash = tool.rfind('/');
+  if (slash != std::string::npos) tool = tool.substr(slash + 1);
+  bool driver = tool.find("gcc") != std::string::npos || tool.find("g++") != std::string::npos ||
+                tool.find("clang") != std::string::npos || tool == "cc" || tool == "c++" || tool == "ld";
+  return driver ? 2000 : 500;   // a link, or something else
+}
+
+std::string Scheduler::duration_key(const ActionSpec& a) {
+  Hasher h;
+  h.field(a.root);
+  for (auto& o : a.outputs) h.field(o);
+  if (a.outputs.empty()) {
+    for (auto& s : a.argv) h.field(s);
+  }
+  return "dur:" + h.finish().hex();
+}
+
+TaskRec* Scheduler::find_task(uint64_t gid) {
+  auto it = by_gid_.find(gid);
+  if (it == by_gid_.end()) return nullptr;
+  return &it->second.first->tasks[it->second.second];
+}
+
+size_t Scheduler::running_count() const {
+  size_t n = 0;
+  for (auto& [_, b] : builds_) n += b->running;
+  return n;
+}
+
+Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request_id, std::string name,
+                                      std::vector<NewTask> tasks, bool keep_going) {
+  const uint32_t n = static_cast<uint32_t>(tasks.size());
+  auto b = std::make_unique<Build>();
+  b->id = next_build_++;
+  b->client_route = std::move(client_route);
+  b->request_id = request_id;
+  b->name = std::move(name);
+  b->keep_going = keep_going;
+  b->started_ms = clock_.now_ms();
+  b->tasks.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& t = b->tasks[i];
+    t.build_id = b->id;
+    t.index = i;
+    t.id = std::move(tasks[i].id);
+    t.action = std::move(tasks[i].action);
+    std::sort(tasks[i].deps.begin(), tasks[i].deps.end());
+    tasks[i].deps.erase(std::unique(tasks[i].deps.begin(), tasks[i].deps.end()), tasks[i].deps.end());
+    for (uint32_t d : tasks[i].deps) {
+      if (d >= n || d == i) {
+        return make_error("task '" + t.id + "': dependency index " + std::to_string(d) + " is invalid");
+      }
+    }
+    t.deps = std::move(tasks[i].deps);
+    t.waiting_on = static_cast<uint32_t>(t.deps.size());
+    for (auto& in : t.action.inputs) {
+      if (in.producer > n || in.producer == i + 1) {
+        return make_error("task '" + t.id + "': input '" + in.path + "' names an invalid producer");
+      }
+      if (in.producer && std::find(t.deps.begin(), t.deps.end(), in.producer - 1) == t.deps.end()) {
+        return make_error("task '" + t.id + "': input '" + in.path + "' comes from a task it does not depend on");
+      }
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t d : b->tasks[i].deps) b->tasks[d].dependents.push_back(i);
+  }
+  // Kahn's algorithm: checks acyclicity and yields an order for the priority pass.
+  std::vector<uint32_t> indeg(n), order;
+  order.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    indeg[i] = b->tasks[i].waiting_on;
+    if (indeg[i] == 0) order.push_back(i);
+  }
+  for (size_t k = 0; k < order.size(); ++k) {
+    for (uint32_t d : b->tasks[order[k]].dependents) {
+      if (--indeg[d] == 0) order.push_back(d);
+    }
+  }
+  if (order.size() != n) return make_error("build '" + b->name + "' has a dependency cycle");
+  // Longest remaining path first: priority = own estimate + the longest chain after it.
+  for (size_t k = n; k-- > 0;) {
+    auto& t = b->tasks[order[k]];
+    auto known = host_.duration_lookup(duration_key(t.action));
+    t.estimate_ms = known ? std::max<int64_t>(1, *known) : default_estimate_ms(t.action);
+    int64_t after = 0;
+    for (uint32_t d : t.dependents) after = std::max(after, b->tasks[d].priority_ms);
+    t.priority_ms = t.estimate_ms + after;
+  }
+  for (auto& t : b->tasks) {
+    t.gid = next_gid_++;
+    by_gid_[t.gid] = {b.get(), t.index};
+  }
+  counters_.builds++;
+  counters_.tasks_received += n;
+  uint64_t id = b->id;
+  builds_[id] = std::move(b);
+  return id;
+}
+
+void Scheduler::start_build(uint64_t build_id) {
+  auto it = builds_.find(build_id);
+  if (it == builds_.end()) return;
+  Build& b = *it->second;
+  for (auto& t : b.tasks) {
+    if (t.waiting_on == 0) pending_.push_back({b.id, t.index});
+  }
+  drain();
+  if (auto again = builds_.find(build_id); again != builds_.end()) maybe_done(*again->second);
+}
+
+void Scheduler::drain() {
+  while (!pending_.empty()) {
+    auto [bid, idx] = pending_.back();
+    pending_.pop_back();
+    auto it = builds_.find(bid);
+    if (it == builds_.end()) continue;
+    Build& b = *it->second;
+    TaskRec& t = b.tasks[idx];
+    if (t.state != TaskState::Waiting) continue;
+    if (b.stopped) continue;
+    make_ready(b, t);
+  }
+}
+
+void Scheduler::make_ready(Build& b, TaskRec& t) {
+  // Inputs produced by other tasks take the digest their producer reported.
+  for (auto& in : t.action.inputs) {
+    if (!in.producer) continue;
+    const TaskRec& p = b.tasks[in.producer - 1];
+    auto o = std::find_if(p.outcome.outputs.begin(), p.outcome.outputs.end(),
+                          [&](const OutputSpec& s) { return s.path == in.path; });
+    if (o == p.outcome.outputs.end()) {
+      Outcome bad;
+      bad.exit_code = -1;
+      bad.infra_error = "input '" + in.path + "' was not produced by task '" + p.id + "'";
+      finish(b, t, TaskState::Failed, std::move(bad));
+      return;
+    }
+    in.digest = o->digest;
+    in.executable = o->executable;
+  }
+  std::sort(t.action.inputs.begin(), t.action.inputs.end(),
+            [](const InputSpec& a, const InputSpec& c) { return a.path < c.path; });
+  t.key = action_key(t.action);
+  t.key_ready = true;
+  t.ready_at_ms = clock_.now_ms();
+  if (auto hit = host_.cache_lookup(t.key)) {
+    counters_.cache_hits++;
+    finish(b, t, TaskState::Cached, std::move(*hit));
+    return;
+  }
+  if (auto in = inflight_.find(t.key); in != inflight_.end()) {
+    counters_.deduplicated++;
+    t.state = TaskState::Running;   // runs as the primary's follower
+    b.running++;
+    followers_[in->second].push_back(t.gid);
+    return;
+  }
+  t.state = TaskState::Ready;
+  ready_.push({t.priority_ms, t.gid});
+}
+
+WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
+  WorkerRec* best = nullptr;
+  WorkerRec* fallback = nullptr;
+  for (auto& [_, w] : registry_.workers()) {
+    if (w.credit <= 0) continue;
+    if (t.failed_on.count(w.id)) {
+      if (!fallback || w.credit > fallback->credit) fallback = &w;
+      continue;
+    }
+    if (!best || w.credit > best->credit) best = &w;
+  }
+  return best ? best : fallback;
+}
+
+void Scheduler::dispatch() {
+  while (!ready_.empty()) {
+    ReadyItem top = ready_.top();
+    TaskRec* t = find_task(top.gid);
+    if (!t || t->state != TaskState::Ready) {
+      ready_.pop();
+      continue;
+    }
+    Build& b = *builds_.at(t->build_id);
+    if (b.stopped) {
+      ready_.pop();
+      continue;
+    }
+    if (auto in = inflight_.find(t->key); in != inflight_.end()) {
+      ready_.pop();
+      counters_.deduplicated++;
+      t->state = TaskState::Running;
+      b.running++;
+      followers_[in->second].push_back(t->gid);
+      continue;
+    }
+    WorkerRec* w = pick_worker(*t);
+    if (!w) return;
+    ready_.pop();
+    t->attempts++;
+    t->state = TaskState::Running;
+    t->running_on = w->route;
+    t->started_at_ms = clock_.now_ms();
+    b.running++;
+    w->credit--;
+    w->running.insert(t->gid);
+    inflight_[t->key] = t->gid;
+    counters_.dispatched++;
+    if (!host_.send_task(*w, *t)) {
+      auto gone = registry_.remove(w->route);
+      if (gone) on_worker_lost(*gone, "worker " + gone->id + " unreachable");
+      continue;
+    }
+    emit(b, *t);
+  }
+}
+
+void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome) {
+  TaskRec* t = find_task(gid);
+  if (!t || t->state != TaskState::Running || t->attempts != attempt || t->running_on != worker_route) {
+    counters_.late_results++;
+    return;
+  }
+  Build& b = *builds_.at(t->build_id);
+  if (auto* w = registry_.find(worker_route)) {
+    w->running.erase(gid);
+    w->tasks_done++;
+  }
+  t->running_on.clear();
+  b.running--;
+  if (auto in = inflight_.find(t->key); in != inflight_.end() && in->second == gid) inflight_.erase(in);
+  if (!outcome.infra_error.empty()) {
+    fail_infra(b, *t, outcome.infra_error + " (worker " + outcome.worker + ")");
+  } else {
+    TaskState st = outcome.exit_code == 0 ? TaskState::Done : TaskState::Failed;
+    if (st == TaskState::Done) {
+      counters_.executed++;
+      host_.duration_record(duration_key(t->action), outcome.duration_ms);
+    }
+    auto followers = std::move(followers_[gid]);
+    followers_.erase(gid);
+    finish(b, *t, st, outcome);
+    for (uint64_t f : followers) {
+      TaskRec* ft = find_task(f);
+      if (!ft || ft->state != TaskState::Running) continue;
+      Build& fb = *builds_.at(ft->build_id);
+      fb.running--;
+      finish(fb, *ft, st, outcome);
+    }
+  }
+  drain();
+}
+
+void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why) {
+  if (!t.outcome.worker.empty()) t.failed_on.insert(t.outcome.worker);
+  t.message = why;
+  if (t.attempts < max_attempts_ && !b.stopped) {
+    counters_.retries++;
+    t.state = TaskState::Ready;
+    ready_.push({t.priority_ms, t.gid});
+    return;
+  }
+  Outcome o;
+  o.exit_code = -1;
+  o.infra_error = why + " (gave up after " + std::to_string(t.attempts) + " attempts)";
+  auto followers = std::move(followers_[t.gid]);
+  followers_.erase(t.gid);
+  finish(b, t, TaskState::Failed, o);
+  for (uint64_t f : followers) {
+    TaskRec* ft = find_task(f);
+    if (!ft || ft->state != TaskState::Running) continue;
+    Build& fb = *builds_.at(ft->build_id);
+    fb.running--;
+    finish(fb, *ft, TaskState::Failed, o);
+  }
+}
+
+void Scheduler::on_worker_lost(const WorkerRec& w, const std::string& why) {
+  requeue_tasks(w.running, why);
+}
+
+void Scheduler::requeue_tasks(const std::set<uint64_t>& gids, const std::string& why) {
+  for (uint64_t gid : gids) {
+    TaskRec* t = find_task(gid);
+    if (!t || t->state != TaskState::Running) continue;
+    Build& b = *builds_.at(t->build_id);
+    if (auto* w = registry_.find(t->running_on)) t->failed_on.insert(w->id);
+    t->running_on.clear();
+    b.running--;
+    if (auto in = inflight_.find(t->key); in != inflight_.end() && in->second == gid) inflight_.erase(in);
+    t->outcome.worker.clear();
+    fail_infra(b, *t, why);
+  }
+  drain();
+}
+
+void Scheduler::finish(Build& b, TaskRec& t, TaskState state, Outcome outcome) {
+  if (terminal(t.state)) return;
+  t.state = state;
+  t.outcome = std::move(outcome);
+  b.finished++;
+  if (state == TaskState::Failed) counters_.failed++;
+  emit(b, t);
+  if (state == TaskState::Done || state == TaskState::Cached) {
+    for (uint32_t d : t.dependents) {
+      TaskRec& dt = b.tasks[d];
+      if (dt.state == TaskState::Waiting && --dt.waiting_on == 0) pending_.push_back({b.id, d});
+    }
+  } else if (state == TaskState::Failed) {
+    b.failed = true;
+    skip_dependents(b, t);
+    if (!b.keep_going) stop_build(b, "not started: the build stopped after task '" + t.id + "' failed");
+  }
+  maybe_done(b);
+}
+
+void Scheduler::skip_dependents(Build& b, TaskRec& failed) {
+  std::vector<uint32_t> stack(failed.dependents.begin(), failed.dependents.end());
+  while (!stack.empty()) {
+    uint32_t i = stack.back();
+    stack.pop_back();
+    TaskRec& t = b.tasks[i];
+    if (terminal(t.state) || t.state == TaskState::Running) continue;
+    t.state = TaskState::Skipped;
+    t.message = "skipped: depends on failed task '" + failed.id + "'";
+    b.finished++;
+    emit(b, t);
+    stack.insert(stack.end(), t.dependents.begin(), t.dependents.end());
+  }
+}
+
+void Scheduler::stop_build(Build& b, const std::string& why) {
+  if (b.stopped) return;
+  b.stopped = true;
+  for (auto& t : b.tasks) {
+    if (t.state == TaskState::Waiting || t.state == TaskState::Ready) {
+      t.state = TaskState::Skipped;
+      t.message = why;
+      b.finished++;
+      emit(b, t);
+    }
+  }
+}
+
+void Scheduler::maybe_done(Build& b) {
+  if (b.finished != b.tasks.size() || b.running != 0) return;
+  uint64_t id = b.id;
+  host_.build_done(b);
+  auto it = builds_.find(id);
+  if (it == builds_.end()) return;
+  for (auto& t : it->second->tasks) {
+    by_gid_.erase(t.gid);
+    followers_.erase(t.gid);
+  }
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(), [&](auto& p) { return p.first == id; }),
+                 pending_.end());
+  builds_.erase(it);
+}
+
+void Scheduler::emit(Build& b, TaskRec& t) { host_.task_event(b, t); }
+
+}  // namespace zbuild::daemon

@@ -1,0 +1,175 @@
+// Scheduler: all scheduling state of the daemon, driven by one thread (no locks around the
+// DAG). It owns builds and tasks, the ready queue (longest remaining path first), in-flight
+// deduplication by action key, retries of infrastructure failures on a different worker, and
+// it decides which worker gets which task. It talks to the world only through the interfaces
+// below, so tests drive it with fakes and a FakeClock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "daemon/registry.h"
+#include "proto/action.h"
+
+namespace zbuild::daemon {
+
+enum class TaskState { Waiting, Ready, Running, Done, Cached, Failed, Skipped };
+
+struct Outcome {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+  std::vector<OutputSpec> outputs;
+  int64_t duration_ms = 0;
+  std::string worker;
+  std::string infra_error;    // non-empty: infrastructure failure (retry elsewhere)
+};
+
+struct TaskRec {
+  uint64_t gid = 0;           // global id, unique in this daemon
+  uint64_t build_id = 0;
+  uint32_t index = 0;
+  std::string id;
+  ActionSpec action;
+  std::vector<uint32_t> deps;
+  std::vector<uint32_t> dependents;
+  uint32_t waiting_on = 0;
+  TaskState state = TaskState::Waiting;
+  int attempts = 0;           // dispatches so far
+  std::set<std::string> failed_on;   // worker ids where an attempt hit an infra failure
+  std::string running_on;     // worker route while Running
+  int64_t estimate_ms = 0;
+  int64_t priority_ms = 0;    // longest remaining path from this task, inclusive
+  Digest key;
+  bool key_ready = false;
+  Outcome outcome;
+  int64_t ready_at_ms = 0;
+  int64_t started_at_ms = 0;
+  std::string message;        // skip/failure reason
+};
+
+struct Build {
+  uint64_t id = 0;
+  std::string client_route;
+  uint64_t request_id = 0;
+  std::string name;
+  bool keep_going = false;
+  bool stopped = false;       // a failure without --keep-going: start nothing new
+  std::vector<TaskRec> tasks;
+  uint32_t finished = 0;
+  uint32_t running = 0;
+  bool failed = false;
+  int64_t started_ms = 0;
+};
+
+// What the scheduler asks of the world.
+class SchedulerHost {
+ public:
+  virtual ~SchedulerHost() = default;
+  // Send the task to the worker. False when the worker cannot be reached.
+  virtual bool send_task(const WorkerRec& w, const TaskRec& t) = 0;
+  virtual void task_event(const Build& b, const TaskRec& t) = 0;
+  virtual void build_done(const Build& b) = 0;
+  // Action cache, consulted before dispatch; a hit costs no worker time.
+  virtual std::optional<Outcome> cache_lookup(const Digest& key) = 0;
+  // Remembered duration of a task, by a key stable across builds.
+  virtual std::optional<int64_t> duration_lookup(const std::string& key) = 0;
+  virtual void duration_record(const std::string& key, int64_t ms) = 0;
+};
+
+struct SchedulerCounters {
+  uint64_t builds = 0;
+  uint64_t tasks_received = 0;
+  uint64_t dispatched = 0;
+  uint64_t cache_hits = 0;
+  uint64_t executed = 0;
+  uint64_t failed = 0;
+  uint64_t retries = 0;
+  uint64_t deduplicated = 0;
+  uint64_t late_results = 0;
+};
+
+struct NewTask {
+  std::string id;
+  ActionSpec action;
+  std::vector<uint32_t> deps;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts = 3);
+
+  // Adds a build. Tasks must be acyclic with deps indexing earlier or later tasks of the same
+  // build (validated by the client; checked again here). Returns the build id or an error.
+  Result<uint64_t> add_build(std::string client_route, uint64_t request_id, std::string name,
+                             std::vector<NewTask> tasks, bool keep_going);
+
+  // Makes the build's root tasks ready (cache hits resolve here). Separate from add_build so
+  // the caller can acknowledge the build before its first events.
+  void start_build(uint64_t build_id);
+
+  // Dispatches ready tasks to workers with credit. Call after anything that may free work.
+  void dispatch();
+  // A result from a worker for (gid, attempt). Late or unknown results are ignored.
+  void on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome);
+  // A worker is gone (heartbeat lost, reconnect): its running tasks are retried elsewhere.
+  void on_worker_lost(const WorkerRec& w, const std::string& why);
+  void requeue_tasks(const std::set<uint64_t>& gids, const std::string& why);
+
+  const SchedulerCounters& counters() const { return counters_; }
+  size_t ready_count() const { return ready_.size(); }
+  size_t running_count() const;
+  const std::map<uint64_t, std::unique_ptr<Build>>& builds() const { return builds_; }
+  TaskRec* find_task(uint64_t gid);
+  static int64_t default_estimate_ms(const ActionSpec& a);
+  static std::string duration_key(const ActionSpec& a);
+
+ private:
+  struct ReadyItem {
+    int64_t priority;
+    uint64_t gid;
+    bool operator<(const ReadyItem& o) const {
+      return priority != o.priority ? priority < o.priority : gid > o.gid;  // max-heap, FIFO ties
+    }
+  };
+
+  void make_ready(Build& b, TaskRec& t);
+  void drain();
+  void finish(Build& b, TaskRec& t, TaskState state, Outcome outcome);
+  void fail_infra(Build& b, TaskRec& t, const std::string& why);
+  void skip_dependents(Build& b, TaskRec& failed);
+  void stop_build(Build& b, const std::string& why);
+  void maybe_done(Build& b);
+  void emit(Build& b, TaskRec& t);
+  WorkerRec* pick_worker(const TaskRec& t);
+  static bool terminal(TaskState s) {
+    return s == TaskState::Done || s == TaskState::Cached || s == TaskState::Failed || s == TaskState::Skipped;
+  }
+
+  const Clock& clock_;
+  Registry& registry_;
+  SchedulerHost& host_;
+  int max_attempts_;
+  uint64_t next_build_ = 1;
+  uint64_t next_gid_ = 1;
+  std::map<uint64_t, std::unique_ptr<Build>> builds_;
+  std::unordered_map<uint64_t, std::pair<Build*, uint32_t>> by_gid_;
+  std::priority_queue<ReadyItem> ready_;
+  // In-flight dedup: action key -> the running primary, and the tasks waiting on it.
+  std::unordered_map<Digest, uint64_t, DigestHash> inflight_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> followers_;
+  SchedulerCounters counters_;
+  std::vector<std::pair<uint64_t, uint32_t>> pending_;   // (build, index) whose deps just finished
+};
+
+const char* state_name(TaskState s);
+
+}  // namespace zbuild::daemon

@@ -1,0 +1,42 @@
+#include "daemon/status.h"
+
+#include <nlohmann/json.hpp>
+
+namespace zbuild::daemon {
+
+std::string status_json(const StatusInputs& in) {
+  nlohmann::json j;
+  j["version"] = 1;
+  auto& ws = j["workers"] = nlohmann::json::array();
+  for (auto& [_, w] : in.registry.workers()) {
+    ws.push_back({{"id", w.id},
+                  {"host", w.host},
+                  {"platform", w.platform},
+                  {"slots", w.slots},
+                  {"busy", w.running.size()},
+                  {"credit", w.credit},
+                  {"tasks_done", w.tasks_done},
+                  {"last_heartbeat_ms_ago", in.now_ms - w.last_seen_ms}});
+  }
+  j["queue"] = {{"ready", in.scheduler.ready_count()}, {"running", in.scheduler.running_count()}};
+  auto& bs = j["builds"] = nlohmann::json::array();
+  for (auto& [id, b] : in.scheduler.builds()) {
+    bs.push_back({{"id", id}, {"name", b->name}, {"total", b->tasks.size()}, {"finished", b->finished},
+                  {"running", b->running}});
+  }
+  j["store"] = {{"backend", in.store.backend},
+                {"blobs", in.store.blob_count},
+                {"bytes", in.store.blob_bytes},
+                {"actions", in.store.action_count}};
+  const auto& c = in.scheduler.counters();
+  j["counters"] = {{"builds", c.builds},           {"tasks_received", c.tasks_received},
+                   {"dispatched", c.dispatched},   {"cache_hits", c.cache_hits},
+                   {"executed", c.executed},       {"failed", c.failed},
+                   {"retries", c.retries},         {"deduplicated", c.deduplicated},
+                   {"late_results", c.late_results}, {"bytes_received", in.bytes_received}};
+  uint64_t looked = c.cache_hits + c.dispatched;
+  j["cache_hit_rate"] = looked ? static_cast<double>(c.cache_hits) / static_cast<double>(looked) : 0.0;
+  return j.dump();
+}
+
+}  // namespace zbuild::daemon

@@ -1,0 +1,28 @@
+// `zbuild status` data: a JSON document built from the daemon's live state (status.cc keeps
+// nlohmann/json out of every other translation unit).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "daemon/registry.h"
+#include "daemon/scheduler.h"
+#include "store/store.h"
+
+namespace zbuild::daemon {
+
+struct StatusInputs {
+  const Registry& registry;
+  const Scheduler& scheduler;
+  store::StoreStats store;
+  int64_t now_ms;
+  uint64_t bytes_received;
+};
+
+// Format (version 1): {"version":1,"workers":[{"id","host","slots","busy","credit","tasks_done",
+// "last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
+// "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...},
+// "cache_hit_rate"}
+std::string status_json(const StatusInputs& in);
+
+}  // namespace zbuild::daemon

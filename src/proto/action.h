@@ -1,0 +1,52 @@
+// The action model (design §4): what a task *is*. Client, daemon and worker share this struct;
+// proto/wire_action.cc converts it to and from the FlatBuffers Action table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+
+namespace zbuild {
+
+struct InputSpec {
+  std::string path;        // relative to the exec root
+  Digest digest;
+  bool executable = false;
+  uint32_t producer = 0;   // 1-based index of the producing task in its build; 0 = source
+};
+
+struct HostFileSpec {
+  std::string path;        // absolute, outside the exec root
+  Digest digest;
+};
+
+struct OutputSpec {
+  std::string path;
+  Digest digest;
+  bool executable = false;
+};
+
+struct ActionSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;       // "NAME=value", sorted by the client
+  std::string cwd = ".";
+  std::vector<InputSpec> inputs;      // sorted by path
+  std::vector<std::string> outputs;
+  std::vector<HostFileSpec> host_files;
+  std::string root;                   // exec root on the submitting host
+  int64_t timeout_ms = 600000;
+};
+
+// Version of the canonical serialisation below; part of every key, so changing it
+// invalidates old cache entries instead of misreading them.
+constexpr uint64_t kActionKeyVersion = 1;
+
+// Digest of a canonical serialisation: argv, env, cwd, every input's path+digest+mode, the
+// outputs, every host file's path+digest and the root (outputs may embed it through debug
+// info). Contents decide, not timestamps: editing a header changes the key of every action
+// that reads it. Requires every input digest to be resolved.
+Digest action_key(const ActionSpec& a);
+
+}  // namespace zbuild

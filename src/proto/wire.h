@@ -1,0 +1,55 @@
+// Encoding and checked decoding of wire messages (schemas/zbuild.fbs, protocol version 1).
+// Every received frame goes through decode(): size cap first, then the FlatBuffers Verifier,
+// then the version check. Nothing reads a message that failed.
+#pragma once
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/result.h"
+#include "proto/action.h"
+#include "zbuild_generated.h"
+
+namespace zbuild::proto {
+
+constexpr uint16_t kProtocolVersion = 1;
+constexpr size_t kChunkSize = 512 * 1024;               // bytes of blob per BlobChunk
+constexpr size_t kMaxWorkerMessage = 8u << 20;          // ventilator, either direction
+constexpr size_t kMaxSinkMessage = 16u << 20;           // results and output chunks
+constexpr size_t kMaxClientMessage = 128u << 20;        // a SubmitBuild of a large graph
+
+// Verified view of a frame. `data` must outlive the returned pointer.
+Result<const wire::Envelope*> decode(const void* data, size_t size, size_t cap);
+
+// Finishes `fbb` with an Envelope around `body` and returns the bytes.
+template <class T>
+std::string finish(flatbuffers::FlatBufferBuilder& fbb, flatbuffers::Offset<T> body, uint64_t request_id = 0) {
+  auto env = wire::CreateEnvelope(fbb, kProtocolVersion, request_id, wire::BodyTraits<T>::enum_value, body.Union());
+  fbb.Finish(env);
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+inline wire::Digest to_wire(const Digest& d) { return wire::Digest(d.hi, d.lo, d.size); }
+inline Digest from_wire(const wire::Digest* d) { return d ? Digest{d->hi(), d->lo(), d->size()} : Digest{}; }
+
+inline std::string_view bytes(const flatbuffers::Vector<uint8_t>* v) {
+  return v ? std::string_view(reinterpret_cast<const char*>(v->data()), v->size()) : std::string_view();
+}
+inline std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+flatbuffers::Offset<wire::Action> build_action(flatbuffers::FlatBufferBuilder& fbb, const ActionSpec& a);
+// Checks the action's own invariants (relative, non-escaping paths; non-empty argv) and
+// names the first violation.
+Result<ActionSpec> parse_action(const wire::Action* a);
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::OutputFile>>> build_outputs(
+    flatbuffers::FlatBufferBuilder& fbb, const std::vector<OutputSpec>& outs);
+Result<std::vector<OutputSpec>> parse_outputs(const flatbuffers::Vector<flatbuffers::Offset<wire::OutputFile>>* v);
+
+const char* body_name(wire::Body b);
+
+}  // namespace zbuild::proto

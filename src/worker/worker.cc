@@ -1,0 +1,407 @@
+#include "worker/worker.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "common/address.h"
+#include "common/clock.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "proto/wire.h"
+#include "worker/blob_cache.h"
+#include "worker/executor.h"
+#include "worker/host_check.h"
+
+namespace zbuild::worker {
+
+namespace fb = flatbuffers;
+using proto::str;
+
+namespace {
+
+struct Job {
+  uint64_t task_id = 0;
+  int attempt = 0;
+  ActionSpec action;
+  std::set<std::string> waiting;   // digests not yet in the blob cache
+  std::string infra_error;         // set when fetching failed
+  int64_t received_ms = 0;
+  int64_t fetch_ms = 0;
+};
+
+std::string hostname() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string platform() {
+  struct utsname u {};
+  ::uname(&u);
+  return std::string(u.sysname) + "-" + u.machine;
+}
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& o, Address addr)
+      : opts_(o),
+        addr_(std::move(addr)),
+        cache_(fs_root() / "blobs"),
+        done_pull_(ctx_, zmq::socket_type::pull) {}
+
+  std::filesystem::path fs_root() const { return opts_.work_dir; }
+
+  Status start() {
+    ZB_TRY(cache_.init());
+    std::error_code ec;
+    std::filesystem::remove_all(fs_root() / "sandbox", ec);
+    std::filesystem::create_directories(fs_root() / "sandbox", ec);
+    if (ec) return make_error(fs_root().string() + ": " + ec.message());
+    done_pull_.bind("inproc://zbuild-slot-done");
+    executor_ = std::make_unique<Executor>(fs_root() / "sandbox", cache_, hosts_);
+    for (int i = 0; i < opts_.slots; ++i) threads_.emplace_back([this, i] { slot_main(i); });
+    return {};
+  }
+
+  void run(const std::atomic<bool>& stop) {
+    connect();
+    int64_t backoff = 100;
+    while (!stop.load()) {
+      zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}, {done_pull_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
+      if (items[1].revents & ZMQ_POLLIN) {
+        int freed = 0;
+        zmq::message_t m;
+        while (done_pull_.recv(m, zmq::recv_flags::dontwait)) ++freed;
+        if (freed) send_credit(freed);
+      }
+      if (items[0].revents & ZMQ_POLLIN) {
+        for (int i = 0; i < 512; ++i) {
+          zmq::message_t m;
+          auto n = dealer_->recv(m, zmq::recv_flags::dontwait);
+          if (!n) break;
+          last_heard_ = clock_.now_ms();
+          backoff = 100;
+          handle(m);
+        }
+      }
+      int64_t now = clock_.now_ms();
+      if (now >= next_hb_) {
+        next_hb_ = now + opts_.heartbeat_ms;
+        fb::FlatBufferBuilder fbb(32);
+        send(proto::finish(fbb, wire::CreateHeartbeat(fbb)));
+      }
+      if (now - last_heard_ > opts_.liveness_ms) {
+        log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
+                  " ms; reconnecting");
+        // Backoff: wait a little longer each time the daemon stays away.
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+        backoff = std::min<int64_t>(backoff * 2, 2000);
+        connect();
+      }
+    }
+    {
+      fb::FlatBufferBuilder fbb(32);
+      send(proto::finish(fbb, wire::CreateBye(fbb)));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quitting_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void connect() {
+    dealer_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    dealer_->set(zmq::sockopt::linger, 0);
+    dealer_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
+    dealer_->set(zmq::sockopt::sndhwm, 10000);
+    dealer_->set(zmq::sockopt::rcvhwm, 100000);
+    dealer_->connect(addr_.ventilator());
+    last_heard_ = clock_.now_ms();
+    next_hb_ = last_heard_ + opts_.heartbeat_ms;
+    // Fetches in flight were addressed to the old connection.
+    outstanding_ = 0;
+    fetch_queue_.clear();
+    for (auto& d : fetching_) fetch_queue_.push_back({d.first, 0});
+    for (auto& d : fetching_) cache_.abandon(d.second);
+    hello();
+  }
+
+  void hello() {
+    fb::FlatBufferBuilder fbb(256);
+    send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
+                                              opts_.slots, fbb.CreateString(platform()), ::getpid())));
+    int free_slots = opts_.slots - busy_;
+    if (free_slots > 0) send_credit(free_slots);
+  }
+
+  void send_credit(int n) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_ -= 0;
+    }
+    fb::FlatBufferBuilder fbb(32);
+    send(proto::finish(fbb, wire::CreateCredit(fbb, n)));
+  }
+
+  void send(const std::string& payload) {
+    try {
+      (void)dealer_->send(zmq::buffer(payload), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      log::warn(std::string("send to daemon failed: ") + e.what());
+    }
+  }
+
+  void handle(const zmq::message_t& m) {
+    auto env = proto::decode(m.data(), m.size(), proto::kMaxWorkerMessage);
+    if (!env.ok()) {
+      log::warn("daemon " + addr_.str() + ": " + env.error().message + "; dropped");
+      return;
+    }
+    auto* e = env.value();
+    switch (e->body_type()) {
+      case wire::Body::Welcome: {
+        auto* w = e->body_as_Welcome();
+        if (!welcomed_) log::info("joined daemon " + addr_.str() + " as " + opts_.id + " with " +
+                                  std::to_string(opts_.slots) + " slots");
+        welcomed_ = true;
+        if (w->heartbeat_ms() > 0) opts_.heartbeat_ms = w->heartbeat_ms();
+        break;
+      }
+      case wire::Body::Heartbeat: break;
+      case wire::Body::ErrorReply:
+        log::info("daemon does not know this worker (" + str(e->body_as_ErrorReply()->message()) + "); announcing again");
+        hello();
+        break;
+      case wire::Body::TaskAssign: on_task(e->body_as_TaskAssign()); break;
+      case wire::Body::BlobChunk: on_chunk(e->body_as_BlobChunk()); break;
+      default: log::warn(std::string("daemon sent unexpected ") + proto::body_name(e->body_type()) + "; dropped");
+    }
+  }
+
+  void on_task(const wire::TaskAssign* t) {
+    auto job = std::make_unique<Job>();
+    job->task_id = t->task_id();
+    job->attempt = t->attempt();
+    job->received_ms = clock_.now_ms();
+    auto a = proto::parse_action(t->action());
+    if (!a.ok()) {
+      job->infra_error = "bad task: " + a.error().message;
+      enqueue(std::move(job));
+      return;
+    }
+    job->action = std::move(a.value());
+    for (auto& in : job->action.inputs) {
+      if (cache_.has(in.digest)) continue;
+      auto key = in.digest.str();
+      job->waiting.insert(key);
+      if (!fetching_.count(key)) {
+        fetching_[key] = in.digest;
+        fetch_queue_.push_back({key, 0});
+      }
+    }
+    if (job->waiting.empty()) {
+      enqueue(std::move(job));
+      return;
+    }
+    fetch_jobs_.push_back(std::move(job));
+    pump_fetches();
+  }
+
+  void pump_fetches() {
+    constexpr int kWindow = 32;   // chunk requests in flight (flow control)
+    std::vector<wire::ChunkRef> refs;
+    while (outstanding_ + static_cast<int>(refs.size()) < kWindow && !fetch_queue_.empty()) {
+      auto [key, off] = fetch_queue_.front();
+      fetch_queue_.pop_front();
+      auto it = fetching_.find(key);
+      if (it == fetching_.end()) continue;
+      refs.emplace_back(proto::to_wire(it->second), off, static_cast<uint32_t>(proto::kChunkSize));
+    }
+    if (refs.empty()) return;
+    outstanding_ += static_cast<int>(refs.size());
+    fb::FlatBufferBuilder fbb(64 + refs.size() * 40);
+    send(proto::finish(fbb, wire::CreateBlobRequest(fbb, fbb.CreateVectorOfStructs(refs))));
+  }
+
+  void on_chunk(const wire::BlobChunk* c) {
+    outstanding_ = std::max(0, outstanding_ - 1);
+    Digest d = proto::from_wire(c->digest());
+    auto key = d.str();
+    if (!fetching_.count(key)) return;
+    std::string error;
+    bool complete = false;
+    if (c->missing()) {
+      error = "input blob " + key + " is missing on the daemon";
+    } else {
+      auto r = cache_.add_chunk(d, c->offset(), proto::bytes(c->data()));
+      if (!r.ok()) error = r.error().message;
+      else complete = r.value();
+      if (r.ok() && !complete) fetch_queue_.push_front({key, c->offset() + (c->data() ? c->data()->size() : 0)});
+    }
+    if (complete || !error.empty()) {
+      fetching_.erase(key);
+      if (!error.empty()) cache_.abandon(d);
+      for (auto it = fetch_jobs_.begin(); it != fetch_jobs_.end();) {
+        Job& j = **it;
+        if (j.waiting.erase(key) && !error.empty() && j.infra_error.empty()) j.infra_error = error;
+        if (j.waiting.empty()) {
+          j.fetch_ms = clock_.now_ms() - j.received_ms;
+          enqueue(std::move(*it));
+          it = fetch_jobs_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    pump_fetches();
+  }
+
+  void enqueue(std::unique_ptr<Job> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(job));
+      busy_++;
+    }
+    cv_.notify_one();
+  }
+
+  void slot_main(int slot) {
+    zmq::socket_t push(ctx_, zmq::socket_type::push);
+    push.set(zmq::sockopt::linger, 2000);
+    push.set(zmq::sockopt::sndtimeo, 30000);
+    push.connect(addr_.sink());
+    zmq::socket_t done(ctx_, zmq::socket_type::push);
+    done.connect("inproc://zbuild-slot-done");
+    for (;;) {
+      std::unique_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return quitting_ || !queue_.empty(); });
+        if (quitting_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      run_job(slot, *job, push);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_--;
+      }
+      (void)done.send(zmq::str_buffer("1"), zmq::send_flags::none);
+    }
+  }
+
+  void run_job(int slot, Job& job, zmq::socket_t& push) {
+    ExecResult r;
+    if (!job.infra_error.empty()) {
+      r.infra_error = job.infra_error;
+    } else {
+      r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
+                                         std::to_string(job.attempt));
+    }
+    int64_t up_start = clock_.now_ms();
+    if (r.infra_error.empty() && r.exit_code == 0) {
+      for (auto& o : r.outputs) {
+        auto data = read_file(r.sandbox / o.path);
+        if (!data.ok()) {
+          r.infra_error = "reading output: " + data.error().message;
+          break;
+        }
+        push_blob(push, o.digest, data.value());
+      }
+    }
+    int64_t up_ms = clock_.now_ms() - up_start;
+    executor_->cleanup(r);
+    fb::FlatBufferBuilder fbb(512 + r.out.size() + r.err.size());
+    auto msg = proto::finish(
+        fbb, wire::CreateTaskResult(fbb, job.task_id, job.attempt, fbb.CreateString(opts_.id), r.exit_code,
+                                    fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.out.data()), r.out.size()),
+                                    fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.err.data()), r.err.size()),
+                                    proto::build_outputs(fbb, r.outputs), fbb.CreateString(r.infra_error),
+                                    job.fetch_ms, r.run_ms, up_ms));
+    if (!push.send(zmq::buffer(msg), zmq::send_flags::none)) {
+      log::warn("result of task " + std::to_string(job.task_id) + " could not be sent (daemon unreachable)");
+    }
+    if (!r.infra_error.empty()) log::warn("task " + std::to_string(job.task_id) + ": " + r.infra_error);
+  }
+
+  void push_blob(zmq::socket_t& push, const Digest& d, const std::string& data) {
+    size_t off = 0;
+    do {
+      size_t len = std::min(proto::kChunkSize, data.size() - off);
+      fb::FlatBufferBuilder fbb(len + 256);
+      auto wd = proto::to_wire(d);
+      auto msg = proto::finish(
+          fbb, wire::CreateBlobChunk(fbb, &wd, off,
+                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.data() + off), len), false,
+                                     fbb.CreateString(opts_.id)));
+      (void)push.send(zmq::buffer(msg), zmq::send_flags::none);
+      off += len;
+    } while (off < data.size());
+  }
+
+  WorkerOptions opts_;
+  Address addr_;
+  SteadyClock clock_;
+  zmq::context_t ctx_;
+  BlobCache cache_;
+  HostFileChecker hosts_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<zmq::socket_t> dealer_;
+  zmq::socket_t done_pull_;
+  int64_t last_heard_ = 0;
+  int64_t next_hb_ = 0;
+  bool welcomed_ = false;
+
+  // Fetching (main thread only).
+  std::map<std::string, Digest> fetching_;
+  std::deque<std::pair<std::string, uint64_t>> fetch_queue_;
+  std::vector<std::unique_ptr<Job>> fetch_jobs_;
+  int outstanding_ = 0;
+
+  // Slots.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  int busy_ = 0;   // jobs queued or running
+  bool quitting_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
+  WorkerOptions o = in;
+  auto addr = parse_address(o.daemon);
+  if (!addr.ok()) return addr.error();
+  if (o.slots <= 0) o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.id.empty()) {
+    std::random_device rd;
+    o.id = hostname() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
+  }
+  if (o.work_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
+  }
+  Worker w(o, addr.value());
+  ZB_TRY(w.start());
+  log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
+            " slots, work dir " + o.work_dir);
+  w.run(stop);
+  return {};
+}
+
+}  // namespace zbuild::worker

@@ -1,0 +1,26 @@
+// zbuild-worker: joins a daemon at any time, announces its slots, grants credit, heartbeats,
+// fetches the inputs it lacks into its blob cache, runs each task in a fresh sandbox on a slot
+// thread, and pushes outputs and the result to the daemon's sink. Reconnects with backoff when
+// the daemon goes quiet, and announces itself again.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+
+namespace zbuild::worker {
+
+struct WorkerOptions {
+  std::string daemon = "127.0.0.1:7600";
+  int slots = 0;               // 0: number of cores
+  std::string work_dir;        // default: $TMPDIR/zbuild-worker-<pid>
+  int64_t heartbeat_ms = 1000;
+  int64_t liveness_ms = 3000;  // daemon silent this long: reconnect
+  std::string id;              // default: host-pid-random
+};
+
+Status run_worker(const WorkerOptions& opts, const std::atomic<bool>& stop);
+
+}  // namespace zbuild::worker
