@@ -8,6 +8,7 @@ namespace zbuild::cli {
 int cmd_daemon(int argc, char** argv);
 int cmd_submit(int argc, char** argv);
 int cmd_status(int argc, char** argv);
+int cmd_graph(int argc, char** argv);
 
 // --daemon value, else $ZBUILD_DAEMON, else the default address.
 std::string daemon_address(const std::string& flag);

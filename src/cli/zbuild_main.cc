@@ -12,6 +12,7 @@ static const char* kHelp =
     "  daemon   run the scheduler and cache (workers connect to it)\n"
     "  submit   build a graph.json on the daemon's workers\n"
     "  status   show workers, queue, builds and cache of a daemon\n"
+    "  graph    write a graph.json from compile_commands.json or a ninja build folder\n"
     "\n"
     "`zbuild COMMAND --help` describes each. ZBUILD_DAEMON=HOST:PORT stands in for --daemon.\n"
     "Workers are a separate program: zbuild-worker --help.\n";
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
   };
   static const Entry kCommands[] = {{"daemon", zbuild::cli::cmd_daemon},
                                     {"submit", zbuild::cli::cmd_submit},
-                                    {"status", zbuild::cli::cmd_status}};
+                                    {"status", zbuild::cli::cmd_status},
+                                    {"graph", zbuild::cli::cmd_graph}};
   try {
     for (auto& e : kCommands) {
       if (!std::strcmp(argv[1], e.name)) return e.fn(argc, argv);

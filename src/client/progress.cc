@@ -61,6 +61,7 @@ void Progress::on_event(const TaskReport& r) {
     const char* what = r.state == S::Cached ? "cached" : r.state == S::Done ? "done" : r.state == S::Failed ? "failed" : "skipped";
     std::fprintf(stdout, "[%zu/%zu] %s %s%s%s\n", finished_, total_, what, r.id.c_str(),
                  r.worker.empty() || r.state == S::Skipped ? "" : " on ", r.state == S::Skipped ? "" : r.worker.c_str());
+    std::fflush(stdout);   // progress is read live from pipes (CI logs, tests)
   }
 }
 

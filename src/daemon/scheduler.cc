@@ -258,6 +258,8 @@ void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
   b.running--;
   if (auto in = inflight_.find(t->key); in != inflight_.end() && in->second == gid) inflight_.erase(in);
   if (!outcome.infra_error.empty()) {
+    // Remember where it failed so the retry prefers another worker (t->outcome is not this one).
+    if (auto* w = registry_.find(worker_route)) t->failed_on.insert(w->id);
     fail_infra(b, *t, outcome.infra_error + " (worker " + outcome.worker + ")");
   } else {
     TaskState st = outcome.exit_code == 0 ? TaskState::Done : TaskState::Failed;
@@ -282,6 +284,27 @@ void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
 void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why) {
   if (!t.outcome.worker.empty()) t.failed_on.insert(t.outcome.worker);
   t.message = why;
+  if (t.attempts < max_attempts_) {
+    // This primary gives no result now (it is retried, or dropped because its own build
+    // stopped), so tasks deduplicated onto it must not wait for it: a stopped build would
+    // skip it and leave them running forever. They go back to the queue (or are skipped if
+    // their build stopped); dispatch deduplicates them again.
+    auto followers = std::move(followers_[t.gid]);
+    followers_.erase(t.gid);
+    for (uint64_t f : followers) {
+      TaskRec* ft = find_task(f);
+      if (!ft || ft->state != TaskState::Running) continue;
+      Build& fb = *builds_.at(ft->build_id);
+      fb.running--;
+      if (fb.stopped) {
+        ft->message = "not run: the build stopped";
+        finish(fb, *ft, TaskState::Skipped, Outcome{});
+      } else {
+        ft->state = TaskState::Ready;
+        ready_.push({ft->priority_ms, ft->gid});
+      }
+    }
+  }
   if (t.attempts < max_attempts_ && !b.stopped) {
     counters_.retries++;
     t.state = TaskState::Ready;

@@ -1,0 +1,108 @@
+// Registry unit tests: registration, reconnects and liveness against a FakeClock.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "daemon/registry.h"
+
+using zbuild::FakeClock;
+using zbuild::daemon::Registry;
+
+TEST_CASE("registry: hello registers a worker with no credit") {
+  FakeClock clock(5000);
+  Registry reg(clock, 1000);
+  auto orphans = reg.hello("r1", "w-one", "host1", "linux-x86_64", 8);
+  REQUIRE(orphans.empty());
+  auto* w = reg.find("r1");
+  REQUIRE(w);
+  REQUIRE(w->id == "w-one");
+  REQUIRE(w->host == "host1");
+  REQUIRE(w->platform == "linux-x86_64");
+  REQUIRE(w->slots == 8);
+  REQUIRE(w->credit == 0);
+  REQUIRE(w->last_seen_ms == 5000);
+  REQUIRE(w->joined_ms == 5000);
+  REQUIRE(reg.find("nope") == nullptr);
+  REQUIRE(reg.workers().size() == 1u);
+  REQUIRE(reg.liveness_ms() == 1000);
+}
+
+TEST_CASE("registry: re-registration of the same worker id returns its orphaned tasks") {
+  FakeClock clock;
+  Registry reg(clock, 1000);
+  REQUIRE(reg.hello("r1", "w-one", "h", "p", 4).empty());
+  REQUIRE(reg.hello("r2", "w-two", "h", "p", 4).empty());
+  reg.find("r1")->running = {11, 12};
+  reg.find("r1")->credit = 2;
+  reg.find("r2")->running = {21};
+
+  SECTION("from a new route") {
+    auto orphans = reg.hello("r1-new", "w-one", "h", "p", 6);
+    REQUIRE(orphans == std::set<uint64_t>{11, 12});
+    REQUIRE(reg.find("r1") == nullptr);
+    auto* w = reg.find("r1-new");
+    REQUIRE(w);
+    REQUIRE(w->running.empty());
+    REQUIRE(w->credit == 0);
+    REQUIRE(w->slots == 6);
+  }
+  SECTION("from the same route") {
+    auto orphans = reg.hello("r1", "w-one", "h", "p", 4);
+    REQUIRE(orphans == std::set<uint64_t>{11, 12});
+    REQUIRE(reg.find("r1")->running.empty());
+  }
+  SECTION("a route reused by a different worker id also orphans the old tasks") {
+    auto orphans = reg.hello("r1", "w-three", "h", "p", 4);
+    REQUIRE(orphans == std::set<uint64_t>{11, 12});
+    REQUIRE(reg.find("r1")->id == "w-three");
+  }
+  // The other worker is untouched.
+  REQUIRE(reg.workers().size() == 2u);
+  REQUIRE(reg.find("r2")->running == std::set<uint64_t>{21});
+}
+
+TEST_CASE("registry: expire removes workers silent longer than the liveness window") {
+  FakeClock clock(0);
+  Registry reg(clock, 1000);
+  (void)reg.hello("r1", "w-one", "h", "p", 1);
+  (void)reg.hello("r2", "w-two", "h", "p", 1);
+  reg.find("r1")->running = {7};
+  clock.advance(600);
+  reg.touch("r2");
+  reg.touch("unknown");   // harmless
+  clock.advance(400);     // r1 silent exactly 1000 ms: still alive
+  REQUIRE(reg.expire().empty());
+  clock.advance(1);       // r1 silent 1001 ms, r2 401 ms
+  auto gone = reg.expire();
+  REQUIRE(gone.size() == 1u);
+  REQUIRE(gone[0].id == "w-one");
+  REQUIRE(gone[0].route == "r1");
+  REQUIRE(gone[0].running == std::set<uint64_t>{7});
+  REQUIRE(reg.find("r1") == nullptr);
+  REQUIRE(reg.find("r2") != nullptr);
+  clock.advance(600);     // r2 silent 1001 ms
+  gone = reg.expire();
+  REQUIRE(gone.size() == 1u);
+  REQUIRE(gone[0].id == "w-two");
+  REQUIRE(reg.workers().empty());
+  REQUIRE(reg.expire().empty());
+}
+
+TEST_CASE("registry: remove and total credit") {
+  FakeClock clock;
+  Registry reg(clock, 1000);
+  (void)reg.hello("r1", "w-one", "h", "p", 4);
+  (void)reg.hello("r2", "w-two", "h", "p", 4);
+  REQUIRE(reg.total_credit() == 0);
+  reg.find("r1")->credit = 3;
+  reg.find("r2")->credit = 2;
+  REQUIRE(reg.total_credit() == 5);
+  auto w = reg.remove("r1");
+  REQUIRE(w);
+  REQUIRE(w->id == "w-one");
+  REQUIRE(w->credit == 3);
+  REQUIRE_FALSE(reg.remove("r1"));
+  REQUIRE(reg.total_credit() == 2);
+}

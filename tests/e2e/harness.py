@@ -1,0 +1,202 @@
+"""End-to-end test harness: starts the real zbuild binaries on free loopback ports, waits on
+events they log (not on sleeps), and stops what it started by pid."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BUILD_DIR = os.environ.get("ZBUILD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+ZBUILD = os.path.abspath(os.environ.get("ZBUILD_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild")))
+WORKER = os.path.abspath(os.environ.get("ZBUILD_WORKER_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-worker")))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLES = os.path.join(REPO, "examples")
+
+
+def free_port_block(n=3):
+    """A port P such that P..P+n-1 are all free on 127.0.0.1."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+        s.close()
+        if base + n >= 65535:
+            continue
+        ok = True
+        for p in range(base, base + n):
+            t = socket.socket()
+            try:
+                t.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+            finally:
+                t.close()
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+class Proc:
+    """A started process whose stderr+stdout lines are collected; tests wait for a line."""
+
+    def __init__(self, argv, name, env=None, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  env=env, cwd=cwd, text=True, errors="replace")
+        self.pid = self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, needle, timeout=30, count=1):
+        """Blocks until `count` lines contain `needle` (an event the process logs)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                n = sum(1 for l in self.lines if needle in l)
+                if n >= count:
+                    return
+                if self.p.poll() is not None and not self.reader.is_alive():
+                    raise AssertionError(f"{self.name} exited ({self.p.returncode}) before logging {needle!r}:\n"
+                                         + self.output())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.name}: no {needle!r} within {timeout}s:\n" + self.output())
+                self.cond.wait(min(left, 0.5))
+
+    def output(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.p.wait()
+        self.reader.join(5)
+        return self.p.returncode
+
+
+class Cluster:
+    """A daemon and its workers for one test."""
+
+    def __init__(self, tmp, store=None):
+        self.tmp = tmp
+        self.port = free_port_block()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.store = store or os.path.join(tmp, "store")
+        self.daemon = None
+        self.workers = {}
+        self.worker_seq = 0
+
+    def start_daemon(self, extra=()):
+        self.daemon = Proc([ZBUILD, "daemon", "--listen", self.addr, "--store", self.store, *extra],
+                           "daemon")
+        self.daemon.wait_for("daemon listening on")
+        return self.daemon
+
+    def start_worker(self, slots=1, wrap=(), name=None, extra=()):
+        self.worker_seq += 1
+        wid = name or f"w{self.worker_seq}"
+        work = os.path.join(self.tmp, f"work-{wid}-{self.worker_seq}")
+        argv = [*wrap, WORKER, "--daemon", self.addr, "--slots", str(slots), "--work-dir", work, "--id", wid, *extra]
+        joined_before = sum(1 for l in self.daemon.lines if f"worker {wid} joined" in l)
+        w = Proc(argv, f"worker {wid}")
+        self.workers[wid] = w
+        self.daemon.wait_for(f"worker {wid} joined", count=joined_before + 1)
+        return w
+
+    def submit(self, graph, *extra, metrics=True, timeout=600, env=None):
+        mpath = os.path.join(self.tmp, f"metrics-{time.monotonic_ns()}.json")
+        argv = [ZBUILD, "submit", "--daemon", self.addr, *extra]
+        if metrics:
+            argv += ["--metrics-out", mpath]
+        argv.append(graph)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        m = None
+        if metrics and os.path.exists(mpath):
+            with open(mpath) as f:
+                m = json.load(f)
+        return r, m
+
+    def status(self):
+        r = subprocess.run([ZBUILD, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def stop(self):
+        for w in self.workers.values():
+            w.stop()
+        if self.daemon:
+            self.daemon.stop()
+
+
+class E2ECase(unittest.TestCase):
+    """Gives each test a temp dir and a cluster that is stopped afterwards."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="zbuild-e2e-")
+        self.cluster = Cluster(self.tmp)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        self.cluster.stop()
+        if os.environ.get("ZBUILD_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def copy_example(self, name):
+        dst = os.path.join(self.tmp, name)
+        shutil.copytree(os.path.join(EXAMPLES, name), dst, ignore=shutil.ignore_patterns("out", "build"))
+        return dst
+
+
+def executed_tasks(submit_stdout):
+    """Task ids that ran on a worker, from submit's plain progress lines."""
+    out = set()
+    for line in submit_stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith("[") and parts[1] == "done":
+            out.add(parts[2])
+    return out
+
+
+def workers_used(submit_stdout):
+    out = {}
+    for line in submit_stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].startswith("[") and parts[1] == "done" and parts[3] == "on":
+            out[parts[4]] = out.get(parts[4], 0) + 1
+    return out
+
+
+def tree_files(root):
+    res = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                res[os.path.relpath(p, root)] = fh.read()
+    return res

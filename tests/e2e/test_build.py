@@ -1,0 +1,136 @@
+"""The backbone end to end: the shapes example through a real daemon and workers."""
+
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import E2ECase, executed_tasks, tree_files, workers_used
+
+
+class ShapesBuild(E2ECase):
+    def local_reference(self, proj):
+        """Runs every task's command locally, in place, and returns the outputs' bytes."""
+        r = subprocess.run(["bash", os.path.join(proj, "build-local.sh")], cwd=proj, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ref = tree_files(os.path.join(proj, "out"))
+        shutil.rmtree(os.path.join(proj, "out"))
+        return ref
+
+    def test_build_identical_cached_and_incremental(self):
+        proj = self.copy_example("shapes")
+        graph = os.path.join(proj, "graph.json")
+        ref = self.local_reference(proj)
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(name="wa")
+        c.start_worker(name="wb")
+
+        # 1. Cold build on two workers: byte-identical to the local build, program runs.
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["total_tasks"], 29)
+        self.assertEqual(m["executed_tasks"], 29)
+        self.assertEqual(m["cached_tasks"], 0)
+        self.assertEqual(m["failed_tasks"], 0)
+        used = workers_used(r.stdout)
+        self.assertEqual(set(used), {"wa", "wb"}, r.stdout)
+        got = tree_files(os.path.join(proj, "out"))
+        self.assertEqual(sorted(got), sorted(ref))
+        for path, data in ref.items():
+            self.assertTrue(got[path] == data, f"{path} differs from the local build")
+        run = subprocess.run([os.path.join(proj, "out", "bin", "shapes")], capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0)
+        self.assertIn("shapes", run.stdout)
+        with open(os.path.join(proj, "out", "test-results.txt")) as f:
+            self.assertIn("checks passed", f.read())
+
+        # 2. Resubmit after removing the outputs: every task a cache hit, nothing dispatched.
+        dispatched = c.status()["counters"]["dispatched"]
+        shutil.rmtree(os.path.join(proj, "out"))
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], 29)
+        self.assertEqual(m["executed_tasks"], 0)
+        self.assertEqual(m["header_scans"], 0, "unchanged translation units must not be rescanned")
+        self.assertEqual(c.status()["counters"]["dispatched"], dispatched)
+        self.assertEqual(tree_files(os.path.join(proj, "out")), got)
+
+        # 3. A timestamp-only touch changes no content: nothing runs.
+        os.utime(os.path.join(proj, "include", "shapes", "version.h"))
+        r, m = c.submit(graph)
+        self.assertEqual(m["executed_tasks"], 0, r.stdout)
+
+        # 4. Editing one header rebuilds exactly the translation units that include it.
+        with open(os.path.join(proj, "include", "shapes", "version.h"), "a") as f:
+            f.write("\n// edited by the test\n")
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        compiled = {t for t in executed_tasks(r.stdout) if t.startswith("obj/")}
+        self.assertEqual(compiled, {"obj/version.o", "obj/main.o"}, r.stdout)
+
+    def test_worker_joining_mid_build_gets_tasks(self):
+        proj = self.copy_example("shapes")
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(name="first")
+        import subprocess as sp
+        import threading
+        from harness import ZBUILD
+        argv = [ZBUILD, "submit", "--daemon", c.addr, os.path.join(proj, "graph.json")]
+        sub = sp.Popen(argv, stdout=sp.PIPE, stderr=sp.STDOUT, text=True)
+        lines = []
+        first_done = threading.Event()
+
+        def read():
+            for line in sub.stdout:
+                lines.append(line)
+                if " done " in line:
+                    first_done.set()
+        t = threading.Thread(target=read)
+        t.start()
+        self.assertTrue(first_done.wait(120), "no task finished")
+        c.start_worker(name="late")
+        rc = sub.wait(600)
+        t.join()
+        out = "".join(lines)
+        self.assertEqual(rc, 0, out)
+        self.assertGreater(workers_used(out).get("late", 0), 0, out + c.workers["late"].output() + c.daemon.output())
+
+    def test_worker_without_the_source_tree(self):
+        """A worker in a mount namespace with a tmpfs over the project builds correctly."""
+        proj = self.copy_example("shapes")
+        ref = self.local_reference(proj)
+        c = self.cluster
+        c.start_daemon()
+        # The worker's own work dir lives outside the hidden project.
+        probe = os.path.join(self.tmp, "probe.txt")
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f'mount -t tmpfs zbuild-hide "{proj}" && ls -A "{proj}" > "{probe}" && exec "$0" "$@"']
+        c.start_worker(slots=2, wrap=wrap, name="blind")
+        with open(probe) as f:
+            self.assertEqual(f.read().strip(), "", "the worker could still see the project")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], 29)
+        got = tree_files(os.path.join(proj, "out"))
+        self.assertEqual(sorted(got), sorted(ref))
+        for path, data in ref.items():
+            self.assertTrue(got[path] == data, f"{path} differs from the local build")
+
+
+class LegacyGraph(E2ECase):
+    def test_older_format_builds_and_runs(self):
+        proj = self.copy_example("legacy")
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(slots=2)
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], m["total_tasks"])
+        run = subprocess.run([os.path.join(proj, "build", "app")], capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
