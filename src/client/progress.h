@@ -19,6 +19,10 @@ struct TaskReport {
   int64_t duration_ms = 0;
   int attempts = 0;
   std::string message;
+  // Timeline of the final attempt (see TaskEvent in schemas/zbuild.fbs).
+  int64_t ready_us = 0, start_us = 0, end_us = 0;
+  int64_t fetch_ms = 0, run_ms = 0, upload_ms = 0;
+  int slot = -1;
 };
 
 class Progress {

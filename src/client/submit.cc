@@ -553,6 +553,13 @@ int run_submit(const SubmitOptions& opts) {
         r.duration_ms = te->duration_ms();
         r.attempts = te->attempts();
         r.message = proto::str(te->message());
+        r.ready_us = te->ready_us();
+        r.start_us = te->start_us();
+        r.end_us = te->end_us();
+        r.fetch_ms = te->fetch_ms();
+        r.run_ms = te->run_ms();
+        r.upload_ms = te->upload_ms();
+        r.slot = te->slot();
         progress.on_event(r);
         metrics.on_event(r);
         if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);

@@ -124,7 +124,8 @@ class Daemon final : public SchedulerHost {
     auto msg = proto::finish(
         fbb,
         wire::CreateTaskEvent(fbb, b.id, t.index, st, o.exit_code, out, err, outs, fbb.CreateString(worker),
-                              o.duration_ms, t.attempts, fbb.CreateString(message)),
+                              o.duration_ms, t.attempts, fbb.CreateString(message), t.ready_us, t.start_us,
+                              t.end_us, o.fetch_ms, o.duration_ms, o.upload_ms, o.slot),
         b.request_id);
     send_to(client_, b.client_route, msg);
   }
@@ -382,6 +383,9 @@ class Daemon final : public SchedulerHost {
     o.err = std::string(bytes(r->stderr_data()));
     o.worker = wid;
     o.duration_ms = r->run_ms();
+    o.fetch_ms = r->fetch_ms();
+    o.upload_ms = r->upload_ms();
+    o.slot = r->slot();
     o.infra_error = str(r->infra_error());
     auto outs = proto::parse_outputs(r->outputs());
     if (!outs.ok()) {

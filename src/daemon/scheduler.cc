@@ -171,6 +171,7 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
   t.key = action_key(t.action);
   t.key_ready = true;
   t.ready_at_ms = clock_.now_ms();
+  t.ready_us = wall_us();
   if (auto hit = host_.cache_lookup(t.key)) {
     counters_.cache_hits++;
     finish(b, t, TaskState::Cached, std::move(*hit));
@@ -229,6 +230,7 @@ void Scheduler::dispatch() {
     t->state = TaskState::Running;
     t->running_on = w->route;
     t->started_at_ms = clock_.now_ms();
+    t->start_us = wall_us();
     b.running++;
     w->credit--;
     w->running.insert(t->gid);
@@ -349,6 +351,7 @@ void Scheduler::finish(Build& b, TaskRec& t, TaskState state, Outcome outcome) {
   if (terminal(t.state)) return;
   t.state = state;
   t.outcome = std::move(outcome);
+  t.end_us = wall_us();
   b.finished++;
   if (state == TaskState::Failed) counters_.failed++;
   emit(b, t);

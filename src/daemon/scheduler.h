@@ -31,6 +31,10 @@ struct Outcome {
   int64_t duration_ms = 0;
   std::string worker;
   std::string infra_error;    // non-empty: infrastructure failure (retry elsewhere)
+  // Worker-side split of the attempt (for timelines).
+  int64_t fetch_ms = 0;
+  int64_t upload_ms = 0;
+  int slot = -1;
 };
 
 struct TaskRec {
@@ -53,6 +57,9 @@ struct TaskRec {
   Outcome outcome;
   int64_t ready_at_ms = 0;
   int64_t started_at_ms = 0;
+  int64_t ready_us = 0;       // wall clock (trace timestamps)
+  int64_t start_us = 0;
+  int64_t end_us = 0;
   std::string message;        // skip/failure reason
 };
 

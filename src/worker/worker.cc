@@ -331,7 +331,7 @@ class Worker {
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.out.data()), r.out.size()),
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.err.data()), r.err.size()),
                                     proto::build_outputs(fbb, r.outputs), fbb.CreateString(r.infra_error),
-                                    job.fetch_ms, r.run_ms, up_ms));
+                                    job.fetch_ms, r.run_ms, up_ms, slot));
     if (!push.send(zmq::buffer(msg), zmq::send_flags::none)) {
       log::warn("result of task " + std::to_string(job.task_id) + " could not be sent (daemon unreachable)");
     }
