@@ -7,6 +7,12 @@
 
 namespace zbuild::client {
 
+int worker_count(const std::string& status_json) {
+  auto j = nlohmann::json::parse(status_json, nullptr, false);
+  if (j.is_discarded() || !j.contains("workers") || !j["workers"].is_array()) return -1;
+  return static_cast<int>(j["workers"].size());
+}
+
 int run_status(const std::string& daemon, bool json) {
   auto addr = parse_address(daemon);
   if (!addr.ok()) {

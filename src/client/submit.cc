@@ -16,6 +16,7 @@
 #include "client/headers.h"
 #include "client/metrics.h"
 #include "client/progress.h"
+#include "client/status.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
@@ -473,6 +474,10 @@ int run_submit(const SubmitOptions& opts) {
     std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());
     return 1;
   }
+  if (worker_count(st.value()) == 0) {
+    std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
+                 "starts when one joins\n", addr.value().str().c_str());
+  }
   Preparer prep(g.value(), conn);
   auto prepared = prep.run();
   if (!prepared.ok()) {
@@ -481,116 +486,142 @@ int run_submit(const SubmitOptions& opts) {
   }
   Prepared& p = prepared.value();
   int64_t t_prepared = now_ms();
-  auto uploaded = upload_missing(conn, g.value(), p);
-  if (!uploaded.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", uploaded.error().message.c_str());
-    return 1;
-  }
-  // Submit.
-  uint64_t rid = conn.next_request_id();
-  {
-    fbs::FlatBufferBuilder fbb(1 << 16);
-    std::vector<fbs::Offset<wire::SubmitTask>> ts;
-    for (size_t i = 0; i < p.actions.size(); ++i) {
-      auto act = proto::build_action(fbb, p.actions[i]);
-      ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
-    }
-    conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
-                                                         opts.keep_going),
-                            rid));
-  }
-  Progress progress(g.value().tasks.size(), opts.quiet);
+  // One round per daemon lifetime: when the daemon is lost mid-build and --wait-daemon allows,
+  // wait for it to come back and submit again (what completed is then a cache hit).
   Metrics metrics;
-  metrics.total_tasks = g.value().tasks.size();
-  metrics.bytes_uploaded = uploaded.value();
-  metrics.header_scans = p.scans;
-  metrics.manifest_hits = p.manifest_hits;
-  metrics.prepare_ms = t_prepared - t0;
-  OutputWriter writer(conn, g.value().root, rid);
-  bool done = false, ok = false, accepted = false;
+  bool done = false, ok = false, lost = false;
   std::string fatal;
-  int64_t last_heard = now_ms();
-  int64_t last_ping = 0;
   std::vector<std::string> failed_ids, skipped_ids;
-  while (!done || !writer.idle()) {
-    auto m = conn.recv(500);
-    if (!m) {
-      int64_t now = now_ms();
-      if (now - last_heard > 6000) {
-        fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
-                std::to_string((now - last_heard) / 1000) + " s)";
-        break;
-      }
-      if (now - last_ping > 2000) {
-        last_ping = now;
-        fbs::FlatBufferBuilder fbb(32);
-        conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
-      }
-      progress.tick();
-      continue;
+  int64_t wait_ms = int64_t{opts.wait_daemon_s} * 1000;
+  auto can_wait_again = [&]() {
+    if (wait_ms <= 0) return false;
+    std::fprintf(stderr, "zbuild: lost the daemon at %s; waiting up to %d s for it to come back\n",
+                 addr.value().str().c_str(), opts.wait_daemon_s);
+    auto back = conn.ping(wait_ms);
+    if (!back.ok()) return false;
+    std::fprintf(stderr, "zbuild: daemon is back; submitting the build again\n");
+    return true;
+  };
+  for (;;) {
+    lost = false;
+    auto uploaded = upload_missing(conn, g.value(), p);
+    if (!uploaded.ok()) {
+      std::fprintf(stderr, "zbuild: %s\n", uploaded.error().message.c_str());
+      if (can_wait_again()) continue;
+      return 1;
     }
-    last_heard = now_ms();
-    auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
-    if (!env.ok()) continue;
-    auto* e = env.value();
-    if (e->request_id() != rid) continue;
-    switch (e->body_type()) {
-      case wire::Body::ErrorReply:
-        std::fprintf(stderr, "zbuild: daemon refused the build: %s\n", proto::str(e->body_as_ErrorReply()->message()).c_str());
-        return 2;
-      case wire::Body::BuildAccepted: accepted = true; break;
-      case wire::Body::TaskEvent: {
-        auto* te = e->body_as_TaskEvent();
-        if (te->index() >= g.value().tasks.size()) break;
-        const auto& task = g.value().tasks[te->index()];
-        TaskReport r;
-        r.id = task.id;
-        r.state = te->state();
-        r.exit_code = te->exit_code();
-        r.out = std::string(proto::bytes(te->stdout_data()));
-        r.err = std::string(proto::bytes(te->stderr_data()));
-        r.worker = proto::str(te->worker());
-        r.duration_ms = te->duration_ms();
-        r.attempts = te->attempts();
-        r.message = proto::str(te->message());
-        r.ready_us = te->ready_us();
-        r.start_us = te->start_us();
-        r.end_us = te->end_us();
-        r.fetch_ms = te->fetch_ms();
-        r.run_ms = te->run_ms();
-        r.upload_ms = te->upload_ms();
-        r.slot = te->slot();
-        progress.on_event(r);
-        metrics.on_event(r);
-        if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
-        if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
-        if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
-          auto outs = proto::parse_outputs(te->outputs());
-          if (outs.ok()) {
-            for (auto& o : outs.value()) writer.want(o);
+    // Submit.
+    uint64_t rid = conn.next_request_id();
+    {
+      fbs::FlatBufferBuilder fbb(1 << 16);
+      std::vector<fbs::Offset<wire::SubmitTask>> ts;
+      for (size_t i = 0; i < p.actions.size(); ++i) {
+        auto act = proto::build_action(fbb, p.actions[i]);
+        ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
+      }
+      conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
+                                                           opts.keep_going),
+                              rid));
+    }
+    Progress progress(g.value().tasks.size(), opts.quiet);
+    metrics = Metrics{};
+    metrics.total_tasks = g.value().tasks.size();
+    metrics.bytes_uploaded = uploaded.value();
+    metrics.header_scans = p.scans;
+    metrics.manifest_hits = p.manifest_hits;
+    metrics.prepare_ms = t_prepared - t0;
+    OutputWriter writer(conn, g.value().root, rid);
+    done = false;
+    ok = false;
+    fatal.clear();
+    failed_ids.clear();
+    skipped_ids.clear();
+    bool accepted = false;
+    int64_t last_heard = now_ms();
+    int64_t last_ping = 0;
+    while (!done || !writer.idle()) {
+      auto m = conn.recv(500);
+      if (!m) {
+        int64_t now = now_ms();
+        if (now - last_heard > 6000) {
+          fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
+                  std::to_string((now - last_heard) / 1000) + " s)";
+          lost = true;
+          break;
+        }
+        if (now - last_ping > 2000) {
+          last_ping = now;
+          fbs::FlatBufferBuilder fbb(32);
+          conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
+        }
+        progress.tick();
+        continue;
+      }
+      last_heard = now_ms();
+      auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
+      if (!env.ok()) continue;
+      auto* e = env.value();
+      if (e->request_id() != rid) continue;
+      switch (e->body_type()) {
+        case wire::Body::ErrorReply:
+          std::fprintf(stderr, "zbuild: daemon refused the build: %s\n", proto::str(e->body_as_ErrorReply()->message()).c_str());
+          return 2;
+        case wire::Body::BuildAccepted: accepted = true; break;
+        case wire::Body::TaskEvent: {
+          auto* te = e->body_as_TaskEvent();
+          if (te->index() >= g.value().tasks.size()) break;
+          const auto& task = g.value().tasks[te->index()];
+          TaskReport r;
+          r.id = task.id;
+          r.state = te->state();
+          r.exit_code = te->exit_code();
+          r.out = std::string(proto::bytes(te->stdout_data()));
+          r.err = std::string(proto::bytes(te->stderr_data()));
+          r.worker = proto::str(te->worker());
+          r.duration_ms = te->duration_ms();
+          r.attempts = te->attempts();
+          r.message = proto::str(te->message());
+          r.ready_us = te->ready_us();
+          r.start_us = te->start_us();
+          r.end_us = te->end_us();
+          r.fetch_ms = te->fetch_ms();
+          r.run_ms = te->run_ms();
+          r.upload_ms = te->upload_ms();
+          r.slot = te->slot();
+          progress.on_event(r);
+          metrics.on_event(r);
+          if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
+          if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
+          if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
+            auto outs = proto::parse_outputs(te->outputs());
+            if (outs.ok()) {
+              for (auto& o : outs.value()) writer.want(o);
+            }
           }
+          break;
         }
-        break;
-      }
-      case wire::Body::BlobChunk: {
-        auto w = writer.on_chunk(e->body_as_BlobChunk());
-        if (!w.ok()) {
-          fatal = w.error().message;
+        case wire::Body::BlobChunk: {
+          auto w = writer.on_chunk(e->body_as_BlobChunk());
+          if (!w.ok()) {
+            fatal = w.error().message;
+          }
+          break;
         }
-        break;
+        case wire::Body::BuildDone:
+          done = true;
+          ok = e->body_as_BuildDone()->ok();
+          break;
+        default: break;
       }
-      case wire::Body::BuildDone:
-        done = true;
-        ok = e->body_as_BuildDone()->ok();
-        break;
-      default: break;
+      if (!fatal.empty()) break;
     }
-    if (!fatal.empty()) break;
+    (void)accepted;
+    metrics.bytes_downloaded = writer.bytes();
+    progress.finish();
+    if (lost && can_wait_again()) continue;
+    break;
   }
-  (void)accepted;
   metrics.build_time_ms = now_ms() - t0;
-  metrics.bytes_downloaded = writer.bytes();
-  progress.finish();
   if (!fatal.empty()) {
     std::fprintf(stderr, "zbuild: %s\n", fatal.c_str());
     ok = false;

@@ -38,7 +38,7 @@ class Daemon final : public SchedulerHost {
       : opts_(opts),
         store_(std::move(store)),
         registry_(clock_, opts.liveness_ms),
-        sched_(clock_, registry_, *this, opts.max_attempts),
+        sched_(clock_, registry_, *this, opts.max_attempts, opts.retry_backoff_ms),
         vent_(ctx_, zmq::socket_type::router),
         sink_(ctx_, zmq::socket_type::pull),
         client_(ctx_, zmq::socket_type::router) {}
@@ -247,14 +247,13 @@ class Daemon final : public SchedulerHost {
     } catch (const zmq::error_t& e) {
       return false;
     }
-    while (m.more()) {   // a multipart message on the sink is not ours: drain and drop it
+    if (m.more()) {   // a multipart message on the sink is not ours: drain and drop it
       zmq::message_t rest;
-      (void)sink_.recv(rest, zmq::recv_flags::dontwait);
-      m.rebuild(0);
-      if (!rest.more()) {
-        log::warn("sink: multipart message dropped");
-        return true;
-      }
+      do {
+        if (!sink_.recv(rest, zmq::recv_flags::dontwait)) break;
+      } while (rest.more());
+      log::warn("sink: multipart message dropped");
+      return true;
     }
     auto env = proto::decode(m.data(), m.size(), proto::kMaxSinkMessage);
     if (!env.ok()) {

@@ -16,6 +16,7 @@ struct DaemonOptions {
   int64_t heartbeat_ms = 1000;
   int64_t liveness_ms = 3000;        // a worker silent this long is dropped
   int max_attempts = 3;
+  int64_t retry_backoff_ms = 50;     // first retry delay; doubles per attempt
   bool insecure = false;             // allow binding a non-loopback address without keys
   std::string ready_file;            // written (atomically) once every socket is bound
 };

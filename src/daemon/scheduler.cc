@@ -17,8 +17,9 @@ const char* state_name(TaskState s) {
   return "?";
 }
 
-Scheduler::Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts)
-    : clock_(clock), registry_(registry), host_(host), max_attempts_(max_attempts) {}
+Scheduler::Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts,
+                     int64_t retry_backoff_ms)
+    : clock_(clock), registry_(registry), host_(host), max_attempts_(max_attempts), retry_backoff_ms_(retry_backoff_ms) {}
 
 int64_t Scheduler::default_estimate_ms(const ActionSpec& a) {
   bool compile = std::find(a.argv.begin(), a.argv.end(), "-c") != a.argv.end();
@@ -203,6 +204,17 @@ WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
 }
 
 void Scheduler::dispatch() {
+  if (!delayed_.empty()) {
+    int64_t now = clock_.now_ms();
+    for (auto it = delayed_.begin(); it != delayed_.end();) {
+      if (it->first <= now) {
+        if (TaskRec* t = find_task(it->second)) ready_.push({t->priority_ms, t->gid});
+        it = delayed_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   while (!ready_.empty()) {
     ReadyItem top = ready_.top();
     TaskRec* t = find_task(top.gid);
@@ -310,7 +322,12 @@ void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why) {
   if (t.attempts < max_attempts_ && !b.stopped) {
     counters_.retries++;
     t.state = TaskState::Ready;
-    ready_.push({t.priority_ms, t.gid});
+    if (retry_backoff_ms_ > 0) {
+      int64_t delay = std::min<int64_t>(retry_backoff_ms_ << std::min(t.attempts - 1, 10), 2000);
+      delayed_.push_back({clock_.now_ms() + delay, t.gid});
+    } else {
+      ready_.push({t.priority_ms, t.gid});
+    }
     return;
   }
   Outcome o;

@@ -112,7 +112,10 @@ struct NewTask {
 
 class Scheduler {
  public:
-  Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts = 3);
+  // An infrastructure failure is retried after retry_backoff_ms, doubling per attempt (capped
+  // at 2 s), so a task does not bounce between failing workers in a tight loop.
+  Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host, int max_attempts = 3,
+            int64_t retry_backoff_ms = 0);
 
   // Adds a build. Tasks must be acyclic with deps indexing earlier or later tasks of the same
   // build (validated by the client; checked again here). Returns the build id or an error.
@@ -132,7 +135,7 @@ class Scheduler {
   void requeue_tasks(const std::set<uint64_t>& gids, const std::string& why);
 
   const SchedulerCounters& counters() const { return counters_; }
-  size_t ready_count() const { return ready_.size(); }
+  size_t ready_count() const { return ready_.size() + delayed_.size(); }
   size_t running_count() const;
   const std::map<uint64_t, std::unique_ptr<Build>>& builds() const { return builds_; }
   TaskRec* find_task(uint64_t gid);
@@ -165,6 +168,8 @@ class Scheduler {
   Registry& registry_;
   SchedulerHost& host_;
   int max_attempts_;
+  int64_t retry_backoff_ms_;
+  std::vector<std::pair<int64_t, uint64_t>> delayed_;    // (not before, gid) retries in backoff
   uint64_t next_build_ = 1;
   uint64_t next_gid_ = 1;
   std::map<uint64_t, std::unique_ptr<Build>> builds_;

@@ -136,5 +136,31 @@ class CompileErrors(E2ECase):
         self.assertEqual(app.returncode, 3)
 
 
+
+
+class HostileMessages(E2ECase):
+    def test_garbage_on_every_endpoint_then_a_normal_build(self):
+        probe = os.environ.get("ZBUILD_PROBE_BIN",
+                               os.path.join(os.path.dirname(ZBUILD), "..", "..", "tests", "zbuild-probe"))
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(slots=2, name="honest")
+        r = subprocess.run([probe, c.addr], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # Each endpoint logged what it dropped, naming the socket or peer.
+        log = c.daemon.output()
+        self.assertIn("worker peer", log)
+        self.assertIn("sink: ", log)
+        self.assertIn("client peer", log)
+        self.assertIn("failed FlatBuffers verification", log)
+        self.assertIsNone(c.daemon.p.poll(), "the daemon died")
+        # The same daemon and worker still build correctly.
+        proj = self.copy_example("legacy")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], m["total_tasks"])
+        self.assertIsNone(c.workers["honest"].p.poll(), "the worker died")
+
+
 if __name__ == "__main__":
     unittest.main()
