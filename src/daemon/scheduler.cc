@@ -249,6 +249,16 @@ void Scheduler::dispatch() {
     inflight_[t->key] = t->gid;
     counters_.dispatched++;
     if (!host_.send_task(*w, *t)) {
+      // The task never reached the worker: it goes back to the queue without spending an
+      // attempt, and the unreachable worker is dropped (its other tasks are retried).
+      t->attempts--;
+      t->state = TaskState::Ready;
+      t->running_on.clear();
+      b.running--;
+      w->running.erase(t->gid);
+      inflight_.erase(t->key);
+      counters_.dispatched--;
+      ready_.push({t->priority_ms, t->gid});
       auto gone = registry_.remove(w->route);
       if (gone) on_worker_lost(*gone, "worker " + gone->id + " unreachable");
       continue;
@@ -295,10 +305,21 @@ void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
   drain();
 }
 
-void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why) {
+void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why, bool worker_lost) {
   if (!t.outcome.worker.empty()) t.failed_on.insert(t.outcome.worker);
   t.message = why;
-  if (t.attempts < max_attempts_) {
+  // A lost worker is not the task's fault: those retries have their own, larger bound, so a
+  // task that merely ran on unlucky hosts is not given up on. Failures the worker reported
+  // (timeout, toolchain mismatch, sandbox or transfer errors) count against max_attempts.
+  bool can_retry;
+  if (worker_lost) {
+    t.lost_count++;
+    can_retry = t.lost_count <= kMaxLostRetries;
+  } else {
+    t.infra_failures++;
+    can_retry = t.infra_failures < max_attempts_;
+  }
+  if (can_retry) {
     // This primary gives no result now (it is retried, or dropped because its own build
     // stopped), so tasks deduplicated onto it must not wait for it: a stopped build would
     // skip it and leave them running forever. They go back to the queue (or are skipped if
@@ -319,7 +340,7 @@ void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why) {
       }
     }
   }
-  if (t.attempts < max_attempts_ && !b.stopped) {
+  if (can_retry && !b.stopped) {
     counters_.retries++;
     t.state = TaskState::Ready;
     if (retry_backoff_ms_ > 0) {
@@ -359,7 +380,7 @@ void Scheduler::requeue_tasks(const std::set<uint64_t>& gids, const std::string&
     b.running--;
     if (auto in = inflight_.find(t->key); in != inflight_.end() && in->second == gid) inflight_.erase(in);
     t->outcome.worker.clear();
-    fail_infra(b, *t, why);
+    fail_infra(b, *t, why, /*worker_lost=*/true);
   }
   drain();
 }

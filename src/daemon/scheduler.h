@@ -48,6 +48,8 @@ struct TaskRec {
   uint32_t waiting_on = 0;
   TaskState state = TaskState::Waiting;
   int attempts = 0;           // dispatches so far
+  int infra_failures = 0;     // failures a worker reported (bounded by max_attempts)
+  int lost_count = 0;         // attempts lost with their worker (bounded by kMaxLostRetries)
   std::set<std::string> failed_on;   // worker ids where an attempt hit an infra failure
   std::string running_on;     // worker route while Running
   int64_t estimate_ms = 0;
@@ -154,7 +156,8 @@ class Scheduler {
   void make_ready(Build& b, TaskRec& t);
   void drain();
   void finish(Build& b, TaskRec& t, TaskState state, Outcome outcome);
-  void fail_infra(Build& b, TaskRec& t, const std::string& why);
+  void fail_infra(Build& b, TaskRec& t, const std::string& why, bool worker_lost = false);
+  static constexpr int kMaxLostRetries = 10;
   void skip_dependents(Build& b, TaskRec& failed);
   void stop_build(Build& b, const std::string& why);
   void maybe_done(Build& b);

@@ -737,8 +737,9 @@ TEST_CASE("an unreachable worker is dropped and its task goes elsewhere") {
   REQUIRE(r.registry.find("w1") == nullptr);
   REQUIRE(r.host.sent.size() == 1u);
   REQUIRE(r.host.sent[0].route == "w2");
-  REQUIRE(r.host.sent[0].attempt == 2);
-  REQUIRE(r.sched.counters().retries == 1u);
+  // The send never reached w1, so it costs no attempt and is not a retry.
+  REQUIRE(r.host.sent[0].attempt == 1);
+  REQUIRE(r.sched.counters().retries == 0u);
   r.run_all();
   REQUIRE(r.host.finished(id)->ok);
 }
@@ -1057,4 +1058,21 @@ TEST_CASE("followers and infrastructure retries") {
     REQUIRE(r.sched.builds().empty());
     REQUIRE(r.sched.running_count() == 0u);
   }
+}
+
+TEST_CASE("losing workers does not use up a task's attempts; reported infra failures do") {
+  Rig r;
+  for (int i = 0; i < 6; ++i) r.add_worker("w" + std::to_string(i), "id" + std::to_string(i), 1, 1);
+  uint64_t id = r.submit({task("t")});
+  // Five workers die one after another while running the task: it keeps being retried.
+  for (int k = 0; k < 5; ++k) {
+    REQUIRE(r.host.sent.size() == static_cast<size_t>(k + 1));
+    auto gone = r.registry.remove(r.host.sent.back().route);
+    REQUIRE(gone);
+    r.sched.on_worker_lost(*gone, "lost");
+    r.sched.dispatch();
+  }
+  REQUIRE(r.host.sent.size() == 6u);
+  r.run_all();
+  REQUIRE(r.host.finished(id)->ok);
 }

@@ -96,6 +96,8 @@ class Proc:
                 os.kill(self.pid, signal.SIGKILL)
                 self.p.wait()
         self.reader.join(5)
+        if self.p.stdout and not self.reader.is_alive():
+            self.p.stdout.close()
         return self.p.returncode
 
 
