@@ -16,7 +16,8 @@ Result<const wire::Envelope*> decode(const void* data, size_t size, size_t cap) 
     return make_error("protocol version " + std::to_string(env->version()) + " not supported (want " +
                       std::to_string(kProtocolVersion) + ")");
   }
-  if (env->body_type() == wire::Body::NONE) return make_error("message has no body");
+  // A union type without its table verifies, but every receiver reads the table: refuse it.
+  if (env->body_type() == wire::Body::NONE || env->body() == nullptr) return make_error("message has no body");
   return env;
 }
 

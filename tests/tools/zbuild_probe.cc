@@ -43,9 +43,15 @@ std::string hello_truncated() {
   return msg.substr(0, msg.size() / 2);
 }
 
+// An Envelope whose union type says BlobChunk but whose body is absent (found by fuzzing).
+std::string union_without_body() {
+  const unsigned char b[] = {0x10, 0, 0, 0, 0, 0, 0, 8, 0x10, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 8};
+  return std::string(reinterpret_cast<const char*>(b), sizeof b);
+}
+
 std::vector<std::string> garbage_set(size_t oversize) {
   return {random_bytes(100, 1), std::string(), random_bytes(7, 2), hello_truncated(), wrong_version(),
-          random_bytes(4096, 3), std::string(oversize, 'x')};
+          union_without_body(), random_bytes(4096, 3), std::string(oversize, 'x')};
 }
 
 void send_all(zmq::socket_t& s, const std::vector<std::string>& frames) {

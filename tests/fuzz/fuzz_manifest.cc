@@ -1,0 +1,19 @@
+// libFuzzer target: header manifests and make-style dependency output (from the store and
+// from a compiler's -M), and digests in text form.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "client/headers.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  auto m = zbuild::client::decode_manifest(text);
+  if (m.ok()) {
+    auto again = zbuild::client::decode_manifest(zbuild::client::encode_manifest(m.value()));
+    if (!again.ok() || again.value().size() != m.value().size()) __builtin_trap();
+  }
+  (void)zbuild::client::parse_make_deps(text);
+  (void)zbuild::Digest::parse(text);
+  return 0;
+}

@@ -1,0 +1,54 @@
+// libFuzzer target: every wire message a daemon, worker or client decodes from a peer —
+// decode() (cap, Verifier, version), then the same field walks the receivers do: actions
+// (TaskAssign, SubmitBuild), outputs (TaskResult, TaskEvent), chunks, manifests.
+#include <cstddef>
+#include <cstdint>
+
+#include "proto/wire.h"
+
+using namespace zbuild;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto env = proto::decode(data, size, proto::kMaxClientMessage);
+  if (!env.ok()) return 0;
+  const wire::Envelope* e = env.value();
+  switch (e->body_type()) {
+    case wire::Body::TaskAssign: (void)proto::parse_action(e->body_as_TaskAssign()->action()); break;
+    case wire::Body::SubmitBuild:
+      if (auto* ts = e->body_as_SubmitBuild()->tasks()) {
+        for (auto* t : *ts) {
+          if (t) (void)proto::parse_action(t->action());
+        }
+      }
+      break;
+    case wire::Body::TaskResult: {
+      auto* r = e->body_as_TaskResult();
+      (void)proto::parse_outputs(r->outputs());
+      (void)proto::bytes(r->stdout_data());
+      (void)proto::str(r->infra_error());
+      break;
+    }
+    case wire::Body::TaskEvent: (void)proto::parse_outputs(e->body_as_TaskEvent()->outputs()); break;
+    case wire::Body::BlobChunk: {
+      auto* c = e->body_as_BlobChunk();
+      (void)proto::from_wire(c->digest());
+      (void)proto::bytes(c->data());
+      break;
+    }
+    case wire::Body::BlobRequest:
+      if (auto* items = e->body_as_BlobRequest()->items()) {
+        for (auto* it : *items) (void)proto::from_wire(&it->digest());
+      }
+      break;
+    case wire::Body::PutManifests:
+      if (auto* es = e->body_as_PutManifests()->entries()) {
+        for (auto* m : *es) {
+          if (m) (void)proto::bytes(m->value());
+        }
+      }
+      break;
+    case wire::Body::Hello: (void)proto::str(e->body_as_Hello()->worker_id()); break;
+    default: break;
+  }
+  return 0;
+}
