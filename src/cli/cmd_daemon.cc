@@ -1,5 +1,11 @@
 // zbuild daemon
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,16 +19,125 @@ static const char* kDaemonHelp =
     "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]]\n"
     "                     [--heartbeat-ms N] [--liveness-ms N] [--max-attempts N]\n"
     "                     [--ready-file FILE] [--insecure] [--verbose]\n"
+    "                     [--workspace DIR] [--local-workers N] [--idle-exit SECONDS]\n"
+    "                     [--launch CMD] [--min-workers N] [--max-workers N]\n"
+    "                     [--max-pending N] [--release-after SECONDS]\n"
     "\n"
     "Runs the scheduler and the cache. HOST:PORT (default 127.0.0.1:7600, or $ZBUILD_DAEMON)\n"
     "names the daemon: PORT takes workers, PORT+1 results, PORT+2 clients. Binds loopback\n"
-    "unless told otherwise; any other address needs --insecure. The store defaults to\n"
+    "unless told otherwise; any other address needs CurveZMQ keys or --insecure. The store defaults to\n"
     "$XDG_CACHE_HOME/zbuild/store (else ~/.cache/zbuild/store), a RocksDB directory.\n"
-    "--ready-file is written once the sockets are bound (for scripts and tests).\n";
+    "--ready-file is written once the sockets are bound (for scripts and tests).\n"
+    "\n"
+    "Security (CurveZMQ, docs/security.md):\n"
+    "  --curve-key FILE     the daemon's secret key (zbuild keygen): every socket is encrypted\n"
+    "  --allow-workers FILE public keys of the workers allowed in (one per line)\n"
+    "  --allow-clients FILE public keys of the clients allowed in; both re-read on SIGHUP\n"
+    "\n"
+    "Runner mode (zbuild-cc, docs/runner.md):\n"
+    "  --workspace DIR      write DIR/.zbuild-daemon naming this daemon while it runs; zbuild-cc\n"
+    "                       under DIR finds it there (without --listen a free port is chosen)\n"
+    "  --local-workers N    start N local zbuild-workers (1 slot each) and stop them on exit\n"
+    "  --idle-exit S        exit after S seconds with no client, no build and no busy worker\n"
+    "Launching workers (SprayCC's policy):\n"
+    "  --launch CMD         start workers with the shell command CMD, e.g. 'srun -n1 zbuild-worker';\n"
+    "                       {daemon} and {id} are substituted, else --daemon ADDR --id ID appended\n"
+    "  --min-workers N      always keep N launched (default 0)\n"
+    "  --max-workers N      launch at most N (default 4)\n"
+    "  --max-pending N      at most N launched and not yet joined (default 2)\n"
+    "  --release-after S    stop a launched worker idle for S seconds (default 60; 0: never)\n";
+
+// Port P with P..P+2 free on loopback (a workspace daemon needs no fixed address).
+static int free_port_block() {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), len) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port = ntohs(a.sin_port);
+    }
+    ::close(s);
+    bool ok = port > 0 && port + 2 < 65536;
+    for (int k = 1; ok && k < 3; ++k) {
+      int t = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      a.sin_port = htons(static_cast<uint16_t>(port + k));
+      ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(t);
+    }
+    if (ok) return port;
+  }
+  return 0;
+}
+
+// --workspace, --local-workers, --idle-exit and the --launch family. 0 when fine, else the
+// exit code (the message is printed).
+static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
+  auto number = [&](const char* opt, int64_t* dst, int64_t scale, int64_t min) -> bool {
+    if (!args.values.count(opt)) return true;
+    auto v = to_int(opt, args.get(opt));
+    if (!v.ok() || v.value() < min) {
+      std::fprintf(stderr, "zbuild daemon: %s must be a number >= %lld\n", opt, static_cast<long long>(min));
+      return false;
+    }
+    *dst = int64_t{v.value()} * scale;
+    return true;
+  };
+  int64_t local = 0, min_w = 0, max_w = 4, pending = 2, release_s = 60, idle_s = 0;
+  if (!number("--local-workers", &local, 1, 1) || !number("--min-workers", &min_w, 1, 0) ||
+      !number("--max-workers", &max_w, 1, 1) || !number("--max-pending", &pending, 1, 1) ||
+      !number("--release-after", &release_s, 1, 0) || !number("--idle-exit", &idle_s, 1, 0)) {
+    return 2;
+  }
+  if (args.values.count("--local-workers") && args.values.count("--launch")) {
+    std::fprintf(stderr, "zbuild daemon: give --local-workers or --launch, not both\n");
+    return 2;
+  }
+  if (args.values.count("--workspace")) {
+    std::error_code ec;
+    auto dir = std::filesystem::absolute(args.get("--workspace"), ec).lexically_normal();
+    if (ec || !std::filesystem::is_directory(dir)) {
+      std::fprintf(stderr, "zbuild daemon: --workspace %s is not a directory\n", args.get("--workspace").c_str());
+      return 2;
+    }
+    o.workspace = dir.string();
+    while (o.workspace.size() > 1 && o.workspace.back() == '/') o.workspace.pop_back();
+    if (!args.values.count("--listen")) {
+      int port = free_port_block();
+      if (!port) {
+        std::fprintf(stderr, "zbuild daemon: no free loopback port block for the workspace daemon\n");
+        return 1;
+      }
+      o.listen = "127.0.0.1:" + std::to_string(port);
+    }
+  }
+  o.idle_exit_ms = idle_s * 1000;
+  if (local > 0) {
+    o.launch.command = daemon::sibling_worker_path() + " --slots 1";
+    o.launch.min_workers = o.launch.max_workers = static_cast<int>(local);
+    o.launch.release_after_ms = 0;
+    o.launch.id_prefix = "local";
+  } else if (args.values.count("--launch")) {
+    o.launch.command = args.get("--launch");
+    o.launch.min_workers = static_cast<int>(min_w);
+    o.launch.max_workers = static_cast<int>(std::max(max_w, min_w));
+    o.launch.max_pending = static_cast<int>(pending);
+    o.launch.release_after_ms = release_s * 1000;
+  } else if (args.values.count("--min-workers") || args.values.count("--max-workers") ||
+             args.values.count("--release-after") || args.values.count("--max-pending")) {
+    std::fprintf(stderr, "zbuild daemon: --min-workers, --max-workers, --max-pending and --release-after need --launch\n");
+    return 2;
+  }
+  return 0;
+}
 
 int cmd_daemon(int argc, char** argv) {
   auto args = parse_args(argc, argv, 2,
-                         {{"--listen", "--store", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file"},
+                         {{"--listen", "--store", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
+                           "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers",
+                           "--max-pending", "--release-after", "--curve-key", "--allow-workers", "--allow-clients"},
                           {"--insecure", "--verbose"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild daemon: %s\n%s", args.error().message.c_str(), kDaemonHelp);
@@ -37,6 +152,10 @@ int cmd_daemon(int argc, char** argv) {
   o.store = args->get("--store");
   o.insecure = args->has("--insecure");
   o.ready_file = args->get("--ready-file");
+  o.curve_secret = args->get("--curve-key");
+  o.allow_workers = args->get("--allow-workers");
+  o.allow_clients = args->get("--allow-clients");
+  o.reload = install_reload_signal();
   for (auto [opt, dst] : {std::pair{"--heartbeat-ms", &o.heartbeat_ms}, std::pair{"--liveness-ms", &o.liveness_ms}}) {
     if (args->values.count(opt)) {
       auto v = to_int(opt, args->get(opt));
@@ -55,6 +174,7 @@ int cmd_daemon(int argc, char** argv) {
     }
     o.max_attempts = v.value();
   }
+  if (int rc = runner_mode_options(*args, o)) return rc;
   log::init("daemon", args->has("--verbose") ? log::Level::debug : log::Level::info);
   const auto& stop = install_stop_signals();
   auto r = daemon::run_daemon(o, stop);

@@ -8,13 +8,13 @@
 namespace zbuild::cli {
 
 static const char* kStatusHelp =
-    "usage: zbuild status [--daemon HOST:PORT] [--json]\n"
+    "usage: zbuild status [--daemon HOST:PORT] [--json] [--curve-key FILE --daemon-key FILE]\n"
     "\n"
     "Shows the daemon's workers (host, slots, busy, tasks done, last heartbeat), its queue,\n"
     "the builds in progress, the store's size and the cache hit rate since it started.\n";
 
 int cmd_status(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, {{"--daemon"}, {"--json"}});
+  auto args = parse_args(argc, argv, 2, {{"--daemon", "--curve-key", "--daemon-key"}, {"--json"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild status: %s\n%s", args.error().message.c_str(), kStatusHelp);
     return 2;
@@ -23,7 +23,8 @@ int cmd_status(int argc, char** argv) {
     std::fputs(kStatusHelp, stdout);
     return 0;
   }
-  return client::run_status(daemon_address(args->get("--daemon")), args->has("--json"));
+  return client::run_status(daemon_address(args->get("--daemon")), args->has("--json"), args->get("--curve-key"),
+                            args->get("--daemon-key"));
 }
 
 }  // namespace zbuild::cli

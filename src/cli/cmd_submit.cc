@@ -11,16 +11,25 @@ namespace zbuild::cli {
 std::string daemon_address(const std::string& flag) { return daemon_address_from(flag); }
 
 static const char* kSubmitHelp =
-    "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--keep-going]\n"
-    "                     [--wait-daemon SECONDS] [--quiet] GRAPH\n"
+    "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--csv-out FILE]\n"
+    "                     [--trace FILE] [--keep-going] [--wait-daemon SECONDS] [--quiet] GRAPH\n"
     "\n"
     "Builds the tasks of GRAPH (graph.json, docs/graph-format.md) on the daemon's workers,\n"
     "answering from the cache whatever was built before, and writes the outputs under the\n"
     "graph's root. Exit status: 0 all tasks succeeded, 1 a task failed or the daemon was\n"
-    "lost, 2 bad usage or an invalid graph (nothing is run).\n";
+    "lost, 2 bad usage or an invalid graph (nothing is run).\n"
+    "\n"
+    "  --metrics-out FILE  the build's metrics as JSON (docs/metrics.md)\n"
+    "  --csv-out FILE      the same metrics appended as one CSV row (header when FILE is new)\n"
+    "  --trace FILE        the build's timeline as Chrome trace-event JSON (Perfetto,\n"
+    "                      chrome://tracing); `zbuild report FILE -o report.html` draws it\n"
+    "  --curve-key FILE    this client's secret key, with --daemon-key FILE the daemon's public\n"
+    "                      key, for a daemon with CurveZMQ keys ($ZBUILD_CURVE_KEY, $ZBUILD_DAEMON_KEY)\n";
 
 int cmd_submit(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, {{"--daemon", "--metrics-out", "--wait-daemon"}, {"--keep-going", "--quiet"}});
+  auto args = parse_args(argc, argv, 2,
+                         {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key"},
+                          {"--keep-going", "--quiet"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild submit: %s\n%s", args.error().message.c_str(), kSubmitHelp);
     return 2;
@@ -37,8 +46,12 @@ int cmd_submit(int argc, char** argv) {
   o.daemon = daemon_address(args->get("--daemon"));
   o.graph = args->positional[0];
   o.metrics_out = args->get("--metrics-out");
+  o.csv_out = args->get("--csv-out");
+  o.trace_out = args->get("--trace");
   o.keep_going = args->has("--keep-going");
   o.quiet = args->has("--quiet");
+  o.curve_key = args->get("--curve-key");
+  o.daemon_key = args->get("--daemon-key");
   if (args->values.count("--wait-daemon")) {
     auto v = to_int("--wait-daemon", args->get("--wait-daemon"));
     if (!v.ok() || v.value() < 0) {

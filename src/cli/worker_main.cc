@@ -15,11 +15,14 @@ static const char* kHelp =
     "Joins the daemon (default 127.0.0.1:7600, or $ZBUILD_DAEMON) and runs its tasks, N at a\n"
     "time (default: the number of cores), each in a fresh sandbox directory under DIR\n"
     "(default $TMPDIR/zbuild-worker-PID), where it also caches the inputs it fetched.\n"
-    "The worker may start and stop at any time; it reconnects when the daemon comes back.\n";
+    "The worker may start and stop at any time; it reconnects when the daemon comes back.\n"
+    "With --curve-key FILE (its secret key) and --daemon-key FILE (the daemon's public key) —\n"
+    "or $ZBUILD_CURVE_KEY and $ZBUILD_DAEMON_KEY — it talks CurveZMQ to a daemon that has keys.\n";
 
 int main(int argc, char** argv) {
   using namespace zbuild;
-  auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms"},
+  auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms",
+                                                "--curve-key", "--daemon-key"},
                                               {"--verbose"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
   o.daemon = daemon_address_from(args->get("--daemon"));
   o.work_dir = args->get("--work-dir");
   o.id = args->get("--id");
+  o.curve_key = args->get("--curve-key");
+  o.daemon_key = args->get("--daemon-key");
   for (auto [opt, dst] : {std::pair{"--heartbeat-ms", &o.heartbeat_ms}, std::pair{"--liveness-ms", &o.liveness_ms}}) {
     if (args->values.count(opt)) {
       auto v = cli::to_int(opt, args->get(opt));

@@ -13,6 +13,8 @@ static const char* kHelp =
     "  submit   build a graph.json on the daemon's workers\n"
     "  status   show workers, queue, builds and cache of a daemon\n"
     "  graph    write a graph.json from compile_commands.json or a ninja build folder\n"
+    "  report   turn a build's --trace into a self-contained HTML timeline\n"
+    "  keygen   write a CurveZMQ key pair for a daemon, worker or client\n"
     "\n"
     "`zbuild COMMAND --help` describes each. ZBUILD_DAEMON=HOST:PORT stands in for --daemon.\n"
     "Workers are a separate program: zbuild-worker --help.\n";
@@ -29,7 +31,9 @@ int main(int argc, char** argv) {
   static const Entry kCommands[] = {{"daemon", zbuild::cli::cmd_daemon},
                                     {"submit", zbuild::cli::cmd_submit},
                                     {"status", zbuild::cli::cmd_status},
-                                    {"graph", zbuild::cli::cmd_graph}};
+                                    {"graph", zbuild::cli::cmd_graph},
+                                    {"report", zbuild::cli::cmd_report},
+                                    {"keygen", zbuild::cli::cmd_keygen}};
   try {
     for (auto& e : kCommands) {
       if (!std::strcmp(argv[1], e.name)) return e.fn(argc, argv);

@@ -4,10 +4,12 @@
 #include <zmq.hpp>
 
 #include "proto/wire.h"
+#include "proto/poll.h"
 
 namespace zbuild::client {
 
-DaemonConnection::DaemonConnection(Address addr) : addr_(std::move(addr)), ctx_(std::make_unique<zmq::context_t>()) {
+DaemonConnection::DaemonConnection(Address addr, std::optional<proto::CurveClient> curve)
+    : addr_(std::move(addr)), curve_(std::move(curve)), ctx_(std::make_unique<zmq::context_t>()) {
   reconnect();
 }
 
@@ -22,6 +24,7 @@ void DaemonConnection::reconnect() {
   sock_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
   sock_->set(zmq::sockopt::rcvhwm, 0);
   sock_->set(zmq::sockopt::sndhwm, 0);
+  if (curve_) curve_->apply(*sock_);
   sock_->connect(addr_.client());
 }
 
@@ -29,7 +32,7 @@ void DaemonConnection::send(const std::string& payload) { (void)sock_->send(zmq:
 
 std::optional<std::string> DaemonConnection::recv(int64_t timeout_ms) {
   zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return std::nullopt;
+  if (proto::poll_interruptible(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return std::nullopt;
   zmq::message_t m;
   if (!sock_->recv(m, zmq::recv_flags::dontwait)) return std::nullopt;
   return m.to_string();

@@ -9,6 +9,7 @@
 
 #include "common/address.h"
 #include "common/result.h"
+#include "proto/security.h"
 
 namespace zmq {
 class context_t;
@@ -19,7 +20,7 @@ namespace zbuild::client {
 
 class DaemonConnection {
  public:
-  explicit DaemonConnection(Address addr);
+  explicit DaemonConnection(Address addr, std::optional<proto::CurveClient> curve = std::nullopt);
   ~DaemonConnection();
   DaemonConnection(const DaemonConnection&) = delete;
   DaemonConnection& operator=(const DaemonConnection&) = delete;
@@ -36,6 +37,7 @@ class DaemonConnection {
 
  private:
   Address addr_;
+  std::optional<proto::CurveClient> curve_;
   std::unique_ptr<zmq::context_t> ctx_;
   std::unique_ptr<zmq::socket_t> sock_;
   uint64_t request_id_ = 0;

@@ -506,6 +506,36 @@ Result<std::string> run_ninja(const ImportOptions& opts, const fs::path& dir, st
   return std::move(r.value().out);
 }
 
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+=,:@%") ==
+                        std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+// `cmake -E cmake_symlink_library REAL SONAME NAME` (and _executable REAL NAME) makes
+// symbolic links, but task outputs must be regular files: copy the real file instead.
+void symlinks_to_copies(std::vector<std::string>& argv) {
+  if (argv.size() < 4 || argv[1] != "-E") return;
+  std::string base = argv[0].substr(argv[0].rfind('/') + 1);
+  if (base != "cmake") return;
+  if (argv[2] != "cmake_symlink_library" && argv[2] != "cmake_symlink_executable") return;
+  const std::string& real = argv[3];
+  std::string script;
+  for (size_t i = 4; i < argv.size(); ++i) {
+    if (argv[i] == real) continue;
+    if (!script.empty()) script += " && ";
+    script += "cp -f " + shell_quote(real) + " " + shell_quote(argv[i]);
+  }
+  argv = {"sh", "-c", script.empty() ? std::string(":") : script};
+}
+
 struct Edge {
   std::string rule;
   std::string command;
@@ -616,25 +646,54 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     built.push_back(path);
   }
   std::sort(built.begin(), built.end(), [&](auto& a, auto& b) { return position[a] < position[b]; });
+  auto command_for = [&](const std::string& path, const std::string& sig) -> Result<std::string> {
+    if (auto it = command_of.find(path); it != command_of.end()) return it->second;
+    if (auto s = compdb_by_sig.find(sig); s != compdb_by_sig.end() && s->second.size() == 1) {
+      return command_of.at(s->second.front());
+    }
+    auto text = run_ninja(opts, dir, {"-t", "commands", "-s", path});
+    if (!text.ok()) return text.error();
+    std::string cmd(trim(text.value()));
+    auto nl = cmd.rfind('\n');
+    return nl == std::string::npos ? cmd : cmd.substr(nl + 1);
+  };
+  std::set<std::string> reached_sigs, reached_rules;
   for (auto& path : built) {
     const NinjaQueryNode& q = info.at(path);
     std::string sig = signature(q.rule, q);
-    std::string cmd;
-    if (auto it = command_of.find(path); it != command_of.end()) {
-      cmd = it->second;
-    } else if (auto s = compdb_by_sig.find(sig); s != compdb_by_sig.end() && s->second.size() == 1) {
-      cmd = command_of.at(s->second.front());
-    } else {
-      auto text = run_ninja(opts, dir, {"-t", "commands", "-s", path});
-      if (!text.ok()) return text.error();
-      cmd = std::string(trim(text.value()));
-      auto nl = cmd.rfind('\n');
-      if (nl != std::string::npos) cmd = cmd.substr(nl + 1);
-    }
-    std::string key = sig + '\x03' + cmd;
+    auto cmd = command_for(path, sig);
+    if (!cmd.ok()) return cmd.error();
+    std::string key = sig + '\x03' + cmd.value();
     auto [it, fresh] = edge_by_key.emplace(key, edges.size());
-    if (fresh) edges.push_back(Edge{q.rule, cmd, {}, &q, position[path]});
+    if (fresh) edges.push_back(Edge{q.rule, cmd.value(), {}, &q, position[path]});
     edges[it->second].nodes.push_back(path);
+    reached_sigs.insert(sig);
+    reached_rules.insert(q.rule);
+  }
+
+  // Other outputs of the edges found (CMake's `libx.so.1` beside `libx.so`, a custom
+  // command's second file) need not be reachable themselves: look for them among the nodes
+  // not visited, and add those whose edge is one of ours.
+  std::vector<std::string> others;
+  for (auto& [path, rule] : rule_of) {
+    if (!info.count(path) && reached_rules.count(rule)) others.push_back(path);
+  }
+  std::sort(others.begin(), others.end(), [&](auto& a, auto& b) { return position[a] < position[b]; });
+  for (size_t b = 0; b < others.size(); b += 400) {
+    std::vector<std::string> args{"-t", "query"};
+    for (size_t k = b; k < std::min(others.size(), b + 400); ++k) args.push_back(others[k]);
+    auto text = run_ninja(opts, dir, args);
+    if (!text.ok()) return text.error();
+    auto nodes = parse_ninja_query(text.value());
+    if (!nodes.ok()) return nodes.error();
+    for (auto& n : nodes.value()) {
+      std::string sig = signature(n.rule, n);
+      if (!reached_sigs.count(sig)) continue;
+      auto cmd = command_for(n.path, sig);
+      if (!cmd.ok()) return cmd.error();
+      auto it = edge_by_key.find(sig + '\x03' + cmd.value());
+      if (it != edge_by_key.end()) edges[it->second].nodes.push_back(n.path);
+    }
   }
 
   // Which files the edges write (absolute), and phony nodes expanded to the files behind them.
@@ -642,8 +701,8 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
   for (size_t k = 0; k < edges.size(); ++k) {
     for (auto& n : edges[k].nodes) producer.emplace(absolute_normal(dir, n).string(), k);
   }
-  // (path, is_input): is_input false for files reached only through order-only edges.
-  std::unordered_map<std::string, std::vector<std::string>> phony_inputs, phony_order;
+  // expand(): a node as the files behind it (through phony nodes); files reached only through
+  // order-only edges go to `order`.
   std::function<void(const std::string&, bool, std::set<std::string>&, std::set<std::string>&, int)> expand;
   expand = [&](const std::string& node, bool as_input, std::set<std::string>& ins, std::set<std::string>& order,
                int depth) {
@@ -679,6 +738,7 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     if (!argv.ok()) return make_error(dir_in.string() + ": edge '" + e.nodes.front() + "': " + argv.error().message);
     argvs[k] = std::move(argv.value());
     if (opts.strip_launchers && argvs[k].size() > 2 && is_launcher(argvs[k][0])) strip_launcher(argvs[k]);
+    symlinks_to_copies(argvs[k]);
     if (is_scannable_compile(argvs[k])) {
       for (auto& in : e.q->explicit_inputs) {
         fs::path p = absolute_normal(dir, in);
@@ -704,30 +764,42 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
   std::vector<size_t> order(edges.size());
   for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return edges[a].order < edges[b].order; });
+  // Outputs (and so ids) first: an order-only dependency of a non-compile names its producer.
+  std::vector<std::vector<std::string>> outputs(edges.size());
+  for (size_t k = 0; k < edges.size(); ++k) {
+    std::set<std::string> outs;
+    for (auto& n : edges[k].nodes) {
+      auto rel = rel_to(r.graph.root, absolute_normal(dir, n), "edge '" + edges[k].nodes.front() + "': output");
+      if (!rel.ok()) return make_error(dir_in.string() + ": " + rel.error().message);
+      if (outs.insert(rel.value()).second) outputs[k].push_back(rel.value());
+    }
+  }
   size_t outside = 0;
   for (size_t k : order) {
-    auto& e = edges[k];
     graph::Task t;
-    std::set<std::string> outs;
-    for (auto& n : e.nodes) {
-      auto rel = rel_to(r.graph.root, absolute_normal(dir, n), "edge '" + e.nodes.front() + "': output");
-      if (!rel.ok()) return make_error(dir_in.string() + ": " + rel.error().message);
-      if (outs.insert(rel.value()).second) t.outputs.push_back(rel.value());
-    }
+    t.outputs = outputs[k];
     t.id = t.outputs.front();
     t.argv = std::move(argvs[k]);
     t.cwd = cwd.value();
-    std::set<std::string> ins;
+    // A compile gets order-only generated files (headers, mostly) as inputs, so they are in
+    // its sandbox; other commands only wait for them.
+    bool compile = is_scannable_compile(t.argv);
+    std::set<std::string> ins(t.outputs.begin(), t.outputs.end());
+    std::set<std::string> deps;
     auto add = [&](const std::string& abs, bool ordering_only) {
       if (!is_under(r.graph.root, abs)) {
         if (!ordering_only) ++outside;
         return;
       }
       auto rel = rel_to(r.graph.root, abs, "input");
-      if (!rel.ok() || outs.count(rel.value())) return;
-      bool produced = producer.count(abs) > 0;
-      if (ordering_only && !produced) return;
-      if (!produced && !fs::exists(abs, ec)) {
+      if (!rel.ok()) return;
+      auto prod = producer.find(abs);
+      if (ordering_only && prod == producer.end()) return;
+      if (ordering_only && !compile) {
+        if (prod->second != k && !ins.count(rel.value())) deps.insert(outputs[prod->second].front());
+        return;
+      }
+      if (prod == producer.end() && !fs::exists(abs, ec)) {
         r.warnings.push_back("task '" + t.id + "': input '" + rel.value() +
                              "' does not exist and no edge builds it; left out");
         return;
@@ -736,6 +808,9 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     };
     for (auto& in : edge_inputs[k]) add(in, false);
     for (auto& in : edge_order[k]) add(in, true);
+    for (auto& d : deps) {
+      if (!ins.count(d)) t.deps.push_back(d);
+    }
     r.graph.tasks.push_back(std::move(t));
   }
   if (outside) {

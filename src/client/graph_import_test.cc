@@ -1,8 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "client/graph_import.h"
+#include "common/subprocess.h"
 #include "graph/graph.h"
 
 using namespace zbuild::client;
@@ -208,4 +212,91 @@ TEST_CASE("ninja -t query and -t targets output is parsed") {
   REQUIRE(t.size() == 2u);
   REQUIRE(t[0] == std::make_pair(std::string("libbar.a"), std::string("CXX_STATIC_LIBRARY_LINKER__bar_")));
   REQUIRE(t[1].second == "phony");
+}
+
+namespace {
+
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  FILE* f = std::fopen(p.c_str(), "w");
+  REQUIRE(f);
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+
+const zbuild::graph::Task* find_task(const zbuild::graph::Graph& g, const std::string& id) {
+  for (auto& t : g.tasks) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("a ninja build folder becomes the tasks its default target needs") {
+  if (zbuild::find_in_path("ninja").empty()) {
+    WARN("ninja not in PATH: skipped");
+    return;
+  }
+  namespace fs = std::filesystem;
+  fs::path proj = fs::temp_directory_path() / ("zbuild-graph-import-" + std::to_string(::getpid()));
+  fs::remove_all(proj);
+  for (const char* f : {"a.c", "b.c", "other.c"}) write(proj / "src" / f, "int x;\n");
+  write(proj / "build" / "build.ninja",
+        "rule cc\n  command = gcc -c $in -o $out\n"
+        "rule link\n  command = : && gcc $in -o $out && :\n"
+        "rule gen\n  command = cd " + (proj / "build").string() + " && sh -c \"echo x > gen.h; echo y > gen2.h\"\n"
+        "rule symlink\n  command = /usr/bin/cmake -E cmake_symlink_library $in $out && :\n"
+        "rule RERUN_CMAKE\n  command = cmake -S.. -B.\n  generator = 1\n"
+        "build gen.h gen2.h: gen\n"
+        "build order_dep: phony || gen.h\n"
+        "build a.o: cc ../src/a.c || order_dep\n"
+        "build b.o: cc " + (proj / "src" / "b.c").string() + "\n"
+        "build libx.so.1.2: link a.o b.o\n"
+        "build libx.so.1 libx.so: symlink libx.so.1.2\n"
+        "build app: link a.o | libx.so\n"
+        "build other.o: cc ../src/other.c\n"
+        "build all: phony app libx.so\n"
+        "build build.ninja: RERUN_CMAKE ../src/a.c\n"
+        "default all\n");
+
+  auto r = import_ninja(proj / "build", ImportOptions{});
+  fs::remove_all(proj);
+  REQUIRE(r.ok());
+  auto& g = r.value().graph;
+  REQUIRE(g.root == proj);
+  std::vector<std::string> ids;
+  for (auto& t : g.tasks) ids.push_back(t.id);
+  // build.ninja order; other.o is not needed by `all`, the regeneration step is left out.
+  REQUIRE(ids == Words{"build/gen.h", "build/a.o", "build/b.o", "build/libx.so.1.2", "build/libx.so", "build/app"});
+
+  auto* gen = find_task(g, "build/gen.h");
+  REQUIRE(gen->argv[0] == "sh");
+  REQUIRE(gen->outputs == Words{"build/gen.h", "build/gen2.h"});
+  REQUIRE(gen->cwd == "build");
+
+  auto* a = find_task(g, "build/a.o");
+  REQUIRE(a->argv == Words{"gcc", "-c", "../src/a.c", "-o", "a.o"});
+  REQUIRE(a->inputs == Words{"src/a.c", "build/gen.h"});   // order-only generated file, through a phony
+  REQUIRE(a->outputs == Words{"build/a.o"});
+
+  auto* lib = find_task(g, "build/libx.so.1.2");
+  REQUIRE(lib->argv == Words{"gcc", "a.o", "b.o", "-o", "libx.so.1.2"});   // ": && ... && :" unwrapped
+  REQUIRE(lib->inputs == Words{"build/a.o", "build/b.o"});
+
+  auto* links = find_task(g, "build/libx.so");   // symbolic links become copies
+  REQUIRE(links->argv == Words{"sh", "-c", "cp -f libx.so.1.2 libx.so.1 && cp -f libx.so.1.2 libx.so"});
+  REQUIRE(links->outputs == Words{"build/libx.so", "build/libx.so.1"});
+
+  auto* app = find_task(g, "build/app");
+  REQUIRE(app->inputs == Words{"build/a.o", "build/libx.so"});
+
+  // Graph JSON round trip, inputs not checked (the folder is gone).
+  REQUIRE(zbuild::graph::parse_graph(graph_to_json(g), "graph.json", "/", false).ok());
+}
+
+TEST_CASE("import_ninja reports a folder without build.ninja") {
+  auto r = import_ninja("/nonexistent-zbuild-dir", ImportOptions{});
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.error().message == "/nonexistent-zbuild-dir: no such folder");
 }

@@ -1,11 +1,16 @@
 // Per-build metrics, counted from the events the daemon sent. `--metrics-out` writes them as
-// JSON (format version 1, see docs/metrics.md).
+// JSON and `--csv-out` appends them as one CSV row (format version 1, see docs/metrics.md).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "client/progress.h"
+#include "client/trace.h"
+#include "common/result.h"
 
 namespace zbuild::client {
 
@@ -25,9 +30,26 @@ struct Metrics {
   uint64_t bytes_downloaded = 0;
   uint64_t header_scans = 0;
   uint64_t manifest_hits = 0;
+  // The worker pool when the build started (from the daemon's status).
+  uint64_t num_workers = 0;
+  uint64_t total_slots = 0;
+  // From the build's timeline (client/trace.h).
+  ScheduleSummary schedule;
 
   void on_event(const TaskReport& r);
+  // Reads num_workers and total_slots from `zbuild status --json` text; ignores bad input.
+  void set_pool(const std::string& status_json);
+
+  using Value = std::variant<int64_t, uint64_t, double>;
+  // Every metric by name, in CSV column order (the JSON has them all too).
+  std::vector<std::pair<const char*, Value>> fields() const;
+
   std::string to_json() const;
+  static std::string csv_header();
+  std::string csv_row() const;
+  // Appends csv_row() to `path`, writing csv_header() first when the file is new or empty.
+  // A file whose header differs is left alone (an error names it).
+  Status append_csv(const std::string& path) const;
   std::string summary() const;
 };
 

@@ -1,30 +1,98 @@
 #include "client/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 
 namespace zbuild::client {
 
 namespace {
+
 int64_t mono_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// Columns of the terminal on stdout, 0 when stdout is not a terminal.
+int terminal_width() {
+  if (::isatty(1) == 0) return 0;
+  winsize ws{};
+  if (::ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+// A redraw at most this often; events in between only update the counts.
+constexpr int64_t kRedrawMs = 100;
+
+const char* state_word(wire::TaskState s) {
+  switch (s) {
+    case wire::TaskState::Cached: return "cached";
+    case wire::TaskState::Done: return "done";
+    case wire::TaskState::Failed: return "failed";
+    case wire::TaskState::Skipped: return "skipped";
+    default: return "running";
+  }
+}
+
 }  // namespace
 
-Progress::Progress(size_t total, bool quiet)
-    : total_(total), quiet_(quiet), tty_(::isatty(1) != 0), start_ms_(mono_ms()) {}
+Progress::Progress(size_t total, bool quiet) : Progress(total, quiet, stdout, stderr, terminal_width()) {}
 
-void Progress::status_line() {
-  double secs = static_cast<double>(mono_ms() - start_ms_) / 1000.0;
+Progress::Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width)
+    : total_(total), quiet_(quiet), out_(out), err_(err), width_(tty_width), start_ms_(mono_ms()) {}
+
+// `[done/total] R running, C cached, F failed, 12.5/s, ETA 0:42 obj/last.o`, cut to the
+// terminal's width and redrawn in place (like ninja's).
+void Progress::status_line(bool force) {
+  int64_t now = mono_ms();
+  if (!force && drawn_ms_ >= 0 && now - drawn_ms_ < kRedrawMs) return;
+  drawn_ms_ = now;
+  double secs = static_cast<double>(now - start_ms_) / 1000.0;
   double rate = secs > 0 ? static_cast<double>(finished_) / secs : 0;
-  double eta = rate > 0 ? static_cast<double>(total_ - finished_) / rate : 0;
-  std::fprintf(stdout, "\r[%zu/%zu] %zu running, %zu cached, %zu failed, %.1f/s, ETA %.0fs\x1b[K", finished_, total_,
-               running_, cached_, failed_, rate, eta);
-  std::fflush(stdout);
+  char eta[32] = "ETA ?";
+  if (rate > 0 && finished_ > 0) {
+    auto left = static_cast<long long>(static_cast<double>(total_ - finished_) / rate + 0.5);
+    std::snprintf(eta, sizeof eta, "ETA %lld:%02lld", left / 60, left % 60);
+  }
+  char head[160];
+  std::snprintf(head, sizeof head, "[%zu/%zu] %zu running, %zu cached, %zu failed, %.1f/s, %s ", finished_, total_,
+                running_, cached_, failed_, rate, eta);
+  std::string line = head + last_;
+  size_t cols = width_ > 1 ? static_cast<size_t>(width_ - 1) : line.size();
+  if (line.size() > cols) line.resize(cols);
+  std::fprintf(out_, "\r%s\x1b[K", line.c_str());
+  std::fflush(out_);
   line_open_ = true;
+}
+
+// A failure is announced with its reason; a finished task's stdout and stderr are shown as a
+// local compile would show them.
+void Progress::print_output(const TaskReport& r) {
+  using S = wire::TaskState;
+  if (line_open_) std::fprintf(out_, "\n");
+  line_open_ = false;
+  if (r.state == S::Failed) {
+    if (!r.message.empty()) {
+      std::fprintf(out_, "FAILED: %s: %s\n", r.id.c_str(), r.message.c_str());
+    } else {
+      std::fprintf(out_, "FAILED: %s (exit code %d, worker %s)\n", r.id.c_str(), r.exit_code, r.worker.c_str());
+    }
+  }
+  std::fflush(out_);
+  if (!r.out.empty()) std::fwrite(r.out.data(), 1, r.out.size(), out_);
+  std::fflush(out_);
+  if (!r.err.empty()) std::fwrite(r.err.data(), 1, r.err.size(), err_);
+  std::fflush(err_);
+}
+
+// `[n/N] done ID on WORKER` (tests and scripts parse this form).
+void Progress::plain_line(const TaskReport& r) {
+  bool skipped = r.state == wire::TaskState::Skipped;
+  bool on = !r.worker.empty() && !skipped;
+  std::fprintf(out_, "[%zu/%zu] %s %s%s%s\n", finished_, total_, state_word(r.state), r.id.c_str(), on ? " on " : "",
+               on ? r.worker.c_str() : "");
+  std::fflush(out_);   // progress is read live from pipes (CI logs, tests)
 }
 
 void Progress::on_event(const TaskReport& r) {
@@ -37,42 +105,26 @@ void Progress::on_event(const TaskReport& r) {
     if (r.state == S::Cached) cached_++;
     if (r.state == S::Failed) failed_++;
   }
+  last_ = r.id;
   bool show_output = (r.state == S::Done || r.state == S::Cached) && (!r.out.empty() || !r.err.empty());
-  if (r.state == S::Failed || show_output) {
-    if (line_open_) std::fprintf(stdout, "\n");
-    line_open_ = false;
-    if (r.state == S::Failed) {
-      if (!r.message.empty()) {
-        std::fprintf(stdout, "FAILED: %s: %s\n", r.id.c_str(), r.message.c_str());
-      } else {
-        std::fprintf(stdout, "FAILED: %s (exit code %d, worker %s)\n", r.id.c_str(), r.exit_code, r.worker.c_str());
-      }
-    }
-    std::fflush(stdout);
-    if (!r.out.empty()) std::fwrite(r.out.data(), 1, r.out.size(), stdout);
-    std::fflush(stdout);
-    if (!r.err.empty()) std::fwrite(r.err.data(), 1, r.err.size(), stderr);
-    std::fflush(stderr);
-  }
+  if (r.state == S::Failed || show_output) print_output(r);
   if (quiet_) return;
-  if (tty_) {
-    status_line();
+  if (width_ > 0) {
+    status_line(r.state == S::Failed || finished_ == total_);
   } else if (r.state != S::Running) {
-    const char* what = r.state == S::Cached ? "cached" : r.state == S::Done ? "done" : r.state == S::Failed ? "failed" : "skipped";
-    std::fprintf(stdout, "[%zu/%zu] %s %s%s%s\n", finished_, total_, what, r.id.c_str(),
-                 r.worker.empty() || r.state == S::Skipped ? "" : " on ", r.state == S::Skipped ? "" : r.worker.c_str());
-    std::fflush(stdout);   // progress is read live from pipes (CI logs, tests)
+    plain_line(r);
   }
 }
 
 void Progress::tick() {
-  if (tty_ && !quiet_) status_line();
+  if (width_ > 0 && !quiet_) status_line(true);
 }
 
 void Progress::finish() {
-  if (line_open_) std::fprintf(stdout, "\n");
+  if (width_ > 0 && !quiet_ && drawn_ms_ >= 0) status_line(true);
+  if (line_open_) std::fprintf(out_, "\n");
   line_open_ = false;
-  std::fflush(stdout);
+  std::fflush(out_);
 }
 
 }  // namespace zbuild::client

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "zbuild_generated.h"
@@ -10,6 +11,7 @@
 namespace zbuild::client {
 
 struct TaskReport {
+  uint32_t index = 0;         // the task's position in the graph
   std::string id;
   wire::TaskState state = wire::TaskState::Queued;
   int exit_code = 0;
@@ -27,18 +29,27 @@ struct TaskReport {
 
 class Progress {
  public:
+  // Writes to stdout/stderr; a status line when stdout is a terminal.
   Progress(size_t total, bool quiet);
+  // For tests: explicit streams and terminal width (tty_width 0 = not a terminal).
+  Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width);
   void on_event(const TaskReport& r);
   void tick();
   void finish();
 
  private:
-  void status_line();
+  void status_line(bool force);
+  void print_output(const TaskReport& r);
+  void plain_line(const TaskReport& r);
   size_t total_;
   bool quiet_;
-  bool tty_;
+  std::FILE* out_;
+  std::FILE* err_;
+  int width_;                 // terminal columns; 0 when stdout is not a terminal
   size_t finished_ = 0, running_ = 0, cached_ = 0, failed_ = 0;
   int64_t start_ms_;
+  int64_t drawn_ms_ = -1;     // when the status line was last drawn (redraws are throttled)
+  std::string last_;          // the task the status line names
   bool line_open_ = false;
 };
 

@@ -13,13 +13,18 @@ int worker_count(const std::string& status_json) {
   return static_cast<int>(j["workers"].size());
 }
 
-int run_status(const std::string& daemon, bool json) {
+int run_status(const std::string& daemon, bool json, const std::string& curve_key, const std::string& daemon_key) {
   auto addr = parse_address(daemon);
   if (!addr.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", addr.error().message.c_str());
     return 2;
   }
-  DaemonConnection conn(addr.value());
+  auto curve = proto::load_curve_client(curve_key, daemon_key);
+  if (!curve.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", curve.error().message.c_str());
+    return 2;
+  }
+  DaemonConnection conn(addr.value(), std::move(curve.value()));
   auto st = conn.ping(3000);
   if (!st.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());

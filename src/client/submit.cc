@@ -16,6 +16,7 @@
 #include "client/headers.h"
 #include "client/metrics.h"
 #include "client/progress.h"
+#include "client/trace.h"
 #include "client/status.h"
 #include "common/fs.h"
 #include "common/paths.h"
@@ -468,7 +469,12 @@ int run_submit(const SubmitOptions& opts) {
     std::fprintf(stderr, "zbuild: %s\n", addr.error().message.c_str());
     return 2;
   }
-  DaemonConnection conn(addr.value());
+  auto curve = proto::load_curve_client(opts.curve_key, opts.daemon_key);
+  if (!curve.ok()) {
+    std::fprintf(stderr, "zbuild: %s\n", curve.error().message.c_str());
+    return 2;
+  }
+  DaemonConnection conn(addr.value(), std::move(curve.value()));
   auto st = conn.ping(std::max<int64_t>(3000, int64_t{opts.wait_daemon_s} * 1000));
   if (!st.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());
@@ -489,6 +495,9 @@ int run_submit(const SubmitOptions& opts) {
   // One round per daemon lifetime: when the daemon is lost mid-build and --wait-daemon allows,
   // wait for it to come back and submit again (what completed is then a cache hit).
   Metrics metrics;
+  std::vector<std::string> task_ids;
+  for (auto& t : g.value().tasks) task_ids.push_back(t.id);
+  Timeline timeline(task_ids, p.deps);
   bool done = false, ok = false, lost = false;
   std::string fatal;
   std::vector<std::string> failed_ids, skipped_ids;
@@ -525,6 +534,8 @@ int run_submit(const SubmitOptions& opts) {
     }
     Progress progress(g.value().tasks.size(), opts.quiet);
     metrics = Metrics{};
+    metrics.set_pool(st.value());
+    timeline = Timeline(task_ids, p.deps);
     metrics.total_tasks = g.value().tasks.size();
     metrics.bytes_uploaded = uploaded.value();
     metrics.header_scans = p.scans;
@@ -572,6 +583,7 @@ int run_submit(const SubmitOptions& opts) {
           if (te->index() >= g.value().tasks.size()) break;
           const auto& task = g.value().tasks[te->index()];
           TaskReport r;
+          r.index = te->index();
           r.id = task.id;
           r.state = te->state();
           r.exit_code = te->exit_code();
@@ -590,6 +602,7 @@ int run_submit(const SubmitOptions& opts) {
           r.slot = te->slot();
           progress.on_event(r);
           metrics.on_event(r);
+          timeline.on_event(r);
           if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
           if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
           if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
@@ -622,6 +635,7 @@ int run_submit(const SubmitOptions& opts) {
     break;
   }
   metrics.build_time_ms = now_ms() - t0;
+  metrics.schedule = timeline.summarize(metrics.total_slots);
   if (!fatal.empty()) {
     std::fprintf(stderr, "zbuild: %s\n", fatal.c_str());
     ok = false;
@@ -642,6 +656,14 @@ int run_submit(const SubmitOptions& opts) {
   std::fflush(stdout);
   if (!opts.metrics_out.empty()) {
     auto w = write_file_atomic(opts.metrics_out, metrics.to_json());
+    if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
+  }
+  if (!opts.csv_out.empty()) {
+    auto w = metrics.append_csv(opts.csv_out);
+    if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
+  }
+  if (!opts.trace_out.empty()) {
+    auto w = write_file_atomic(opts.trace_out, timeline.trace_json(metrics.schedule, metrics.to_json(), opts.graph));
     if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
   }
   return ok && fatal.empty() ? 0 : 1;

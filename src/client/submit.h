@@ -11,9 +11,13 @@ struct SubmitOptions {
   std::string daemon;            // HOST:PORT (already resolved from --daemon / ZBUILD_DAEMON)
   std::string graph;
   std::string metrics_out;
+  std::string csv_out;           // metrics appended as one CSV row (header when the file is new)
+  std::string trace_out;         // Chrome trace-event JSON of the build's timeline
   bool keep_going = false;
   int wait_daemon_s = 0;
   bool quiet = false;
+  std::string curve_key;         // CurveZMQ: this client's secret key file (or $ZBUILD_CURVE_KEY)
+  std::string daemon_key;        // and the daemon's public key file (or $ZBUILD_DAEMON_KEY)
 };
 
 // Exit codes: 0 every task succeeded, 1 a task failed (or the daemon was lost), 2 bad usage

@@ -15,6 +15,8 @@
 #include "daemon/registry.h"
 #include "daemon/scheduler.h"
 #include "daemon/status.h"
+#include "proto/security.h"
+#include "proto/poll.h"
 #include "proto/wire.h"
 #include "store/store.h"
 
@@ -41,7 +43,28 @@ class Daemon final : public SchedulerHost {
         sched_(clock_, registry_, *this, opts.max_attempts, opts.retry_backoff_ms),
         vent_(ctx_, zmq::socket_type::router),
         sink_(ctx_, zmq::socket_type::pull),
-        client_(ctx_, zmq::socket_type::router) {}
+        client_(ctx_, zmq::socket_type::router),
+        monitor_(ctx_, zmq::socket_type::pair) {}
+
+  // Turns on CURVE for every socket (before bind) with a ZAP handler checking allow-lists.
+  Status enable_curve(const DaemonOptions& o) {
+    auto kp = proto::load_secret_key(o.curve_secret);
+    if (!kp.ok()) return kp.error();
+    curve_ = std::make_unique<proto::CurveServer>(ctx_, kp.value(), o.allow_workers, o.allow_clients,
+                                                  [](const std::string& m) { log::warn(m); });
+    ZB_TRY(curve_->start());
+    curve_->apply(vent_, proto::kWorkersDomain);
+    curve_->apply(sink_, proto::kWorkersDomain);
+    curve_->apply(client_, proto::kClientsDomain);
+    log::info("CURVE on: daemon public key " + kp.value().public_z85);
+    return {};
+  }
+
+  void reload_keys() {
+    if (!curve_) return;
+    auto r = curve_->reload();
+    if (!r.ok()) log::error("SIGHUP: keeping the old allow-lists: " + r.error().message);
+  }
 
   Status bind(const Address& a) {
     try {
@@ -56,6 +79,12 @@ class Daemon final : public SchedulerHost {
       client_.set(zmq::sockopt::sndhwm, 100000);
       client_.set(zmq::sockopt::linger, 0);
       vent_.bind(a.ventilator());
+      // A worker whose connection drops (the process died, the host went away) is noticed at
+      // once instead of after the liveness window: the monitor reports the disconnect and a
+      // probe send to every worker finds which one is gone.
+      if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+        monitor_.connect("inproc://zbuild-ventilator-monitor");
+      }
       sink_.bind(a.sink());
       client_.bind(a.client());
     } catch (const zmq::error_t& e) {
@@ -67,12 +96,31 @@ class Daemon final : public SchedulerHost {
 
   void run(const std::atomic<bool>& stop) {
     int64_t next_hb = clock_.now_ms();
+    PosixProcessControl procs;
+    Launcher launcher(clock_, procs, opts_.launch, opts_.listen);   // stops its workers on return
+    IdleWatch idle(clock_, opts_.idle_exit_ms);
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
                                  {sink_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {client_.handle(), 0, ZMQ_POLLIN, 0}};
+                                 {client_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
       int64_t wait = std::max<int64_t>(0, std::min<int64_t>(next_hb - clock_.now_ms(), 200));
-      zmq::poll(items, 3, std::chrono::milliseconds(wait));
+      for (int64_t t : probe_at_) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
+      proto::poll_interruptible(items, 4, std::chrono::milliseconds(wait));
+      if (items[3].revents & ZMQ_POLLIN) {
+        std::vector<zmq::message_t> ev;
+        while (zmq::recv_multipart(monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
+        probe_workers();
+        // The ROUTER may not have retired the dead pipe yet: look again shortly.
+        int64_t now = clock_.now_ms();
+        for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(now + d);
+      }
+      if (!probe_at_.empty()) {
+        int64_t now = clock_.now_ms();
+        size_t before = probe_at_.size();
+        std::erase_if(probe_at_, [&](int64_t t) { return t <= now; });
+        if (probe_at_.size() != before) probe_workers();
+      }
       // Drain in bounded batches so no socket starves the others.
       for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
         if (!recv_sink()) break;
@@ -89,6 +137,13 @@ class Daemon final : public SchedulerHost {
         heartbeat();
       }
       sched_.dispatch();
+      if (opts_.reload && opts_.reload->exchange(false)) reload_keys();
+      launcher.tick(sched_.ready_count(), registry_);
+      if ((items[2].revents & ZMQ_POLLIN) || !sched_.builds().empty()) idle.activity();
+      if (idle.expired()) {
+        log::info("idle for " + std::to_string(opts_.idle_exit_ms / 1000) + " s: exiting");
+        break;
+      }
     }
   }
 
@@ -560,13 +615,9 @@ class Daemon final : public SchedulerHost {
     sched_.dispatch();
   }
 
-  void heartbeat() {
-    for (auto& w : registry_.expire()) {
-      log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
-                " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
-      assembler_.drop_sender("w:" + w.id);
-      sched_.on_worker_lost(w, "worker " + w.id + " lost (no heartbeat)");
-    }
+  // Sends a heartbeat to every worker; ROUTER_MANDATORY makes a send to a peer whose
+  // connection is gone fail, and that worker is dropped (its tasks are retried elsewhere).
+  void probe_workers() {
     fb::FlatBufferBuilder fbb(32);
     auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
     std::vector<std::string> unreachable;
@@ -574,8 +625,23 @@ class Daemon final : public SchedulerHost {
       if (!send_to(vent_, route, hb)) unreachable.push_back(route);
     }
     for (auto& r : unreachable) {
-      if (auto gone = registry_.remove(r)) sched_.on_worker_lost(*gone, "worker " + gone->id + " unreachable");
+      if (auto gone = registry_.remove(r)) {
+        log::warn("worker " + gone->id + " (" + gone->host + ") disconnected; " + std::to_string(gone->running.size()) +
+                  " task(s) go back to the queue");
+        assembler_.drop_sender("w:" + gone->id);
+        sched_.on_worker_lost(*gone, "worker " + gone->id + " disconnected");
+      }
     }
+  }
+
+  void heartbeat() {
+    for (auto& w : registry_.expire()) {
+      log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
+                " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
+      assembler_.drop_sender("w:" + w.id);
+      sched_.on_worker_lost(w, "worker " + w.id + " lost (no heartbeat)");
+    }
+    probe_workers();
   }
 
   DaemonOptions opts_;
@@ -584,9 +650,12 @@ class Daemon final : public SchedulerHost {
   Registry registry_;
   Scheduler sched_;
   zmq::context_t ctx_;
+  std::unique_ptr<proto::CurveServer> curve_;
   zmq::socket_t vent_;
   zmq::socket_t sink_;
   zmq::socket_t client_;
+  zmq::socket_t monitor_;
+  std::vector<int64_t> probe_at_;   // follow-up probes after a disconnect
   BlobAssembler assembler_;
   std::deque<std::pair<Digest, std::string>> blob_cache_;
   uint64_t blob_cache_bytes_ = 0;
@@ -599,17 +668,23 @@ class Daemon final : public SchedulerHost {
 Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   auto addr = parse_address(opts.listen);
   if (!addr.ok()) return addr.error();
-  if (!addr.value().is_loopback() && !opts.insecure) {
-    return make_error("refusing to listen on " + opts.listen +
-                      ": a non-loopback address needs CurveZMQ keys (not configured) or --insecure");
+  bool curve = !opts.curve_secret.empty();
+  if (!curve && (!opts.allow_workers.empty() || !opts.allow_clients.empty())) {
+    return make_error("--allow-workers/--allow-clients need the daemon's key (--curve-key)");
   }
-  if (!addr.value().is_loopback()) {
+  if (!addr.value().is_loopback() && !opts.insecure && !curve) {
+    return make_error("refusing to listen on " + opts.listen +
+                      ": a non-loopback address needs CurveZMQ keys (zbuild keygen; --curve-key, --allow-workers, "
+                      "--allow-clients) or --insecure");
+  }
+  if (!addr.value().is_loopback() && !curve) {
     log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it can run commands on the workers");
   }
   std::string spec = opts.store.empty() ? default_store_dir() : opts.store;
   auto store = store::open_store(spec);
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
   Daemon d(opts, std::move(store.value()));
+  if (curve) ZB_TRY(d.enable_curve(opts));
   ZB_TRY(d.bind(addr.value()));
   log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
             ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
@@ -618,6 +693,8 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
     auto w = write_file_atomic(opts.ready_file, addr.value().str() + "\n");
     if (!w.ok()) log::warn(w.error().message);
   }
+  WorkspaceFile ws(opts.workspace, addr.value().str());   // removed however run() ends
+  ZB_TRY(ws.write());
   d.run(stop);
   log::info("daemon stopping");
   return {};

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "daemon/launcher.h"
 
 namespace zbuild::daemon {
 
@@ -19,6 +20,17 @@ struct DaemonOptions {
   int64_t retry_backoff_ms = 50;     // first retry delay; doubles per attempt
   bool insecure = false;             // allow binding a non-loopback address without keys
   std::string ready_file;            // written (atomically) once every socket is bound
+  // CurveZMQ: the daemon's secret key file and the allow-lists of worker and client public
+  // keys (re-read on SIGHUP). With a key every socket is encrypted and authenticated.
+  std::string curve_secret;
+  std::string allow_workers;
+  std::string allow_clients;
+  std::atomic<bool>* reload = nullptr;   // set by SIGHUP: re-read the allow-lists
+  // Runner mode (docs/runner.md): a workspace directory gets a `.zbuild-daemon` file naming
+  // this daemon while it runs (zbuild-cc finds it walking up from its working directory).
+  std::string workspace;
+  int64_t idle_exit_ms = 0;          // exit after this long with no client, build or busy worker; 0: never
+  LaunchPolicy launch;               // workers started by the daemon (--launch, --local-workers)
 };
 
 // Runs until `stop` becomes true (SIGINT/SIGTERM set it). Returns an error for startup

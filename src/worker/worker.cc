@@ -17,6 +17,8 @@
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "proto/security.h"
+#include "proto/poll.h"
 #include "proto/wire.h"
 #include "worker/blob_cache.h"
 #include "worker/executor.h"
@@ -53,9 +55,10 @@ std::string platform() {
 
 class Worker {
  public:
-  Worker(const WorkerOptions& o, Address addr)
+  Worker(const WorkerOptions& o, Address addr, std::optional<proto::CurveClient> curve)
       : opts_(o),
         addr_(std::move(addr)),
+        curve_(std::move(curve)),
         cache_(fs_root() / "blobs"),
         done_pull_(ctx_, zmq::socket_type::pull) {}
 
@@ -78,7 +81,7 @@ class Worker {
     int64_t backoff = 100;
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}, {done_pull_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
+      proto::poll_interruptible(items, 2, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
       if (items[1].revents & ZMQ_POLLIN) {
         int freed = 0;
         zmq::message_t m;
@@ -129,6 +132,7 @@ class Worker {
     dealer_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
     dealer_->set(zmq::sockopt::sndhwm, 10000);
     dealer_->set(zmq::sockopt::rcvhwm, 100000);
+    if (curve_) curve_->apply(*dealer_);
     dealer_->connect(addr_.ventilator());
     last_heard_ = clock_.now_ms();
     next_hb_ = last_heard_ + opts_.heartbeat_ms;
@@ -283,6 +287,7 @@ class Worker {
     zmq::socket_t push(ctx_, zmq::socket_type::push);
     push.set(zmq::sockopt::linger, 2000);
     push.set(zmq::sockopt::sndtimeo, 30000);
+    if (curve_) curve_->apply(push);
     push.connect(addr_.sink());
     zmq::socket_t done(ctx_, zmq::socket_type::push);
     done.connect("inproc://zbuild-slot-done");
@@ -355,6 +360,7 @@ class Worker {
 
   WorkerOptions opts_;
   Address addr_;
+  std::optional<proto::CurveClient> curve_;
   SteadyClock clock_;
   zmq::context_t ctx_;
   BlobCache cache_;
@@ -396,7 +402,9 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
     const char* tmp = std::getenv("TMPDIR");
     o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
   }
-  Worker w(o, addr.value());
+  auto curve = proto::load_curve_client(o.curve_key, o.daemon_key);
+  if (!curve.ok()) return curve.error();
+  Worker w(o, addr.value(), std::move(curve.value()));
   ZB_TRY(w.start());
   log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
             " slots, work dir " + o.work_dir);

@@ -19,6 +19,8 @@ struct WorkerOptions {
   int64_t heartbeat_ms = 1000;
   int64_t liveness_ms = 3000;  // daemon silent this long: reconnect
   std::string id;              // default: host-pid-random
+  std::string curve_key;       // this worker's secret key file (CurveZMQ); or $ZBUILD_CURVE_KEY
+  std::string daemon_key;      // the daemon's public key file; or $ZBUILD_DAEMON_KEY
 };
 
 Status run_worker(const WorkerOptions& opts, const std::atomic<bool>& stop);

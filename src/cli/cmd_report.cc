@@ -1,0 +1,36 @@
+// zbuild report
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "client/report.h"
+
+namespace zbuild::cli {
+
+static const char* kReportHelp =
+    "usage: zbuild report TRACE -o REPORT.html\n"
+    "\n"
+    "Turns a trace written by `zbuild submit --trace TRACE` into one self-contained HTML page:\n"
+    "a Gantt chart with a row per worker slot (one bar per task), the critical path\n"
+    "highlighted, the schedule against its lower bound, and the build's metrics. The page\n"
+    "loads nothing from elsewhere. The trace itself opens in Perfetto or chrome://tracing.\n";
+
+int cmd_report(int argc, char** argv) {
+  auto args = parse_args(argc, argv, 2, {{"-o", "--output"}, {}});
+  if (!args.ok()) {
+    std::fprintf(stderr, "zbuild report: %s\n%s", args.error().message.c_str(), kReportHelp);
+    return 2;
+  }
+  if (args->help) {
+    std::fputs(kReportHelp, stdout);
+    return 0;
+  }
+  std::string out = args->get("-o", args->get("--output"));
+  if (args->positional.size() != 1 || out.empty()) {
+    std::fprintf(stderr, "zbuild report: expected one TRACE file and -o REPORT.html\n%s", kReportHelp);
+    return 2;
+  }
+  return client::run_report(args->positional[0], out);
+}
+
+}  // namespace zbuild::cli

@@ -1,0 +1,233 @@
+// Metrics, timeline/trace, report and progress: what a user sees of a build.
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "client/metrics.h"
+#include "client/progress.h"
+#include "client/report.h"
+#include "client/trace.h"
+#include "common/fs.h"
+
+using namespace zbuild::client;
+using zbuild::wire::TaskState;
+
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000'000;   // a wall-clock origin, microseconds
+
+TaskReport ran(uint32_t index, const std::string& worker, int slot, int64_t ready_ms, int64_t start_ms,
+               int64_t end_ms) {
+  TaskReport r;
+  r.index = index;
+  r.id = "t" + std::to_string(index);
+  r.state = TaskState::Done;
+  r.worker = worker;
+  r.slot = slot;
+  r.attempts = 1;
+  r.ready_us = kT0 + ready_ms * 1000;
+  r.start_us = kT0 + start_ms * 1000;
+  r.end_us = kT0 + end_ms * 1000;
+  r.duration_ms = end_ms - start_ms;
+  r.run_ms = end_ms - start_ms;
+  return r;
+}
+
+// a -> {b, c} -> d: a 100 ms, b 300 ms, c 50 ms, d 100 ms on two slots.
+Timeline diamond() {
+  Timeline t({"t0", "t1", "t2", "t3"}, {{}, {0}, {0}, {1, 2}});
+  t.on_event(ran(0, "w1", 0, 0, 0, 100));
+  t.on_event(ran(1, "w1", 0, 100, 100, 400));
+  t.on_event(ran(2, "w2", 0, 100, 120, 170));
+  t.on_event(ran(3, "w2", 0, 400, 420, 520));
+  return t;
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("zbuild-observe-" + std::to_string(::getpid()) + "-" + name))
+      .string();
+}
+
+}  // namespace
+
+TEST_CASE("the timeline yields the critical path, the lower bound and the efficiency") {
+  auto s = diamond().summarize(2);
+  REQUIRE(s.critical_path == std::vector<uint32_t>{0, 1, 3});
+  REQUIRE(s.critical_path_ms == 500);
+  REQUIRE(s.total_work_ms == 550);
+  REQUIRE(s.lower_bound_ms == 500);   // max(500, 550 / 2)
+  REQUIRE(s.makespan_ms == 520);
+  REQUIRE(s.wait_for_worker_ms == 40);   // c waited 20 ms, d 20 ms
+  REQUIRE(s.efficiency == Approx(500.0 / 520.0));
+  // One slot: the work is the bound.
+  REQUIRE(diamond().summarize(1).lower_bound_ms == 550);
+  // Unknown pool: the slots seen running tasks.
+  REQUIRE(diamond().summarize(0).slots == 2);
+}
+
+TEST_CASE("cached and skipped tasks cost no work and lie on no critical path") {
+  Timeline t({"a", "b", "c"}, {{}, {0}, {1}});
+  TaskReport c;
+  c.index = 0;
+  c.state = TaskState::Cached;
+  c.ready_us = c.end_us = kT0;
+  t.on_event(c);
+  t.on_event(ran(1, "w", 0, 0, 0, 30));
+  TaskReport sk;
+  sk.index = 2;
+  sk.state = TaskState::Skipped;
+  t.on_event(sk);
+  auto s = t.summarize(4);
+  REQUIRE(s.critical_path == std::vector<uint32_t>{1});
+  REQUIRE(s.total_work_ms == 30);
+  REQUIRE(s.critical_path_ms == 30);
+  Timeline none({"a"}, {{}});
+  none.on_event(c);
+  REQUIRE(none.summarize(2).efficiency == 0.0);
+}
+
+TEST_CASE("the trace has one row per worker slot, nested steps and the zbuild section") {
+  Timeline t = diamond();
+  TaskReport r = ran(1, "w1", 0, 100, 100, 400);
+  r.fetch_ms = 20;
+  r.run_ms = 250;
+  r.upload_ms = 10;
+  t.on_event(r);
+  auto s = t.summarize(2);
+  auto doc = nlohmann::json::parse(t.trace_json(s, "{\"total_tasks\": 4}", "g.json"));
+  int tasks = 0, rows = 0, steps = 0, queue_begins = 0;
+  for (auto& e : doc["traceEvents"]) {
+    if (e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == 1) rows++;
+    if (e["ph"] == "X" && e["cat"] == "task") {
+      tasks++;
+      REQUIRE(e["ts"].get<int64_t>() >= 0);
+    }
+    if (e["ph"] == "X" && (e["cat"] == "fetch" || e["cat"] == "run" || e["cat"] == "upload")) steps++;
+    if (e["ph"] == "b") queue_begins++;
+  }
+  REQUIRE(tasks == 4);
+  REQUIRE(rows == 2);
+  REQUIRE(steps == 3 + 3);   // t1: fetch, run, upload; t0, t2, t3: run only
+  REQUIRE(queue_begins == 2);
+  auto& z = doc["zbuild"];
+  REQUIRE(z["version"] == 1);
+  REQUIRE(z["name"] == "g.json");
+  REQUIRE(z["metrics"]["total_tasks"] == 4);
+  REQUIRE(z["tasks"].size() == 4);
+  REQUIRE(z["tasks"][1]["critical"] == true);
+  REQUIRE(z["tasks"][2]["critical"] == false);
+  REQUIRE(z["tasks"][3]["start_us"] == 420000);
+  REQUIRE(z["summary"]["lower_bound_ms"] == 500);
+}
+
+TEST_CASE("metrics JSON keeps the version-1 keys and adds the schedule") {
+  Metrics m;
+  m.total_tasks = 3;
+  m.on_event(ran(0, "w", 0, 0, 0, 40));
+  TaskReport c;
+  c.state = TaskState::Cached;
+  m.on_event(c);
+  m.on_event(c);
+  m.build_time_ms = 2000;
+  m.set_pool(R"({"workers":[{"id":"a","slots":2},{"id":"b","slots":3}]})");
+  auto j = nlohmann::json::parse(m.to_json());
+  for (const char* k : {"total_tasks", "cached_tasks", "executed_tasks", "failed_tasks", "retried_tasks",
+                        "skipped_tasks", "build_time_ms", "header_scans", "total_build_time_ms", "num_workers",
+                        "critical_path_ms", "lower_bound_ms", "efficiency", "wait_for_worker_ms"}) {
+    INFO(k);
+    REQUIRE(j.contains(k));
+  }
+  REQUIRE(j["num_workers"] == 2);
+  REQUIRE(j["total_slots"] == 5);
+  REQUIRE(j["completed_tasks"] == 3);
+  REQUIRE(j["cache_hit_rate"].get<double>() == Approx(2.0 / 3.0));
+  REQUIRE(j["tasks_per_second"].get<double>() == Approx(1.5));
+  m.set_pool("not json");
+  REQUIRE(m.num_workers == 2);
+}
+
+TEST_CASE("the CSV gets its header once and refuses a file with other columns") {
+  std::string path = temp_path("metrics.csv");
+  std::remove(path.c_str());
+  Metrics m;
+  m.total_tasks = 7;
+  REQUIRE(m.append_csv(path).ok());
+  m.cached_tasks = 7;
+  REQUIRE(m.append_csv(path).ok());
+  auto text = zbuild::read_file(path);
+  REQUIRE(text.ok());
+  REQUIRE(text.value().rfind(Metrics::csv_header(), 0) == 0);
+  REQUIRE(std::count(text.value().begin(), text.value().end(), '\n') == 3);
+  REQUIRE(Metrics::csv_header().rfind("num_workers,total_tasks,completed_tasks,cached_tasks,failed_tasks,", 0) == 0);
+  REQUIRE(zbuild::write_file_atomic(path, "a,b\n1,2\n").ok());
+  REQUIRE_FALSE(m.append_csv(path).ok());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("the report page embeds the data safely and rejects what is not a zbuild trace") {
+  Timeline t({"<script>alert(1)</script>", "b"}, {{}, {0}});
+  t.on_event(ran(0, "w", 0, 0, 0, 10));
+  t.on_event(ran(1, "w", 1, 10, 10, 20));
+  auto html = render_report(t.trace_json(t.summarize(2), "{}", "g"));
+  REQUIRE(html.ok());
+  REQUIRE(html.value().find("<script>alert") == std::string::npos);
+  REQUIRE(html.value().find("\\u003cscript>alert") != std::string::npos);
+  // Self-contained: nothing is loaded from elsewhere.
+  REQUIRE(html.value().find(" src=") == std::string::npos);
+  REQUIRE(html.value().find("href=") == std::string::npos);
+  REQUIRE(html.value().find("@import") == std::string::npos);
+  REQUIRE_FALSE(render_report("{\"traceEvents\": []}").ok());
+  REQUIRE_FALSE(render_report("nonsense").ok());
+}
+
+TEST_CASE("progress prints plain lines when not on a terminal, one status line on one") {
+  std::FILE* out = std::tmpfile();
+  std::FILE* err = std::tmpfile();
+  {
+    Progress p(2, false, out, err, 0);
+    TaskReport r = ran(0, "w1", 0, 0, 0, 1);
+    r.id = "obj/a.o";
+    p.on_event(r);
+    TaskReport f;
+    f.id = "obj/b.o";
+    f.state = TaskState::Failed;
+    f.exit_code = 1;
+    f.worker = "w2";
+    f.err = "b.cc:1: error\n";
+    p.on_event(f);
+    p.finish();
+  }
+  auto slurp = [](std::FILE* f) {
+    std::string s(static_cast<size_t>(std::ftell(f)), '\0');
+    std::rewind(f);
+    REQUIRE(std::fread(s.data(), 1, s.size(), f) == s.size());
+    return s;
+  };
+  std::string o = slurp(out);
+  REQUIRE(o.find("[1/2] done obj/a.o on w1\n") != std::string::npos);
+  REQUIRE(o.find("FAILED: obj/b.o (exit code 1, worker w2)\n") != std::string::npos);
+  REQUIRE(o.find("[2/2] failed obj/b.o on w2\n") != std::string::npos);
+  REQUIRE(slurp(err) == "b.cc:1: error\n");
+  std::fclose(out);
+  std::fclose(err);
+
+  std::FILE* tty = std::tmpfile();
+  {
+    Progress p(3, false, tty, tty, 40);
+    TaskReport c;
+    c.id = "a-very-long-task-name-that-does-not-fit-the-terminal";
+    c.state = TaskState::Cached;
+    p.on_event(c);
+    p.finish();
+  }
+  std::string t = slurp(tty);
+  REQUIRE(t.rfind("\r[1/3] 0 running, 1 cached, 0 failed", 0) == 0);
+  auto first = t.substr(1, t.find('\x1b') - 1);
+  REQUIRE(first.size() == 39);   // cut to the terminal's width
+  REQUIRE(t.back() == '\n');
+  std::fclose(tty);
+}

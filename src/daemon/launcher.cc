@@ -1,0 +1,233 @@
+#include "daemon/launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
+
+extern char** environ;
+
+namespace zbuild::daemon {
+
+namespace {
+
+constexpr int64_t kKillAfterMs = 10000;
+constexpr int64_t kMaxBackoffMs = 60000;
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+// ---- PosixProcessControl ----
+
+Result<int> PosixProcessControl::start(const std::string& shell_command) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defs;
+  sigemptyset(&defs);
+  sigaddset(&defs, SIGPIPE);
+  sigaddset(&defs, SIGINT);
+  sigaddset(&defs, SIGTERM);
+  posix_spawnattr_setsigdefault(&attr, &defs);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  const char* argv[] = {"/bin/sh", "-c", shell_command.c_str(), nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return make_error("cannot start /bin/sh for '" + shell_command + "': " + std::strerror(rc));
+  pids_.push_back(pid);
+  return static_cast<int>(pid);
+}
+
+void PosixProcessControl::signal(int pid, int sig) {
+  if (pid > 0) ::kill(-pid, sig);
+}
+
+std::vector<std::pair<int, int>> PosixProcessControl::reap() {
+  std::vector<std::pair<int, int>> out;
+  for (auto it = pids_.begin(); it != pids_.end();) {
+    int status = 0;
+    pid_t r = ::waitpid(*it, &status, WNOHANG);
+    if (r == *it || (r < 0 && errno == ECHILD)) {
+      out.emplace_back(*it, status);
+      it = pids_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+// ---- Launcher ----
+
+Launcher::Launcher(const Clock& clock, ProcessControl& procs, LaunchPolicy policy, std::string daemon_address)
+    : clock_(clock), procs_(procs), policy_(std::move(policy)), address_(std::move(daemon_address)) {
+  policy_.max_workers = std::max(policy_.max_workers, policy_.min_workers);
+  policy_.max_pending = std::max(policy_.max_pending, 1);
+}
+
+Launcher::~Launcher() { stop_all(); }
+
+std::string Launcher::command_for(const std::string& id) const {
+  const std::string& t = policy_.command;
+  if (t.find("{daemon}") == std::string::npos) return t + " --daemon " + address_ + " --id " + id;
+  return replace_all(replace_all(t, "{daemon}", address_), "{id}", id);
+}
+
+void Launcher::launch_one() {
+  std::string id = policy_.id_prefix + "-" + std::to_string(++seq_);
+  std::string cmd = command_for(id);
+  auto pid = procs_.start(cmd);
+  int64_t now = clock_.now_ms();
+  if (!pid.ok()) {
+    log::warn("launch of worker " + id + " failed: " + pid.error().message);
+    counters_.failed++;
+    next_launch_ms_ = now + std::min(kMaxBackoffMs, int64_t{1000} << std::min(++failures_in_a_row_, 6));
+    return;
+  }
+  Launch l;
+  l.pid = pid.value();
+  l.id = id;
+  l.started_ms = now;
+  l.idle_since_ms = now;
+  launches_[l.pid] = l;
+  counters_.launched++;
+  log::info("launched worker " + id + " (pid " + std::to_string(l.pid) + "): " + cmd);
+}
+
+void Launcher::tick(size_t ready, const Registry& registry) {
+  if (policy_.command.empty()) return;
+  int64_t now = clock_.now_ms();
+  for (auto& [pid, status] : procs_.reap()) {
+    auto it = launches_.find(pid);
+    if (it == launches_.end()) continue;
+    const Launch& l = it->second;
+    if (l.released_ms) {
+      log::info("worker " + l.id + " released (" + describe_status(status) + ")");
+    } else if (!l.joined) {
+      counters_.failed++;
+      int64_t backoff = std::min(kMaxBackoffMs, int64_t{1000} << std::min(failures_in_a_row_++, 6));
+      next_launch_ms_ = now + backoff;
+      log::warn("launched worker " + l.id + " exited without joining (" + describe_status(status) +
+                "); next launch in " + std::to_string(backoff / 1000) + " s");
+    } else {
+      log::info("launched worker " + l.id + " exited (" + describe_status(status) + ")");
+    }
+    launches_.erase(it);
+  }
+  // Who joined, who is busy.
+  std::map<std::string, const WorkerRec*> by_id;
+  for (auto& [_, w] : registry.workers()) by_id[w.id] = &w;
+  size_t pending = 0, active = 0;
+  for (auto& [_, l] : launches_) {
+    auto w = by_id.find(l.id);
+    l.present = w != by_id.end();
+    if (l.present && !l.joined) {
+      l.joined = true;
+      failures_in_a_row_ = 0;
+      counters_.joined++;
+      log::info("launched worker " + l.id + " joined after " + std::to_string(now - l.started_ms) + " ms");
+    }
+    if (l.present && (!w->second->running.empty() || ready > 0)) l.idle_since_ms = now;
+    if (l.released_ms) {
+      if (now - l.released_ms >= kKillAfterMs) procs_.signal(l.pid, SIGKILL);
+      continue;
+    }
+    ++active;
+    if (!l.present) ++pending;
+  }
+  // Grow.
+  while (now >= next_launch_ms_ && static_cast<int>(active) < policy_.max_workers &&
+         (static_cast<int>(active) < policy_.min_workers ||
+          (ready > pending && static_cast<int>(pending) < policy_.max_pending))) {
+    size_t before = launches_.size();
+    launch_one();
+    if (launches_.size() == before) break;
+    ++active;
+    ++pending;
+  }
+  // Shrink: one idle worker per tick.
+  if (policy_.release_after_ms <= 0 || ready > 0 || static_cast<int>(active) <= policy_.min_workers) return;
+  for (auto& [_, l] : launches_) {
+    if (l.released_ms || !l.present || now - l.idle_since_ms < policy_.release_after_ms) continue;
+    log::info("releasing worker " + l.id + ": idle for " + std::to_string((now - l.idle_since_ms) / 1000) + " s");
+    procs_.signal(l.pid, SIGTERM);
+    l.released_ms = now;
+    counters_.released++;
+    break;
+  }
+}
+
+void Launcher::stop_all(int64_t grace_ms) {
+  if (launches_.empty()) return;
+  for (auto& [pid, _] : launches_) procs_.signal(pid, SIGTERM);
+  SteadyClock wall;
+  int64_t deadline = wall.now_ms() + grace_ms;
+  while (!launches_.empty() && wall.now_ms() < deadline) {
+    for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
+    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& [pid, _] : launches_) procs_.signal(pid, SIGKILL);
+  deadline = wall.now_ms() + 1000;
+  while (!launches_.empty() && wall.now_ms() < deadline) {
+    for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
+    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  launches_.clear();
+}
+
+WorkspaceFile::~WorkspaceFile() {
+  if (!written_) return;
+  auto mine = read_file(path());
+  if (mine.ok() && mine.value() == address_ + "\n") ::unlink(path().c_str());
+}
+
+Status WorkspaceFile::write() {
+  if (dir_.empty()) return {};
+  auto w = write_file_atomic(path(), address_ + "\n");
+  if (!w.ok()) return make_error("workspace file: " + w.error().message);
+  written_ = true;
+  log::info("workspace " + dir_ + ": wrote " + path());
+  return {};
+}
+
+std::string sibling_worker_path() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto w = self.parent_path() / "zbuild-worker";
+    if (::access(w.c_str(), X_OK) == 0) return w.string();
+  }
+  return "zbuild-worker";
+}
+
+}  // namespace zbuild::daemon

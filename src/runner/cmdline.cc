@@ -1,0 +1,291 @@
+#include "runner/cmdline.h"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+#include "common/fs.h"
+
+namespace zbuild::runner {
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Options whose value is the next argument when not joined ("-I dir", "-o out.o").
+constexpr std::array<std::string_view, 40> kSeparateValue = {
+    "-o", "-x", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-iprefix", "-iwithprefix",
+    "-iwithprefixbefore", "-isysroot", "-imultilib", "-D", "-U", "-MF", "-MT", "-MQ", "--param", "-L",
+    "-l", "-Xlinker", "-Xclang", "-target", "-arch", "-T", "-u", "-z", "-e", "--sysroot",
+    "-aux-info", "-Xassembler", "-Xpreprocessor", "-B", "-specs", "-dumpbase", "-dumpdir", "-dumpbase-ext", "-G",
+    "-A"};
+
+// Options that make a compile unfit to run elsewhere: other outputs, other modes, files the
+// runner cannot see, or output that names local paths.
+constexpr std::array<std::string_view, 28> kLocalExact = {
+    "-E", "-S", "-M", "-MM", "-MG", "-fsyntax-only", "-save-temps", "--save-temps", "-v", "-###", "-H",
+    "--coverage", "-ftest-coverage", "-fprofile-arcs", "-gsplit-dwarf", "-fstack-usage", "-frecord-gcc-switches",
+    "-Xpreprocessor", "-Xassembler", "-aux-info", "-traditional", "-Q", "-time", "-fbranch-probabilities",
+    "--help", "--version", "-dumpversion", "-dumpmachine"};
+constexpr std::array<std::string_view, 22> kLocalPrefix = {
+    "-save-temps=", "-fprofile-", "-fauto-profile", "-fdump-", "-fcallgraph-info", "-fopt-info", "-fplugin",
+    "-specs", "-B", "-Wp,", "-fsanitize-blacklist", "-fsanitize-ignorelist", "-fxray", "-print-", "-fmodule",
+    "-MJ", "-fcoverage", "-d", "-ftime-trace", "-fcreate-profile", "-time=", "--help="};
+// Option families a compile may carry to a worker unchanged.
+constexpr std::array<std::string_view, 33> kRemotePrefix = {
+    "-D", "-U", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-iprefix", "-iwithprefix",
+    "-isysroot", "--sysroot", "-f", "-m", "-W", "-O", "-g", "-std=", "-pedantic", "-ansi", "-w", "-pthread",
+    "-pipe", "-nostdinc", "-l", "-L", "-Xlinker", "-Xclang", "-target", "--target=", "--param", "-A", "-no-pie"};
+constexpr std::array<std::string_view, 10> kRemoteExact = {"-static", "-shared", "-rdynamic", "-s", "-pie", "-C",
+                                                           "-P", "-trigraphs", "-undef", "-arch"};
+
+template <size_t N>
+bool in(const std::array<std::string_view, N>& set, std::string_view s) {
+  return std::find(set.begin(), set.end(), s) != set.end();
+}
+template <size_t N>
+bool has_prefix(const std::array<std::string_view, N>& set, std::string_view s) {
+  return std::any_of(set.begin(), set.end(), [&](std::string_view p) { return starts_with(s, p); });
+}
+
+std::string_view extension(std::string_view path) {
+  auto slash = path.rfind('/');
+  auto dot = path.rfind('.');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return {};
+  return path.substr(dot + 1);
+}
+
+std::string strip_extension(const std::string& path) {
+  auto slash = path.rfind('/');
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path;
+  return path.substr(0, dot);
+}
+
+std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// The language gcc infers from a source name; nullopt-like false when it is not C/C++.
+bool lang_from_extension(std::string_view ext, Lang* out) {
+  if (ext == "c") *out = Lang::C;
+  else if (ext == "cc" || ext == "cp" || ext == "cxx" || ext == "cpp" || ext == "CPP" || ext == "c++" || ext == "C")
+    *out = Lang::Cxx;
+  else if (ext == "i" || ext == "ii") *out = Lang::Preprocessed;
+  else return false;
+  return true;
+}
+
+bool lang_from_x(std::string_view x, Lang* out, bool* none) {
+  *none = false;
+  if (x == "c") *out = Lang::C;
+  else if (x == "c++") *out = Lang::Cxx;
+  else if (x == "cpp-output" || x == "c++-cpp-output") *out = Lang::Preprocessed;
+  else if (x == "none") *none = true;
+  else return false;
+  return true;
+}
+
+Analysis local(std::string why) {
+  Analysis a;
+  a.why_local = std::move(why);
+  return a;
+}
+
+// Splits a response file's text the way libiberty's buildargv does.
+std::vector<std::string> split_response(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool have = false, sq = false, dq = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!sq && !dq && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')) {
+      if (have) out.push_back(cur);
+      cur.clear();
+      have = false;
+      continue;
+    }
+    have = true;
+    if (c == '\\' && i + 1 < text.size()) {
+      cur.push_back(text[++i]);
+    } else if (sq) {
+      if (c == '\'') sq = false;
+      else cur.push_back(c);
+    } else if (dq) {
+      if (c == '"') dq = false;
+      else cur.push_back(c);
+    } else if (c == '\'') {
+      sq = true;
+    } else if (c == '"') {
+      dq = true;
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (have) out.push_back(cur);
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv, const std::string& cwd) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::vector<std::string> work(argv.rbegin(), argv.rend());   // a stack, next argument last
+  size_t expanded = 0;
+  while (!work.empty()) {
+    std::string a = std::move(work.back());
+    work.pop_back();
+    if (a.size() > 1 && a[0] == '@' && !out.empty()) {
+      std::string path = a.substr(1);
+      if (path[0] != '/' && !cwd.empty()) path = cwd + "/" + path;
+      auto text = read_file(path);
+      if (text.ok()) {
+        if (++expanded > 64 || ++depth > 4096) return make_error("response files nest too deeply at " + a);
+        auto parts = split_response(text.value());
+        for (auto it = parts.rbegin(); it != parts.rend(); ++it) work.push_back(*it);
+        continue;
+      }
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Analysis analyze(const std::vector<std::string>& raw, const std::string& cwd) {
+  if (raw.size() < 2) return local("no arguments");
+  auto expanded = expand_response_files(raw, cwd);
+  if (!expanded.ok()) return local(expanded.error().message);
+  const std::vector<std::string>& argv = expanded.value();
+
+  Analysis res;
+  Compile& c = res.compile;
+  c.argv = argv;
+  bool has_c = false, has_o = false, md_seen = false;
+  Lang x_lang = Lang::C;
+  bool x_set = false;
+  std::vector<std::pair<std::string, Lang>> sources;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    std::string_view s = a;
+    bool separate = in(kSeparateValue, s);
+    const std::string* value = nullptr;
+    if (separate) {
+      if (i + 1 >= argv.size()) return local("option " + a + " lacks its value");
+      value = &argv[i + 1];
+    }
+    if (s.empty() || s[0] != '-' || s == "-") {
+      if (s == "-") return local("reads stdin");
+      Lang l;
+      bool known = x_set || lang_from_extension(extension(s), &l);
+      if (!known) return local("input '" + a + "' is not a C or C++ source");
+      sources.emplace_back(a, x_set ? x_lang : l);
+      continue;
+    }
+    if (s == "-c") {
+      has_c = true;
+    } else if (s == "-o" || (starts_with(s, "-o") && s.size() > 2)) {
+      if (has_o) return local("several -o");
+      has_o = true;
+      c.object = value ? *value : a.substr(2);
+    } else if (s == "-x" || (starts_with(s, "-x") && s.size() > 2)) {
+      bool none = false;
+      if (!lang_from_x(value ? *value : s.substr(2), &x_lang, &none)) return local("language " + a + " is not C/C++");
+      x_set = !none;
+    } else if (s == "-MD" || s == "-MMD") {
+      c.deps.md = true;
+      md_seen = true;
+      c.deps.system = s == "-MD";
+    } else if (s == "-MP") {
+      c.deps.phony = true;
+    } else if (starts_with(s, "-MF")) {
+      c.deps.file = value ? *value : a.substr(3);
+    } else if (starts_with(s, "-MT") || starts_with(s, "-MQ")) {
+      c.deps.targets.emplace_back(a.substr(0, 3), value ? *value : a.substr(3));
+    } else if (s == "-fdiagnostics-color" || s == "-fdiagnostics-color=always" ||
+               s == "-fdiagnostics-color=never" || s == "-fno-diagnostics-color") {
+      c.color_auto = false;
+    } else if (s == "-fdiagnostics-color=auto") {
+      c.color_auto = true;
+    } else if (in(kLocalExact, s) || has_prefix(kLocalPrefix, s)) {
+      return local("option " + a);
+    } else if (!(in(kRemoteExact, s) || has_prefix(kRemotePrefix, s))) {
+      return local("unknown option " + a);
+    }
+    if (separate) ++i;
+  }
+  if (!has_c) return local("not a compile (-c missing)");
+  if (sources.size() != 1) return local(sources.empty() ? "no source file" : "several source files");
+  if (!md_seen && (!c.deps.file.empty() || !c.deps.targets.empty() || c.deps.phony)) {
+    return local("-MF/-MT/-MQ/-MP without -MD or -MMD");
+  }
+  c.source = sources[0].first;
+  c.lang = sources[0].second;
+  if (!has_o) c.object = strip_extension(basename_of(c.source)) + ".o";
+  if (c.deps.md && c.deps.file.empty()) {
+    c.deps.file = has_o ? strip_extension(c.object) + ".d" : strip_extension(basename_of(c.source)) + ".d";
+  }
+  res.remote = true;
+  return res;
+}
+
+std::vector<std::string> Compile::remote_argv(bool want_color) const {
+  std::vector<std::string> out;
+  out.reserve(argv.size() + 1);
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string_view s = argv[i];
+    if (i > 0 && (s == "-MD" || s == "-MMD" || s == "-MP")) continue;
+    if (i > 0 && (s == "-MF" || s == "-MT" || s == "-MQ")) {
+      ++i;
+      continue;
+    }
+    if (i > 0 && (starts_with(s, "-MF") || starts_with(s, "-MT") || starts_with(s, "-MQ"))) continue;
+    out.push_back(argv[i]);
+  }
+  if (want_color) out.push_back("-fdiagnostics-color=always");
+  return out;
+}
+
+std::vector<std::string> Compile::scan_argv(const std::string& depfile) const {
+  std::vector<std::string> out;
+  out.reserve(argv.size() + 8);
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string_view s = argv[i];
+    if (i > 0 && (s == "-c" || s == "-MD" || s == "-MMD" || s == "-MP")) continue;
+    if (i > 0 && (s == "-o" || s == "-MF" || s == "-MT" || s == "-MQ")) {
+      ++i;
+      continue;
+    }
+    if (i > 0 && (starts_with(s, "-o") || starts_with(s, "-MF") || starts_with(s, "-MT") || starts_with(s, "-MQ")))
+      continue;
+    out.push_back(argv[i]);
+  }
+  out.push_back(deps.md && !deps.system ? "-MM" : "-M");
+  if (deps.phony) out.push_back("-MP");
+  if (deps.targets.empty()) {
+    out.push_back("-MQ");
+    out.push_back(object);
+  }
+  for (auto& [opt, value] : deps.targets) {
+    out.push_back(opt);
+    out.push_back(value);
+  }
+  out.push_back("-MF");
+  out.push_back(depfile);
+  if (deps.md && !deps.system) out.push_back("-H");
+  return out;
+}
+
+std::vector<std::string> parse_dash_h(const std::string& err) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < err.size()) {
+    size_t end = err.find('\n', i);
+    if (end == std::string::npos) end = err.size();
+    size_t j = i;
+    while (j < end && err[j] == '.') ++j;
+    if (j > i && j + 1 < end && err[j] == ' ') out.push_back(err.substr(j + 1, end - j - 1));
+    i = end + 1;
+  }
+  return out;
+}
+
+}  // namespace zbuild::runner

@@ -1,0 +1,387 @@
+#include "runner/runner.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+#include "client/headers.h"
+#include "common/address.h"
+#include "common/fs.h"
+#include "common/paths.h"
+#include "common/subprocess.h"
+#include "runner/cmdline.h"
+#include "runner/diagnostics.h"
+#include "runner/discovery.h"
+#include "runner/manifest.h"
+#include "runner/session.h"
+#include "runner/stat_cache.h"
+
+namespace zbuild::runner {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kHelp =
+    "usage: zbuild-cc COMPILER ARGS...     (or through a link named gcc, g++, cc, c++, clang, clang++)\n"
+    "\n"
+    "Runs a C/C++ compile on the workers of a zbuild daemon and behaves as the local compile:\n"
+    "same stdout, stderr, exit code, object and depfile. Anything other than a single-source\n"
+    "compile runs the compiler locally, unchanged. Use it as CMAKE_<LANG>_COMPILER_LAUNCHER or\n"
+    "CC=\"zbuild-cc gcc\". The daemon is $ZBUILD_DAEMON, else the nearest .zbuild-daemon file\n"
+    "above the current directory (zbuild daemon --workspace), else ~/.config/zbuild/daemon,\n"
+    "else 127.0.0.1:7600. With no daemon it compiles locally and warns once per build;\n"
+    "ZBUILD_FALLBACK=0 makes that an error. More: docs/runner.md.\n";
+
+// Environment variables that change what a compiler produces or prints; part of the action
+// when set (as in graph mode). The rest of the environment is not sent.
+const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "GCC_COLORS", "SOURCE_DATE_EPOCH",
+                                     "TZ"};
+// Environment variables that make the compiler read or write files the runner does not see.
+const char* const kEnvLocalOnly[] = {"CPATH",         "C_INCLUDE_PATH",      "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
+                                     "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_EXEC_PREFIX", "COMPILER_PATH"};
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Invocation {
+  std::string compiler;              // resolved path of the real compiler
+  std::vector<std::string> argv;     // compiler path first
+};
+
+bool is_masquerade_name(const std::string& n) {
+  return n == "gcc" || n == "g++" || n == "cc" || n == "c++" || n == "clang" || n == "clang++";
+}
+
+std::string self_path() {
+  std::error_code ec;
+  return fs::canonical("/proc/self/exe", ec).string();
+}
+
+[[noreturn]] void exec_local(const Invocation& inv) {
+  std::vector<char*> args;
+  for (auto& a : inv.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::execv(inv.compiler.c_str(), args.data());
+  std::fprintf(stderr, "zbuild-cc: cannot run %s: %s\n", inv.compiler.c_str(), std::strerror(errno));
+  std::_Exit(127);
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+std::string absolute(const std::string& cwd, const std::string& p) {
+  return (p.size() && p[0] == '/' ? fs::path(p) : fs::path(cwd) / p).lexically_normal().string();
+}
+
+bool env_set(const char* k) {
+  const char* v = std::getenv(k);
+  return v && *v;
+}
+
+class Runner {
+ public:
+  Runner(Invocation inv, Compile c, std::string cwd)
+      : inv_(std::move(inv)), c_(std::move(c)), cwd_(std::move(cwd)), stats_(default_stat_cache_path()) {}
+
+  int run() {
+    t0_ = last_mark_ = now_us();
+    loc_ = find_daemon(cwd_);
+    auto addr = parse_address(loc_.daemon);
+    if (!addr.ok()) fallback(addr.error().message + " (from " + loc_.source + ")");
+    src_ = absolute(cwd_, c_.source);
+    obj_ = absolute(cwd_, c_.object);
+    if (c_.deps.md) dep_ = absolute(cwd_, c_.depfile_path());
+    root_ = choose_root(loc_, {cwd_, src_, obj_});
+    if (root_.empty() || !is_under(root_, cwd_) || !is_under(root_, src_) || !is_under(root_, obj_)) {
+      local("no exec root holds the working directory, the source and the object (set ZBUILD_ROOT)");
+    }
+    if (is_under(root_, inv_.compiler)) local("the compiler lies under the exec root");
+    auto cc = stats_.digest(inv_.compiler);
+    if (!cc.ok()) local(cc.error().message);
+    compiler_digest_ = cc.value();
+    for (const char* k : kEnvAllowList) {
+      if (const char* v = std::getenv(k)) env_.push_back(std::string(k) + "=" + v);
+    }
+    std::string key = manifest_key();
+    mark("setup");
+    session_ = std::make_unique<Session>(addr.value());
+    auto stored = session_->open(key, 3000);
+    if (!stored.ok()) fallback("no zbuild daemon answers at " + loc_.daemon + " (" + stored.error().message + ")");
+    mark("manifest");
+    bool hit = false;
+    if (stored.value()) {
+      auto m = decode_manifest(*stored.value());
+      hit = m.ok() && still_valid(m.value());
+      if (hit) manifest_ = std::move(m.value());
+    }
+    if (!hit) {
+      scan();
+      session_->put_manifest(key, encode_manifest(manifest_));
+    }
+    mark(hit ? "validate" : "scan");
+    ActionSpec a = action();
+    std::vector<std::pair<Digest, std::string>> sources;
+    for (auto& in : a.inputs) sources.emplace_back(in.digest, root_ + "/" + in.path);
+    auto r = session_->run(a, rel(obj_), sources);
+    mark("run");
+    if (!r.ok()) fallback(r.error().message);
+    TaskOutcome& o = r.value();
+    if (o.kind == TaskOutcome::Kind::Infra) fallback("the daemon could not run the compile: " + o.message);
+    if (o.kind != TaskOutcome::Kind::Failed) {
+      for (auto& out : o.outputs) {
+        if (out.path != a.outputs[0]) continue;
+        auto d = session_->download(out, root_ + "/" + out.path);
+        if (!d.ok()) fallback(d.error().message);
+      }
+    }
+    mark("download");
+    if (c_.deps.md && manifest_.has_depfile) {
+      auto w = write_file_atomic(dep_, manifest_.depfile);
+      if (!w.ok()) {
+        std::fprintf(stderr, "zbuild-cc: %s\n", w.error().message.c_str());
+        return 1;
+      }
+    }
+    std::vector<std::string> rels{a.outputs[0]};
+    for (auto& in : a.inputs) rels.push_back(in.path);
+    std::vector<std::string> hosts;
+    for (auto& h : a.host_files) hosts.push_back(h.path);
+    std::string prefix = find_sandbox_prefix(o.err, root_, rels, hosts);
+    if (prefix.empty()) prefix = find_sandbox_prefix(o.out, root_, rels, hosts);
+    write_all(1, replace_prefix(o.out, prefix, root_));
+    write_all(2, replace_prefix(o.err, prefix, root_));
+    stats_.flush();
+    const char* what = o.kind == TaskOutcome::Kind::Cached ? "cached" : o.kind == TaskOutcome::Kind::Done ? "done" : "failed";
+    trace(std::string(what) + " " + (hit ? "manifest-hit" : "scanned"));
+    return o.kind == TaskOutcome::Kind::Failed ? (o.exit_code ? o.exit_code : 1) : 0;
+  }
+
+ private:
+  std::string rel(const std::string& abs) const {
+    auto r = relative_to_root(root_, ".", abs, "path");
+    return r.ok() ? r.value() : abs;
+  }
+
+  // Runs the compiler here, unchanged, without a word (not something zbuild-cc ships).
+  [[noreturn]] void local(const std::string& why) {
+    trace("local " + why);
+    stats_.flush();
+    exec_local(inv_);
+  }
+
+  // Runs it here because the daemon could not: says so once per build, or fails when
+  // ZBUILD_FALLBACK=0.
+  [[noreturn]] void fallback(const std::string& why) {
+    trace("fallback " + why);
+    stats_.flush();
+    if (const char* f = std::getenv("ZBUILD_FALLBACK"); f && std::string(f) == "0") {
+      std::fprintf(stderr, "zbuild-cc: error: %s (ZBUILD_FALLBACK=0: not compiling locally)\n", why.c_str());
+      std::exit(1);
+    }
+    if (first_fallback_in_build(loc_.daemon)) {
+      std::fprintf(stderr, "zbuild-cc: warning: %s; compiling locally (said once per build)\n", why.c_str());
+    }
+    exec_local(inv_);
+  }
+
+  void mark(const char* phase) {
+    if (!std::getenv("ZBUILD_LOG")) return;
+    int64_t t = now_us();
+    phases_ += std::string(" ") + phase + "=" + std::to_string(t - last_mark_);
+    last_mark_ = t;
+  }
+
+  // ZBUILD_LOG=FILE: one line per invocation (what happened and how long it took), for tests
+  // and benchmarks.
+  void trace(const std::string& what) {
+    const char* path = std::getenv("ZBUILD_LOG");
+    if (!path || !*path) return;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu us=%lld\n",
+                  static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
+                  static_cast<long long>(now_us() - t0_));
+    std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
+    int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    write_all(fd, line);
+    ::close(fd);
+  }
+
+  std::string manifest_key() {
+    Hasher h;
+    h.field("zbuild-cc-manifest-1");
+    h.field(c_.argv.size());
+    for (auto& s : c_.argv) h.field(s);
+    h.field(cwd_);
+    h.field(root_);
+    for (auto& e : env_) h.field(e);
+    h.field(compiler_digest_.str());
+    auto sd = root_digest(rel(src_));
+    h.field(sd.ok() ? sd.value().str() : std::string("?"));
+    return h.finish().hex();
+  }
+
+  Result<Digest> root_digest(const std::string& relpath) {
+    auto it = memo_.find(relpath);
+    if (it != memo_.end()) return it->second;
+    auto d = digest_file(root_ + "/" + relpath);
+    if (d.ok()) memo_.emplace(relpath, d.value());
+    return d;
+  }
+
+  bool still_valid(const Manifest& m) {
+    if (c_.deps.md && !m.has_depfile) return false;
+    for (auto& e : m.files) {
+      auto d = e.kind == 'R' ? root_digest(e.path) : stats_.digest(e.path);
+      if (!d.ok() || d.value() != e.digest) return false;
+    }
+    return true;
+  }
+
+  // The preprocessor, here, with -M: the headers to ship and the depfile to write.
+  void scan() {
+    std::string tmpdir = env_set("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+    std::string tmpl = tmpdir + "/zbuild-cc-XXXXXX";
+    int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) local("cannot create a temp file in " + tmpdir);
+    ::close(fd);
+    ProcessSpec ps;
+    ps.argv = c_.scan_argv(tmpl);
+    ps.cwd = cwd_;
+    auto r = run_process(ps);
+    auto text = read_file(tmpl);
+    ::unlink(tmpl.c_str());
+    // A failing scan means a failing compile: the local compile prints its errors exactly.
+    if (!r.ok() || r.value().exit_code != 0 || !text.ok()) local("the header scan failed");
+    std::vector<std::string> deps = client::parse_make_deps(text.value());
+    if (c_.deps.md && !c_.deps.system) {
+      for (auto& p : parse_dash_h(r.value().err)) deps.push_back(p);
+    }
+    std::map<std::string, ManifestEntry> files;
+    for (auto& dep : deps) {
+      std::string abs = absolute(cwd_, dep);
+      if (files.count(abs)) continue;
+      ManifestEntry e;
+      if (is_under(root_, abs)) {
+        e.kind = 'R';
+        e.path = rel(abs);
+        auto d = root_digest(e.path);
+        if (!d.ok()) local(d.error().message);
+        e.digest = d.value();
+      } else {
+        e.kind = 'H';
+        e.path = abs;
+        auto d = stats_.digest(abs);
+        if (!d.ok()) local(d.error().message);
+        e.digest = d.value();
+      }
+      files.emplace(abs, std::move(e));
+    }
+    manifest_.files.clear();
+    for (auto& [_, e] : files) manifest_.files.push_back(std::move(e));
+    manifest_.has_depfile = c_.deps.md;
+    manifest_.depfile = c_.deps.md ? std::move(text.value()) : std::string();
+  }
+
+  bool want_color() const {
+    if (!c_.color_auto || !::isatty(2)) return false;
+    const char* term = std::getenv("TERM");
+    const char* colors = std::getenv("GCC_COLORS");
+    return term && std::strcmp(term, "dumb") != 0 && !(colors && !*colors);
+  }
+
+  ActionSpec action() {
+    ActionSpec a;
+    a.argv = c_.remote_argv(want_color());
+    a.env = env_;
+    std::sort(a.env.begin(), a.env.end());
+    a.cwd = rel(cwd_);
+    a.root = root_;
+    a.outputs.push_back(rel(obj_));
+    a.host_files.push_back(HostFileSpec{inv_.compiler, compiler_digest_});
+    for (auto& e : manifest_.files) {
+      if (e.kind == 'H') a.host_files.push_back(HostFileSpec{e.path, e.digest});
+      else a.inputs.push_back(InputSpec{e.path, e.digest, is_executable_file(root_ + "/" + e.path), 0});
+    }
+    auto by_path = [](auto& x, auto& y) { return x.path < y.path; };
+    auto same_path = [](auto& x, auto& y) { return x.path == y.path; };
+    std::sort(a.inputs.begin(), a.inputs.end(), by_path);
+    a.inputs.erase(std::unique(a.inputs.begin(), a.inputs.end(), same_path), a.inputs.end());
+    std::sort(a.host_files.begin(), a.host_files.end(), by_path);
+    a.host_files.erase(std::unique(a.host_files.begin(), a.host_files.end(), same_path), a.host_files.end());
+    if (const char* t = std::getenv("ZBUILD_TIMEOUT"); t && std::atoi(t) > 0) a.timeout_ms = int64_t{std::atoi(t)} * 1000;
+    return a;
+  }
+
+  Invocation inv_;
+  Compile c_;
+  std::string cwd_;
+  StatCache stats_;
+  Location loc_;
+  std::string src_, obj_, dep_, root_;
+  std::unique_ptr<Session> session_;
+  Digest compiler_digest_;
+  std::vector<std::string> env_;
+  Manifest manifest_;
+  std::unordered_map<std::string, Digest> memo_;
+  int64_t t0_ = 0;
+  int64_t last_mark_ = 0;
+  std::string phases_;
+};
+
+}  // namespace
+
+int run_zbuild_cc(int argc, char** argv) {
+  std::string self = self_path();
+  std::string name = fs::path(argv[0]).filename().string();
+  Invocation inv;
+  int first = 1;
+  std::string wanted;
+  if (is_masquerade_name(name)) {
+    wanted = name;
+  } else {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+      std::fputs(kHelp, argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+    wanted = argv[1];
+    first = 2;
+  }
+  inv.compiler = find_in_path(wanted, self);
+  if (!inv.compiler.empty() && inv.compiler[0] != '/') inv.compiler = absolute(current_dir(), inv.compiler);
+  if (inv.compiler.empty() || ::access(inv.compiler.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "zbuild-cc: compiler '%s' not found%s\n", wanted.c_str(),
+                 wanted.find('/') == std::string::npos ? " in PATH" : "");
+    return 127;
+  }
+  inv.argv.push_back(inv.compiler);
+  for (int i = first; i < argc; ++i) inv.argv.push_back(argv[i]);
+
+  std::string cwd = current_dir();
+  Analysis an = analyze(inv.argv, cwd);
+  bool env_local = std::any_of(std::begin(kEnvLocalOnly), std::end(kEnvLocalOnly), env_set);
+  if (!an.remote || env_local) exec_local(inv);
+  Runner r(std::move(inv), std::move(an.compile), std::move(cwd));
+  return r.run();
+}
+
+}  // namespace zbuild::runner

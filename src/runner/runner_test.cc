@@ -1,0 +1,244 @@
+// Unit tests of zbuild-cc's pieces: command-line analysis, the scan and remote commands, the
+// manifest format, the host-file stat cache, daemon/root discovery and diagnostics mapping.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/fs.h"
+#include "runner/cmdline.h"
+#include "runner/diagnostics.h"
+#include "runner/discovery.h"
+#include "runner/manifest.h"
+#include "runner/stat_cache.h"
+
+using namespace zbuild;
+using namespace zbuild::runner;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "zbuild-runner-test-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+Analysis an(std::vector<std::string> argv) { return analyze(argv, "/nonexistent"); }
+
+}  // namespace
+
+TEST_CASE("single-source compiles go remote, with their source, object and language") {
+  auto a = an({"/usr/bin/g++", "-DX=1", "-I", "inc", "-isystem", "/opt/inc", "-O2", "-g", "-std=c++20", "-fPIC",
+               "-Wall", "-c", "src/a.cc", "-o", "obj/a.o"});
+  REQUIRE(a.remote);
+  CHECK(a.compile.source == "src/a.cc");
+  CHECK(a.compile.object == "obj/a.o");
+  CHECK(a.compile.lang == Lang::Cxx);
+  CHECK_FALSE(a.compile.deps.md);
+
+  auto b = an({"gcc", "-c", "x.c"});
+  REQUIRE(b.remote);
+  CHECK(b.compile.object == "x.o");
+  CHECK(b.compile.lang == Lang::C);
+
+  auto x = an({"gcc", "-x", "c++", "-c", "weird.inc", "-ofoo.o"});
+  REQUIRE(x.remote);
+  CHECK(x.compile.lang == Lang::Cxx);
+  CHECK(x.compile.object == "foo.o");
+}
+
+TEST_CASE("what zbuild-cc cannot ship runs locally") {
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {"gcc", "a.o", "b.o", "-o", "prog"},                 // link
+           {"gcc", "a.c", "-o", "prog"},                        // compile and link
+           {"gcc", "-E", "a.c"},                                // preprocess only
+           {"gcc", "-S", "-c", "a.c"},                          // assembly output
+           {"gcc", "-M", "a.c"},                                // deps only
+           {"gcc", "-c", "-"},                                  // stdin
+           {"gcc", "-c", "a.c", "b.c"},                         // several sources
+           {"gcc", "-c", "a.c", "--coverage"},                  // .gcno next to the object
+           {"gcc", "-c", "a.c", "-fprofile-use=x.gcda"},        // profile data
+           {"gcc", "-c", "a.c", "-gsplit-dwarf"},               // .dwo output
+           {"gcc", "-c", "a.c", "-save-temps"},                 // temps
+           {"gcc", "-c", "a.c", "-Wp,-MD,a.d"},                 // depfile through the preprocessor
+           {"gcc", "-c", "a.s"},                                // not C/C++
+           {"gcc", "-c", "a.c", "--weird"},                     // unknown option
+           {"gcc", "-c", "a.c", "-MF", "a.d"},                  // -MF without -MD
+           {"gcc", "-c", "a.c", "-o"},                          // missing value
+       }) {
+    INFO(argv.back());
+    CHECK_FALSE(an(argv).remote);
+  }
+}
+
+TEST_CASE("depfile options: gcc's default file and target, kept out of the remote command") {
+  auto a = an({"gcc", "-c", "src/a.c", "-o", "obj/a.c.o", "-MMD", "-MP"});
+  REQUIRE(a.remote);
+  CHECK(a.compile.deps.md);
+  CHECK_FALSE(a.compile.deps.system);
+  CHECK(a.compile.deps.phony);
+  CHECK(a.compile.depfile_path() == "obj/a.c.d");
+  CHECK(an({"gcc", "-c", "src/a.c", "-MD"}).compile.depfile_path() == "a.d");
+  CHECK(an({"gcc", "-c", "a.c", "-o", "out.dir/noext", "-MD"}).compile.depfile_path() == "out.dir/noext.d");
+
+  auto cm = an({"/usr/bin/cc", "-DA", "-O2", "-MD", "-MT", "t.o", "-MF", "t.o.d", "-o", "t.o", "-c", "/s/a.c"});
+  REQUIRE(cm.remote);
+  CHECK(cm.compile.depfile_path() == "t.o.d");
+  CHECK(cm.compile.remote_argv(false) ==
+        std::vector<std::string>{"/usr/bin/cc", "-DA", "-O2", "-o", "t.o", "-c", "/s/a.c"});
+  CHECK(cm.compile.remote_argv(true).back() == "-fdiagnostics-color=always");
+  CHECK(cm.compile.scan_argv("/tmp/x.d") == std::vector<std::string>{"/usr/bin/cc", "-DA", "-O2", "/s/a.c", "-M",
+                                                                      "-MT", "t.o", "-MF", "/tmp/x.d"});
+  // -MMD: -MM for the depfile and -H for the system headers it leaves out; the default target
+  // is the object, quoted as gcc quotes it.
+  CHECK(a.compile.scan_argv("d") == std::vector<std::string>{"gcc", "src/a.c", "-MM", "-MP", "-MQ", "obj/a.c.o",
+                                                              "-MF", "d", "-H"});
+}
+
+TEST_CASE("explicit colour choices are respected") {
+  CHECK(an({"gcc", "-c", "a.c"}).compile.color_auto);
+  CHECK_FALSE(an({"gcc", "-fdiagnostics-color=always", "-c", "a.c"}).compile.color_auto);
+  CHECK_FALSE(an({"gcc", "-fno-diagnostics-color", "-c", "a.c"}).compile.color_auto);
+}
+
+TEST_CASE("response files expand like gcc's") {
+  TempDir t;
+  REQUIRE(write_file_atomic(t.path / "r1", "-DA='x y' \"-I dir\" @r2\n-c").ok());
+  REQUIRE(write_file_atomic(t.path / "r2", "a\\ b.c").ok());
+  auto r = expand_response_files({"gcc", "@r1", "@missing"}, t.path.string());
+  REQUIRE(r.ok());
+  CHECK(r.value() == std::vector<std::string>{"gcc", "-DA=x y", "-I dir", "a b.c", "-c", "@missing"});
+  REQUIRE(write_file_atomic(t.path / "loop", "@loop").ok());
+  CHECK_FALSE(expand_response_files({"gcc", "@loop"}, t.path.string()).ok());
+}
+
+TEST_CASE("gcc -H output lists every header") {
+  std::string err =
+      ". /usr/include/stdio.h\n.. /usr/include/features.h\nwarning: something\n"
+      "Multiple include guards may be useful for:\n/usr/include/x.h\n";
+  CHECK(parse_dash_h(err) == std::vector<std::string>{"/usr/include/stdio.h", "/usr/include/features.h"});
+}
+
+TEST_CASE("manifest round trip, with and without a depfile") {
+  Manifest m;
+  m.files.push_back({'R', "src/a.c", digest_bytes("a")});
+  m.files.push_back({'H', "/usr/include/stdio.h", digest_bytes("stdio")});
+  m.has_depfile = true;
+  m.depfile = "a.o: src/a.c \\\n /usr/include/stdio.h\n\nodd: D 3\n";
+  auto back = decode_manifest(encode_manifest(m));
+  REQUIRE(back.ok());
+  CHECK(back.value().files.size() == 2);
+  CHECK(back.value().files[1].path == "/usr/include/stdio.h");
+  CHECK(back.value().files[1].digest == digest_bytes("stdio"));
+  CHECK(back.value().depfile == m.depfile);
+  m.has_depfile = false;
+  auto plain = decode_manifest(encode_manifest(m));
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain.value().has_depfile);
+  CHECK_FALSE(decode_manifest("zbuild-manifest 1\n").ok());
+  CHECK_FALSE(decode_manifest("zbuild-cc-manifest 1\nX 1 y\n").ok());
+  CHECK_FALSE(decode_manifest("zbuild-cc-manifest 1\nD 10\nshort").ok());
+}
+
+TEST_CASE("stat cache: reused while the file is unchanged, rehashed after a change") {
+  TempDir t;
+  std::string f = (t.path / "h.h").string();
+  std::string cache = (t.path / "cache" / "hoststat").string();
+  REQUIRE(write_file_atomic(f, "one").ok());
+  {
+    StatCache s(cache);
+    s.set_min_age_ns(0);
+    REQUIRE(s.digest(f).value() == digest_bytes("one"));
+    CHECK(s.hashed() == 1);
+    s.flush();
+  }
+  {
+    StatCache s(cache);
+    REQUIRE(s.digest(f).value() == digest_bytes("one"));
+    CHECK(s.hits() == 1);
+    CHECK(s.hashed() == 0);
+  }
+  REQUIRE(write_file_atomic(f, "two!").ok());   // new inode, size, times
+  {
+    StatCache s(cache);
+    CHECK(s.digest(f).value() == digest_bytes("two!"));
+    CHECK(s.hits() == 0);
+  }
+  {
+    StatCache young(cache);   // the default minimum age keeps a just-written file out
+    REQUIRE(young.digest(f).ok());
+    young.flush();
+    StatCache again(cache);
+    REQUIRE(again.digest(f).ok());
+    CHECK(again.hits() == 0);
+  }
+  // A garbled cache file is ignored, never trusted.
+  REQUIRE(write_file_atomic(cache, "zbuild-hoststat 1\n1 2 3\nnot a line\n").ok());
+  StatCache s(cache);
+  CHECK(s.digest(f).value() == digest_bytes("two!"));
+}
+
+TEST_CASE("daemon discovery: environment, workspace file, default; exec root") {
+  TempDir t;
+  fs::create_directories(t.path / "proj" / "build" / "sub");
+  std::string proj = (t.path / "proj").string();
+  ::unsetenv("ZBUILD_DAEMON");
+  ::unsetenv("ZBUILD_ROOT");
+  ::setenv("XDG_CONFIG_HOME", (t.path / "config").c_str(), 1);
+  auto none = find_daemon((t.path / "proj" / "build" / "sub").string());
+  CHECK(none.daemon == "127.0.0.1:7600");
+  CHECK(none.workspace.empty());
+  fs::create_directories(t.path / "config" / "zbuild");
+  REQUIRE(write_file_atomic(t.path / "config" / "zbuild" / "daemon", "127.0.0.1:9000\n").ok());
+  CHECK(find_daemon(proj).daemon == "127.0.0.1:9000");
+  REQUIRE(write_file_atomic(t.path / "proj" / kWorkspaceFile, "127.0.0.1:7700\n").ok());
+  auto ws = find_daemon((t.path / "proj" / "build" / "sub").string());
+  CHECK(ws.daemon == "127.0.0.1:7700");
+  CHECK(ws.workspace == proj);
+  CHECK(choose_root(ws, {"/elsewhere"}) == proj);
+  ::setenv("ZBUILD_DAEMON", "127.0.0.1:7800", 1);
+  auto env = find_daemon(proj + "/build");
+  CHECK(env.daemon == "127.0.0.1:7800");
+  CHECK(env.workspace == proj);
+  ::unsetenv("ZBUILD_DAEMON");
+  Location bare;
+  CHECK(choose_root(bare, {"/a/b/build", "/a/b/src/x.c", "/a/b/build/x.o"}) == "/a/b");
+  CHECK(choose_root(bare, {"/a/build", "/b/x.c"}).empty());
+  ::setenv("ZBUILD_ROOT", "/r/", 1);
+  CHECK(choose_root(bare, {"/a"}) == "/r");
+  ::unsetenv("ZBUILD_ROOT");
+  ::unsetenv("XDG_CONFIG_HOME");
+}
+
+TEST_CASE("sandbox paths in diagnostics become the exec root again") {
+  std::string root = "/home/u/proj";
+  std::string err =
+      "In file included from /w/sandbox/7/src/a.c:1:\n"
+      "/w/sandbox/7/include/h.h:3:5: error: \xe2\x80\x98y\xe2\x80\x99 undeclared\n"
+      "\x1b[01m\x1b[K/w/sandbox/7/src/a.c:2:1:\x1b[m\x1b[K note: here\n"
+      "/usr/include/stdio.h:1: note: system header\n";
+  std::vector<std::string> rels{"src/a.c", "include/h.h", "build/a.o"};
+  std::vector<std::string> hosts{"/usr/include/stdio.h", "/usr/bin/gcc"};
+  std::string prefix = find_sandbox_prefix(err, root, rels, hosts);
+  CHECK(prefix == "/w/sandbox/7");
+  std::string fixed = replace_prefix(err, prefix, root);
+  CHECK(fixed.find("/w/sandbox") == std::string::npos);
+  CHECK(fixed.find("In file included from /home/u/proj/src/a.c:1:") != std::string::npos);
+  CHECK(fixed.find("\x1b[K/home/u/proj/src/a.c:2:1:") != std::string::npos);
+  CHECK(fixed.find("/usr/include/stdio.h:1:") != std::string::npos);
+  // Output that already names the root, or only host files, is left alone.
+  CHECK(find_sandbox_prefix("/home/u/proj/src/a.c:1: warning\n", root, rels, hosts).empty());
+  CHECK(find_sandbox_prefix("/usr/include/h.h:1: warning\n", root, {"include/h.h"}, {"/usr/include/h.h"}).empty());
+  // The longest input path decides: "/a.c" must not cut "/S/src/a.c" at "/S/src".
+  CHECK(find_sandbox_prefix("/S/src/a.c:1: e\n", root, {"a.c", "src/a.c"}, {}) == "/S");
+  CHECK(replace_prefix("/Sx/a /S/a /S", "/S", "/R") == "/Sx/a /R/a /R");
+}

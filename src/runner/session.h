@@ -1,0 +1,68 @@
+// One zbuild-cc's conversation with its daemon over the client endpoint: fetch and store the
+// header manifest, upload the sources the store lacks, submit the compile as a build of one
+// task, follow its events, and stream the object back to disk. Everything is bounded: at most
+// two blob chunks in flight either way, so the runner's memory does not grow with the object.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.h"
+#include "common/result.h"
+#include "proto/action.h"
+#include "proto/wire.h"
+#include "runner/zmtp.h"
+
+namespace zbuild::runner {
+
+struct TaskOutcome {
+  enum class Kind { Done, Cached, Failed, Infra } kind = Kind::Infra;
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+  std::string message;    // infrastructure failure
+  std::vector<OutputSpec> outputs;
+};
+
+// Round trips on a cache hit: four. The ZMTP handshake; GetManifests; FindMissing and
+// SubmitBuild together (when a source is missing the daemon refuses that submission, the
+// runner uploads and submits again); the object's chunks.
+class Session {
+ public:
+  explicit Session(Address a) : addr_(std::move(a)) {}
+
+  // Connects to the daemon's client endpoint, asks for the manifest stored under `key` and
+  // returns it or nullopt. A refused connection (no daemon) fails at
+  // once; a peer that does not answer fails after `timeout_ms`.
+  Result<std::optional<std::string>> open(const std::string& key, int timeout_ms);
+  // Fire and forget (the daemon's acknowledgement is dropped when it arrives).
+  void put_manifest(const std::string& key, const std::string& value);
+  // Submits `action` as a one-task build named `name` and waits for its final event. `sources`
+  // (digest, absolute path) are the inputs to upload when the store lacks them.
+  Result<TaskOutcome> run(const ActionSpec& action, const std::string& name,
+                          const std::vector<std::pair<Digest, std::string>>& sources);
+  // Downloads `o` to `dest` (temp file + rename), checking its digest.
+  Status download(const OutputSpec& o, const std::string& dest);
+
+ private:
+  // Next message answering `rid` (an ErrorReply included), decoded from `buf`. Messages for
+  // other requests in flight are kept for later. An error after `silence_ms` without any
+  // message from the daemon (pinged meanwhile, so a long compile is not a lost daemon).
+  Result<const wire::Envelope*> next(uint64_t rid, int64_t silence_ms, std::string& buf);
+  Status upload(const std::vector<Digest>& missing, const std::vector<std::pair<Digest, std::string>>& sources,
+                uint64_t rid);
+  uint64_t submit(const ActionSpec& action, const std::string& name);
+
+  void send(const std::string& payload);
+  uint64_t next_request_id() { return ++request_id_; }
+
+  Address addr_;
+  ZmtpDealer conn_;
+  uint64_t request_id_ = 0;
+  Status broken_;                      // the first send error, reported by the next receive
+  std::vector<std::string> stash_;     // replies to other requests, in arrival order
+};
+
+}  // namespace zbuild::runner

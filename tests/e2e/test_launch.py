@@ -1,0 +1,134 @@
+"""Workers launched by the daemon (SprayCC's policy): with a plain local command, and through a
+real Slurm (slurmctld + slurmd on this machine, `srun`). Workers are started while compiles
+wait, take them, and are released once idle."""
+
+import os
+import shutil
+import socket
+import subprocess
+import unittest
+
+from harness import E2ECase, Proc, WORKER, ZBUILD, free_port_block
+from test_runner import RunnerMixin, have
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class LaunchMixin(RunnerMixin):
+    def launch_daemon(self, launch, env, extra=()):
+        self.addr = f"127.0.0.1:{free_port_block()}"
+        d = Proc([ZBUILD, "daemon", "--listen", self.addr, "--store", os.path.join(self.tmp, "store"), "--launch",
+                  launch, "--max-workers", "2", "--max-pending", "2", "--release-after", "4", *extra],
+                 "launching daemon", env=env)
+        self.addCleanup(d.stop)
+        d.wait_for("daemon listening on")
+        return d
+
+    def build_and_watch(self, d, launch_word):
+        """Builds make-small through zbuild-cc; returns the launched worker ids."""
+        proj = self.copy_example("make-small")
+        env = self.runner_env(daemon=self.addr, root=proj)
+        r = self.run_ok(["make", "-j4", *self.make_cc()], env, cwd=proj)
+        self.assertNotIn("zbuild-cc:", r.stdout + r.stderr)
+        lines = self.cc_lines()
+        self.assertEqual(len([l for l in lines if " done " in l]), 6, "\n".join(lines))
+        launched = [l.split("launched worker ")[1].split()[0] for l in d.lines if "launched worker" in l and
+                    "(pid" in l]
+        self.assertTrue(launched, d.output())
+        self.assertTrue(all(launch_word in l for l in d.lines if "launched worker" in l and "(pid" in l))
+        for wid in launched:
+            d.wait_for(f"worker {wid} joined from")
+        # Every compile ran on a launched worker.
+        st = subprocess.run([ZBUILD, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True)
+        self.assertEqual(st.returncode, 0, st.stderr)
+        import json
+        status = json.loads(st.stdout)
+        self.assertEqual(status["counters"]["dispatched"], 6)
+        done = sum(w["tasks_done"] for w in status["workers"])
+        self.assertLessEqual(done, 6)
+        # Idle: each is released, and none is left.
+        for wid in launched:
+            d.wait_for(f"worker {wid} released", timeout=60)
+        return launched
+
+
+@unittest.skipUnless(have("make"), "needs make")
+class LaunchPlainCommand(LaunchMixin, E2ECase):
+    def test_local_command_grows_and_releases(self):
+        env = self.runner_env()
+        d = self.launch_daemon(f"{WORKER} --slots 1", env)
+        launched = self.build_and_watch(d, "zbuild-worker")
+        self.assertLessEqual(len(launched), 2)
+
+
+def slurm_usable():
+    """(True, "") when slurmctld/slurmd/srun exist (installing them with tools/setup --slurm
+    when missing and allowed), else (False, why)."""
+    if not all(have(t) for t in ("slurmctld", "slurmd", "srun")):
+        if os.geteuid() != 0 and not have("sudo"):
+            return False, "Slurm is not installed and this user cannot install it (tools/setup --slurm)"
+        r = subprocess.run([os.path.join(REPO, "tools", "setup"), "--slurm"], capture_output=True, text=True)
+        if r.returncode != 0 or not have("srun"):
+            return False, "tools/setup --slurm failed: " + r.stderr[-500:]
+    if os.geteuid() != 0:
+        return False, "slurmd needs root here (SlurmdUser=root)"
+    return True, ""
+
+
+class LaunchThroughSlurm(LaunchMixin, E2ECase):
+    def start_slurm(self):
+        ok, why = slurm_usable()
+        if not ok:
+            self.skipTest(why)
+        conf_dir = os.path.join(self.tmp, "slurm")
+        for sub in ("state", "spool"):
+            os.makedirs(os.path.join(conf_dir, sub))
+        ctld_port, slurmd_port = free_port_block(1), free_port_block(1)
+        host = socket.gethostname()
+        conf = os.path.join(conf_dir, "slurm.conf")
+        with open(conf, "w") as f:
+            f.write(f"""ClusterName=zbuildtest
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/none
+CredType=cred/none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+StateSaveLocation={conf_dir}/state
+SlurmdSpoolDir={conf_dir}/spool
+SlurmctldPidFile={conf_dir}/slurmctld.pid
+SlurmdPidFile={conf_dir}/slurmd.pid
+ReturnToService=2
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN
+PartitionName=zb Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+""")
+        env = self.runner_env(SLURM_CONF=conf)
+        ctld = Proc(["slurmctld", "-D", "-f", conf], "slurmctld", env=env)
+        self.addCleanup(ctld.stop)
+        ctld.wait_for("Running as primary controller")
+        slurmd = Proc(["slurmd", "-D", "-f", conf], "slurmd", env=env)
+        self.addCleanup(slurmd.stop)
+        slurmd.wait_for("slurmd started")
+        return env
+
+    def test_srun_workers_take_tasks_and_are_released(self):
+        env = self.start_slurm()
+        d = self.launch_daemon(f"srun -n1 -c1 {WORKER} --slots 1", env)
+        launched = self.build_and_watch(d, "srun")
+        self.assertLessEqual(len(launched), 2)
+        # srun ended each job step: nothing of ours is left in Slurm's queue.
+        q = subprocess.run(["squeue", "-h", "-t", "PD,R"], env=env, capture_output=True, text=True)
+        self.assertEqual(q.stdout.strip(), "")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,189 @@
+"""CurveZMQ: only allow-listed workers and clients get in, with keys a build succeeds, and
+the bytes on the wire are not plaintext. Safe defaults for non-loopback addresses."""
+
+import os
+import socket
+import subprocess
+import threading
+import unittest
+
+from harness import E2ECase, Proc, WORKER, ZBUILD, free_port_block
+
+MARKER = "zbuild_secret_marker_4f1c"
+
+
+class Recorder:
+    """A TCP relay for PORT and PORT+1 (ventilator and sink) that records every byte."""
+
+    def __init__(self, target_port):
+        self.port = free_port_block(2)
+        self.data = bytearray()
+        self.lock = threading.Lock()
+        self.servers = []
+        for off in (0, 1):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.port + off))
+            s.listen(16)
+            self.servers.append(s)
+            threading.Thread(target=self._accept, args=(s, target_port + off), daemon=True).start()
+
+    def _accept(self, srv, target):
+        while True:
+            try:
+                a, _ = srv.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", target))
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pipe, args=(x, y), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                with self.lock:
+                    self.data += chunk
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def seen(self, text):
+        with self.lock:
+            return text.encode() in self.data
+
+    def close(self):
+        for s in self.servers:
+            s.close()
+
+
+class Curve(E2ECase):
+    def keygen(self, name):
+        r = subprocess.run([ZBUILD, "keygen", "--dir", os.path.join(self.tmp, "keys"), name], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        key = os.path.join(self.tmp, "keys", name + ".key")
+        self.assertEqual(os.stat(key).st_mode & 0o077, 0, "secret key readable by others")
+        with open(os.path.join(self.tmp, "keys", name + ".pub")) as f:
+            return key, os.path.join(self.tmp, "keys", name + ".pub"), f.read().strip()
+
+    def project(self):
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj, exist_ok=True)
+        with open(os.path.join(proj, "a.c"), "w") as f:
+            f.write(f'const char* {MARKER}(void) {{ return "{MARKER}"; }}\n')
+        import json
+        with open(os.path.join(proj, "graph.json"), "w") as f:
+            json.dump({"version": 1, "tasks": [{"id": "a.o", "argv": ["gcc", "-c", "a.c", "-o", "a.o"],
+                                                "inputs": ["a.c"], "outputs": ["a.o"]}]}, f)
+        return proj
+
+    def run_build(self, keys, via_recorder, expect_plaintext):
+        c = self.cluster
+        dkey, dpub, _ = keys["daemon"]
+        wkey, _, wpub_text = keys["worker"]
+        ckey, _, cpub_text = keys["client"]
+        allow_w = os.path.join(self.tmp, "workers.allow")
+        allow_c = os.path.join(self.tmp, "clients.allow")
+        with open(allow_w, "w") as f:
+            f.write(f"# build farm\n{wpub_text} worker-1\n")
+        with open(allow_c, "w") as f:
+            f.write(f"{cpub_text}\n")
+        extra = ["--curve-key", dkey, "--allow-workers", allow_w, "--allow-clients", allow_c] if not expect_plaintext else []
+        c.start_daemon(extra)
+        rec = Recorder(c.port) if via_recorder else None
+        wargs = ["--curve-key", wkey, "--daemon-key", dpub] if not expect_plaintext else []
+        addr = f"127.0.0.1:{rec.port}" if rec else c.addr
+        w = Proc([WORKER, "--daemon", addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "w"), "--id", "good",
+                  *wargs], "worker good")
+        c.workers["good"] = w
+        c.daemon.wait_for("worker good joined")
+        proj = self.project()
+        cargs = ["--curve-key", ckey, "--daemon-key", dpub] if not expect_plaintext else []
+        r, m = c.submit(os.path.join(proj, "graph.json"), *cargs)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + c.daemon.output())
+        self.assertEqual(m["executed_tasks"], 1)
+        if rec:
+            self.assertEqual(rec.seen(MARKER), expect_plaintext)
+            rec.close()
+        return c
+
+    def keys(self):
+        return {n: self.keygen(n) for n in ("daemon", "worker", "client", "stranger")}
+
+    def test_plaintext_control(self):
+        """Without keys the source text crosses the wire in clear: the check below can fail."""
+        self.run_build(self.keys(), via_recorder=True, expect_plaintext=True)
+
+    def test_keys_encrypt_and_admit_only_the_allow_listed(self):
+        keys = self.keys()
+        c = self.run_build(keys, via_recorder=True, expect_plaintext=False)
+        dpub = keys["daemon"][1]
+        skey = keys["stranger"][0]
+        # A worker with a key not on the list is refused, logged with its key, and gets nothing.
+        bad = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "bad"),
+                    "--id", "intruder", "--curve-key", skey, "--daemon-key", dpub], "worker intruder")
+        try:
+            c.daemon.wait_for("refused a worker", timeout=30)
+            self.assertIn(keys["stranger"][2], c.daemon.output())
+            self.assertNotIn("worker intruder joined", c.daemon.output())
+        finally:
+            bad.stop()
+        # A worker with no keys at all gets no answer.
+        nokey = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "nk"),
+                      "--id", "nokey"], "worker nokey")
+        try:
+            nokey.wait_for("silent", timeout=30)
+            self.assertNotIn("worker nokey joined", c.daemon.output())
+        finally:
+            nokey.stop()
+        # A client with a stranger's key, or none, is refused: no status, no build.
+        for args in (["--curve-key", skey, "--daemon-key", dpub], []):
+            r = subprocess.run([ZBUILD, "status", "--daemon", c.addr, *args], capture_output=True, text=True,
+                               timeout=60)
+            self.assertNotEqual(r.returncode, 0)
+        # A client key is not a worker key: it cannot join as a worker.
+        ckey = keys["client"][0]
+        imp = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "imp"),
+                    "--id", "impostor", "--curve-key", ckey, "--daemon-key", dpub], "worker impostor")
+        try:
+            c.daemon.wait_for("refused a worker", timeout=30, count=2)
+            self.assertNotIn("worker impostor joined", c.daemon.output())
+        finally:
+            imp.stop()
+        # SIGHUP re-reads the lists: once allowed, the stranger joins.
+        with open(os.path.join(self.tmp, "workers.allow"), "a") as f:
+            f.write(keys["stranger"][2] + "\n")
+        os.kill(c.daemon.pid, 1)
+        c.daemon.wait_for("allow-lists loaded: 2 worker key(s)", timeout=30)
+        late = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "late"),
+                     "--id", "welcome", "--curve-key", skey, "--daemon-key", dpub], "worker welcome")
+        c.workers["welcome"] = late
+        c.daemon.wait_for("worker welcome joined", timeout=30)
+
+
+class SafeDefaults(E2ECase):
+    def test_non_loopback_needs_keys_or_insecure(self):
+        port = free_port_block()
+        r = subprocess.run([ZBUILD, "daemon", "--listen", f"0.0.0.0:{port}", "--store", os.path.join(self.tmp, "s")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("needs CurveZMQ keys", r.stderr)
+        d = Proc([ZBUILD, "daemon", "--listen", f"0.0.0.0:{port}", "--store", os.path.join(self.tmp, "s2"),
+                  "--insecure"], "insecure daemon")
+        try:
+            d.wait_for("WITHOUT authentication", timeout=30)
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
