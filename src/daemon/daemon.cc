@@ -682,6 +682,14 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   std::string spec = opts.store.empty() ? default_store_dir() : opts.store;
   auto store = store::open_store(spec);
+  if (spec.starts_with("redis://")) {
+    // A shared cache that is down must not stop builds: degrade to a local cache instead.
+    std::unique_ptr<store::Store> primary;
+    if (store.ok()) primary = std::move(store.value());
+    else log::warn("store " + spec + ": " + store.error().message);
+    store = store::make_resilient_store(spec, std::move(primary), 512ull << 20,
+                                        [](const std::string& m) { log::warn(m); });
+  }
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
   Daemon d(opts, std::move(store.value()));
   if (curve) ZB_TRY(d.enable_curve(opts));

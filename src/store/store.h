@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,5 +51,12 @@ Result<std::unique_ptr<Store>> open_store(const std::string& spec);
 std::unique_ptr<Store> make_memory_store();
 Result<std::unique_ptr<Store>> open_rocksdb_store(const std::string& dir);
 Result<std::unique_ptr<Store>> open_redis_store(const std::string& url);  // error when built without hiredis
+
+// Wraps a shared backend that may fail (Redis) so that it never fails a build: recent blobs
+// stay in a bounded memory LRU, and on errors the store warns once and degrades to a local
+// in-memory cache, retrying the backend every 30 s. `primary` may be null (unreachable at start).
+using Warn = std::function<void(const std::string&)>;
+std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique_ptr<Store> primary,
+                                            uint64_t memory_cap, Warn warn);
 
 }  // namespace zbuild::store

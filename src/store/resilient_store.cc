@@ -1,0 +1,187 @@
+// A shared store that may go away (Redis) must never fail a build: ResilientStore keeps recent
+// blobs in a bounded in-memory LRU (so the blobs of builds in flight stay available) and, when
+// the shared backend fails, warns once and carries on as a local, non-persistent cache. It
+// tries the backend again every 30 seconds and says so when it is back.
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "store/store.h"
+
+namespace zbuild::store {
+
+namespace {
+
+int64_t mono_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class ResilientStore final : public Store {
+ public:
+  ResilientStore(std::string spec, std::unique_ptr<Store> primary, uint64_t cap, Warn warn)
+      : spec_(std::move(spec)), primary_(std::move(primary)), cap_(cap), warn_(std::move(warn)) {
+    if (!primary_) degrade("cannot reach it at start");
+  }
+
+  Result<bool> has_blob(const Digest& d) override {
+    if (lru_has(d)) return true;
+    if (auto* p = healthy()) {
+      auto r = p->has_blob(d);
+      if (r.ok()) return r;
+      degrade(r.error().message);
+    }
+    return false;
+  }
+
+  Result<std::vector<Digest>> missing_blobs(const std::vector<Digest>& ds) override {
+    std::vector<Digest> rest;
+    for (auto& d : ds) {
+      if (!lru_has(d)) rest.push_back(d);
+    }
+    if (auto* p = healthy()) {
+      auto r = p->missing_blobs(rest);
+      if (r.ok()) return r;
+      degrade(r.error().message);
+    }
+    return rest;
+  }
+
+  Status put_blob(const Digest& d, std::string_view data) override {
+    lru_put(d, data);
+    if (auto* p = healthy()) {
+      auto r = p->put_blob(d, data);
+      if (!r.ok()) degrade(r.error().message);
+    }
+    return {};
+  }
+
+  Result<std::optional<std::string>> get_blob(const Digest& d) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = idx_.find(d);
+      if (it != idx_.end()) {
+        lru_.splice(lru_.end(), lru_, it->second);
+        return std::optional<std::string>(it->second->second);
+      }
+    }
+    if (auto* p = healthy()) {
+      auto r = p->get_blob(d);
+      if (r.ok()) return r;
+      degrade(r.error().message);
+    }
+    return std::optional<std::string>();
+  }
+
+  Status put_action(const Digest& key, std::string_view v) override { return put_kv(key.str(), v, local_ac_, true); }
+  Result<std::optional<std::string>> get_action(const Digest& key) override { return get_kv(key.str(), local_ac_, true); }
+  Status put_meta(std::string_view k, std::string_view v) override { return put_kv(std::string(k), v, local_meta_, false); }
+  Result<std::optional<std::string>> get_meta(std::string_view k) override {
+    return get_kv(std::string(k), local_meta_, false);
+  }
+
+  StoreStats stats() override {
+    StoreStats s;
+    if (auto* p = healthy()) s = p->stats();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (degraded_) {
+      s.backend = spec_ + " (unreachable: local in-memory cache)";
+      s.blob_count = idx_.size();
+      s.blob_bytes = bytes_;
+      s.action_count = local_ac_.size();
+    }
+    return s;
+  }
+
+ private:
+  Store* healthy() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!degraded_) return primary_.get();
+    if (mono_ms() - degraded_at_ < 30000) return nullptr;
+    degraded_at_ = mono_ms();
+    if (!primary_) {
+      auto r = open_store(spec_);
+      if (!r.ok()) return nullptr;
+      primary_ = std::move(r.value());
+    }
+    auto probe = primary_->get_meta("format");
+    if (!probe.ok()) return nullptr;
+    degraded_ = false;
+    warn_("store " + spec_ + " is reachable again; using it as the shared cache");
+    return primary_.get();
+  }
+
+  void degrade(const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (degraded_) return;
+    degraded_ = true;
+    degraded_at_ = mono_ms();
+    warn_("store " + spec_ + " failed (" + why + "): continuing with a local in-memory cache; builds go on, "
+          "results are not shared until it is back");
+  }
+
+  bool lru_has(const Digest& d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return idx_.count(d) > 0;
+  }
+
+  void lru_put(const Digest& d, std::string_view data) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idx_.count(d) || data.size() > cap_) return;
+    lru_.emplace_back(d, std::string(data));
+    idx_[d] = std::prev(lru_.end());
+    bytes_ += data.size();
+    while (bytes_ > cap_ && !lru_.empty()) {
+      bytes_ -= lru_.front().second.size();
+      idx_.erase(lru_.front().first);
+      lru_.pop_front();
+    }
+  }
+
+  Status put_kv(const std::string& k, std::string_view v, std::unordered_map<std::string, std::string>& local,
+                bool action) {
+    if (auto* p = healthy()) {
+      auto r = action ? p->put_action(Digest::parse(k).value(), v) : p->put_meta(k, v);
+      if (r.ok()) return r;
+      degrade(r.error().message);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    local[k] = std::string(v);
+    return {};
+  }
+
+  Result<std::optional<std::string>> get_kv(const std::string& k, std::unordered_map<std::string, std::string>& local,
+                                            bool action) {
+    if (auto* p = healthy()) {
+      auto r = action ? p->get_action(Digest::parse(k).value()) : p->get_meta(k);
+      if (r.ok()) return r;
+      degrade(r.error().message);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = local.find(k);
+    if (it == local.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  std::string spec_;
+  std::unique_ptr<Store> primary_;
+  uint64_t cap_;
+  Warn warn_;
+  std::mutex mu_;
+  bool degraded_ = false;
+  int64_t degraded_at_ = 0;
+  std::list<std::pair<Digest, std::string>> lru_;
+  std::unordered_map<Digest, std::list<std::pair<Digest, std::string>>::iterator, DigestHash> idx_;
+  uint64_t bytes_ = 0;
+  std::unordered_map<std::string, std::string> local_ac_, local_meta_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique_ptr<Store> primary,
+                                            uint64_t memory_cap, Warn warn) {
+  return std::make_unique<ResilientStore>(spec, std::move(primary), memory_cap, std::move(warn));
+}
+
+}  // namespace zbuild::store

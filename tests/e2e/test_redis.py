@@ -1,0 +1,82 @@
+"""A Redis store shared by several daemons (a real redis-server on a free loopback port)."""
+
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import Cluster, E2ECase, Proc, free_port_block, tree_files
+
+
+class SharedRedis(E2ECase):
+    def start_redis(self):
+        port = free_port_block(1)
+        redis = Proc(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                      "--daemonize", "no"], "redis-server")
+        self.addCleanup(redis.stop)
+        redis.wait_for("Ready to accept connections", timeout=30)
+        return port
+
+    def test_two_daemons_share_hits(self):
+        port = self.start_redis()
+        spec = f"redis://127.0.0.1:{port}/0"
+        proj = self.copy_example("shapes")
+        graph = os.path.join(proj, "graph.json")
+        first = self.cluster
+        first.store = spec
+        first.start_daemon()
+        first.start_worker(slots=2, name="w-first")
+        r, m = first.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], m["total_tasks"])
+        built = tree_files(os.path.join(proj, "out"))
+        shutil.rmtree(os.path.join(proj, "out"))
+
+        second = Cluster(self.tmp, store=spec)
+        self.addCleanup(second.stop)
+        second.start_daemon()
+        second.start_worker(slots=1, name="w-second")
+        r, m = second.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], m["total_tasks"], r.stdout)
+        self.assertEqual(m["executed_tasks"], 0)
+        self.assertEqual(second.status()["counters"]["dispatched"], 0)
+        self.assertEqual(tree_files(os.path.join(proj, "out")), built)
+        self.assertIn("redis://", second.status()["store"]["backend"])
+
+    def test_unreachable_redis_degrades_to_no_cache(self):
+        dead = free_port_block(1)
+        c = self.cluster
+        c.store = f"redis://127.0.0.1:{dead}/0"
+        c.start_daemon()
+        c.daemon.wait_for("continuing with a local in-memory cache")
+        c.start_worker(slots=2)
+        proj = self.copy_example("legacy")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], m["total_tasks"])
+        run = subprocess.run([os.path.join(proj, "build", "app")], capture_output=True)
+        self.assertEqual(run.returncode, 0)
+
+    def test_redis_dying_mid_life_does_not_fail_builds(self):
+        port = free_port_block(1)
+        redis = Proc(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+                     "redis-server")
+        redis.wait_for("Ready to accept connections", timeout=30)
+        c = self.cluster
+        c.store = f"redis://127.0.0.1:{port}/0"
+        c.start_daemon()
+        c.start_worker(slots=2)
+        proj = self.copy_example("legacy")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0)
+        redis.stop()
+        with open(os.path.join(proj, "util.h"), "a") as f:
+            f.write("\n// changed after redis went away\n")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + c.daemon.output())
+        self.assertIn("continuing with a local in-memory cache", c.daemon.output())
+
+
+if __name__ == "__main__":
+    unittest.main()
