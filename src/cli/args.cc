@@ -30,6 +30,7 @@ Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec) {
           val = argv[++i];
         }
         a.values[key] = val;
+        a.repeated[key].push_back(val);
         continue;
       }
       return make_error("unknown option " + key);

@@ -27,6 +27,12 @@ struct Args {
     return it == values.end() ? def : it->second;
   }
   bool has(const std::string& k) const { return flags.count(k) > 0; }
+  // Every value of a repeatable option, in order.
+  std::vector<std::string> multi(const std::string& k) const {
+    auto it = repeated.find(k);
+    return it == repeated.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::map<std::string, std::vector<std::string>> repeated;
 };
 
 Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec);

@@ -17,13 +17,20 @@ static const char* kHelp =
     "(default $TMPDIR/zbuild-worker-PID), where it also caches the inputs it fetched.\n"
     "The worker may start and stop at any time; it reconnects when the daemon comes back.\n"
     "With --curve-key FILE (its secret key) and --daemon-key FILE (the daemon's public key) —\n"
-    "or $ZBUILD_CURVE_KEY and $ZBUILD_DAEMON_KEY — it talks CurveZMQ to a daemon that has keys.\n";
+    "or $ZBUILD_CURVE_KEY and $ZBUILD_DAEMON_KEY — it talks CurveZMQ to a daemon that has keys.\n"
+    "\n"
+    "Safety: a task runs only if its program is allow-listed (the C/C++ toolchain: gcc, g++,\n"
+    "cc, c++, clang, clang++, ar, ranlib, ld, as, ...; add more with --allow-program NAME,\n"
+    "repeatable, or --allow-any-program), in a bubblewrap sandbox when available (--sandbox\n"
+    "auto|bwrap|none): only its directory writable, /usr read-only, no network, other files\n"
+    "invisible; with an address-space limit (--memory-limit-mb, default 8192; 0: none).\n";
 
 int main(int argc, char** argv) {
   using namespace zbuild;
   auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms",
-                                                "--curve-key", "--daemon-key"},
-                                              {"--verbose"}});
+                                                "--curve-key", "--daemon-key", "--sandbox", "--allow-program",
+                                                "--memory-limit-mb"},
+                                              {"--verbose", "--allow-any-program"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
     return 2;
@@ -38,6 +45,21 @@ int main(int argc, char** argv) {
   o.id = args->get("--id");
   o.curve_key = args->get("--curve-key");
   o.daemon_key = args->get("--daemon-key");
+  o.sandbox = args->get("--sandbox", "auto");
+  if (o.sandbox != "auto" && o.sandbox != "bwrap" && o.sandbox != "none") {
+    std::fprintf(stderr, "zbuild-worker: --sandbox takes auto, bwrap or none\n");
+    return 2;
+  }
+  o.allow_programs = args->multi("--allow-program");
+  o.allow_any_program = args->has("--allow-any-program");
+  if (args->values.count("--memory-limit-mb")) {
+    auto v = cli::to_int("--memory-limit-mb", args->get("--memory-limit-mb"));
+    if (!v.ok() || v.value() < 0) {
+      std::fprintf(stderr, "zbuild-worker: --memory-limit-mb takes a number of MiB (0: none)\n");
+      return 2;
+    }
+    o.memory_limit_mb = v.value();
+  }
   for (auto [opt, dst] : {std::pair{"--heartbeat-ms", &o.heartbeat_ms}, std::pair{"--liveness-ms", &o.liveness_ms}}) {
     if (args->values.count(opt)) {
       auto v = cli::to_int(opt, args->get(opt));

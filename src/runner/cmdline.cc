@@ -4,6 +4,7 @@
 #include <array>
 #include <string_view>
 
+#include "client/headers.h"
 #include "common/fs.h"
 
 namespace zbuild::runner {
@@ -272,6 +273,19 @@ std::vector<std::string> Compile::scan_argv(const std::string& depfile) const {
   out.push_back(depfile);
   if (deps.md && !deps.system) out.push_back("-H");
   return out;
+}
+
+std::vector<std::string> depfile_inputs(const std::string& text) {
+  size_t end = 0;
+  while (end < text.size()) {
+    if (text[end] == '\\' && end + 1 < text.size()) {
+      end += 2;   // an escaped character or a line continuation
+      continue;
+    }
+    if (text[end] == '\n') break;
+    ++end;
+  }
+  return client::parse_make_deps(text.substr(0, end));
 }
 
 std::vector<std::string> parse_dash_h(const std::string& err) {

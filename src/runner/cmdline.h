@@ -57,6 +57,10 @@ Analysis analyze(const std::vector<std::string>& argv, const std::string& cwd);
 // escapes, nested files). A missing file is kept as the literal argument, as gcc does.
 Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv, const std::string& cwd);
 
+// The prerequisites of the first rule of a depfile (gcc's -M output): -MP's phony rules for
+// each header, which follow it, are left out.
+std::vector<std::string> depfile_inputs(const std::string& text);
+
 // Paths printed by gcc -H on stderr ("... /usr/include/stdio.h"); other lines are ignored.
 std::vector<std::string> parse_dash_h(const std::string& err);
 

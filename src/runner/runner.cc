@@ -12,7 +12,6 @@
 #include <map>
 #include <unordered_map>
 
-#include "client/headers.h"
 #include "common/address.h"
 #include "common/fs.h"
 #include "common/paths.h"
@@ -115,6 +114,10 @@ class Runner {
       local("no exec root holds the working directory, the source and the object (set ZBUILD_ROOT)");
     }
     if (is_under(root_, inv_.compiler)) local("the compiler lies under the exec root");
+    // gcc does not create directories: a missing one is the local compile's error to report.
+    if (!fs::is_directory(fs::path(obj_).parent_path()) || (!dep_.empty() && !fs::is_directory(fs::path(dep_).parent_path()))) {
+      local("the object's or depfile's directory does not exist");
+    }
     auto cc = stats_.digest(inv_.compiler);
     if (!cc.ok()) local(cc.error().message);
     compiler_digest_ = cc.value();
@@ -215,10 +218,15 @@ class Runner {
   void trace(const std::string& what) {
     const char* path = std::getenv("ZBUILD_LOG");
     if (!path || !*path) return;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu us=%lld\n",
+    long hwm_kb = 0;   // peak resident set so far (VmHWM)
+    if (auto status = read_file("/proc/self/status"); status.ok()) {
+      auto pos = status.value().find("VmHWM:");
+      if (pos != std::string::npos) hwm_kb = std::atol(status.value().c_str() + pos + 6);
+    }
+    char buf[192];
+    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu rss-kb=%ld us=%lld\n",
                   static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
-                  static_cast<long long>(now_us() - t0_));
+                  hwm_kb, static_cast<long long>(now_us() - t0_));
     std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
     int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;
@@ -272,7 +280,7 @@ class Runner {
     ::unlink(tmpl.c_str());
     // A failing scan means a failing compile: the local compile prints its errors exactly.
     if (!r.ok() || r.value().exit_code != 0 || !text.ok()) local("the header scan failed");
-    std::vector<std::string> deps = client::parse_make_deps(text.value());
+    std::vector<std::string> deps = depfile_inputs(text.value());
     if (c_.deps.md && !c_.deps.system) {
       for (auto& p : parse_dash_h(r.value().err)) deps.push_back(p);
     }

@@ -128,6 +128,12 @@ TEST_CASE("gcc -H output lists every header") {
   CHECK(parse_dash_h(err) == std::vector<std::string>{"/usr/include/stdio.h", "/usr/include/features.h"});
 }
 
+TEST_CASE("depfile inputs: the first rule only, -MP's phony rules left out") {
+  CHECK(depfile_inputs("obj/a.o: src/a.c include/x\\ y.h \\\n include/z.h\ninclude/x\\ y.h:\n\ninclude/z.h:\n") ==
+        std::vector<std::string>{"src/a.c", "include/x y.h", "include/z.h"});
+  CHECK(depfile_inputs("t1 t2: a.c\n") == std::vector<std::string>{"a.c"});
+}
+
 TEST_CASE("manifest round trip, with and without a depfile") {
   Manifest m;
   m.files.push_back({'R', "src/a.c", digest_bytes("a")});

@@ -134,9 +134,11 @@ Status ZmtpDealer::connect(const Address& a, int port, int timeout_ms, std::stri
   auto got = read_exact(g, sizeof g, deadline, false);
   if (!got.ok()) return make_error(where + ": " + got.error().message);
   if (!got.value()) return make_error(where + ": no ZMTP greeting within " + std::to_string(timeout_ms) + " ms");
-  if (g[0] != 0xff || g[9] != 0x7f || g[10] < 3 || std::memcmp(g + 12, "NULL", 5) != 0) {
-    return make_error(where + ": the peer does not speak ZMTP 3 with the NULL mechanism");
+  if (g[0] != 0xff || g[9] != 0x7f || g[10] < 3) return make_error(where + ": the peer does not speak ZMTP 3");
+  if (std::memcmp(g + 12, "CURVE", 6) == 0) {
+    return make_error(where + ": the daemon requires CurveZMQ, which zbuild-cc does not speak (docs/runner.md)");
   }
+  if (std::memcmp(g + 12, "NULL", 5) != 0) return make_error(where + ": the daemon asks for an unknown security mechanism");
   for (;;) {   // the peer's READY
     bool more = false, cmd = false;
     auto f = read_frame(deadline, &more, &cmd);

@@ -54,8 +54,70 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   return argv;
 }
 
+bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why) {
+  if (p.allow_any) return true;
+  std::string base = argv0.substr(argv0.rfind('/') + 1);
+  static const std::set<std::string> kTools = {"ar", "ranlib", "ld", "ld.bfd", "ld.gold", "ld.lld", "as",
+                                               "strip", "objcopy", "nm", "gcc-ar", "gcc-ranlib"};
+  if (Executor::is_c_compiler(argv0) || kTools.count(base) || p.allowed.count(base) || p.allowed.count(argv0)) {
+    return true;
+  }
+  if (why) {
+    *why = "zbuild-worker: program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "
+           "the operator adds others with --allow-program NAME)\n";
+  }
+  return false;
+}
+
+std::string probe_bwrap() {
+  std::string bwrap = find_in_path("bwrap");
+  if (bwrap.empty()) return {};
+  ProcessSpec ps;
+  ps.argv = {bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
+             "--", "/usr/bin/true"};
+  ps.timeout_ms = 10000;
+  auto r = run_process(ps);
+  if (!r.ok() || r.value().exit_code != 0) return {};
+  return bwrap;
+}
+
+// The command wrapped in the sandbox: bubblewrap with only `sb` writable (everything else,
+// the toolchain included, read-only or absent), no network; and an address-space limit.
+// With bubblewrap the sandbox is mounted at the client's exec root itself, so the command sees
+// exactly the paths it would see on the submitting host (debug info, rpaths, __FILE__ need no
+// mapping); without it the sandbox stands in for the root and argv is mapped.
+static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vector<std::string>& argv,
+                                          const std::string& sb, const std::string& mount_at,
+                                          const std::string& cwd) {
+  std::vector<std::string> out;
+  if (p.memory_limit_mb > 0) {
+    out = {"prlimit", "--as=" + std::to_string(p.memory_limit_mb * 1024 * 1024), "--"};
+  }
+  if (p.use_bwrap) {
+    std::vector<std::string> b = {p.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                                  "--ro-bind", "/usr", "/usr",
+                                  "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                                  "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+                                  "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+                                  "--ro-bind-try", "/opt", "/opt",
+                                  "--proc", "/proc", "--dev", "/dev",
+                                  "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--"};
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   ExecResult r;
+  std::string refusal;
+  if (!program_allowed(policy_, a.argv[0], &refusal)) {
+    r.exit_code = 126;
+    r.err = refusal;
+    return r;
+  }
   auto hc = hosts_.check(a.host_files);
   if (!hc.ok()) {
     r.infra_error = hc.error().message;
@@ -85,13 +147,22 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   fs::create_directories(sb / ".zbuild-tmp", ec);
 
   ProcessSpec ps;
-  ps.argv = map_argv(a, sb.string());
   ps.cwd = (sb / a.cwd).lexically_normal().string();
+  bool at_root = policy_.use_bwrap && a.root.size() > 1 && a.root[0] == '/' && !a.root.starts_with("/usr") &&
+                 !a.root.starts_with("/proc") && !a.root.starts_with("/dev");
+  if (at_root) {
+    std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
+    while (inner_cwd.size() > 1 && inner_cwd.back() == '/') inner_cwd.pop_back();   // gcc records it as given
+    ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd);
+  } else {
+    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd);
+  }
   ps.use_env = true;
   const char* path = std::getenv("PATH");
   ps.env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
-  ps.env.push_back("HOME=" + sb.string());
-  ps.env.push_back("TMPDIR=" + (sb / ".zbuild-tmp").string());
+  ps.env.push_back("HOME=" + (at_root ? a.root : sb.string()));
+  // The only writable place is the sandbox (mounted at the root under bubblewrap): temp files too.
+  ps.env.push_back("TMPDIR=" + (at_root ? (fs::path(a.root) / ".zbuild-tmp").string() : (sb / ".zbuild-tmp").string()));
   for (auto& e : a.env) {
     auto eq = e.find('=');
     std::string key = e.substr(0, eq);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,26 @@ struct ExecResult {
   std::filesystem::path sandbox;   // still present until cleanup()
 };
 
+// What a worker lets a task do (issue: safe to expose). Programs: the usual C/C++ toolchain
+// by default, plus what the operator allows. Isolation: bubblewrap when available (only the
+// sandbox writable, /usr read-only, no network, no other files), else a plain directory.
+struct SandboxPolicy {
+  bool use_bwrap = false;
+  std::string bwrap;                   // path of bwrap
+  std::set<std::string> allowed;       // extra program names or absolute paths
+  bool allow_any = false;
+  int64_t memory_limit_mb = 8192;      // address-space limit per task (0: none)
+};
+
+// True when argv[0] may run under `p`. `why` names the refusal.
+bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why);
+// Finds bwrap and checks that it can create a sandbox here; empty when it cannot.
+std::string probe_bwrap();
+
 class Executor {
  public:
-  Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts)
-      : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts) {}
+  Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts, SandboxPolicy policy = {})
+      : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts), policy_(std::move(policy)) {}
 
   ExecResult run(const ActionSpec& a, const std::string& name);
   void cleanup(const ExecResult& r);
@@ -43,6 +60,7 @@ class Executor {
   std::filesystem::path sandbox_root_;
   BlobCache& cache_;
   HostFileChecker& hosts_;
+  SandboxPolicy policy_;
 };
 
 }  // namespace zbuild::worker

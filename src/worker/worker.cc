@@ -71,7 +71,24 @@ class Worker {
     std::filesystem::create_directories(fs_root() / "sandbox", ec);
     if (ec) return make_error(fs_root().string() + ": " + ec.message());
     done_pull_.bind("inproc://zbuild-slot-done");
-    executor_ = std::make_unique<Executor>(fs_root() / "sandbox", cache_, hosts_);
+    SandboxPolicy policy;
+    policy.allowed.insert(opts_.allow_programs.begin(), opts_.allow_programs.end());
+    policy.allow_any = opts_.allow_any_program;
+    policy.memory_limit_mb = opts_.memory_limit_mb;
+    if (opts_.sandbox != "none") {
+      policy.bwrap = probe_bwrap();
+      policy.use_bwrap = !policy.bwrap.empty();
+      if (!policy.use_bwrap && opts_.sandbox == "bwrap") {
+        return make_error("--sandbox bwrap: bubblewrap is not installed or cannot create a sandbox here");
+      }
+    }
+    if (policy.use_bwrap) {
+      log::info("sandbox: bubblewrap (only the task's directory writable, /usr read-only, no network)");
+    } else {
+      log::warn("sandbox: a plain directory (bubblewrap " + std::string(opts_.sandbox == "none" ? "turned off" :
+                "unavailable") + "): tasks can see this host's files and network");
+    }
+    executor_ = std::make_unique<Executor>(fs_root() / "sandbox", cache_, hosts_, policy);
     for (int i = 0; i < opts_.slots; ++i) threads_.emplace_back([this, i] { slot_main(i); });
     return {};
   }

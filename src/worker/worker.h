@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -21,6 +22,10 @@ struct WorkerOptions {
   std::string id;              // default: host-pid-random
   std::string curve_key;       // this worker's secret key file (CurveZMQ); or $ZBUILD_CURVE_KEY
   std::string daemon_key;      // the daemon's public key file; or $ZBUILD_DAEMON_KEY
+  std::string sandbox = "auto";          // auto (bwrap when it works), bwrap, none
+  std::vector<std::string> allow_programs;
+  bool allow_any_program = false;
+  int64_t memory_limit_mb = 8192;
 };
 
 Status run_worker(const WorkerOptions& opts, const std::atomic<bool>& stop);

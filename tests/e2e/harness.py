@@ -119,11 +119,13 @@ class Cluster:
         self.daemon.wait_for("daemon listening on")
         return self.daemon
 
-    def start_worker(self, slots=1, wrap=(), name=None, extra=()):
+    def start_worker(self, slots=1, wrap=(), name=None, extra=(), allow=("sh", "true", "sleep")):
         self.worker_seq += 1
         wid = name or f"w{self.worker_seq}"
         work = os.path.join(self.tmp, f"work-{wid}-{self.worker_seq}")
-        argv = [*wrap, WORKER, "--daemon", self.addr, "--slots", str(slots), "--work-dir", work, "--id", wid, *extra]
+        allow_args = [a for p in allow for a in ("--allow-program", p)]
+        argv = [*wrap, WORKER, "--daemon", self.addr, "--slots", str(slots), "--work-dir", work, "--id", wid,
+                *allow_args, *extra]
         joined_before = sum(1 for l in self.daemon.lines if f"worker {wid} joined" in l)
         w = Proc(argv, f"worker {wid}")
         self.workers[wid] = w

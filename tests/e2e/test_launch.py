@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import unittest
 
 from harness import E2ECase, Proc, WORKER, ZBUILD, free_port_block
@@ -125,8 +126,14 @@ PartitionName=zb Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscrib
         d = self.launch_daemon(f"srun -n1 -c1 {WORKER} --slots 1", env)
         launched = self.build_and_watch(d, "srun")
         self.assertLessEqual(len(launched), 2)
-        # srun ended each job step: nothing of ours is left in Slurm's queue.
-        q = subprocess.run(["squeue", "-h", "-t", "PD,R"], env=env, capture_output=True, text=True)
+        # srun ended each job: Slurm's queue empties (slurmctld learns it asynchronously; no
+        # log line to wait on, so its state is polled, with a deadline).
+        deadline = time.monotonic() + 60
+        while True:
+            q = subprocess.run(["squeue", "-h", "-t", "PD,R"], env=env, capture_output=True, text=True)
+            if q.stdout.strip() == "" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         self.assertEqual(q.stdout.strip(), "")
 
 

@@ -234,7 +234,7 @@ class RunnerMode(RunnerMixin, E2ECase):
         self.assertEqual(subprocess.run([os.path.join(build, "geo-test")]).returncode, 0)
         # A new build warns again, once; make's recursive shells count as one build too.
         mk = self.copy_example("make-small")
-        r = self.run_ok(["make", "-j2", *self.make_cc()], env, cwd=mk)
+        r = self.run_ok(["make", "-j2", *self.make_cc()], self.runner_env(daemon=nobody, root=mk), cwd=mk)
         self.assertEqual((r.stdout + r.stderr).count("zbuild-cc: warning"), 1, r.stdout + r.stderr)
         # ZBUILD_FALLBACK=0: an error instead.
         self.run_ok(["ninja", "-C", build, "-t", "clean"], env)
