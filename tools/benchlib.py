@@ -32,16 +32,15 @@ def die(msg, code=1):
 
 
 def zbuild_bins():
-    """(zbuild, zbuild-worker), building build-bench/ first when they are missing.
-    ZBUILD_BIN_DIR overrides the folder holding both."""
+    """(zbuild, zbuild-worker), bringing build-bench/ up to date first (an incremental
+    ninja: a stale binary would measure old code). ZBUILD_BIN_DIR overrides the folder."""
     bindir = os.environ.get("ZBUILD_BIN_DIR")
     if not bindir:
         build = os.path.join(REPO, "build-bench")
         bindir = os.path.join(build, "src", "cli")
-        if not os.path.exists(os.path.join(bindir, "zbuild")):
-            if not os.path.exists(os.path.join(build, "build.ninja")):
-                run_checked(["meson", "setup", build], cwd=REPO)
-            run_checked(["ninja", "-j2", "-C", build, "src/cli/zbuild", "src/cli/zbuild-worker"], cwd=REPO)
+        if not os.path.exists(os.path.join(build, "build.ninja")):
+            run_checked(["meson", "setup", build], cwd=REPO)
+        run_checked(["ninja", "-j2", "-C", build, "src/cli/zbuild", "src/cli/zbuild-worker"], cwd=REPO)
     z, w = os.path.join(bindir, "zbuild"), os.path.join(bindir, "zbuild-worker")
     for p in (z, w):
         if not os.access(p, os.X_OK):
