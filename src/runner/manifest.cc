@@ -18,6 +18,7 @@ std::string encode_manifest(const Manifest& m) {
     out += e.path;
     out.push_back('\n');
   }
+  if (!m.object.empty()) out += "O " + m.object.str() + "\n";
   if (m.has_depfile) {
     out += "D " + std::to_string(m.depfile.size()) + "\n";
     out += m.depfile;
@@ -45,6 +46,12 @@ Result<Manifest> decode_manifest(std::string_view text) {
       m.has_depfile = true;
       m.depfile = std::string(text.substr(i));
       break;
+    }
+    if (line[0] == 'O') {
+      auto d = Digest::parse(line.substr(2));
+      if (!d.ok()) return d.error();
+      m.object = d.value();
+      continue;
     }
     if (line[0] != 'R' && line[0] != 'H') return make_error("runner manifest: unknown entry kind");
     auto sp = line.find(' ', 2);

@@ -9,9 +9,12 @@
 //   zbuild-cc-manifest 1
 //   R <digest> <path relative to the exec root>     a file shipped to the worker
 //   H <digest> <absolute path>                      a file outside the root (checked, not shipped)
+//   O <digest>                                      the object the compile produced last time
 //   D <byte count>                                  last, when the compile writes a depfile:
 //   <the depfile, exactly as the compiler wrote it>
-// A manifest is valid when every R and H file still has its digest.
+// A manifest is valid when every R and H file still has its digest. O is a prediction only
+// (the runner asks for that blob together with the submission, saving a round trip on a hit);
+// the daemon's answer decides.
 #pragma once
 
 #include <string>
@@ -32,6 +35,7 @@ struct Manifest {
   std::vector<ManifestEntry> files;
   bool has_depfile = false;
   std::string depfile;
+  Digest object;          // empty: not known
 };
 
 std::string encode_manifest(const Manifest& m);

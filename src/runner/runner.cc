@@ -1,6 +1,7 @@
 #include "runner/runner.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -104,6 +105,7 @@ class Runner {
   int run() {
     t0_ = last_mark_ = now_us();
     loc_ = find_daemon(cwd_);
+    mark("find");
     auto addr = parse_address(loc_.daemon);
     if (!addr.ok()) fallback(addr.error().message + " (from " + loc_.source + ")");
     src_ = absolute(cwd_, c_.source);
@@ -118,8 +120,10 @@ class Runner {
     if (!fs::is_directory(fs::path(obj_).parent_path()) || (!dep_.empty() && !fs::is_directory(fs::path(dep_).parent_path()))) {
       local("the object's or depfile's directory does not exist");
     }
+    mark("root");
     auto cc = stats_.digest(inv_.compiler);
     if (!cc.ok()) local(cc.error().message);
+    mark("ccdigest");
     compiler_digest_ = cc.value();
     for (const char* k : kEnvAllowList) {
       if (const char* v = std::getenv(k)) env_.push_back(std::string(k) + "=" + v);
@@ -136,25 +140,30 @@ class Runner {
       hit = m.ok() && still_valid(m.value());
       if (hit) manifest_ = std::move(m.value());
     }
-    if (!hit) {
-      scan();
-      session_->put_manifest(key, encode_manifest(manifest_));
-    }
+    if (!hit) scan();
     mark(hit ? "validate" : "scan");
     ActionSpec a = action();
     std::vector<std::pair<Digest, std::string>> sources;
     for (auto& in : a.inputs) sources.emplace_back(in.digest, root_ + "/" + in.path);
-    auto r = session_->run(a, rel(obj_), sources);
+    auto r = session_->run(a, rel(obj_), sources, hit ? manifest_.object : Digest{});
     mark("run");
     if (!r.ok()) fallback(r.error().message);
     TaskOutcome& o = r.value();
+    // Store the manifest (new, or with a different object) with the object this compile made.
+    Digest made;
+    for (auto& out : o.outputs) {
+      if (out.path == a.outputs[0] && o.kind != TaskOutcome::Kind::Failed) made = out.digest;
+    }
+    if (!hit || made != manifest_.object) {
+      manifest_.object = made;
+      session_->put_manifest(key, encode_manifest(manifest_));
+    }
     if (o.kind == TaskOutcome::Kind::Infra) fallback("the daemon could not run the compile: " + o.message);
     if (o.kind != TaskOutcome::Kind::Failed) {
-      for (auto& out : o.outputs) {
-        if (out.path != a.outputs[0]) continue;
-        auto d = session_->download(out, root_ + "/" + out.path);
-        if (!d.ok()) fallback(d.error().message);
-      }
+      auto out = std::find_if(o.outputs.begin(), o.outputs.end(), [&](auto& x) { return x.path == a.outputs[0]; });
+      if (out == o.outputs.end()) fallback("the daemon's result lacks the object " + a.outputs[0]);
+      auto d = session_->download(*out, root_ + "/" + out->path);
+      if (!d.ok()) fallback(d.error().message);
     }
     mark("download");
     if (c_.deps.md && manifest_.has_depfile) {
@@ -223,10 +232,16 @@ class Runner {
       auto pos = status.value().find("VmHWM:");
       if (pos != std::string::npos) hwm_kb = std::atol(status.value().c_str() + pos + 6);
     }
-    char buf[192];
-    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu rss-kb=%ld us=%lld\n",
+    auto cpu_us = [](int who) {
+      rusage r {};
+      ::getrusage(who, &r);
+      return static_cast<long long>((r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000LL + r.ru_utime.tv_usec +
+                                    r.ru_stime.tv_usec);
+    };
+    char buf[256];
+    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld us=%lld\n",
                   static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
-                  hwm_kb, static_cast<long long>(now_us() - t0_));
+                  hwm_kb, cpu_us(RUSAGE_SELF), cpu_us(RUSAGE_CHILDREN), static_cast<long long>(now_us() - t0_));
     std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
     int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;
@@ -251,7 +266,7 @@ class Runner {
   Result<Digest> root_digest(const std::string& relpath) {
     auto it = memo_.find(relpath);
     if (it != memo_.end()) return it->second;
-    auto d = digest_file(root_ + "/" + relpath);
+    auto d = hash_file(root_ + "/" + relpath);
     if (d.ok()) memo_.emplace(relpath, d.value());
     return d;
   }

@@ -1,11 +1,15 @@
 // Unit tests of zbuild-cc's pieces: command-line analysis, the scan and remote commands, the
 // manifest format, the host-file stat cache, daemon/root discovery and diagnostics mapping.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "common/fs.h"
 #include "runner/cmdline.h"
@@ -13,6 +17,7 @@
 #include "runner/discovery.h"
 #include "runner/manifest.h"
 #include "runner/stat_cache.h"
+#include "runner/zmtp.h"
 
 using namespace zbuild;
 using namespace zbuild::runner;
@@ -140,8 +145,10 @@ TEST_CASE("manifest round trip, with and without a depfile") {
   m.files.push_back({'H', "/usr/include/stdio.h", digest_bytes("stdio")});
   m.has_depfile = true;
   m.depfile = "a.o: src/a.c \\\n /usr/include/stdio.h\n\nodd: D 3\n";
+  m.object = digest_bytes("object");
   auto back = decode_manifest(encode_manifest(m));
   REQUIRE(back.ok());
+  CHECK(back.value().object == digest_bytes("object"));
   CHECK(back.value().files.size() == 2);
   CHECK(back.value().files[1].path == "/usr/include/stdio.h");
   CHECK(back.value().files[1].digest == digest_bytes("stdio"));
@@ -191,6 +198,45 @@ TEST_CASE("stat cache: reused while the file is unchanged, rehashed after a chan
   REQUIRE(write_file_atomic(cache, "zbuild-hoststat 1\n1 2 3\nnot a line\n").ok());
   StatCache s(cache);
   CHECK(s.digest(f).value() == digest_bytes("two!"));
+}
+
+TEST_CASE("stat cache: a sorted section searched in place, a tail appended, compaction") {
+  TempDir t;
+  std::string cache = (t.path / "hoststat").string();
+  std::vector<std::string> files;
+  for (int i = 0; i < 700; ++i) {   // ~90 KiB of lines: more than one tail's worth
+    files.push_back((t.path / ("header-" + std::to_string(i * 7919 % 1000) + ".h")).string());
+    REQUIRE(write_file_atomic(files.back(), "content " + std::to_string(i)).ok());
+  }
+  {
+    StatCache s(cache);
+    s.set_min_age_ns(0);
+    for (auto& f : files) REQUIRE(s.digest(f).ok());
+    s.flush();   // past the tail limit: written sorted
+  }
+  auto text = read_file(cache);
+  REQUIRE(text.ok());
+  CHECK(text.value().rfind("zbuild-hoststat 1 " + std::string(12 - std::to_string(text.value().size()).size(), '0') +
+                               std::to_string(text.value().size()) + "\n",
+                           0) == 0);
+  {
+    StatCache s(cache);
+    for (size_t i = 0; i < files.size(); ++i) CHECK(s.digest(files[i]).value() == digest_bytes("content " + std::to_string(i)));
+    CHECK(s.hits() == files.size());
+  }
+  REQUIRE(write_file_atomic(files[5], "changed").ok());
+  {
+    StatCache s(cache);
+    s.set_min_age_ns(0);
+    CHECK(s.digest(files[5]).value() == digest_bytes("changed"));
+    CHECK(s.hashed() == 1);
+    s.flush();   // appended to the tail
+  }
+  StatCache s(cache);
+  CHECK(s.digest(files[5]).value() == digest_bytes("changed"));
+  CHECK(s.digest(files[6]).value() == digest_bytes("content 6"));
+  CHECK(s.hits() == 2);
+  CHECK(s.digest((t.path / "not-there.h").string()).ok() == false);
 }
 
 TEST_CASE("daemon discovery: environment, workspace file, default; exec root") {
@@ -247,4 +293,70 @@ TEST_CASE("sandbox paths in diagnostics become the exec root again") {
   // The longest input path decides: "/a.c" must not cut "/S/src/a.c" at "/S/src".
   CHECK(find_sandbox_prefix("/S/src/a.c:1: e\n", root, {"a.c", "src/a.c"}, {}) == "/S");
   CHECK(replace_prefix("/Sx/a /S/a /S", "/S", "/R") == "/Sx/a /R/a /R");
+}
+
+TEST_CASE("ZMTP dealer: handshake, short and long frames, multipart, PING") {
+  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(ls, reinterpret_cast<sockaddr*>(&a), len) == 0);
+  REQUIRE(::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  REQUIRE(::listen(ls, 1) == 0);
+  int port = ntohs(a.sin_port);
+  std::string got_from_client;
+  // A scripted peer: greeting, READY, then frames the way a ROUTER sends them.
+  std::thread peer([&] {
+    int c = ::accept(ls, nullptr, nullptr);
+    std::string g(64, '\0');
+    g[0] = static_cast<char>(0xff);
+    g[9] = 0x7f;
+    g[10] = 3;
+    g[11] = 1;
+    g.replace(12, 4, "NULL");
+    std::string ready = std::string("\x05READY\x0bSocket-Type") + std::string("\0\0\0\x06", 4) + "ROUTER";
+    std::string out = g + "\x04" + static_cast<char>(ready.size()) + ready;
+    out += std::string("\x00\x05hello", 7);                       // short frame
+    std::string big(300, 'b');
+    out += std::string("\x02\0\0\0\0\0\0\x01\x2c", 9) + big;  // long frame (300 bytes)
+    out += std::string("\x01\x03one", 5) + std::string("\x00\x03two", 5);   // multipart: last frame kept
+    out += std::string("\x04\x07\x04PING\0\x0a", 9);               // PING with TTL, empty context
+    out += std::string("\x00\x04last", 6);
+    (void)::send(c, out.data(), out.size(), 0);
+    char buf[4096];
+    for (;;) {   // everything the client sends, until it closes
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got_from_client.append(buf, static_cast<size_t>(n));
+    }
+    ::close(c);
+  });
+  {
+    ZmtpDealer d;
+    Address addr{"127.0.0.1", port};
+    REQUIRE(d.connect(addr, port, 2000, "first").ok());
+    auto m1 = d.recv(2000);
+    REQUIRE(m1.ok());
+    REQUIRE(m1.value());
+    CHECK(*m1.value() == "hello");
+    auto m2 = d.recv(2000);
+    REQUIRE(m2.ok());
+    CHECK(m2.value()->size() == 300);
+    auto m3 = d.recv(2000);
+    CHECK(*m3.value() == "two");
+    auto m4 = d.recv(2000);   // the PING is answered and skipped
+    CHECK(*m4.value() == "last");
+    auto m5 = d.recv(50);     // nothing more: a timeout, not an error
+    REQUIRE(m5.ok());
+    CHECK_FALSE(m5.value());
+  }
+  peer.join();
+  ::close(ls);
+  CHECK(got_from_client.substr(0, 1) == "\xff");
+  CHECK(got_from_client.find("DEALER") != std::string::npos);
+  CHECK(got_from_client.find(std::string("\x00\x05" "first", 7)) != std::string::npos);
+  CHECK(got_from_client.find("\x04PONG") != std::string::npos);
+  ZmtpDealer refused;
+  CHECK_FALSE(refused.connect(Address{"127.0.0.1", port}, port, 2000).ok());
 }

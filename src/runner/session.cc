@@ -63,11 +63,8 @@ Result<const wire::Envelope*> Session::next(uint64_t rid, int64_t silence_ms, st
     auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
     if (!env.ok()) continue;
     uint64_t got_rid = env.value()->request_id();
-    if (got_rid == rid) {
-      buf = std::move(*m);
-      return proto::decode(buf.data(), buf.size(), proto::kMaxClientMessage);
-    }
-    if (got_rid != 0 && got_rid <= request_id_ && stash_.size() < 64) stash_.push_back(std::move(*m));
+    if (got_rid == rid) return env;   // points into the connection's buffer: valid until the next receive
+    if (got_rid != 0 && got_rid <= request_id_ && stash_.size() < 64) stash_.emplace_back(*m);
   }
 }
 
@@ -160,8 +157,21 @@ uint64_t Session::submit(const ActionSpec& action, const std::string& name) {
   return rid;
 }
 
+void Session::request_chunks(uint64_t rid, const Digest& d, uint64_t* requested, int* outstanding) {
+  std::vector<wire::ChunkRef> refs;
+  while (*outstanding + static_cast<int>(refs.size()) < kChunkWindow && *requested < d.size) {
+    uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(proto::kChunkSize, d.size - *requested));
+    refs.emplace_back(proto::to_wire(d), *requested, len);
+    *requested += len;
+  }
+  if (refs.empty()) return;
+  *outstanding += static_cast<int>(refs.size());
+  fbs::FlatBufferBuilder fbb(64 + refs.size() * 40);
+  send(proto::finish(fbb, wire::CreateBlobRequest(fbb, fbb.CreateVectorOfStructs(refs)), rid));
+}
+
 Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& name,
-                                 const std::vector<std::pair<Digest, std::string>>& sources) {
+                                 const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted) {
   // FindMissing and the submission travel together; when something was missing the daemon
   // refuses that submission (it checks sources first), the runner uploads and submits again.
   uint64_t find_rid = next_request_id();
@@ -173,6 +183,10 @@ Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& na
     send(proto::finish(fbb, wire::CreateFindMissing(fbb, fbb.CreateVectorOfStructs(ask)), find_rid));
   }
   uint64_t rid = submit(action, name);
+  if (!predicted.empty() && predicted.size > 0) {
+    prefetch_ = Prefetch{next_request_id(), predicted, 0, 0};
+    request_chunks(prefetch_.rid, predicted, &prefetch_.requested, &prefetch_.outstanding);
+  }
   std::string buf;
   std::vector<Digest> missing;
   {
@@ -223,25 +237,21 @@ Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& na
 }
 
 Status Session::download(const OutputSpec& o, const std::string& dest) {
-  uint64_t rid = next_request_id();
+  uint64_t rid = 0, requested = 0;
+  int outstanding = 0;
+  if (prefetch_.rid && prefetch_.digest == o.digest) {   // the prediction was right: its chunks are on their way
+    rid = prefetch_.rid;
+    requested = prefetch_.requested;
+    outstanding = prefetch_.outstanding;
+  } else {
+    rid = next_request_id();
+  }
+  prefetch_ = Prefetch{};
   AtomicFileWriter w(dest, o.executable);
   ZB_TRY(w.open());
   Hasher h;
-  uint64_t requested = 0, have = 0;
-  int outstanding = 0;
-  auto request = [&] {
-    std::vector<wire::ChunkRef> refs;
-    while (outstanding + static_cast<int>(refs.size()) < kChunkWindow && requested < o.digest.size) {
-      uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(proto::kChunkSize, o.digest.size - requested));
-      refs.emplace_back(proto::to_wire(o.digest), requested, len);
-      requested += len;
-    }
-    if (refs.empty()) return;
-    outstanding += static_cast<int>(refs.size());
-    fbs::FlatBufferBuilder fbb(64 + refs.size() * 40);
-    send(proto::finish(fbb, wire::CreateBlobRequest(fbb, fbb.CreateVectorOfStructs(refs)), rid));
-  };
-  request();
+  uint64_t have = 0;
+  request_chunks(rid, o.digest, &requested, &outstanding);
   std::string buf;
   while (have < o.digest.size) {
     auto env = next(rid, 10000, buf);
@@ -259,7 +269,7 @@ Status Session::download(const OutputSpec& o, const std::string& dest) {
     ZB_TRY(w.append(data));
     h.update(data);
     have += data.size();
-    request();
+    request_chunks(rid, o.digest, &requested, &outstanding);
   }
   if (h.finish() != o.digest) return make_error("output " + o.path + " arrived corrupt");
   return w.commit();

@@ -40,15 +40,17 @@ class Session {
   // Fire and forget (the daemon's acknowledgement is dropped when it arrives).
   void put_manifest(const std::string& key, const std::string& value);
   // Submits `action` as a one-task build named `name` and waits for its final event. `sources`
-  // (digest, absolute path) are the inputs to upload when the store lacks them.
+  // (digest, absolute path) are the inputs to upload when the store lacks them. `predicted`,
+  // when not empty, is the object expected: its first chunks are asked for in the same breath,
+  // and download() uses them when the result names that digest.
   Result<TaskOutcome> run(const ActionSpec& action, const std::string& name,
-                          const std::vector<std::pair<Digest, std::string>>& sources);
+                          const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted = {});
   // Downloads `o` to `dest` (temp file + rename), checking its digest.
   Status download(const OutputSpec& o, const std::string& dest);
 
  private:
-  // Next message answering `rid` (an ErrorReply included), decoded from `buf`. Messages for
-  // other requests in flight are kept for later. An error after `silence_ms` without any
+  // Next message answering `rid` (an ErrorReply included), valid until the next call (`buf`
+  // holds it when it comes from the stash). Messages for other requests in flight are kept. An error after `silence_ms` without any
   // message from the daemon (pinged meanwhile, so a long compile is not a lost daemon).
   Result<const wire::Envelope*> next(uint64_t rid, int64_t silence_ms, std::string& buf);
   Status upload(const std::vector<Digest>& missing, const std::vector<std::pair<Digest, std::string>>& sources,
@@ -58,8 +60,17 @@ class Session {
   void send(const std::string& payload);
   uint64_t next_request_id() { return ++request_id_; }
 
+  // Asks for chunks of `d` from `*requested` on, keeping at most kChunkWindow in flight.
+  void request_chunks(uint64_t rid, const Digest& d, uint64_t* requested, int* outstanding);
+
   Address addr_;
   ZmtpDealer conn_;
+  struct Prefetch {
+    uint64_t rid = 0;
+    Digest digest;
+    uint64_t requested = 0;
+    int outstanding = 0;
+  } prefetch_;
   uint64_t request_id_ = 0;
   Status broken_;                      // the first send error, reported by the next receive
   std::vector<std::string> stash_;     // replies to other requests, in arrival order

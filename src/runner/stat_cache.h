@@ -8,16 +8,22 @@
 //
 // File format, version 1 (text; default $XDG_CACHE_HOME/zbuild/hoststat-1, else
 // ~/.cache/zbuild/hoststat-1; ZBUILD_STAT_CACHE=PATH moves it, ZBUILD_STAT_CACHE=off disables):
-//   zbuild-hoststat 1
-//   <dev> <ino> <size> <mtime_ns> <ctime_ns> <32 hex digest> <absolute path>
-// Runners append the entries they learnt in one write(2) with O_APPEND (whole lines, so
-// concurrent runners do not interleave); the last line for a path wins; malformed lines are
-// ignored. Past 512 KiB the file is rewritten with one line per path (temp file + rename).
+//   zbuild-hoststat 1 <12-digit byte offset where the sorted section ends>
+//   <dev> <ino> <size> <mtime_ns> <ctime_ns> <32 hex digest> <absolute path>     sorted by path,
+//   ...                                                                         one per path
+//   <lines appended since, in any order>                                         the tail
+// Runners append what they learnt in one write(2) with O_APPEND (whole lines, so concurrent
+// runners do not interleave); a tail line wins over the sorted section and the last tail line
+// for a path wins; malformed or torn lines are ignored. A runner maps the file and binary-
+// searches the sorted section, so its cost does not grow with the file; once the tail passes
+// 64 KiB the file is rewritten sorted, one line per path (temp file + rename).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/result.h"
@@ -28,9 +34,13 @@ class StatCache {
  public:
   // `path` empty: no cache (every call hashes).
   explicit StatCache(std::string path) : path_(std::move(path)) {}
+  ~StatCache();
+  StatCache(const StatCache&) = delete;
+  StatCache& operator=(const StatCache&) = delete;
 
   Result<Digest> digest(const std::string& abs_path);
-  // Appends the entries learnt by this process. Safe to call more than once.
+  // Appends the entries learnt by this process (rewriting the file when its tail is long).
+  // Safe to call more than once.
   void flush();
 
   uint64_t hits() const { return hits_; }
@@ -38,23 +48,32 @@ class StatCache {
   // Files younger than this are not remembered (tests set 0).
   void set_min_age_ns(int64_t ns) { min_age_ns_ = ns; }
 
- private:
   struct Entry {
     uint64_t dev = 0, ino = 0, size = 0;
     int64_t mtime_ns = 0, ctime_ns = 0;
     Digest digest;
   };
+
+ private:
   void load();
-  static std::string line(const std::string& path, const Entry& e);
+  bool lookup(const std::string& path, Entry* out) const;
+  void compact();
 
   std::string path_;
   bool loaded_ = false;
-  size_t file_size_ = 0;
-  std::unordered_map<std::string, Entry> entries_;
-  std::string pending_;          // lines to append
+  const char* map_ = nullptr;     // the file, mapped read-only
+  size_t size_ = 0;
+  size_t sorted_end_ = 0;         // [header, sorted_end_) is the sorted section
+  std::vector<std::pair<std::string_view, std::string_view>> tail_;   // (path, line), sorted, stable
+  std::unordered_map<std::string, Entry> learnt_;                     // hashed by this process
+  std::string pending_;           // lines to append
   uint64_t hits_ = 0, hashed_ = 0;
   int64_t min_age_ns_ = 2'000'000'000;
 };
+
+// The digest of a file, read through a mapping (no buffer to allocate and fault in per file;
+// the runner hashes a handful of small files and must stay cheap).
+Result<Digest> hash_file(const std::string& path);
 
 // ZBUILD_STAT_CACHE, else the default location above; empty when disabled.
 std::string default_stat_cache_path();

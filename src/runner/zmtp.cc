@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 
 namespace zbuild::runner {
 
@@ -144,10 +145,10 @@ Status ZmtpDealer::connect(const Address& a, int port, int timeout_ms, std::stri
     auto f = read_frame(deadline, &more, &cmd);
     if (!f.ok()) return make_error(where + ": " + f.error().message);
     if (!f.value()) return make_error(where + ": no READY within " + std::to_string(timeout_ms) + " ms");
-    const std::string& body = *f.value();
+    std::string_view body = *f.value();
     if (!cmd) return make_error(where + ": data before READY");
-    if (body.size() >= 6 && body.compare(0, 6, "\x05READY") == 0) return first.empty() ? Status() : send(first);
-    if (body.size() >= 6 && body.compare(0, 6, "\x05" "ERROR") == 0) return make_error(where + ": peer refused: ERROR");
+    if (body.substr(0, 6) == "\x05READY") return first.empty() ? Status() : send(first);
+    if (body.substr(0, 6) == "\x05" "ERROR") return make_error(where + ": peer refused: ERROR");
   }
 }
 
@@ -185,49 +186,49 @@ Status ZmtpDealer::send(std::string_view payload) {
 
 Result<bool> ZmtpDealer::read_exact(void* out, size_t n, int64_t deadline_ms, bool started) {
   char* dst = static_cast<char*>(out);
+  if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadBuffer);
   while (n > 0) {
-    if (rpos_ < rbuf_.size()) {
-      size_t take = std::min(n, rbuf_.size() - rpos_);
-      std::memcpy(dst, rbuf_.data() + rpos_, take);
+    if (rpos_ < rlen_) {
+      size_t take = std::min(n, rlen_ - rpos_);
+      std::memcpy(dst, rbuf_.get() + rpos_, take);
       rpos_ += take;
       dst += take;
       n -= take;
       started = true;
       continue;
     }
-    rbuf_.resize(64 * 1024);
-    rpos_ = 0;
     pollfd p{fd_, POLLIN, 0};
     int wait = static_cast<int>(std::max<int64_t>(0, deadline_ms - now_ms()));
     int pr = ::poll(&p, 1, wait);
-    if (pr < 0 && errno == EINTR) {
-      rbuf_.clear();
-      continue;
-    }
+    if (pr < 0 && errno == EINTR) continue;
     if (pr == 0) {
-      rbuf_.clear();
       if (!started) return false;
       return make_error("connection stalled in the middle of a frame");
     }
-    ssize_t r = ::recv(fd_, rbuf_.data(), rbuf_.size(), 0);
-    if (r < 0 && errno == EINTR) {
-      rbuf_.clear();
-      continue;
-    }
+    // A large remainder goes straight to its destination; small reads go through the buffer.
+    bool direct = n >= kReadBuffer;
+    ssize_t r = ::recv(fd_, direct ? dst : rbuf_.get(), direct ? n : kReadBuffer, 0);
+    if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
-      rbuf_.clear();
       return make_error(r == 0 ? "connection closed by the daemon" : std::string("recv: ") + std::strerror(errno));
     }
-    rbuf_.resize(static_cast<size_t>(r));
+    if (direct) {
+      dst += r;
+      n -= static_cast<size_t>(r);
+      started = true;
+    } else {
+      rpos_ = 0;
+      rlen_ = static_cast<size_t>(r);
+    }
   }
   return true;
 }
 
-Result<std::optional<std::string>> ZmtpDealer::read_frame(int64_t deadline_ms, bool* more, bool* cmd) {
+Result<std::optional<std::string_view>> ZmtpDealer::read_frame(int64_t deadline_ms, bool* more, bool* cmd) {
   unsigned char flags = 0;
   auto r = read_exact(&flags, 1, deadline_ms, false);
   if (!r.ok()) return r.error();
-  if (!r.value()) return std::optional<std::string>();
+  if (!r.value()) return std::optional<std::string_view>();
   uint64_t size = 0;
   if (flags & kLong) {
     unsigned char b[8];
@@ -241,24 +242,27 @@ Result<std::optional<std::string>> ZmtpDealer::read_frame(int64_t deadline_ms, b
   if (size > max_message) return make_error("frame of " + std::to_string(size) + " bytes exceeds the cap");
   *more = flags & kMore;
   *cmd = flags & kCommand;
-  std::string body(static_cast<size_t>(size), '\0');
-  if (size) ZB_TRY(read_exact(body.data(), body.size(), deadline_ms, true));
-  return std::optional<std::string>(std::move(body));
+  if (size > frame_cap_) {   // grows, never shrinks: one allocation for a whole run of chunks
+    frame_cap_ = std::max<size_t>(static_cast<size_t>(size), 2 * frame_cap_);
+    frame_ = std::make_unique_for_overwrite<char[]>(frame_cap_);
+  }
+  if (size) ZB_TRY(read_exact(frame_.get(), static_cast<size_t>(size), deadline_ms, true));
+  return std::optional<std::string_view>(std::string_view(frame_.get(), static_cast<size_t>(size)));
 }
 
-Result<std::optional<std::string>> ZmtpDealer::recv(int64_t timeout_ms) {
+Result<std::optional<std::string_view>> ZmtpDealer::recv(int64_t timeout_ms) {
   int64_t deadline = now_ms() + timeout_ms;
   for (;;) {
     bool more = false, cmd = false;
     auto f = read_frame(deadline, &more, &cmd);
     if (!f.ok() || !f.value()) return f;
-    std::string& body = *f.value();
+    std::string_view body = *f.value();
     if (cmd) {
-      if (body.size() >= 5 && body.compare(0, 5, "\x04PING") == 0) {
+      if (body.size() >= 5 && body.substr(0, 5) == "\x04PING") {
         // PING: name, TTL (2 bytes), context; PONG echoes the context.
-        std::string pong = command("PONG", body.size() > 7 ? body.substr(7) : std::string());
+        std::string pong = command("PONG", body.size() > 7 ? body.substr(7) : std::string_view());
         ZB_TRY(write_all(pong.data(), pong.size()));
-      } else if (body.size() >= 6 && body.compare(0, 6, "\x05" "ERROR") == 0) {
+      } else if (body.size() >= 6 && body.substr(0, 6) == "\x05" "ERROR") {
         return make_error("the daemon closed the connection (ZMTP ERROR)");
       }
       continue;
@@ -268,9 +272,9 @@ Result<std::optional<std::string>> ZmtpDealer::recv(int64_t timeout_ms) {
       auto next = read_frame(now_ms() + 10000, &more, &c2);
       if (!next.ok()) return next;
       if (!next.value()) return make_error("multipart message cut short");
-      body = std::move(*next.value());
+      body = *next.value();
     }
-    return f;
+    return std::optional<std::string_view>(body);
   }
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,8 +37,9 @@ class ZmtpDealer {
   // before it has finished its side of the handshake.)
   Status connect(const Address& a, int port, int timeout_ms, std::string_view first = {});
   Status send(std::string_view payload);
-  // One message, or nullopt on timeout; an error when the connection broke.
-  Result<std::optional<std::string>> recv(int64_t timeout_ms);
+  // One message, or nullopt on timeout; an error when the connection broke. The view is valid
+  // until the next recv (the buffer is reused: no allocation per message).
+  Result<std::optional<std::string_view>> recv(int64_t timeout_ms);
   size_t max_message = 128u << 20;
 
  private:
@@ -45,11 +47,14 @@ class ZmtpDealer {
   // Reads exactly n bytes (waiting at most until `deadline_ms`; 0 bytes read so far and a
   // timeout gives nullopt, a timeout mid-frame is an error).
   Result<bool> read_exact(void* out, size_t n, int64_t deadline_ms, bool started);
-  Result<std::optional<std::string>> read_frame(int64_t deadline_ms, bool* more, bool* command);
+  Result<std::optional<std::string_view>> read_frame(int64_t deadline_ms, bool* more, bool* command);
 
+  static constexpr size_t kReadBuffer = 16 * 1024;
   int fd_ = -1;
-  std::string rbuf_;
-  size_t rpos_ = 0;
+  std::unique_ptr<char[]> rbuf_;   // bytes received ahead of the frame being read
+  size_t rpos_ = 0, rlen_ = 0;
+  std::unique_ptr<char[]> frame_;  // the current frame
+  size_t frame_cap_ = 0;
 };
 
 }  // namespace zbuild::runner
