@@ -163,7 +163,9 @@ class Cluster:
             self.workers.append(self._spawn([self.worker_bin, "--daemon", self.addr, "--slots", str(self.slots),
                                              "--work-dir", wdir, "--id", f"bench-w{k + 1}",
                                              # benchmark graphs run true, cp, sh: trusted local work
-                                             "--allow-any-program"],
+                                             "--allow-any-program",
+                                             # e.g. "--sandbox none" to measure dispatch without bubblewrap
+                                             *os.environ.get("ZBUILD_BENCH_WORKER_ARGS", "").split()],
                                             f"worker{k + 1}.log"))
         while True:
             st = self.status()
