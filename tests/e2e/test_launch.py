@@ -80,7 +80,7 @@ class LaunchThroughSlurm(LaunchMixin, E2ECase):
     def start_slurm(self):
         ok, why = slurm_usable()
         if not ok:
-            self.skipTest(why)
+            self.fail(why)   # no test is skipped to get green
         conf_dir = os.path.join(self.tmp, "slurm")
         for sub in ("state", "spool"):
             os.makedirs(os.path.join(conf_dir, sub))
