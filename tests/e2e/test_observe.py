@@ -192,7 +192,7 @@ class Observe(E2ECase):
         tasks = [
             {"id": "ok", "argv": ["sh", "-c", "echo fine > ok.txt"], "outputs": ["ok.txt"]},
             {"id": "bad", "argv": ["sh", "-c", "echo broken >&2; exit 3"], "outputs": ["bad.txt"]},
-            {"id": "after-bad", "argv": ["cp", "bad.txt", "after.txt"], "inputs": ["bad.txt"],
+            {"id": "after-bad", "argv": ["sh", "-c", "cp bad.txt after.txt"], "inputs": ["bad.txt"],
              "outputs": ["after.txt"]},
         ]
         graph = os.path.join(proj, "graph.json")
