@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +13,6 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-
-extern char** environ;
 
 namespace zbuild::daemon {
 
@@ -42,28 +39,23 @@ std::string describe_status(int status) {
 // ---- PosixProcessControl ----
 
 Result<int> PosixProcessControl::start(const std::string& shell_command) {
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t defs;
-  sigemptyset(&defs);
-  sigaddset(&defs, SIGPIPE);
-  sigaddset(&defs, SIGINT);
-  sigaddset(&defs, SIGTERM);
-  posix_spawnattr_setsigdefault(&attr, &defs);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  const char* argv[] = {"/bin/sh", "-c", shell_command.c_str(), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return make_error("cannot start /bin/sh for '" + shell_command + "': " + std::strerror(rc));
+  // fork + exec rather than run_process: the command outlives this call (it is reaped by
+  // reap()). The child does only async-signal-safe calls before exec: its own process group
+  // (so a release signals the whole command), default signals, an empty mask, stdin closed.
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
   pids_.push_back(pid);
   return static_cast<int>(pid);
 }

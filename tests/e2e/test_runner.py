@@ -220,6 +220,28 @@ class RunnerMode(RunnerMixin, E2ECase):
                          "\n".join(self.cc_lines()))
         self.assertGreaterEqual(c.status()["counters"]["dispatched"], len(cases))
 
+    def test_masquerade_link_finds_the_real_compiler(self):
+        c = self.start_cluster()
+        src = os.path.join(self.tmp, "mq")
+        links = os.path.join(self.tmp, "links")
+        os.makedirs(src)
+        os.makedirs(links)
+        for name in ("gcc", "g++", "cc"):
+            os.symlink(ZBUILD_CC, os.path.join(links, name))
+        with open(os.path.join(src, "m.c"), "w") as f:
+            f.write("#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n")
+        env = self.runner_env(daemon=c.addr, root=src)
+        self.run_ok(["gcc", "-O2", "-c", "m.c", "-o", "plain.o"], env, cwd=src)
+        masq = dict(env, PATH=links + os.pathsep + env["PATH"])
+        self.run_ok(["gcc", "-O2", "-c", "m.c", "-o", "m.o"], masq, cwd=src)   # remote, through the link
+        self.run_ok(["cc", "m.o", "-o", "m"], masq, cwd=src)                   # a link: the real cc, here
+        with open(os.path.join(src, "plain.o"), "rb") as a, open(os.path.join(src, "m.o"), "rb") as b:
+            self.assertTrue(a.read() == b.read(), "object differs from the plain compile")
+        self.assertEqual(subprocess.run([os.path.join(src, "m")], capture_output=True, text=True).stdout, "hi\n")
+        lines = self.cc_lines()
+        self.assertEqual(len(lines), 1, "\n".join(lines))
+        self.assertIn(" done ", lines[0])
+
     def test_daemon_gone_builds_locally_with_one_warning(self):
         proj = self.copy_example("cmake-small")
         build = os.path.join(proj, "build")
