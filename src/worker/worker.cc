@@ -165,15 +165,15 @@ class Worker {
     fb::FlatBufferBuilder fbb(256);
     send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
                                               opts_.slots, fbb.CreateString(platform()), ::getpid())));
-    int free_slots = opts_.slots - busy_;
+    int free_slots;
+    {
+      std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
+      free_slots = opts_.slots - busy_;
+    }
     if (free_slots > 0) send_credit(free_slots);
   }
 
   void send_credit(int n) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      busy_ -= 0;
-    }
     fb::FlatBufferBuilder fbb(32);
     send(proto::finish(fbb, wire::CreateCredit(fbb, n)));
   }
