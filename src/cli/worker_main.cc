@@ -21,15 +21,25 @@ static const char* kHelp =
     "\n"
     "Safety: a task runs only if its program is allow-listed (the C/C++ toolchain: gcc, g++,\n"
     "cc, c++, clang, clang++, ar, ranlib, ld, as, ...; add more with --allow-program NAME,\n"
-    "repeatable, or --allow-any-program), in a bubblewrap sandbox when available (--sandbox\n"
-    "auto|bwrap|none): only its directory writable, /usr read-only, no network, other files\n"
-    "invisible; with an address-space limit (--memory-limit-mb, default 8192; 0: none).\n";
+    "repeatable, or --allow-any-program), in a bubblewrap sandbox: only its directory\n"
+    "writable, /usr read-only, no network, other files invisible, a clean environment; with an\n"
+    "address-space limit (--memory-limit-mb, default 8192; 0: none).\n"
+    "  --sandbox auto|bwrap|none  auto and bwrap: bubblewrap, and the worker refuses to start\n"
+    "                       when it cannot run here; none: tasks run in a plain directory\n"
+    "                       (the daemon shows the worker as unsandboxed)\n"
+    "  --allow-option OPT   allow a compiler option that runs programs or loads code (-wrapper,\n"
+    "                       -B, -fplugin, -specs, --gcc-toolchain, -fuse-ld, -plugin, ...;\n"
+    "                       refused by default), repeatable\n"
+    "  --toolchain-dir DIR  a folder whose files tasks may name as toolchain files, besides\n"
+    "                       /usr, /opt and the /lib, /bin links into /usr; repeatable\n"
+    "Tasks whose environment sets loader or interpreter variables (LD_*, GCONV_PATH,\n"
+    "MALLOC_*, PYTHON*, ...) or PATH are refused.\n";
 
 int main(int argc, char** argv) {
   using namespace zbuild;
   auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms",
                                                 "--curve-key", "--daemon-key", "--sandbox", "--allow-program",
-                                                "--memory-limit-mb"},
+                                                "--memory-limit-mb", "--allow-option", "--toolchain-dir"},
                                               {"--verbose", "--allow-any-program"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
@@ -52,6 +62,14 @@ int main(int argc, char** argv) {
   }
   o.allow_programs = args->multi("--allow-program");
   o.allow_any_program = args->has("--allow-any-program");
+  o.allow_options = args->multi("--allow-option");
+  o.toolchain_dirs = args->multi("--toolchain-dir");
+  for (auto& d : o.toolchain_dirs) {
+    if (d.empty() || d[0] != '/') {
+      std::fprintf(stderr, "zbuild-worker: --toolchain-dir takes an absolute folder, not '%s'\n", d.c_str());
+      return 2;
+    }
+  }
   if (args->values.count("--memory-limit-mb")) {
     auto v = cli::to_int("--memory-limit-mb", args->get("--memory-limit-mb"));
     if (!v.ok() || v.value() < 0) {

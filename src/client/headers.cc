@@ -3,20 +3,12 @@
 #include <algorithm>
 #include <sstream>
 
+#include "common/command_policy.h"
+
 namespace zbuild::client {
 
 bool is_scannable_compile(const std::vector<std::string>& argv) {
-  if (argv.empty()) return false;
-  std::string base = argv[0].substr(argv[0].rfind('/') + 1);
-  bool compiler = false;
-  for (const char* n : {"gcc", "g++", "clang", "clang++", "cc", "c++"}) {
-    std::string name = n;
-    auto pos = base.find(name);
-    if (pos == std::string::npos) continue;
-    size_t end = pos + name.size();
-    if ((pos == 0 || base[pos - 1] == '-') && (end == base.size() || base[end] == '-')) compiler = true;
-  }
-  return compiler && std::find(argv.begin(), argv.end(), "-c") != argv.end();
+  return !argv.empty() && cmd::is_c_compiler(argv[0]) && std::find(argv.begin(), argv.end(), "-c") != argv.end();
 }
 
 std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {

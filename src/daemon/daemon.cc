@@ -4,13 +4,18 @@
 
 #include <cstdlib>
 #include <deque>
+#include <random>
+#include <unordered_map>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "common/address.h"
 #include "common/clock.h"
+#include "common/command_policy.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/text.h"
+#include "daemon/action_cache.h"
 #include "daemon/blob_assembler.h"
 #include "daemon/registry.h"
 #include "daemon/scheduler.h"
@@ -44,7 +49,8 @@ class Daemon final : public SchedulerHost {
         vent_(ctx_, zmq::socket_type::router),
         sink_(ctx_, zmq::socket_type::pull),
         client_(ctx_, zmq::socket_type::router),
-        monitor_(ctx_, zmq::socket_type::pair) {}
+        monitor_(ctx_, zmq::socket_type::pair),
+        client_monitor_(ctx_, zmq::socket_type::pair) {}
 
   // Turns on CURVE for every socket (before bind) with a ZAP handler checking allow-lists.
   Status enable_curve(const DaemonOptions& o) {
@@ -86,6 +92,11 @@ class Daemon final : public SchedulerHost {
         monitor_.connect("inproc://zbuild-ventilator-monitor");
       }
       sink_.bind(a.sink());
+      // A client that goes away (killed, lost its network) has its builds cancelled: the
+      // disconnect triggers a probe of every build's client, as for workers.
+      if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+        client_monitor_.connect("inproc://zbuild-client-monitor");
+      }
       client_.bind(a.client());
     } catch (const zmq::error_t& e) {
       return make_error("cannot listen on " + a.str() + " (ports " + std::to_string(a.port) + ".." +
@@ -103,14 +114,17 @@ class Daemon final : public SchedulerHost {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
                                  {sink_.handle(), 0, ZMQ_POLLIN, 0},
                                  {client_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {client_monitor_.handle(), 0, ZMQ_POLLIN, 0}};
       int64_t wait = std::max<int64_t>(0, std::min<int64_t>(next_hb - clock_.now_ms(), 200));
       for (int64_t t : probe_at_) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
-      proto::poll_interruptible(items, 4, std::chrono::milliseconds(wait));
-      if (items[3].revents & ZMQ_POLLIN) {
+      proto::poll_interruptible(items, 5, std::chrono::milliseconds(wait));
+      if ((items[3].revents | items[4].revents) & ZMQ_POLLIN) {
         std::vector<zmq::message_t> ev;
         while (zmq::recv_multipart(monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
+        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
         probe_workers();
+        probe_clients();
         // The ROUTER may not have retired the dead pipe yet: look again shortly.
         int64_t now = clock_.now_ms();
         for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(now + d);
@@ -119,7 +133,10 @@ class Daemon final : public SchedulerHost {
         int64_t now = clock_.now_ms();
         size_t before = probe_at_.size();
         std::erase_if(probe_at_, [&](int64_t t) { return t <= now; });
-        if (probe_at_.size() != before) probe_workers();
+        if (probe_at_.size() != before) {
+          probe_workers();
+          probe_clients();
+        }
       }
       // Drain in bounded batches so no socket starves the others.
       for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
@@ -148,11 +165,16 @@ class Daemon final : public SchedulerHost {
   }
 
   // ---- SchedulerHost ----
+  // Every dispatch carries a fresh secret; only a result echoing it, for that attempt, from
+  // the worker it was sent to, is accepted (a peer on the sink cannot answer for another).
   bool send_task(const WorkerRec& w, const TaskRec& t) override {
+    uint64_t token = random_u64();
     fb::FlatBufferBuilder fbb(1024);
     auto act = proto::build_action(fbb, t.action);
-    auto msg = proto::finish(fbb, wire::CreateTaskAssign(fbb, t.gid, t.attempts, act));
-    return send_to(vent_, w.route, msg);
+    auto msg = proto::finish(fbb, wire::CreateTaskAssign(fbb, t.gid, t.attempts, act, token));
+    if (!send_to(vent_, w.route, msg)) return false;
+    dispatches_[t.gid] = Dispatch{token, w.route, t.attempts};
+    return true;
   }
 
   void task_event(const Build& b, const TaskRec& t) override {
@@ -193,35 +215,11 @@ class Daemon final : public SchedulerHost {
               " tasks, " + (b.failed ? "FAILED" : "ok"));
   }
 
-  std::optional<Outcome> cache_lookup(const Digest& key) override {
-    auto r = store_->get_action(key);
-    if (!r.ok()) {
-      warn_store(r.error().message);
-      return std::nullopt;
-    }
-    if (!r.value()) return std::nullopt;
-    const std::string& v = *r.value();
-    fb::Verifier ver(reinterpret_cast<const uint8_t*>(v.data()), v.size());
-    if (!ver.VerifyBuffer<wire::CachedResult>(nullptr)) {
-      log::warn("action cache entry " + key.str() + " is corrupt; ignoring it");
-      return std::nullopt;
-    }
-    auto* c = fb::GetRoot<wire::CachedResult>(v.data());
-    auto outs = proto::parse_outputs(c->outputs());
-    if (!outs.ok() || c->exit_code() != 0) return std::nullopt;
-    // A hit is only a hit when every output blob is still in the CAS.
-    std::vector<Digest> ds;
-    for (auto& o : outs.value()) ds.push_back(o.digest);
-    auto missing = store_->missing_blobs(ds);
-    if (!missing.ok() || !missing.value().empty()) return std::nullopt;
-    Outcome o;
-    o.exit_code = 0;
-    o.out = std::string(bytes(c->stdout_data()));
-    o.err = std::string(bytes(c->stderr_data()));
-    o.outputs = std::move(outs.value());
-    o.duration_ms = c->duration_ms();
-    o.worker = str(c->worker());
-    return o;
+  std::optional<Outcome> cache_lookup(const Digest& key, const std::vector<std::string>& outputs) override {
+    std::string err;
+    auto hit = action_cache_.lookup(key, outputs, &err);
+    if (!err.empty()) warn_store(err);
+    return hit;
   }
 
   std::optional<int64_t> duration_lookup(const std::string& key) override {
@@ -250,6 +248,11 @@ class Daemon final : public SchedulerHost {
       if (e.num() != EHOSTUNREACH) log::warn(std::string("send failed: ") + e.what());
       return false;
     }
+  }
+
+  static uint64_t random_u64() {
+    static std::random_device rd;   // getrandom(2) on Linux
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
 
   void warn_store(const std::string& m) {
@@ -330,8 +333,9 @@ class Daemon final : public SchedulerHost {
       auto* h = e.body_as_Hello();
       int slots = std::clamp(h->slots(), 1, 1024);
       auto orphans = registry_.hello(route, str(h->worker_id()), str(h->host()), str(h->platform()), slots);
-      log::info("worker " + str(h->worker_id()) + " joined from " + str(h->host()) + " with " +
-                std::to_string(slots) + " slots");
+      if (auto* w = registry_.find(route)) w->sandboxed = h->sandboxed();
+      log::info("worker " + printable(str(h->worker_id())) + " joined from " + printable(str(h->host())) +
+                " with " + std::to_string(slots) + " slots" + (h->sandboxed() ? "" : ", UNSANDBOXED (--sandbox none)"));
       fb::FlatBufferBuilder fbb(64);
       send_to(vent_, route,
               proto::finish(fbb, wire::CreateWelcome(fbb, static_cast<int>(opts_.heartbeat_ms),
@@ -408,7 +412,7 @@ class Daemon final : public SchedulerHost {
   void on_output_chunk(const wire::BlobChunk* c) {
     Digest d = proto::from_wire(c->digest());
     std::string sender = "w:" + str(c->sender());
-    auto r = assembler_.add(sender, d, c->offset(), bytes(c->data()));
+    auto r = assembler_.add(sender, d, c->offset(), bytes(c->data()), clock_.now_ms());
     if (!r.ok()) {
       log::warn("output upload from worker " + str(c->sender()) + ": " + r.error().message);
       return;
@@ -421,13 +425,19 @@ class Daemon final : public SchedulerHost {
   }
 
   void on_task_result(const wire::TaskResult* r) {
-    std::string wid = str(r->worker_id());
-    std::string route;
-    for (auto& [rt, w] : registry_.workers()) {
-      if (w.id == wid) route = rt;
-    }
+    // Bound to the dispatch: the token proves the sender received this very TaskAssign.
+    auto d = dispatches_.find(r->task_id());
     TaskRec* t = sched_.find_task(r->task_id());
-    if (route.empty() || !t) {
+    if (d == dispatches_.end() || !t || d->second.token != r->token() || d->second.attempt != r->attempt()) {
+      forged_results_++;
+      log::warn("sink: result for task " + std::to_string(r->task_id()) + " attempt " + std::to_string(r->attempt()) +
+                " does not answer a dispatch of this daemon (wrong token, attempt or task); dropped");
+      return;
+    }
+    std::string route = d->second.route;
+    dispatches_.erase(d);
+    const WorkerRec* w = registry_.find(route);
+    if (!w) {
       sched_.on_result(route, r->task_id(), r->attempt(), Outcome{});   // counted as late
       return;
     }
@@ -435,7 +445,7 @@ class Daemon final : public SchedulerHost {
     o.exit_code = r->exit_code();
     o.out = std::string(bytes(r->stdout_data()));
     o.err = std::string(bytes(r->stderr_data()));
-    o.worker = wid;
+    o.worker = w->id;   // who we sent it to, not what the message says
     o.duration_ms = r->run_ms();
     o.fetch_ms = r->fetch_ms();
     o.upload_ms = r->upload_ms();
@@ -443,37 +453,31 @@ class Daemon final : public SchedulerHost {
     o.infra_error = str(r->infra_error());
     auto outs = proto::parse_outputs(r->outputs());
     if (!outs.ok()) {
-      o.infra_error = "worker " + wid + " reported a bad output: " + outs.error().message;
+      o.infra_error = "worker " + w->id + " reported a bad output: " + outs.error().message;
     } else {
       o.outputs = std::move(outs.value());
     }
-    if (o.infra_error.empty() && o.exit_code == 0) {
-      // Every declared output must have arrived, whole and matching its digest.
-      std::vector<Digest> ds;
-      for (auto& out : o.outputs) ds.push_back(out.digest);
-      auto missing = store_->missing_blobs(ds);
-      for (auto& want : t->action.outputs) {
-        bool listed = std::any_of(o.outputs.begin(), o.outputs.end(), [&](auto& x) { return x.path == want; });
-        if (!listed) o.infra_error = "output '" + want + "' was not reported";
+    bool success = o.infra_error.empty() && o.exit_code == 0;
+    if (success) {
+      auto v = validate_outputs(*store_, t->action.outputs, o);
+      if (!v.ok()) {
+        o.infra_error = "worker " + w->id + ": " + v.error().message;
+        o.outputs.clear();
+        success = false;
       }
-      if (!missing.ok()) {
-        warn_store(missing.error().message);
-      } else if (!missing.value().empty()) {
-        o.infra_error = "output blob " + missing.value()[0].str() + " did not arrive intact";
-      }
-      if (o.infra_error.empty() && t->state == TaskState::Running && t->attempts == r->attempt()) {
-        fb::FlatBufferBuilder fbb(256);
-        auto c = wire::CreateCachedResult(
-            fbb, 0, fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.out.data()), o.out.size()),
-            fbb.CreateVector(reinterpret_cast<const uint8_t*>(o.err.data()), o.err.size()),
-            proto::build_outputs(fbb, o.outputs), o.duration_ms, fbb.CreateString(wid));
-        fbb.Finish(c);
-        auto p = store_->put_action(t->key, std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()),
-                                                             fbb.GetSize()));
-        if (!p.ok()) warn_store(p.error().message);
-      }
+    } else {
+      o.outputs.clear();   // a failed task has no outputs to hand out
     }
-    sched_.on_result(route, r->task_id(), r->attempt(), std::move(o));
+    Digest key = t->key;
+    std::vector<std::string> declared = t->action.outputs;
+    uint64_t gid = r->task_id();
+    Outcome cached = success ? o : Outcome{};
+    sched_.on_result(route, gid, r->attempt(), std::move(o));
+    if (success) {
+      // Written only now: the result answered the current dispatch and passed every check.
+      auto p = action_cache_.record(key, declared, cached);
+      if (!p.ok()) warn_store(p.error().message);
+    }
   }
 
   // ---- client messages ----
@@ -505,7 +509,7 @@ class Daemon final : public SchedulerHost {
         auto* c = e.body_as_BlobChunk();
         Digest d = proto::from_wire(c->digest());
         std::string err;
-        auto r = assembler_.add("c:" + route, d, c->offset(), bytes(c->data()));
+        auto r = assembler_.add("c:" + route, d, c->offset(), bytes(c->data()), clock_.now_ms());
         if (!r.ok()) {
           err = r.error().message;
         } else if (r.value()) {
@@ -550,6 +554,9 @@ class Daemon final : public SchedulerHost {
       case wire::Body::SubmitBuild: on_submit(route, rid, e.body_as_SubmitBuild()); return;
       case wire::Body::StatusRequest: {
         StatusInputs in{registry_, sched_, store_->stats(), clock_.now_ms(), bytes_received_};
+        in.forged_results = forged_results_;
+        in.refused_uploads = assembler_.refused();
+        in.unfinished_upload_bytes = assembler_.bytes_in_progress();
         fb::FlatBufferBuilder fbb(4096);
         send_to(client_, route, proto::finish(fbb, wire::CreateStatusReply(fbb, fbb.CreateString(status_json(in))), rid));
         return;
@@ -579,6 +586,10 @@ class Daemon final : public SchedulerHost {
           return;
         }
         nt.action = std::move(a.value());
+        if (auto ev = cmd::check_env(nt.action.env); !ev.ok()) {
+          reply_error(route, rid, "task '" + printable(nt.id) + "': " + ev.error().message);
+          return;
+        }
         if (st->deps()) nt.deps.assign(st->deps()->begin(), st->deps()->end());
         for (size_t i = 0; i < nt.action.inputs.size(); ++i) {
           if (!nt.action.inputs[i].producer) {
@@ -603,7 +614,7 @@ class Daemon final : public SchedulerHost {
     }
     std::string name = str(s->name());
     size_t n = tasks.size();
-    auto id = sched_.add_build(route, rid, name, std::move(tasks), s->keep_going());
+    auto id = sched_.add_build(route, rid, name, std::move(tasks), s->keep_going(), s->require_sandbox());
     if (!id.ok()) {
       reply_error(route, rid, id.error().message);
       return;
@@ -634,7 +645,27 @@ class Daemon final : public SchedulerHost {
     }
   }
 
+  // Builds whose client cannot be reached any more are cancelled (ROUTER_MANDATORY makes the
+  // send fail once the client's connection is gone); the client ignores these heartbeats.
+  void probe_clients() {
+    fb::FlatBufferBuilder fbb(32);
+    auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
+    std::vector<uint64_t> gone;
+    for (auto& [id, b] : sched_.builds()) {
+      if (!send_to(client_, b->client_route, hb)) gone.push_back(id);
+    }
+    for (uint64_t id : gone) {
+      log::warn("build " + std::to_string(id) + ": its client disconnected; cancelling it");
+      sched_.cancel_build(id, "cancelled: the client disconnected");
+    }
+  }
+
   void heartbeat() {
+    assembler_.expire(clock_.now_ms());
+    std::erase_if(dispatches_, [&](const auto& d) {
+      const TaskRec* t = sched_.find_task(d.first);
+      return !t || t->state != TaskState::Running;
+    });
     for (auto& w : registry_.expire()) {
       log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
                 " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
@@ -655,8 +686,17 @@ class Daemon final : public SchedulerHost {
   zmq::socket_t sink_;
   zmq::socket_t client_;
   zmq::socket_t monitor_;
+  zmq::socket_t client_monitor_;
   std::vector<int64_t> probe_at_;   // follow-up probes after a disconnect
   BlobAssembler assembler_;
+  ActionCache action_cache_{*store_};
+  struct Dispatch {
+    uint64_t token = 0;
+    std::string route;
+    int attempt = 0;
+  };
+  std::unordered_map<uint64_t, Dispatch> dispatches_;   // task gid -> its current dispatch
+  uint64_t forged_results_ = 0;
   std::deque<std::pair<Digest, std::string>> blob_cache_;
   uint64_t blob_cache_bytes_ = 0;
   uint64_t bytes_received_ = 0;

@@ -19,6 +19,8 @@ struct WorkerRec {
   std::string host;
   std::string platform;
   int slots = 0;
+  bool sandboxed = false;     // announced in Hello: tasks run in a sandbox
+  uint64_t mismatches = 0;    // --verify-rate comparisons this worker lost
   int credit = 0;             // free slots the worker has granted
   int64_t last_seen_ms = 0;
   int64_t joined_ms = 0;

@@ -55,14 +55,31 @@ size_t Scheduler::running_count() const {
 }
 
 Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request_id, std::string name,
-                                      std::vector<NewTask> tasks, bool keep_going) {
+                                      std::vector<NewTask> tasks, bool keep_going, bool require_sandbox) {
   const uint32_t n = static_cast<uint32_t>(tasks.size());
+  // Output claims: the same file under the same root written by two running builds is refused,
+  // unless both builds run the very same action for it (then dedup runs it once).
+  std::vector<std::pair<std::string, Digest>> claims;
+  for (auto& nt : tasks) {
+    if (nt.action.root.empty()) continue;   // no files to write (tests, benchmarks)
+    Digest spec = submitted_digest(nt.action);
+    for (auto& o : nt.action.outputs) {
+      std::string c = nt.action.root + "/" + o;
+      if (auto it = output_claims_.find(c); it != output_claims_.end() && it->second.second != spec) {
+        return make_error("task '" + nt.id + "': output '" + o + "' under " + nt.action.root +
+                          " is being written by running build " + std::to_string(it->second.first) +
+                          " with another command; wait for it to finish");
+      }
+      claims.emplace_back(std::move(c), spec);
+    }
+  }
   auto b = std::make_unique<Build>();
   b->id = next_build_++;
   b->client_route = std::move(client_route);
   b->request_id = request_id;
   b->name = std::move(name);
   b->keep_going = keep_going;
+  b->require_sandbox = require_sandbox;
   b->started_ms = clock_.now_ms();
   b->tasks.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -122,7 +139,39 @@ Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request
   counters_.tasks_received += n;
   uint64_t id = b->id;
   builds_[id] = std::move(b);
+  for (auto& [c, spec] : claims) output_claims_.emplace(std::move(c), std::make_pair(id, spec));
   return id;
+}
+
+// The action as submitted (produced inputs named by their producer): equal for the same command
+// on the same files.
+Digest Scheduler::submitted_digest(const ActionSpec& a) {
+  Hasher h;
+  h.field(a.root);
+  h.field(a.cwd);
+  h.field(a.argv.size());
+  for (auto& s : a.argv) h.field(s);
+  h.field(a.env.size());
+  for (auto& s : a.env) h.field(s);
+  h.field(a.inputs.size());
+  for (auto& in : a.inputs) {
+    h.field(in.path);
+    h.field(in.digest.str());
+    h.field(in.producer);
+  }
+  h.field(a.outputs.size());
+  for (auto& o : a.outputs) h.field(o);
+  return h.finish();
+}
+
+void Scheduler::cancel_build(uint64_t build_id, const std::string& why) {
+  auto it = builds_.find(build_id);
+  if (it == builds_.end()) return;
+  Build& b = *it->second;
+  b.failed = true;
+  stop_build(b, why);
+  drain();
+  if (auto again = builds_.find(build_id); again != builds_.end()) maybe_done(*again->second);
 }
 
 void Scheduler::start_build(uint64_t build_id) {
@@ -173,7 +222,7 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
   t.key_ready = true;
   t.ready_at_ms = clock_.now_ms();
   t.ready_us = wall_us();
-  if (auto hit = host_.cache_lookup(t.key)) {
+  if (auto hit = host_.cache_lookup(t.key, t.action.outputs)) {
     counters_.cache_hits++;
     finish(b, t, TaskState::Cached, std::move(*hit));
     return;
@@ -192,8 +241,9 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
 WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
   WorkerRec* best = nullptr;
   WorkerRec* fallback = nullptr;
+  bool need_sandbox = builds_.at(t.build_id)->require_sandbox;
   for (auto& [_, w] : registry_.workers()) {
-    if (w.credit <= 0) continue;
+    if (w.credit <= 0 || (need_sandbox && !w.sandboxed)) continue;
     if (t.failed_on.count(w.id)) {
       if (!fallback || w.credit > fallback->credit) fallback = &w;
       continue;
@@ -444,6 +494,7 @@ void Scheduler::maybe_done(Build& b) {
     by_gid_.erase(t.gid);
     followers_.erase(t.gid);
   }
+  std::erase_if(output_claims_, [&](const auto& c) { return c.second.first == id; });
   pending_.erase(std::remove_if(pending_.begin(), pending_.end(), [&](auto& p) { return p.first == id; }),
                  pending_.end());
   builds_.erase(it);

@@ -71,6 +71,7 @@ struct Build {
   uint64_t request_id = 0;
   std::string name;
   bool keep_going = false;
+  bool require_sandbox = false;   // dispatch only to workers that announced a sandbox
   bool stopped = false;       // a failure without --keep-going: start nothing new
   std::vector<TaskRec> tasks;
   uint32_t finished = 0;
@@ -87,8 +88,9 @@ class SchedulerHost {
   virtual bool send_task(const WorkerRec& w, const TaskRec& t) = 0;
   virtual void task_event(const Build& b, const TaskRec& t) = 0;
   virtual void build_done(const Build& b) = 0;
-  // Action cache, consulted before dispatch; a hit costs no worker time.
-  virtual std::optional<Outcome> cache_lookup(const Digest& key) = 0;
+  // Action cache, consulted before dispatch; a hit costs no worker time. A hit names exactly
+  // the task's declared `outputs`.
+  virtual std::optional<Outcome> cache_lookup(const Digest& key, const std::vector<std::string>& outputs) = 0;
   // Remembered duration of a task, by a key stable across builds.
   virtual std::optional<int64_t> duration_lookup(const std::string& key) = 0;
   virtual void duration_record(const std::string& key, int64_t ms) = 0;
@@ -121,8 +123,12 @@ class Scheduler {
 
   // Adds a build. Tasks must be acyclic with deps indexing earlier or later tasks of the same
   // build (validated by the client; checked again here). Returns the build id or an error.
+  // Two running builds may not declare the same output under the same root: the second is
+  // refused, naming the output and the build that holds it.
   Result<uint64_t> add_build(std::string client_route, uint64_t request_id, std::string name,
-                             std::vector<NewTask> tasks, bool keep_going);
+                             std::vector<NewTask> tasks, bool keep_going, bool require_sandbox = false);
+  // The client of a build is gone: nothing new starts, running tasks finish, the build ends.
+  void cancel_build(uint64_t build_id, const std::string& why);
 
   // Makes the build's root tasks ready (cache hits resolve here). Separate from add_build so
   // the caller can acknowledge the build before its first events.
@@ -183,6 +189,9 @@ class Scheduler {
   std::unordered_map<uint64_t, std::vector<uint64_t>> followers_;
   SchedulerCounters counters_;
   std::vector<std::pair<uint64_t, uint32_t>> pending_;   // (build, index) whose deps just finished
+  static Digest submitted_digest(const ActionSpec& a);
+  // "<root>/<output>" -> (running build, digest of the submitted action writing it)
+  std::map<std::string, std::pair<uint64_t, Digest>> output_claims_;
 };
 
 const char* state_name(TaskState s);

@@ -88,7 +88,7 @@ class FakeHost : public SchedulerHost {
     }
     done.push_back(std::move(f));
   }
-  std::optional<Outcome> cache_lookup(const Digest& key) override {
+  std::optional<Outcome> cache_lookup(const Digest& key, const std::vector<std::string>&) override {
     lookups.push_back(key);
     auto it = cache.find(key);
     if (it == cache.end()) return std::nullopt;
@@ -1075,4 +1075,55 @@ TEST_CASE("losing workers does not use up a task's attempts; reported infra fail
   REQUIRE(r.host.sent.size() == 6u);
   r.run_all();
   REQUIRE(r.host.finished(id)->ok);
+}
+
+// ---------------------------------------------------------------- trust rules
+
+TEST_CASE("two running builds may not write one output with different commands") {
+  Rig r;
+  r.add_worker("w1", "one", 4, 4);
+  uint64_t b1 = r.submit({task("gen", {}, {"out.o"})});
+  NewTask other = task("gen", {}, {"out.o"});
+  other.action.argv = {"tool", "something-else"};
+  auto refused = r.add({other});
+  REQUIRE_FALSE(refused.ok());
+  REQUIRE(refused.error().message.find("out.o") != std::string::npos);
+  REQUIRE(refused.error().message.find("build " + std::to_string(b1)) != std::string::npos);
+  NewTask elsewhere = other;
+  elsewhere.action.root = "/other-checkout";
+  REQUIRE(r.add({elsewhere}).ok());   // another root: no conflict
+  r.run_all();
+  REQUIRE(r.host.finished(b1)->ok);
+  REQUIRE(r.add({other}).ok());        // the first build ended: its claim is released
+}
+
+TEST_CASE("a build that requires a sandbox runs only on sandboxed workers") {
+  Rig r;
+  r.add_worker("bare", "bare", 2, 2);   // unsandboxed (the default in the registry)
+  auto id = r.sched.add_build("client", 7, "test", {task("a", {}, {"a.o"})}, false, true);
+  REQUIRE(id.ok());
+  r.sched.start_build(id.value());
+  r.sched.dispatch();
+  REQUIRE(r.host.sent.empty());
+  r.add_worker("boxed", "boxed", 2, 2);
+  r.registry.find("boxed")->sandboxed = true;
+  r.sched.dispatch();
+  REQUIRE(r.host.sent.size() == 1u);
+  REQUIRE(r.host.sent[0].route == "boxed");
+}
+
+TEST_CASE("a cancelled build starts nothing new and ends") {
+  Rig r;
+  r.add_worker("w1", "one", 1, 1);
+  uint64_t b = r.submit({task("a", {}, {"a.o"}), task("b", {}, {"b.o"}), task("c", {0, 1}, {"c"})});
+  REQUIRE(r.host.sent.size() == 1u);
+  r.sched.cancel_build(b, "cancelled: the client disconnected");
+  Sent s = r.host.sent[0];
+  r.complete(s, r.success(s));
+  r.give_credit("w1", 1);
+  r.sched.dispatch();
+  REQUIRE(r.host.sent.size() == 1u);
+  const Finished* f = r.host.finished(b);
+  REQUIRE(f);
+  REQUIRE_FALSE(f->ok);
 }

@@ -12,6 +12,7 @@ std::string status_json(const StatusInputs& in) {
     ws.push_back({{"id", w.id},
                   {"host", w.host},
                   {"platform", w.platform},
+                  {"sandboxed", w.sandboxed},
                   {"slots", w.slots},
                   {"busy", w.running.size()},
                   {"credit", w.credit},
@@ -34,6 +35,12 @@ std::string status_json(const StatusInputs& in) {
                    {"executed", c.executed},       {"failed", c.failed},
                    {"retries", c.retries},         {"deduplicated", c.deduplicated},
                    {"late_results", c.late_results}, {"bytes_received", in.bytes_received}};
+  uint64_t unsandboxed = 0;
+  for (auto& [_, w] : in.registry.workers()) unsandboxed += w.sandboxed ? 0 : 1;
+  j["security"] = {{"unsandboxed_workers", unsandboxed},
+                   {"forged_results", in.forged_results},
+                   {"refused_uploads", in.refused_uploads},
+                   {"unfinished_upload_bytes", in.unfinished_upload_bytes}};
   uint64_t looked = c.cache_hits + c.dispatched;
   j["cache_hit_rate"] = looked ? static_cast<double>(c.cache_hits) / static_cast<double>(looked) : 0.0;
   return j.dump();

@@ -17,12 +17,16 @@ struct StatusInputs {
   store::StoreStats store;
   int64_t now_ms;
   uint64_t bytes_received;
+  uint64_t forged_results = 0;     // sink results that answered no dispatch
+  uint64_t refused_uploads = 0;    // chunks refused by the blob assembler's caps and checks
+  uint64_t unfinished_upload_bytes = 0;
 };
 
-// Format (version 1): {"version":1,"workers":[{"id","host","slots","busy","credit","tasks_done",
-// "last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
+// Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed","slots","busy",
+// "credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
 // "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...},
-// "cache_hit_rate"}
+// "cache_hit_rate","security":{"unsandboxed_workers","forged_results","refused_uploads",
+// "unfinished_upload_bytes"}}
 std::string status_json(const StatusInputs& in);
 
 }  // namespace zbuild::daemon

@@ -1,5 +1,7 @@
 #include "runner/cmdline.h"
 
+#include "common/command_policy.h"
+
 #include <algorithm>
 #include <array>
 #include <string_view>
@@ -91,69 +93,11 @@ Analysis local(std::string why) {
   return a;
 }
 
-// Splits a response file's text the way libiberty's buildargv does.
-std::vector<std::string> split_response(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool have = false, sq = false, dq = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (!sq && !dq && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')) {
-      if (have) out.push_back(cur);
-      cur.clear();
-      have = false;
-      continue;
-    }
-    have = true;
-    if (c == '\\' && i + 1 < text.size()) {
-      cur.push_back(text[++i]);
-    } else if (sq) {
-      if (c == '\'') sq = false;
-      else cur.push_back(c);
-    } else if (dq) {
-      if (c == '"') dq = false;
-      else cur.push_back(c);
-    } else if (c == '\'') {
-      sq = true;
-    } else if (c == '"') {
-      dq = true;
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (have) out.push_back(cur);
-  return out;
-}
-
 }  // namespace
-
-Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv, const std::string& cwd) {
-  std::vector<std::string> out;
-  int depth = 0;
-  std::vector<std::string> work(argv.rbegin(), argv.rend());   // a stack, next argument last
-  size_t expanded = 0;
-  while (!work.empty()) {
-    std::string a = std::move(work.back());
-    work.pop_back();
-    if (a.size() > 1 && a[0] == '@' && !out.empty()) {
-      std::string path = a.substr(1);
-      if (path[0] != '/' && !cwd.empty()) path = cwd + "/" + path;
-      auto text = read_file(path);
-      if (text.ok()) {
-        if (++expanded > 64 || ++depth > 4096) return make_error("response files nest too deeply at " + a);
-        auto parts = split_response(text.value());
-        for (auto it = parts.rbegin(); it != parts.rend(); ++it) work.push_back(*it);
-        continue;
-      }
-    }
-    out.push_back(std::move(a));
-  }
-  return out;
-}
 
 Analysis analyze(const std::vector<std::string>& raw, const std::string& cwd) {
   if (raw.size() < 2) return local("no arguments");
-  auto expanded = expand_response_files(raw, cwd);
+  auto expanded = cmd::expand_response_files(raw, cwd);
   if (!expanded.ok()) return local(expanded.error().message);
   const std::vector<std::string>& argv = expanded.value();
 

@@ -53,10 +53,6 @@ struct Analysis {
 // `argv[0]` is the compiler. Response files (@file) are read relative to `cwd`.
 Analysis analyze(const std::vector<std::string>& argv, const std::string& cwd);
 
-// Expands @file arguments the way gcc does (whitespace-separated, '' and "" quoting, backslash
-// escapes, nested files). A missing file is kept as the literal argument, as gcc does.
-Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv, const std::string& cwd);
-
 // The prerequisites of the first rule of a depfile (gcc's -M output): -MP's phony rules for
 // each header, which follow it, are left out.
 std::vector<std::string> depfile_inputs(const std::string& text);

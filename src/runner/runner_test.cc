@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/command_policy.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
@@ -119,11 +120,11 @@ TEST_CASE("response files expand like gcc's") {
   TempDir t;
   REQUIRE(write_file_atomic(t.path / "r1", "-DA='x y' \"-I dir\" @r2\n-c").ok());
   REQUIRE(write_file_atomic(t.path / "r2", "a\\ b.c").ok());
-  auto r = expand_response_files({"gcc", "@r1", "@missing"}, t.path.string());
+  auto r = cmd::expand_response_files({"gcc", "@r1", "@missing"}, t.path.string());
   REQUIRE(r.ok());
   CHECK(r.value() == std::vector<std::string>{"gcc", "-DA=x y", "-I dir", "a b.c", "-c", "@missing"});
   REQUIRE(write_file_atomic(t.path / "loop", "@loop").ok());
-  CHECK_FALSE(expand_response_files({"gcc", "@loop"}, t.path.string()).ok());
+  CHECK_FALSE(cmd::expand_response_files({"gcc", "@loop"}, t.path.string()).ok());
 }
 
 TEST_CASE("gcc -H output lists every header") {

@@ -5,26 +5,14 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/command_policy.h"
+#include "common/fs.h"
+#include "common/paths.h"
 #include "common/subprocess.h"
 
 namespace zbuild::worker {
 
 namespace fs = std::filesystem;
-
-bool Executor::is_c_compiler(const std::string& argv0) {
-  std::string base = argv0.substr(argv0.rfind('/') + 1);
-  // gcc, g++, cc, c++, clang, clang++, with target prefixes and version suffixes.
-  for (const char* name : {"gcc", "g++", "clang", "clang++", "cc", "c++"}) {
-    std::string n = name;
-    auto pos = base.find(n);
-    if (pos == std::string::npos) continue;
-    bool left_ok = pos == 0 || base[pos - 1] == '-';
-    size_t end = pos + n.size();
-    bool right_ok = end == base.size() || base[end] == '-';
-    if (left_ok && right_ok) return true;
-  }
-  return false;
-}
 
 static std::string map_root(const std::string& arg, const std::string& root, const std::string& sb) {
   if (root.empty() || root == "/") return arg;
@@ -48,25 +36,58 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   argv.reserve(a.argv.size() + 1);
   for (auto& s : a.argv) argv.push_back(map_root(s, a.root, sandbox));
   bool compiles = std::any_of(a.argv.begin(), a.argv.end(), [](auto& s) { return s == "-c" || s == "-S"; });
-  if (!argv.empty() && is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
+  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
     argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + a.root);
   }
   return argv;
 }
 
-bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why) {
+bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why, const std::string& root) {
+  auto refuse = [&](const std::string& m) {
+    if (why) *why = "zbuild-worker: " + m + "\n";
+    return false;
+  };
+  if (argv0.find('/') != std::string::npos) {
+    fs::path prog = fs::path(argv0).lexically_normal();
+    if (!prog.is_absolute()) return refuse("program '" + argv0 + "' is a relative path: a task may not run a file it ships");
+    if (!root.empty() && root != "/" && is_under(fs::path(root).lexically_normal(), prog)) {
+      return refuse("program '" + argv0 + "' lies under the exec root: a task may not run a file it ships");
+    }
+  }
   if (p.allow_any) return true;
   std::string base = argv0.substr(argv0.rfind('/') + 1);
   static const std::set<std::string> kTools = {"ar", "ranlib", "ld", "ld.bfd", "ld.gold", "ld.lld", "as",
                                                "strip", "objcopy", "nm", "gcc-ar", "gcc-ranlib"};
-  if (Executor::is_c_compiler(argv0) || kTools.count(base) || p.allowed.count(base) || p.allowed.count(argv0)) {
+  if (cmd::is_c_compiler(argv0) || kTools.count(base) || p.allowed.count(base) || p.allowed.count(argv0)) {
     return true;
   }
-  if (why) {
-    *why = "zbuild-worker: program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "
-           "the operator adds others with --allow-program NAME)\n";
+  return refuse("program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "
+                "the operator adds others with --allow-program NAME)");
+}
+
+std::string refusal(const SandboxPolicy& p, const ActionSpec& a, const std::string& sandbox_cwd) {
+  std::string why;
+  if (a.argv.empty()) return "zbuild-worker: empty command\n";
+  if (!program_allowed(p, a.argv[0], &why, a.root)) return why;
+  if (auto ev = cmd::check_env(a.env); !ev.ok()) return "zbuild-worker: " + ev.error().message + "\n";
+  if (p.allow_any) return {};
+  // Response files are read from the task's own directory only: inputs it shipped.
+  auto expanded = cmd::expand_response_files(a.argv, [&](const std::string& f) -> Result<std::optional<std::string>> {
+    auto rel = normalize_relative(f, "response file");
+    if (!rel.ok()) return make_error("must be a relative path inside the task's directory");
+    fs::path path = fs::path(sandbox_cwd) / rel.value();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return std::optional<std::string>();
+    if (!S_ISREG(st.st_mode)) return make_error("not a regular file");
+    auto text = read_file(path);
+    if (!text.ok()) return text.error();
+    return std::optional<std::string>(std::move(text.value()));
+  });
+  if (!expanded.ok()) return "zbuild-worker: " + expanded.error().message + "\n";
+  if (auto st = cmd::check_compiler_options(expanded.value(), p.allowed_options); !st.ok()) {
+    return "zbuild-worker: " + st.error().message + "\n";
   }
-  return false;
+  return {};
 }
 
 std::string probe_bwrap() {
@@ -89,7 +110,7 @@ std::string probe_bwrap() {
 // mapping); without it the sandbox stands in for the root and argv is mapped.
 static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vector<std::string>& argv,
                                           const std::string& sb, const std::string& mount_at,
-                                          const std::string& cwd) {
+                                          const std::string& cwd, const std::vector<std::string>& env) {
   std::vector<std::string> out;
   if (p.memory_limit_mb > 0) {
     out = {"prlimit", "--as=" + std::to_string(p.memory_limit_mb * 1024 * 1024), "--"};
@@ -103,7 +124,14 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
                                   "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
                                   "--ro-bind-try", "/opt", "/opt",
                                   "--proc", "/proc", "--dev", "/dev",
-                                  "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--"};
+                                  "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--clearenv"};
+    // The task's environment reaches only the command inside; bwrap and prlimit run with the
+    // worker's fixed one.
+    for (auto& e : env) {
+      auto eq = e.find('=');
+      b.insert(b.end(), {"--setenv", e.substr(0, eq), e.substr(eq + 1)});
+    }
+    b.push_back("--");
     out.insert(out.end(), b.begin(), b.end());
   }
   out.insert(out.end(), argv.begin(), argv.end());
@@ -112,10 +140,13 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
 
 ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   ExecResult r;
-  std::string refusal;
-  if (!program_allowed(policy_, a.argv[0], &refusal)) {
+  // Refused before anything on this host is looked at (host files included).
+  std::string refused;
+  if (auto ev = cmd::check_env(a.env); !ev.ok()) refused = "zbuild-worker: " + ev.error().message + "\n";
+  else program_allowed(policy_, a.argv.empty() ? std::string() : a.argv[0], &refused, a.root);
+  if (!refused.empty()) {
     r.exit_code = 126;
-    r.err = refusal;
+    r.err = refused;
     return r;
   }
   auto hc = hosts_.check(a.host_files);
@@ -145,30 +176,35 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   for (auto& o : a.outputs) fs::create_directories((sb / o).parent_path(), ec);
   fs::create_directories(sb / a.cwd, ec);
   fs::create_directories(sb / ".zbuild-tmp", ec);
+  refused = refusal(policy_, a, (sb / a.cwd).lexically_normal().string());
+  if (!refused.empty()) {
+    r.exit_code = 126;
+    r.err = refused;
+    return r;
+  }
 
   ProcessSpec ps;
   ps.cwd = (sb / a.cwd).lexically_normal().string();
   bool at_root = policy_.use_bwrap && a.root.size() > 1 && a.root[0] == '/' && !a.root.starts_with("/usr") &&
                  !a.root.starts_with("/proc") && !a.root.starts_with("/dev");
+  // The command's environment: the worker's fixed variables, then the task's (checked above).
+  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                  "HOME=" + (at_root ? a.root : sb.string()),
+                                  "TMPDIR=" + (at_root ? (fs::path(a.root) / ".zbuild-tmp").string()
+                                                       : (sb / ".zbuild-tmp").string())};
+  for (auto& e : a.env) env.push_back(e);
+  ps.use_env = true;
   if (at_root) {
     std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
     while (inner_cwd.size() > 1 && inner_cwd.back() == '/') inner_cwd.pop_back();   // gcc records it as given
-    ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd);
+    ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd, env);
+    ps.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+  } else if (policy_.use_bwrap) {
+    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env);
+    ps.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   } else {
-    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd);
-  }
-  ps.use_env = true;
-  const char* path = std::getenv("PATH");
-  ps.env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
-  ps.env.push_back("HOME=" + (at_root ? a.root : sb.string()));
-  // The only writable place is the sandbox (mounted at the root under bubblewrap): temp files too.
-  ps.env.push_back("TMPDIR=" + (at_root ? (fs::path(a.root) / ".zbuild-tmp").string() : (sb / ".zbuild-tmp").string()));
-  for (auto& e : a.env) {
-    auto eq = e.find('=');
-    std::string key = e.substr(0, eq);
-    ps.env.erase(std::remove_if(ps.env.begin(), ps.env.end(), [&](auto& x) { return x.rfind(key + "=", 0) == 0; }),
-                 ps.env.end());
-    ps.env.push_back(e);
+    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env);
+    ps.env = env;   // --sandbox none: the operator's choice; the variables were still checked
   }
   ps.timeout_ms = a.timeout_ms;
   ps.output_cap = 4u << 20;

@@ -35,11 +35,18 @@ struct SandboxPolicy {
   std::string bwrap;                   // path of bwrap
   std::set<std::string> allowed;       // extra program names or absolute paths
   bool allow_any = false;
+  std::set<std::string> allowed_options;   // compiler options allowed despite cmd::check_compiler_options
   int64_t memory_limit_mb = 8192;      // address-space limit per task (0: none)
 };
 
-// True when argv[0] may run under `p`. `why` names the refusal.
-bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why);
+// True when argv[0] may run under `p`. `why` names the refusal. A program given by path must
+// be an absolute path outside the task's exec root `root` (a shipped input is never a program).
+bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why, const std::string& root = "");
+
+// Everything a task must not do, checked before anything runs: the program, its environment
+// (no loader or interpreter variables), its options (none that run other programs or load
+// code, response files under `sandbox_cwd` expanded first). Empty when the task may run.
+std::string refusal(const SandboxPolicy& p, const ActionSpec& a, const std::string& sandbox_cwd);
 // Finds bwrap and checks that it can create a sandbox here; empty when it cannot.
 std::string probe_bwrap();
 
@@ -54,7 +61,6 @@ class Executor {
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the
   // prefix map for C/C++ compiles. Exposed for tests.
   static std::vector<std::string> map_argv(const ActionSpec& a, const std::string& sandbox);
-  static bool is_c_compiler(const std::string& argv0);
 
  private:
   std::filesystem::path sandbox_root_;

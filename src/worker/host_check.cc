@@ -1,36 +1,98 @@
 #include "worker/host_check.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <vector>
+
+#include "common/paths.h"
 
 namespace zbuild::worker {
 
+namespace {
+
+int64_t mono_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+bool HostFileChecker::under_dirs(const std::filesystem::path& p) const {
+  return std::any_of(dirs_.begin(), dirs_.end(), [&](const std::string& d) { return is_under(std::filesystem::path(d), p); });
+}
+
+Result<Digest> HostFileChecker::digest_of(const std::string& path) {
+  const Status no = make_error("toolchain mismatch: " + path + " is not the same on this worker");
+  char real[PATH_MAX];
+  if (path.empty() || path[0] != '/' || !::realpath(path.c_str(), real)) return no.error();
+  // The real path must stay under the toolchain folders too (no symlink out of them).
+  std::filesystem::path rp = std::filesystem::path(real).lexically_normal();
+  if (!under_dirs(rp)) return no.error();
+  Fd f{::open(real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)};
+  if (f.fd < 0) return no.error();
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_size_) {
+    return no.error();
+  }
+  uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = known_.find(path);
+    if (it != known_.end() && it->second.size == static_cast<uint64_t>(st.st_size) && it->second.mtime_ns == mt &&
+        it->second.ino == st.st_ino) {
+      return it->second.digest;
+    }
+  }
+  Hasher h;
+  std::vector<char> buf(1 << 16);
+  int64_t deadline = mono_ms() + max_ms_;
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(f.fd, buf.data(), buf.size());
+    if (n < 0) return no.error();
+    if (n == 0) break;
+    total += static_cast<uint64_t>(n);
+    if (total > max_size_ || mono_ms() > deadline) return no.error();
+    h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  Digest d = h.finish();
+  std::lock_guard<std::mutex> lock(mu_);
+  known_[path] = Stamp{static_cast<uint64_t>(st.st_size), mt, st.st_ino, d};
+  return d;
+}
+
 Status HostFileChecker::check(const std::vector<HostFileSpec>& files) {
+  // Paths first: a task naming anything outside the toolchain folders is refused outright,
+  // before any file of this host is touched.
   for (auto& f : files) {
-    struct stat st {};
-    if (::stat(f.path.c_str(), &st) != 0) {
-      return make_error("toolchain mismatch: " + f.path + " does not exist on this worker");
+    std::filesystem::path p = std::filesystem::path(f.path).lexically_normal();
+    if (!p.is_absolute() || !under_dirs(p)) {
+      return make_error("host file " + f.path + " is outside this worker's toolchain folders (" +
+                        [&] {
+                          std::string s;
+                          for (auto& d : dirs_) s += (s.empty() ? "" : ", ") + d;
+                          return s;
+                        }() +
+                        ")");
     }
-    uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
-    Digest have;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = known_.find(f.path);
-      if (it != known_.end() && it->second.size == static_cast<uint64_t>(st.st_size) && it->second.mtime_ns == mt &&
-          it->second.ino == st.st_ino) {
-        have = it->second.digest;
-      }
-    }
-    if (have.empty()) {
-      auto d = digest_file(f.path);
-      if (!d.ok()) return make_error("toolchain check: " + d.error().message);
-      have = d.value();
-      std::lock_guard<std::mutex> lock(mu_);
-      known_[f.path] = Stamp{static_cast<uint64_t>(st.st_size), mt, st.st_ino, have};
-    }
-    if (have != f.digest) {
-      return make_error("toolchain mismatch: " + f.path + " differs on this worker (have " + have.str() +
-                        ", task wants " + f.digest.str() + ")");
-    }
+  }
+  for (auto& f : files) {
+    auto have = digest_of(f.path);
+    if (!have.ok()) return have.error();
+    if (have.value() != f.digest) return make_error("toolchain mismatch: " + f.path + " is not the same on this worker");
   }
   return {};
 }

@@ -1,12 +1,18 @@
 // Checks that files outside the exec root (compiler, system headers) are the same on this
 // worker as on the submitting host, by digest. Digests are remembered per (path, size, mtime,
 // inode), so a header is hashed once, not once per task.
+//
+// A task names these paths, so they are hostile: only regular files whose real path lies under
+// the toolchain folders (default /usr, /opt and the /lib, /bin links into /usr; --toolchain-dir adds more) are looked at, opened
+// without blocking and hashed with a size and time limit. A refusal depends only on the path
+// named, and a mismatch never tells what this host has (no digest, no "missing" vs
+// "different"), so the check is no oracle for the worker's files.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "common/result.h"
@@ -16,14 +22,27 @@ namespace zbuild::worker {
 
 class HostFileChecker {
  public:
-  // OK when every file matches; otherwise names the first that differs or is missing.
+  static std::vector<std::string> default_dirs() {
+    return {"/usr", "/opt", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc/alternatives"};
+  }
+  explicit HostFileChecker(std::vector<std::string> dirs = default_dirs(), uint64_t max_size = 1ull << 30,
+                           int64_t max_ms = 10000)
+      : dirs_(std::move(dirs)), max_size_(max_size), max_ms_(max_ms) {}
+
+  // OK when every file matches; otherwise names the first that does not.
   Status check(const std::vector<HostFileSpec>& files);
 
  private:
+  Result<Digest> digest_of(const std::string& path);
+  bool under_dirs(const std::filesystem::path& p) const;
+
   struct Stamp {
     uint64_t size, mtime_ns, ino;
     Digest digest;
   };
+  std::vector<std::string> dirs_;
+  uint64_t max_size_;
+  int64_t max_ms_;
   std::mutex mu_;
   std::map<std::string, Stamp> known_;
 };

@@ -34,6 +34,7 @@ namespace {
 struct Job {
   uint64_t task_id = 0;
   int attempt = 0;
+  uint64_t token = 0;              // echoed in the result: binds it to this dispatch
   ActionSpec action;
   std::set<std::string> waiting;   // digests not yet in the blob cache
   std::string infra_error;         // set when fetching failed
@@ -44,6 +45,13 @@ struct Job {
 std::string hostname() {
   char buf[256] = {0};
   ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string random_hex() {
+  static thread_local std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
   return buf;
 }
 
@@ -60,9 +68,16 @@ class Worker {
         addr_(std::move(addr)),
         curve_(std::move(curve)),
         cache_(fs_root() / "blobs"),
+        hosts_(toolchain_dirs(o)),
         done_pull_(ctx_, zmq::socket_type::pull) {}
 
   std::filesystem::path fs_root() const { return opts_.work_dir; }
+
+  static std::vector<std::string> toolchain_dirs(const WorkerOptions& o) {
+    auto d = HostFileChecker::default_dirs();
+    d.insert(d.end(), o.toolchain_dirs.begin(), o.toolchain_dirs.end());
+    return d;
+  }
 
   Status start() {
     ZB_TRY(cache_.init());
@@ -74,20 +89,23 @@ class Worker {
     SandboxPolicy policy;
     policy.allowed.insert(opts_.allow_programs.begin(), opts_.allow_programs.end());
     policy.allow_any = opts_.allow_any_program;
+    policy.allowed_options.insert(opts_.allow_options.begin(), opts_.allow_options.end());
     policy.memory_limit_mb = opts_.memory_limit_mb;
     if (opts_.sandbox != "none") {
+      // Fails closed: no sandbox, no tasks — unless the operator says --sandbox none.
       policy.bwrap = probe_bwrap();
       policy.use_bwrap = !policy.bwrap.empty();
-      if (!policy.use_bwrap && opts_.sandbox == "bwrap") {
-        return make_error("--sandbox bwrap: bubblewrap is not installed or cannot create a sandbox here");
+      if (!policy.use_bwrap) {
+        return make_error("refusing to start: bubblewrap is not installed or cannot create a sandbox on this host "
+                          "(user namespaces blocked?); install bubblewrap, or run tasks unsandboxed with "
+                          "--sandbox none on a host you trust");
       }
-    }
-    if (policy.use_bwrap) {
       log::info("sandbox: bubblewrap (only the task's directory writable, /usr read-only, no network)");
     } else {
-      log::warn("sandbox: a plain directory (bubblewrap " + std::string(opts_.sandbox == "none" ? "turned off" :
-                "unavailable") + "): tasks can see this host's files and network");
+      log::warn("sandbox: none (--sandbox none): tasks can see this host's files and network; the daemon shows this "
+                "worker as unsandboxed");
     }
+    sandboxed_ = policy.use_bwrap;
     executor_ = std::make_unique<Executor>(fs_root() / "sandbox", cache_, hosts_, policy);
     for (int i = 0; i < opts_.slots; ++i) threads_.emplace_back([this, i] { slot_main(i); });
     return {};
@@ -164,7 +182,7 @@ class Worker {
   void hello() {
     fb::FlatBufferBuilder fbb(256);
     send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
-                                              opts_.slots, fbb.CreateString(platform()), ::getpid())));
+                                              opts_.slots, fbb.CreateString(platform()), ::getpid(), sandboxed_)));
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
@@ -217,6 +235,7 @@ class Worker {
     auto job = std::make_unique<Job>();
     job->task_id = t->task_id();
     job->attempt = t->attempt();
+    job->token = t->token();
     job->received_ms = clock_.now_ms();
     auto a = proto::parse_action(t->action());
     if (!a.ok()) {
@@ -331,8 +350,9 @@ class Worker {
     if (!job.infra_error.empty()) {
       r.infra_error = job.infra_error;
     } else {
+      // An unpredictable folder name: a task cannot aim at another slot's folder.
       r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
-                                         std::to_string(job.attempt));
+                                         std::to_string(job.attempt) + "-" + random_hex());
     }
     int64_t up_start = clock_.now_ms();
     if (r.infra_error.empty() && r.exit_code == 0) {
@@ -353,7 +373,7 @@ class Worker {
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.out.data()), r.out.size()),
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.err.data()), r.err.size()),
                                     proto::build_outputs(fbb, r.outputs), fbb.CreateString(r.infra_error),
-                                    job.fetch_ms, r.run_ms, up_ms, slot));
+                                    job.fetch_ms, r.run_ms, up_ms, slot, job.token));
     if (!push.send(zmq::buffer(msg), zmq::send_flags::none)) {
       log::warn("result of task " + std::to_string(job.task_id) + " could not be sent (daemon unreachable)");
     }
@@ -388,6 +408,7 @@ class Worker {
   int64_t last_heard_ = 0;
   int64_t next_hb_ = 0;
   bool welcomed_ = false;
+  bool sandboxed_ = false;
 
   // Fetching (main thread only).
   std::map<std::string, Digest> fetching_;

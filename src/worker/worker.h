@@ -22,9 +22,13 @@ struct WorkerOptions {
   std::string id;              // default: host-pid-random
   std::string curve_key;       // this worker's secret key file (CurveZMQ); or $ZBUILD_CURVE_KEY
   std::string daemon_key;      // the daemon's public key file; or $ZBUILD_DAEMON_KEY
-  std::string sandbox = "auto";          // auto (bwrap when it works), bwrap, none
+  // auto or bwrap: bubblewrap, and refuse to start when it cannot run here; none: no sandbox
+  // (the operator's explicit choice; the daemon shows the worker as unsandboxed).
+  std::string sandbox = "auto";
   std::vector<std::string> allow_programs;
   bool allow_any_program = false;
+  std::vector<std::string> allow_options;    // compiler options allowed despite the refusal list
+  std::vector<std::string> toolchain_dirs;   // extra folders whose files tasks may name as host files
   int64_t memory_limit_mb = 8192;
 };
 

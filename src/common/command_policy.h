@@ -1,0 +1,63 @@
+// Compiler-command and environment knowledge shared by the client, the runner, the graph
+// loader and the worker (one list, kept here): which programs are C/C++ compiler drivers,
+// which command lines compile, which environment variables and compiler options make a
+// process load or run code it was not asked to run, and response-file (@file) expansion.
+//
+// The refusal lists are the security boundary of a worker (design §8): a task may run an
+// allow-listed compiler, but not make that compiler run another program (`-wrapper`, `-B`),
+// load a plugin (`-fplugin`, `-Wl,-plugin`), read driver specs (`-specs`), or make the loader
+// inject code (`LD_PRELOAD`, `GCONV_PATH`, ...). Operators may allow single options by name.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace zbuild::cmd {
+
+// gcc, g++, clang, clang++, cc, c++ — with target prefixes and version suffixes
+// (x86_64-linux-gnu-g++-12, clang-16), given as a bare name or a path.
+bool is_c_compiler(std::string_view argv0);
+
+// A compiler driver asked to compile without linking (-c, -S or -E).
+bool is_compile(const std::vector<std::string>& argv);
+
+// Why an environment variable may not be part of a task ("loader variable", ...), or nullopt
+// when it may. Covers the dynamic loader (LD_*), glibc (GCONV_PATH, MALLOC_*, GLIBC_TUNABLES,
+// LOCPATH, ...), interpreters (PYTHON*, PERL5*, RUBY*, NODE_OPTIONS, BASH_ENV, ...), the
+// compiler driver's program search (GCC_EXEC_PREFIX, COMPILER_PATH) and PATH (the worker's own).
+std::optional<std::string> refused_env(std::string_view name);
+
+// Checks a whole environment list ("NAME=value"); the error names the first refused variable.
+Status check_env(const std::vector<std::string>& env);
+
+// Reads a response file named by an @argument; nullopt when it does not exist (the argument is
+// then kept literally, as gcc does).
+using ResponseReader = std::function<Result<std::optional<std::string>>(const std::string& path)>;
+
+// Expands @file arguments the way gcc does (whitespace-separated, '' and "" quoting, backslash
+// escapes, nested files; at most 64 files). argv[0] is never expanded.
+Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv,
+                                                       const ResponseReader& read);
+// The same, reading files from disk relative to `cwd`.
+Result<std::vector<std::string>> expand_response_files(const std::vector<std::string>& argv, const std::string& cwd);
+
+// Splits response-file text into arguments.
+std::vector<std::string> split_response(std::string_view text);
+
+// Refuses compiler options that run other programs or load code: -wrapper, -B, -fplugin*,
+// -specs/--specs, --gcc-toolchain/-gcc-toolchain, -ccc-*, --ld-path, -fuse-ld with a path,
+// -fpass-plugin, -Xclang -load/-plugin, -mllvm -load, and linker plugins through -Wl,/-Xlinker.
+// `argv` must already have its response files expanded. `allowed` holds option names the
+// operator allowed ("-B", "-fplugin", ...). The error names the option.
+Status check_compiler_options(const std::vector<std::string>& argv, const std::set<std::string>& allowed = {});
+
+// The option names check_compiler_options refuses (for --help and docs).
+const std::vector<std::string>& refused_option_names();
+
+}  // namespace zbuild::cmd
