@@ -12,7 +12,8 @@ std::string daemon_address(const std::string& flag) { return daemon_address_from
 
 static const char* kSubmitHelp =
     "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--csv-out FILE]\n"
-    "                     [--trace FILE] [--keep-going] [--wait-daemon SECONDS] [--quiet] GRAPH\n"
+    "                     [--trace FILE] [--keep-going] [--require-sandbox] [--wait-daemon SECONDS]\n"
+    "                     [--quiet] GRAPH\n"
     "\n"
     "Builds the tasks of GRAPH (graph.json, docs/graph-format.md) on the daemon's workers,\n"
     "answering from the cache whatever was built before, and writes the outputs under the\n"
@@ -23,13 +24,19 @@ static const char* kSubmitHelp =
     "  --csv-out FILE      the same metrics appended as one CSV row (header when FILE is new)\n"
     "  --trace FILE        the build's timeline as Chrome trace-event JSON (Perfetto,\n"
     "                      chrome://tracing); `zbuild report FILE -o report.html` draws it\n"
+    "  --keep-going        keep building what does not depend on a failed task\n"
+    "  --require-sandbox   run tasks only on workers that run them in a sandbox (workers\n"
+    "                      started with --sandbox none are shown as unsandboxed by `zbuild status`)\n"
+    "  --wait-daemon SECONDS  wait this long for the daemon to answer (and resubmit after a\n"
+    "                      daemon restart)\n"
+    "  --quiet             no progress lines\n"
     "  --curve-key FILE    this client's secret key, with --daemon-key FILE the daemon's public\n"
     "                      key, for a daemon with CurveZMQ keys ($ZBUILD_CURVE_KEY, $ZBUILD_DAEMON_KEY)\n";
 
 int cmd_submit(int argc, char** argv) {
   auto args = parse_args(argc, argv, 2,
                          {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key"},
-                          {"--keep-going", "--quiet"}});
+                          {"--keep-going", "--quiet", "--require-sandbox"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild submit: %s\n%s", args.error().message.c_str(), kSubmitHelp);
     return 2;
@@ -49,6 +56,7 @@ int cmd_submit(int argc, char** argv) {
   o.csv_out = args->get("--csv-out");
   o.trace_out = args->get("--trace");
   o.keep_going = args->has("--keep-going");
+  o.require_sandbox = args->has("--require-sandbox");
   o.quiet = args->has("--quiet");
   o.curve_key = args->get("--curve-key");
   o.daemon_key = args->get("--daemon-key");

@@ -25,7 +25,8 @@ void DaemonConnection::reconnect() {
   sock_->set(zmq::sockopt::rcvhwm, 0);
   sock_->set(zmq::sockopt::sndhwm, 0);
   if (curve_) curve_->apply(*sock_);
-  sock_->connect(addr_.client());
+  // Without keys, a same-user local daemon is reached through its private Unix socket.
+  sock_->connect(curve_ ? addr_.client() : prefer_local(addr_).client());
 }
 
 void DaemonConnection::send(const std::string& payload) { (void)sock_->send(zmq::buffer(payload), zmq::send_flags::none); }

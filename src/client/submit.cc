@@ -529,7 +529,7 @@ int run_submit(const SubmitOptions& opts) {
         ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
       }
       conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
-                                                           opts.keep_going),
+                                                           opts.keep_going, opts.require_sandbox),
                               rid));
     }
     Progress progress(g.value().tasks.size(), opts.quiet);

@@ -14,6 +14,7 @@ struct SubmitOptions {
   std::string csv_out;           // metrics appended as one CSV row (header when the file is new)
   std::string trace_out;         // Chrome trace-event JSON of the build's timeline
   bool keep_going = false;
+  bool require_sandbox = false;   // only workers that announced a sandbox
   int wait_daemon_s = 0;
   bool quiet = false;
   std::string curve_key;         // CurveZMQ: this client's secret key file (or $ZBUILD_CURVE_KEY)

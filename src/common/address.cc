@@ -1,12 +1,83 @@
 #include "common/address.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 namespace zbuild {
 
 std::string Address::endpoint(int offset) const {
+  if (!local_dir.empty()) return "ipc://" + local_socket(local_dir, offset);
   return "tcp://" + host + ":" + std::to_string(port + offset);
+}
+
+std::string local_socket(const std::string& dir, int offset) {
+  static const char* names[] = {"workers", "results", "clients"};
+  return dir + "/" + names[offset < 0 || offset > 2 ? 2 : offset];
+}
+
+namespace {
+
+Status check_private(const std::string& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return make_error(dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return make_error(dir + " is not a folder (a symlink?)");
+  if (st.st_uid != ::getuid()) return make_error(dir + " belongs to another user");
+  if (st.st_mode & 077) return make_error(dir + " is open to group or others (mode " + std::to_string(st.st_mode & 0777) + ")");
+  return {};
+}
+
+Status make_private(const std::string& dir, bool create) {
+  if (create && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error("cannot create " + dir + ": " + std::strerror(errno));
+  }
+  return check_private(dir);
+}
+
+}  // namespace
+
+Result<std::string> private_socket_dir(int port, bool create) {
+  std::string base;
+  const char* rt = std::getenv("XDG_RUNTIME_DIR");
+  if (rt && *rt && rt[0] == '/') base = std::string(rt) + "/zbuild";
+  else base = "/tmp/zbuild-" + std::to_string(::getuid());
+  auto st = make_private(base, create);
+  if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
+  std::string dir = base + "/" + std::to_string(port);
+  st = make_private(dir, create);
+  if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
+  return dir;
+}
+
+Address prefer_local(Address a) {
+  if (!a.local_dir.empty() || !a.is_loopback()) return a;
+  auto dir = private_socket_dir(a.port, false);
+  if (!dir.ok()) return a;
+  struct stat st {};
+  if (::lstat(local_socket(dir.value(), 2).c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) a.local_dir = dir.value();
+  return a;
+}
+
+Result<FileLock> FileLock::acquire(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return make_error(path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) return make_error(path + " is held by another process");
+    return make_error(path + ": " + std::strerror(e));
+  }
+  return FileLock(fd);
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 bool Address::is_loopback() const {

@@ -1,5 +1,12 @@
 // Daemon addresses. One HOST:PORT names a daemon: PORT is the ventilator (workers),
 // PORT+1 the sink (results), PORT+2 the client endpoint.
+//
+// Local mode (private by default, design §8): a daemon on a loopback address without keys and
+// without --insecure binds no TCP port at all; its three sockets are Unix sockets in a folder
+// only its user can enter — $XDG_RUNTIME_DIR/zbuild/PORT, else /tmp/zbuild-UID/PORT, which must
+// be owned by the user and closed to group and others. Workers, clients and zbuild-cc of the
+// same user given the loopback address find the sockets there (prefer_local); another local
+// user finds nothing to connect to.
 #pragma once
 
 #include <string>
@@ -14,6 +21,7 @@ constexpr const char* kDefaultDaemon = "127.0.0.1:7600";
 struct Address {
   std::string host;
   int port = 0;
+  std::string local_dir;   // non-empty: local mode, endpoints are ipc:// sockets in this folder
 
   std::string ventilator() const { return endpoint(0); }
   std::string sink() const { return endpoint(1); }
@@ -24,6 +32,32 @@ struct Address {
 };
 
 Result<Address> parse_address(std::string_view text);
+
+// The user's private folder for the local daemon on `port` (created 0700 when `create`).
+// Fails, naming the folder, when it (or its parent) is not owned by the user or is open to
+// group or others, or is a symlink.
+Result<std::string> private_socket_dir(int port, bool create);
+
+// `a` in local mode when it is a loopback address and a local daemon of this user has its
+// sockets in the private folder for a.port; otherwise `a` unchanged.
+Address prefer_local(Address a);
+
+// The Unix socket of one endpoint in local mode ("workers", "results", "clients").
+std::string local_socket(const std::string& dir, int offset);
+
+// Holds an exclusive lock on `path` (created 0600) while alive; fails at once when another
+// process holds it.
+class FileLock {
+ public:
+  static Result<FileLock> acquire(const std::string& path);
+  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 // --daemon value if given, else $ZBUILD_DAEMON, else the default.
 std::string daemon_address_from(const std::string& flag_value);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <deque>
 #include <random>
 #include <unordered_map>
@@ -462,6 +463,7 @@ class Daemon final : public SchedulerHost {
       auto v = validate_outputs(*store_, t->action.outputs, o);
       if (!v.ok()) {
         o.infra_error = "worker " + w->id + ": " + v.error().message;
+        log::warn("task " + printable(t->id) + ": result refused, " + printable(o.infra_error));
         o.outputs.clear();
         success = false;
       }
@@ -717,8 +719,24 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
                       ": a non-loopback address needs CurveZMQ keys (zbuild keygen; --curve-key, --allow-workers, "
                       "--allow-clients) or --insecure");
   }
-  if (!addr.value().is_loopback() && !curve) {
-    log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it can run commands on the workers");
+  if (!curve && opts.insecure) {
+    log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it" +
+              (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
+              " can run commands on the workers");
+  }
+  // Private by default: a loopback daemon without keys binds no TCP port; its sockets live in a
+  // folder only this user can enter, and a lock there keeps a second daemon off the address.
+  std::optional<FileLock> local_lock;
+  if (addr.value().is_loopback() && !curve && !opts.insecure) {
+    auto dir = private_socket_dir(addr.value().port, true);
+    if (!dir.ok()) return make_error("refusing to start: " + dir.error().message);
+    auto lock = FileLock::acquire(dir.value() + "/lock");
+    if (!lock.ok()) {
+      return make_error("a zbuild daemon already serves " + addr.value().str() + " for this user (its sockets are in " +
+                        dir.value() + ")");
+    }
+    local_lock.emplace(std::move(lock.value()));
+    addr.value().local_dir = dir.value();
   }
   std::string spec = opts.store.empty() ? default_store_dir() : opts.store;
   auto store = store::open_store(spec);
@@ -734,9 +752,14 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   Daemon d(opts, std::move(store.value()));
   if (curve) ZB_TRY(d.enable_curve(opts));
   ZB_TRY(d.bind(addr.value()));
-  log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
-            ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
-            "), store " + spec);
+  if (addr.value().local_dir.empty()) {
+    log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
+              ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
+              (curve ? ", CURVE" : ", NO AUTHENTICATION") + "), store " + spec);
+  } else {
+    log::info("daemon listening on " + addr.value().str() + " (local: Unix sockets in " + addr.value().local_dir +
+              ", private to this user; no TCP port), store " + spec);
+  }
   if (!opts.ready_file.empty()) {
     auto w = write_file_atomic(opts.ready_file, addr.value().str() + "\n");
     if (!w.ok()) log::warn(w.error().message);

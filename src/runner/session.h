@@ -31,7 +31,8 @@ struct TaskOutcome {
 // runner uploads and submits again); the object's chunks.
 class Session {
  public:
-  explicit Session(Address a) : addr_(std::move(a)) {}
+  // A loopback address of a same-user daemon is reached through its private Unix socket.
+  explicit Session(Address a) : addr_(prefer_local(std::move(a))) {}
 
   // Connects to the daemon's client endpoint, asks for the manifest stored under `key` and
   // returns it or nullopt. A refused connection (no daemon) fails at

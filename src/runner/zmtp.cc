@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -74,7 +75,17 @@ int open_connection(const Address& a, int port, int timeout_ms, std::string* err
   socklen_t len = 0;
   std::string host = a.host == "localhost" ? "127.0.0.1" : a.host;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+  if (!a.local_dir.empty()) {   // local mode: the daemon's private Unix socket
+    auto* un = reinterpret_cast<sockaddr_un*>(&ss);
+    std::string path = local_socket(a.local_dir, port - a.port);
+    if (path.size() >= sizeof un->sun_path) {
+      *err = "socket path too long: " + path;
+      return -1;
+    }
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, path.c_str(), path.size() + 1);
+    len = sizeof *un;
+  } else if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<uint16_t>(port));
     len = sizeof *v4;
@@ -113,7 +124,7 @@ int open_connection(const Address& a, int port, int timeout_ms, std::string* err
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (ss.ss_family != AF_UNIX) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 

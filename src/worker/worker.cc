@@ -168,7 +168,14 @@ class Worker {
     dealer_->set(zmq::sockopt::sndhwm, 10000);
     dealer_->set(zmq::sockopt::rcvhwm, 100000);
     if (curve_) curve_->apply(*dealer_);
-    dealer_->connect(addr_.ventilator());
+    // Without keys, a same-user local daemon is reached through its private Unix sockets;
+    // looked up again at every reconnect (the daemon may have started after us).
+    Address ep = curve_ ? addr_ : prefer_local(addr_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sink_endpoint_ = ep.sink();
+    }
+    dealer_->connect(ep.ventilator());
     last_heard_ = clock_.now_ms();
     next_hb_ = last_heard_ + opts_.heartbeat_ms;
     // Fetches in flight were addressed to the old connection.
@@ -319,12 +326,18 @@ class Worker {
     cv_.notify_one();
   }
 
+  std::unique_ptr<zmq::socket_t> sink_socket(const std::string& endpoint) {
+    auto push = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+    push->set(zmq::sockopt::linger, 2000);
+    push->set(zmq::sockopt::sndtimeo, 30000);
+    if (curve_) curve_->apply(*push);
+    push->connect(endpoint);
+    return push;
+  }
+
   void slot_main(int slot) {
-    zmq::socket_t push(ctx_, zmq::socket_type::push);
-    push.set(zmq::sockopt::linger, 2000);
-    push.set(zmq::sockopt::sndtimeo, 30000);
-    if (curve_) curve_->apply(push);
-    push.connect(addr_.sink());
+    std::string endpoint;
+    std::unique_ptr<zmq::socket_t> push;
     zmq::socket_t done(ctx_, zmq::socket_type::push);
     done.connect("inproc://zbuild-slot-done");
     for (;;) {
@@ -335,8 +348,12 @@ class Worker {
         if (quitting_) return;
         job = std::move(queue_.front());
         queue_.pop_front();
+        if (sink_endpoint_ != endpoint || !push) {
+          endpoint = sink_endpoint_;
+          push = sink_socket(endpoint);
+        }
       }
-      run_job(slot, *job, push);
+      run_job(slot, *job, *push);
       {
         std::lock_guard<std::mutex> lock(mu_);
         busy_--;
@@ -422,6 +439,7 @@ class Worker {
   std::deque<std::unique_ptr<Job>> queue_;
   int busy_ = 0;   // jobs queued or running
   bool quitting_ = false;
+  std::string sink_endpoint_;   // where results go (changes when the daemon's endpoint does)
   std::vector<std::thread> threads_;
 };
 

@@ -1,6 +1,9 @@
-// zbuild-probe: a hostile peer for tests. Sends garbage, truncated, oversized, wrong-version
-// and hostile-but-well-formed messages to each endpoint of a daemon, and checks the replies a
-// well-behaved daemon must give (refusals that name the problem). Exit 0 when every check held.
+// zbuild-probe: a hostile peer for tests, speaking the real protocol.
+//   zbuild-probe HOST:PORT             garbage, truncated, oversized, wrong-version and
+//                                      hostile-but-well-formed messages to every endpoint
+//   zbuild-probe HOST:PORT ATTACK ...  one attack of the hostile-peer suite (see attacks below)
+// Checks the replies a well-behaved daemon must give; exit 0 when every check held.
+// Without keys it reaches a same-user local daemon through its private sockets, as a worker does.
 #include <cstdio>
 #include <random>
 #include <string>
@@ -10,6 +13,7 @@
 
 #include "common/address.h"
 #include "proto/wire.h"
+#include "tools/probe_attacks.h"
 
 namespace fb = flatbuffers;
 using namespace zbuild;
@@ -91,8 +95,9 @@ std::string submit_one(uint64_t rid, const ActionSpec& a, std::vector<uint32_t> 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3) return run_attack(argc, argv);
   if (argc != 2) {
-    std::fprintf(stderr, "usage: zbuild-probe HOST:PORT\n");
+    std::fprintf(stderr, "usage: zbuild-probe HOST:PORT [ATTACK ARGS...]\n");
     return 2;
   }
   auto addr = parse_address(argv[1]);
@@ -100,6 +105,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", addr.error().message.c_str());
     return 2;
   }
+  addr = prefer_local(addr.value());
   zmq::context_t ctx;
 
   {  // Ventilator: garbage, then well-formed messages from a peer that never said Hello.

@@ -1,0 +1,231 @@
+"""The hostile-peer suite (issue 9): a peer speaking zbuild's real protocol (tests/tools/
+zbuild_probe.cc, probe_attacks.cc) tries each attack against the real daemon and workers, and
+every one is refused. A build under attack either succeeds with correct outputs or fails with a
+clear message, and the daemon stays up."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import unittest
+
+from harness import E2ECase, Proc, WORKER, ZBUILD, workers_used
+
+PROBE = os.environ.get("ZBUILD_PROBE_BIN", os.path.join(os.path.dirname(ZBUILD), "..", "..", "tests", "zbuild-probe"))
+
+SOURCE = "int answer(void) { return 42; }\n"
+
+
+class HostilePeer(E2ECase):
+    def project(self):
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj, exist_ok=True)
+        with open(os.path.join(proj, "a.c"), "w") as f:
+            f.write(SOURCE)
+        graph = os.path.join(proj, "graph.json")
+        with open(graph, "w") as f:
+            json.dump({"version": 1, "tasks": [{"id": "a.o", "argv": ["gcc", "-O2", "-c", "a.c", "-o", "a.o"],
+                                                "inputs": ["a.c"], "outputs": ["a.o"]}]}, f)
+        return proj, graph
+
+    def local_object(self, proj):
+        """What the client's own compiler makes of a.c, in the same folder (the reference)."""
+        ref = os.path.join(self.tmp, "ref")
+        os.makedirs(ref, exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-c", "a.c", "-o", os.path.join(ref, "a.o")], cwd=proj, check=True)
+        with open(os.path.join(ref, "a.o"), "rb") as f:
+            return f.read()
+
+    def probe(self, *args, user=None):
+        argv = [PROBE, self.cluster.addr, *args]
+        if user:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=180)
+
+    def start_probe_worker(self, attack):
+        c = self.cluster
+        joined = sum(1 for l in c.daemon.lines if "worker hostile-probe joined" in l)
+        p = Proc([PROBE, c.addr, attack], "probe")
+        self.addCleanup(p.stop)
+        c.daemon.wait_for("worker hostile-probe joined", count=joined + 1)
+        return p
+
+    def test_forged_results_are_dropped_and_never_cached(self):
+        c = self.cluster
+        c.start_daemon()
+        proj, graph = self.project()
+        probe = self.start_probe_worker("worker-forge")
+        sub = Proc([ZBUILD, "submit", "--daemon", c.addr, graph], "submit")
+        self.addCleanup(sub.stop)
+        probe.wait_for("forge: sent 4 forged results", timeout=60)
+        self.assertEqual(probe.stop(), 0, probe.output())
+        c.daemon.wait_for("does not answer a dispatch of this daemon", count=4)
+        c.start_worker(name="honest")
+        sub.wait_for("done", timeout=120)
+        self.assertEqual(sub.p.wait(120), 0, sub.output())
+        with open(os.path.join(proj, "a.o"), "rb") as f:
+            built = f.read()
+        self.assertNotIn(b"FORGED", built)
+        self.assertEqual(built, self.local_object(proj))
+        st = c.status()
+        self.assertEqual(st["security"]["forged_results"], 4, st)
+        # The cache holds the honest object: a second build is a hit with the same bytes.
+        os.remove(os.path.join(proj, "a.o"))
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], 1)
+        with open(os.path.join(proj, "a.o"), "rb") as f:
+            self.assertEqual(f.read(), built)
+
+    def test_undeclared_outputs_are_refused_and_never_written(self):
+        c = self.cluster
+        c.start_daemon()
+        proj, graph = self.project()
+        os.makedirs(os.path.join(proj, ".git", "hooks"))
+        probe = self.start_probe_worker("worker-extra")
+        sub = Proc([ZBUILD, "submit", "--daemon", c.addr, graph], "submit")
+        self.addCleanup(sub.stop)
+        probe.wait_for("extra: answered task", timeout=60)
+        c.daemon.wait_for("that the task does not declare")
+        probe.stop()
+        c.start_worker(name="honest")
+        self.assertEqual(sub.p.wait(120), 0, sub.output())
+        self.assertFalse(os.path.exists(os.path.join(proj, ".git", "hooks", "pre-commit")))
+        with open(os.path.join(proj, "a.o"), "rb") as f:
+            built = f.read()
+        self.assertEqual(built, self.local_object(proj))
+        os.remove(os.path.join(proj, "a.o"))
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], 1)
+        self.assertFalse(os.path.exists(os.path.join(proj, ".git", "hooks", "pre-commit")))
+        with open(os.path.join(proj, "a.o"), "rb") as f:
+            self.assertEqual(f.read(), built)
+
+    def test_partial_blob_floods_are_bounded(self):
+        c = self.cluster
+        # Under a 3 GiB address-space limit a daemon reserving what uploads claim dies at once.
+        c.daemon = Proc(["prlimit", f"--as={3 << 30}", "--", ZBUILD, "daemon", "--listen", c.addr, "--store",
+                         c.store], "daemon")
+        c.daemon.wait_for("daemon listening on")
+        r = self.probe("flood", "200")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        status = json.loads(r.stdout.split("status: ", 1)[1].splitlines()[0])
+        sec = status["security"]
+        self.assertGreater(sec["refused_uploads"], 0, sec)
+        self.assertLessEqual(sec["unfinished_upload_bytes"], 512 << 20, sec)
+        self.assertIsNone(c.daemon.p.poll(), "the daemon died under the flood")
+        # And it still builds.
+        proj, graph = self.project()
+        c.start_worker()
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_hostile_submissions_are_refused_by_daemon_and_worker(self):
+        c = self.cluster
+        c.start_daemon()
+        w = c.start_worker(name="guard", allow=())
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        marker = os.path.join(self.tmp, "pwned")
+
+        r = self.probe("submit", "ldpreload", proj)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("refused: task 'hostile-ldpreload'", r.stdout)
+        self.assertIn("LD_PRELOAD", r.stdout)
+
+        for kind, needle in [("wrapper", "-wrapper"), ("rspfile", "-wrapper"), ("plugin", "-fplugin"),
+                             ("shipped-program", "lies under the exec root")]:
+            r = self.probe("submit", kind, proj, marker)
+            self.assertEqual(r.returncode, 0, kind + ": " + r.stdout + r.stderr)
+            self.assertIn("exit=126", r.stdout, kind)
+            self.assertIn(needle, r.stdout, kind)
+            self.assertFalse(os.path.exists(marker), f"{kind}: the wrapper ran")
+
+        for path in ["/etc/shadow", "/dev/zero", "/usr/../etc/passwd", "/proc/self/environ"]:
+            r = self.probe("submit", "hostfile:" + path, proj)
+            self.assertEqual(r.returncode, 0, path + ": " + r.stdout + r.stderr)
+            self.assertIn("outside this worker's toolchain folders", r.stdout, path)
+            self.assertNotIn("have ", r.stdout)   # no digest of the worker's file is echoed
+        # A file under /usr that is not the client's: refused without telling what the worker has.
+        r = self.probe("submit", "hostfile:/usr/bin/gcc", proj)
+        self.assertIn("is not the same on this worker", r.stdout)
+        self.assertNotIn("have ", r.stdout)
+        r = self.probe("submit", "hostfile:/usr/no/such/file", proj)
+        self.assertIn("is not the same on this worker", r.stdout)   # missing reads the same as different
+
+        self.assertIsNone(w.p.poll(), "the worker died")
+        self.assertEqual(w.stop(), 0, "the worker did not stop cleanly on SIGTERM")
+        self.assertIsNone(c.daemon.p.poll(), "the daemon died")
+
+    def test_sandbox_fails_closed_and_builds_can_require_it(self):
+        c = self.cluster
+        c.start_daemon()
+        empty = os.path.join(self.tmp, "empty-bin")
+        os.makedirs(empty)
+        env = dict(os.environ, PATH=empty)
+        r = subprocess.run([WORKER, "--daemon", c.addr, "--work-dir", os.path.join(self.tmp, "wx")], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("refusing to start", r.stderr)
+        self.assertIn("--sandbox none", r.stderr)
+
+        c.start_worker(name="bare", extra=("--sandbox", "none"))
+        c.daemon.wait_for("UNSANDBOXED")
+        st = c.status()
+        self.assertEqual(st["security"]["unsandboxed_workers"], 1)
+        self.assertFalse(st["workers"][0]["sandboxed"])
+
+        proj, graph = self.project()
+        sub = Proc([ZBUILD, "submit", "--daemon", c.addr, "--require-sandbox", graph], "submit")
+        self.addCleanup(sub.stop)
+        c.daemon.wait_for("accepted")
+        self.assertEqual(c.status()["counters"]["dispatched"], 0)   # the bare worker gets nothing
+        c.start_worker(name="boxed")
+        self.assertEqual(sub.p.wait(120), 0, sub.output())
+        self.assertEqual(workers_used(sub.output()), {"boxed": 1})
+
+    def test_other_local_users_get_nothing(self):
+        c = self.cluster
+        c.start_daemon()
+        c.daemon.wait_for("private to this user")
+        # No TCP port is bound at all.
+        import socket
+        for off in range(3):
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", c.port + off), timeout=2).close()
+        for user in ("nobody",):
+            r = subprocess.run(["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", ZBUILD, "status",
+                                "--daemon", c.addr], capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertNotIn("workers", r.stdout)
+        # The owner gets in; a second daemon on the same address is refused, naming the first.
+        self.assertIn("workers", c.status())
+        r = subprocess.run([ZBUILD, "daemon", "--listen", c.addr, "--store", os.path.join(self.tmp, "s2")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("already serves " + c.addr, r.stderr)
+
+    def test_a_killed_client_cancels_its_build(self):
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(slots=1)
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        graph = os.path.join(proj, "graph.json")
+        tasks = [{"id": f"s{i}", "argv": ["sleep", "1"], "inputs": [], "outputs": []} for i in range(6)]
+        with open(graph, "w") as f:
+            json.dump({"version": 1, "tasks": tasks}, f)
+        sub = Proc([ZBUILD, "submit", "--daemon", c.addr, graph], "submit")
+        c.daemon.wait_for("accepted")
+        sub.stop(signal.SIGKILL)
+        c.daemon.wait_for("its client disconnected; cancelling it")
+        c.daemon.wait_for("FAILED")
+        st = c.status()
+        self.assertEqual(st["builds"], [])
+        self.assertLess(st["counters"]["dispatched"], 6, st)
+
+
+if __name__ == "__main__":
+    unittest.main()
