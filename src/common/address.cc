@@ -43,10 +43,13 @@ Status make_private(const std::string& dir, bool create) {
 }  // namespace
 
 Result<std::string> private_socket_dir(int port, bool create) {
-  std::string base;
-  const char* rt = std::getenv("XDG_RUNTIME_DIR");
-  if (rt && *rt && rt[0] == '/') base = std::string(rt) + "/zbuild";
-  else base = "/tmp/zbuild-" + std::to_string(::getuid());
+  // Independent of the environment, so every process of the user agrees on it.
+  std::string uid = std::to_string(::getuid());
+  std::string run = "/run/user/" + uid;
+  struct stat rs {};
+  std::string base = ::lstat(run.c_str(), &rs) == 0 && S_ISDIR(rs.st_mode) && rs.st_uid == ::getuid()
+                         ? run + "/zbuild-sockets"
+                         : "/tmp/zbuild-sockets-" + uid;
   auto st = make_private(base, create);
   if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
   std::string dir = base + "/" + std::to_string(port);

@@ -97,7 +97,10 @@ class Curve(E2ECase):
             f.write(f"# build farm\n{wpub_text} worker-1\n")
         with open(allow_c, "w") as f:
             f.write(f"{cpub_text}\n")
-        extra = ["--curve-key", dkey, "--allow-workers", allow_w, "--allow-clients", allow_c] if not expect_plaintext else []
+        # Without keys a loopback daemon binds no TCP port (private Unix sockets); the plaintext
+        # control asks for plain TCP explicitly.
+        extra = ["--curve-key", dkey, "--allow-workers", allow_w, "--allow-clients", allow_c] if not expect_plaintext \
+            else ["--insecure"]
         c.start_daemon(extra)
         rec = Recorder(c.port) if via_recorder else None
         wargs = ["--curve-key", wkey, "--daemon-key", dpub] if not expect_plaintext else []
