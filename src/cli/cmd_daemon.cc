@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/args.h"
@@ -18,7 +19,7 @@ namespace zbuild::cli {
 static const char* kDaemonHelp =
     "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]]\n"
     "                     [--heartbeat-ms N] [--liveness-ms N] [--max-attempts N]\n"
-    "                     [--ready-file FILE] [--insecure] [--verbose]\n"
+    "                     [--ready-file FILE] [--insecure] [--verify-rate P] [--verbose]\n"
     "                     [--workspace DIR] [--local-workers N] [--idle-exit SECONDS]\n"
     "                     [--launch CMD] [--min-workers N] [--max-workers N]\n"
     "                     [--max-pending N] [--release-after SECONDS]\n"
@@ -38,6 +39,10 @@ static const char* kDaemonHelp =
     "  --curve-key FILE     the daemon's secret key (zbuild keygen): every socket is encrypted\n"
     "  --allow-workers FILE public keys of the workers allowed in (one per line)\n"
     "  --allow-clients FILE public keys of the clients allowed in; both re-read on SIGHUP\n"
+    "  --verify-rate P      run a fraction P (0..1) of cache-miss actions on two different\n"
+    "                       workers and compare their outputs before caching; a mismatch fails\n"
+    "                       the task naming both workers, nothing is cached, and a worker with\n"
+    "                       3 mismatches gets no more work (zbuild status shows the counts)\n"
     "\n"
     "Runner mode (zbuild-cc, docs/runner.md):\n"
     "  --workspace DIR      write DIR/.zbuild-daemon naming this daemon while it runs; zbuild-cc\n"
@@ -142,7 +147,8 @@ int cmd_daemon(int argc, char** argv) {
   auto args = parse_args(argc, argv, 2,
                          {{"--listen", "--store", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
                            "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers",
-                           "--max-pending", "--release-after", "--curve-key", "--allow-workers", "--allow-clients"},
+                           "--max-pending", "--release-after", "--curve-key", "--allow-workers", "--allow-clients",
+                           "--verify-rate"},
                           {"--insecure", "--verbose"}});
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild daemon: %s\n%s", args.error().message.c_str(), kDaemonHelp);
@@ -178,6 +184,16 @@ int cmd_daemon(int argc, char** argv) {
       return 2;
     }
     o.max_attempts = v.value();
+  }
+  if (args->values.count("--verify-rate")) {
+    char* end = nullptr;
+    std::string v = args->get("--verify-rate");
+    double p = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(p >= 0.0 && p <= 1.0)) {
+      std::fprintf(stderr, "zbuild daemon: --verify-rate takes a fraction between 0 and 1, not '%s'\n", v.c_str());
+      return 2;
+    }
+    o.verify_rate = p;
   }
   if (int rc = runner_mode_options(*args, o)) return rc;
   log::init("daemon", args->has("--verbose") ? log::Level::debug : log::Level::info);

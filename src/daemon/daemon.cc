@@ -51,7 +51,9 @@ class Daemon final : public SchedulerHost {
         sink_(ctx_, zmq::socket_type::pull),
         client_(ctx_, zmq::socket_type::router),
         monitor_(ctx_, zmq::socket_type::pair),
-        client_monitor_(ctx_, zmq::socket_type::pair) {}
+        client_monitor_(ctx_, zmq::socket_type::pair) {
+    sched_.set_verify_rate(opts.verify_rate);
+  }
 
   // Turns on CURVE for every socket (before bind) with a ZAP handler checking allow-lists.
   Status enable_curve(const DaemonOptions& o) {
@@ -474,8 +476,8 @@ class Daemon final : public SchedulerHost {
     std::vector<std::string> declared = t->action.outputs;
     uint64_t gid = r->task_id();
     Outcome cached = success ? o : Outcome{};
-    sched_.on_result(route, gid, r->attempt(), std::move(o));
-    if (success) {
+    bool accepted = sched_.on_result(route, gid, r->attempt(), std::move(o));
+    if (success && accepted) {
       // Written only now: the result answered the current dispatch and passed every check.
       auto p = action_cache_.record(key, declared, cached);
       if (!p.ok()) warn_store(p.error().message);

@@ -18,6 +18,7 @@ struct DaemonOptions {
   int64_t liveness_ms = 3000;        // a worker silent this long is dropped
   int max_attempts = 3;
   int64_t retry_backoff_ms = 50;     // first retry delay; doubles per attempt
+  double verify_rate = 0;            // fraction of cache misses run on two workers and compared
   bool insecure = false;             // allow binding a non-loopback address without keys
   std::string ready_file;            // written (atomically) once every socket is bound
   // CurveZMQ: the daemon's secret key file and the allow-lists of worker and client public

@@ -20,7 +20,8 @@ struct WorkerRec {
   std::string platform;
   int slots = 0;
   bool sandboxed = false;     // announced in Hello: tasks run in a sandbox
-  uint64_t mismatches = 0;    // --verify-rate comparisons this worker lost
+  uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
+  bool set_aside = false;     // too many mismatches: no more work
   int credit = 0;             // free slots the worker has granted
   int64_t last_seen_ms = 0;
   int64_t joined_ms = 0;

@@ -235,6 +235,8 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
     return;
   }
   t.state = TaskState::Ready;
+  // --verify-rate: chosen by action key, so the same action is verified on every build.
+  t.verify = verify_rate_ > 0 && static_cast<double>(t.key.lo % 10000) < verify_rate_ * 10000.0;
   ready_.push({t.priority_ms, t.gid});
 }
 
@@ -243,7 +245,8 @@ WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
   WorkerRec* fallback = nullptr;
   bool need_sandbox = builds_.at(t.build_id)->require_sandbox;
   for (auto& [_, w] : registry_.workers()) {
-    if (w.credit <= 0 || (need_sandbox && !w.sandboxed)) continue;
+    if (w.credit <= 0 || w.set_aside || (need_sandbox && !w.sandboxed)) continue;
+    if (t.first_run && w.route == t.first_worker_route) continue;   // the second run goes elsewhere
     if (t.failed_on.count(w.id)) {
       if (!fallback || w.credit > fallback->credit) fallback = &w;
       continue;
@@ -265,6 +268,7 @@ void Scheduler::dispatch() {
       }
     }
   }
+  std::vector<ReadyItem> parked;   // tasks no worker with credit may take now (kept in order)
   while (!ready_.empty()) {
     ReadyItem top = ready_.top();
     TaskRec* t = find_task(top.gid);
@@ -286,7 +290,12 @@ void Scheduler::dispatch() {
       continue;
     }
     WorkerRec* w = pick_worker(*t);
-    if (!w) return;
+    if (!w) {
+      if (registry_.total_credit() == 0) break;
+      parked.push_back(top);   // another task may fit a worker this one may not use
+      ready_.pop();
+      continue;
+    }
     ready_.pop();
     t->attempts++;
     t->state = TaskState::Running;
@@ -315,13 +324,14 @@ void Scheduler::dispatch() {
     }
     emit(b, *t);
   }
+  for (auto& p : parked) ready_.push(p);
 }
 
-void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome) {
+bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome) {
   TaskRec* t = find_task(gid);
   if (!t || t->state != TaskState::Running || t->attempts != attempt || t->running_on != worker_route) {
     counters_.late_results++;
-    return;
+    return false;
   }
   Build& b = *builds_.at(t->build_id);
   if (auto* w = registry_.find(worker_route)) {
@@ -337,6 +347,37 @@ void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
     fail_infra(b, *t, outcome.infra_error + " (worker " + outcome.worker + ")");
   } else {
     TaskState st = outcome.exit_code == 0 ? TaskState::Done : TaskState::Failed;
+    if (st == TaskState::Done && t->verify) {
+      if (!t->first_run) {
+        bool other = std::any_of(registry_.workers().begin(), registry_.workers().end(),
+                                 [&](auto& w) { return w.first != worker_route && !w.second.set_aside; });
+        if (other) {   // run it again on another worker before it counts
+          t->first_run = std::move(outcome);
+          t->first_worker_route = worker_route;
+          t->state = TaskState::Ready;
+          ready_.push({t->priority_ms, t->gid});
+          drain();
+          return false;
+        }
+        counters_.verify_skipped++;
+      } else if (auto why = compare_runs(*t->first_run, outcome); !why.empty()) {
+        counters_.verify_mismatches++;
+        for (const std::string* r : {static_cast<const std::string*>(&t->first_worker_route), &worker_route}) {
+          if (auto* w = registry_.find(*r); w && ++w->mismatches >= static_cast<uint64_t>(set_aside_after_)) {
+            w->set_aside = true;
+          }
+        }
+        st = TaskState::Failed;
+        outcome.exit_code = 1;
+        outcome.err += "zbuild: verification failed: workers " + t->first_run->worker + " and " + outcome.worker +
+                       " disagree (" + why + "): a nondeterministic action, a broken host or a lying worker; " +
+                       "nothing was cached\n";
+        outcome.outputs.clear();
+        t->message = "verification mismatch between workers " + t->first_run->worker + " and " + outcome.worker;
+      } else {
+        counters_.verified++;
+      }
+    }
     if (st == TaskState::Done) {
       counters_.executed++;
       host_.duration_record(duration_key(t->action), outcome.duration_ms);
@@ -351,8 +392,23 @@ void Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
       fb.running--;
       finish(fb, *ft, st, outcome);
     }
+    drain();
+    return st == TaskState::Done;
   }
   drain();
+  return false;
+}
+
+std::string Scheduler::compare_runs(const Outcome& a, const Outcome& b) {
+  if (a.outputs.size() != b.outputs.size()) return "different numbers of outputs";
+  std::map<std::string, Digest> first;
+  for (auto& o : a.outputs) first[o.path] = o.digest;
+  for (auto& o : b.outputs) {
+    auto it = first.find(o.path);
+    if (it == first.end()) return "output '" + o.path + "' only from one";
+    if (it->second != o.digest) return "output '" + o.path + "': " + it->second.str() + " vs " + o.digest.str();
+  }
+  return {};
 }
 
 void Scheduler::fail_infra(Build& b, TaskRec& t, const std::string& why, bool worker_lost) {

@@ -63,6 +63,10 @@ struct TaskRec {
   int64_t start_us = 0;
   int64_t end_us = 0;
   std::string message;        // skip/failure reason
+  // --verify-rate: this action runs on two different workers before it counts.
+  bool verify = false;
+  std::optional<Outcome> first_run;   // the first worker's successful outcome, awaiting the second
+  std::string first_worker_route;
 };
 
 struct Build {
@@ -106,6 +110,9 @@ struct SchedulerCounters {
   uint64_t retries = 0;
   uint64_t deduplicated = 0;
   uint64_t late_results = 0;
+  uint64_t verified = 0;           // actions whose two runs agreed
+  uint64_t verify_mismatches = 0;  // actions whose two runs disagreed (nothing cached)
+  uint64_t verify_skipped = 0;     // chosen for verification with no second worker connected
 };
 
 struct NewTask {
@@ -136,8 +143,17 @@ class Scheduler {
 
   // Dispatches ready tasks to workers with credit. Call after anything that may free work.
   void dispatch();
-  // A result from a worker for (gid, attempt). Late or unknown results are ignored.
-  void on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome);
+  // A result from a worker for (gid, attempt). Late or unknown results are ignored. True when
+  // the result was accepted as the task's final success (the only case the caller may cache).
+  bool on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome);
+
+  // Runs fraction `rate` (0..1) of cache-miss actions, chosen by action key, on two different
+  // workers and compares their outputs before the result counts; a mismatch fails the task,
+  // naming both workers, and a worker with `set_aside_after` mismatches gets no more work.
+  void set_verify_rate(double rate, int set_aside_after = 3) {
+    verify_rate_ = rate;
+    set_aside_after_ = set_aside_after;
+  }
   // A worker is gone (heartbeat lost, reconnect): its running tasks are retried elsewhere.
   void on_worker_lost(const WorkerRec& w, const std::string& why);
   void requeue_tasks(const std::set<uint64_t>& gids, const std::string& why);
@@ -178,6 +194,8 @@ class Scheduler {
   SchedulerHost& host_;
   int max_attempts_;
   int64_t retry_backoff_ms_;
+  double verify_rate_ = 0;
+  int set_aside_after_ = 3;
   std::vector<std::pair<int64_t, uint64_t>> delayed_;    // (not before, gid) retries in backoff
   uint64_t next_build_ = 1;
   uint64_t next_gid_ = 1;
@@ -190,6 +208,8 @@ class Scheduler {
   SchedulerCounters counters_;
   std::vector<std::pair<uint64_t, uint32_t>> pending_;   // (build, index) whose deps just finished
   static Digest submitted_digest(const ActionSpec& a);
+  // Why two successful runs of one action disagree, or empty when they agree.
+  static std::string compare_runs(const Outcome& a, const Outcome& b);
   // "<root>/<output>" -> (running build, digest of the submitted action writing it)
   std::map<std::string, std::pair<uint64_t, Digest>> output_claims_;
 };

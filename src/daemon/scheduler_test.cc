@@ -1127,3 +1127,60 @@ TEST_CASE("a cancelled build starts nothing new and ends") {
   REQUIRE(f);
   REQUIRE_FALSE(f->ok);
 }
+
+TEST_CASE("--verify-rate runs an action on two workers and compares") {
+  SECTION("agreeing runs count once and are accepted") {
+    Rig r;
+    r.sched.set_verify_rate(1.0);
+    r.add_worker("w1", "one", 1, 1);
+    r.add_worker("w2", "two", 1, 1);
+    uint64_t b = r.submit({task("a", {}, {"a.o"})});
+    REQUIRE(r.host.sent.size() == 1u);
+    Sent first = r.host.sent[0];
+    REQUIRE_FALSE(r.sched.on_result(first.route, first.gid, first.attempt, r.success(first)));
+    r.sched.dispatch();
+    REQUIRE(r.host.sent.size() == 2u);
+    Sent second = r.host.sent[1];
+    REQUIRE(second.route != first.route);   // another worker
+    REQUIRE(r.sched.on_result(second.route, second.gid, second.attempt, r.success(second)));
+    REQUIRE(r.host.finished(b)->ok);
+    REQUIRE(r.sched.counters().verified == 1u);
+    REQUIRE(r.sched.counters().executed == 1u);
+  }
+  SECTION("disagreeing runs fail the task, name both workers and set a repeat offender aside") {
+    Rig r;
+    r.sched.set_verify_rate(1.0, 1);
+    r.add_worker("w1", "one", 1, 1);
+    r.add_worker("w2", "two", 1, 1);
+    uint64_t b = r.submit({task("a", {}, {"a.o"})});
+    Sent first = r.host.sent[0];
+    REQUIRE_FALSE(r.sched.on_result(first.route, first.gid, first.attempt, r.success(first)));
+    r.sched.dispatch();
+    Sent second = r.host.sent.at(1);
+    Outcome lie = r.success(second);
+    lie.outputs[0].digest = digest_bytes("something else");
+    REQUIRE_FALSE(r.sched.on_result(second.route, second.gid, second.attempt, lie));
+    const Finished* f = r.host.finished(b);
+    REQUIRE(f);
+    REQUIRE_FALSE(f->ok);
+    REQUIRE(f->states[0] == TaskState::Failed);
+    REQUIRE(r.sched.counters().verify_mismatches == 1u);
+    REQUIRE(r.registry.find("w1")->set_aside);
+    REQUIRE(r.registry.find("w2")->set_aside);
+    // Set-aside workers get nothing more.
+    r.give_credit("w1", 1);
+    r.give_credit("w2", 1);
+    r.submit({task("b", {}, {"b.o"})});
+    REQUIRE(r.host.sent.size() == 2u);
+  }
+  SECTION("with one worker the action is accepted unverified and counted") {
+    Rig r;
+    r.sched.set_verify_rate(1.0);
+    r.add_worker("w1", "one", 1, 1);
+    uint64_t b = r.submit({task("a", {}, {"a.o"})});
+    Sent first = r.host.sent[0];
+    REQUIRE(r.sched.on_result(first.route, first.gid, first.attempt, r.success(first)));
+    REQUIRE(r.host.finished(b)->ok);
+    REQUIRE(r.sched.counters().verify_skipped == 1u);
+  }
+}

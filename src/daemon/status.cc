@@ -13,6 +13,8 @@ std::string status_json(const StatusInputs& in) {
                   {"host", w.host},
                   {"platform", w.platform},
                   {"sandboxed", w.sandboxed},
+                  {"verify_mismatches", w.mismatches},
+                  {"set_aside", w.set_aside},
                   {"slots", w.slots},
                   {"busy", w.running.size()},
                   {"credit", w.credit},
@@ -34,7 +36,9 @@ std::string status_json(const StatusInputs& in) {
                    {"dispatched", c.dispatched},   {"cache_hits", c.cache_hits},
                    {"executed", c.executed},       {"failed", c.failed},
                    {"retries", c.retries},         {"deduplicated", c.deduplicated},
-                   {"late_results", c.late_results}, {"bytes_received", in.bytes_received}};
+                   {"late_results", c.late_results}, {"bytes_received", in.bytes_received},
+                   {"verified", c.verified},       {"verify_mismatches", c.verify_mismatches},
+                   {"verify_skipped", c.verify_skipped}};
   uint64_t unsandboxed = 0;
   for (auto& [_, w] : in.registry.workers()) unsandboxed += w.sandboxed ? 0 : 1;
   j["security"] = {{"unsandboxed_workers", unsandboxed},

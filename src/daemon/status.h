@@ -22,9 +22,10 @@ struct StatusInputs {
   uint64_t unfinished_upload_bytes = 0;
 };
 
-// Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed","slots","busy",
-// "credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
-// "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...},
+// Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed",
+// "verify_mismatches","set_aside","slots","busy","credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
+// "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...,"verified",
+// "verify_mismatches","verify_skipped"},
 // "cache_hit_rate","security":{"unsandboxed_workers","forged_results","refused_uploads",
 // "unfinished_upload_bytes"}}
 std::string status_json(const StatusInputs& in);

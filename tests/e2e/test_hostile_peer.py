@@ -226,6 +226,35 @@ class HostilePeer(E2ECase):
         self.assertEqual(st["builds"], [])
         self.assertLess(st["counters"]["dispatched"], 6, st)
 
+    def test_verify_rate_catches_disagreeing_workers(self):
+        c = self.cluster
+        c.start_daemon(["--verify-rate", "1"])
+        c.start_worker(name="alpha")
+        c.start_worker(name="beta")
+        proj, graph = self.project()
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(c.status()["counters"]["verified"], 1)
+        os.remove(os.path.join(proj, "a.o"))
+        r, m = c.submit(graph)
+        self.assertEqual(m["cached_tasks"], 1)   # verified results are cached
+        # An action whose two runs differ (here: it writes the time) is caught, nothing cached.
+        nondet = os.path.join(proj, "nondet.json")
+        with open(nondet, "w") as f:
+            json.dump({"version": 1, "tasks": [{"id": "stamp", "argv": ["sh", "-c", "date +%s%N > stamp.txt"],
+                                                "inputs": [], "outputs": ["stamp.txt"]}]}, f)
+        r, m = c.submit(nondet)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("verification failed", r.stderr)
+        self.assertIn("alpha", r.stderr)
+        self.assertIn("beta", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(proj, "stamp.txt")))
+        st = c.status()
+        self.assertEqual(st["counters"]["verify_mismatches"], 1)
+        self.assertEqual(sorted(w["verify_mismatches"] for w in st["workers"]), [1, 1])
+        r, m = c.submit(nondet)
+        self.assertEqual(m["cached_tasks"], 0)
+
 
 if __name__ == "__main__":
     unittest.main()
