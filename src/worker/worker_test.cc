@@ -1,0 +1,119 @@
+// The worker's refusals alone: what a task may run, with which environment and options, and
+// which host files it may name — no daemon, no sandbox process.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "worker/executor.h"
+#include "worker/host_check.h"
+
+using namespace zbuild;
+using namespace zbuild::worker;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/zbuild-worker-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+ActionSpec compile(const std::string& root) {
+  ActionSpec a;
+  a.argv = {"gcc", "-c", "a.c", "-o", "a.o"};
+  a.root = root;
+  a.outputs = {"a.o"};
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("a task's program must be allow-listed and never a file it ships") {
+  SandboxPolicy p;
+  std::string why;
+  REQUIRE(program_allowed(p, "gcc", &why, "/home/u/proj"));
+  REQUIRE(program_allowed(p, "/usr/bin/g++-12", &why, "/home/u/proj"));
+  REQUIRE_FALSE(program_allowed(p, "/home/u/proj/tools/gcc", &why, "/home/u/proj"));
+  REQUIRE(why.find("under the exec root") != std::string::npos);
+  REQUIRE_FALSE(program_allowed(p, "./gcc", &why, "/home/u/proj"));
+  REQUIRE_FALSE(program_allowed(p, "python3", &why, "/home/u/proj"));
+  REQUIRE(why.find("not allow-listed") != std::string::npos);
+  p.allowed.insert("python3");
+  REQUIRE(program_allowed(p, "python3", &why, "/home/u/proj"));
+}
+
+TEST_CASE("refusal() checks environment and options, response files included") {
+  TempDir t;
+  SandboxPolicy p;
+  ActionSpec a = compile(t.path.string());
+  REQUIRE(refusal(p, a, t.path.string()).empty());
+
+  ActionSpec env = a;
+  env.env = {"LD_PRELOAD=/tmp/evil.so"};
+  REQUIRE(refusal(p, env, t.path.string()).find("LD_PRELOAD") != std::string::npos);
+
+  ActionSpec wrap = a;
+  wrap.argv = {"gcc", "-wrapper", "/bin/sh,-c,id", "-c", "a.c"};
+  REQUIRE(refusal(p, wrap, t.path.string()).find("-wrapper") != std::string::npos);
+
+  write(t.path / "args.rsp", "-O2 -fplugin=/tmp/evil.so\n");
+  ActionSpec rsp = a;
+  rsp.argv = {"gcc", "@args.rsp", "-c", "a.c"};
+  REQUIRE(refusal(p, rsp, t.path.string()).find("-fplugin") != std::string::npos);
+
+  ActionSpec outside = a;
+  outside.argv = {"gcc", "@/etc/passwd", "-c", "a.c"};
+  REQUIRE(refusal(p, outside, t.path.string()).find("response file") != std::string::npos);
+  outside.argv = {"gcc", "@../escape.rsp", "-c", "a.c"};
+  REQUIRE_FALSE(refusal(p, outside, t.path.string()).empty());
+
+  p.allowed_options.insert("-fplugin");
+  REQUIRE(refusal(p, rsp, t.path.string()).empty());
+}
+
+TEST_CASE("host files: only regular files under the toolchain folders, no oracle") {
+  TempDir t;
+  fs::path tc = t.path / "toolchain";
+  write(tc / "include" / "stdio.h", "int printf(const char*, ...);\n");
+  fs::create_symlink("/etc/passwd", tc / "include" / "passwd-link.h");
+  HostFileChecker hc({tc.string()});
+  Digest good = digest_bytes("int printf(const char*, ...);\n");
+
+  REQUIRE(hc.check({{(tc / "include" / "stdio.h").string(), good}}).ok());
+
+  auto shadow = hc.check({{"/etc/shadow", Digest{1, 2, 3}}});
+  REQUIRE_FALSE(shadow.ok());
+  REQUIRE(shadow.error().message.find("outside this worker's toolchain folders") != std::string::npos);
+  REQUIRE_FALSE(hc.check({{"/dev/zero", Digest{1, 2, 3}}}).ok());
+  REQUIRE_FALSE(hc.check({{(tc / ".." / ".." / "etc" / "passwd").string(), Digest{1, 2, 3}}}).ok());
+
+  // A symlink out of the folders, a mismatch and a missing file all read alike, with no digest.
+  auto link = hc.check({{(tc / "include" / "passwd-link.h").string(), Digest{1, 2, 3}}});
+  auto wrong = hc.check({{(tc / "include" / "stdio.h").string(), digest_bytes("other")}});
+  auto missing = hc.check({{(tc / "include" / "nope.h").string(), good}});
+  for (auto* r : {&link, &wrong, &missing}) {
+    REQUIRE_FALSE(r->ok());
+    REQUIRE(r->error().message.find("is not the same on this worker") != std::string::npos);
+    REQUIRE(r->error().message.find(good.hex()) == std::string::npos);
+  }
+  REQUIRE(wrong.error().message.find(digest_bytes("other").hex()) == std::string::npos);
+
+  // A FIFO under the folders does not hang the check.
+  REQUIRE(::mkfifo((tc / "include" / "fifo.h").c_str(), 0600) == 0);
+  REQUIRE_FALSE(hc.check({{(tc / "include" / "fifo.h").string(), good}}).ok());
+}
