@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "daemon/action_cache.h"
-#include "daemon/blob_assembler.h"
+#include "daemon/blob_service.h"
 #include "daemon/registry.h"
 #include "daemon/scheduler.h"
 #include "daemon/status.h"
@@ -374,57 +374,13 @@ class Daemon final : public SchedulerHost {
   }
 
   void serve_blobs(zmq::socket_t& s, const std::string& route, const wire::BlobRequest* req, uint64_t request_id) {
-    if (!req->items()) return;
-    for (auto* item : *req->items()) {
-      Digest d = proto::from_wire(&item->digest());
-      const std::string* blob = cached_blob(d);
-      fb::FlatBufferBuilder fbb(blob ? std::min<size_t>(blob->size(), proto::kChunkSize) + 256 : 256);
-      auto wd = proto::to_wire(d);
-      if (!blob || item->offset() > blob->size()) {
-        send_to(s, route, proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), 0, true), request_id));
-        continue;
-      }
-      size_t len = std::min<size_t>({static_cast<size_t>(item->length() ? item->length() : proto::kChunkSize),
-                                     proto::kChunkSize, blob->size() - item->offset()});
-      auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(blob->data() + item->offset()), len);
-      send_to(s, route, proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), data, false), request_id));
-    }
-  }
-
-  // A tiny cache of recently served blobs, so chunked reads of one large blob and the same
-  // header sent to several workers do not each cost a store read.
-  const std::string* cached_blob(const Digest& d) {
-    for (auto& [k, v] : blob_cache_) {
-      if (k == d) return &v;
-    }
-    auto r = store_->get_blob(d);
-    if (!r.ok()) {
-      warn_store(r.error().message);
-      return nullptr;
-    }
-    if (!r.value()) return nullptr;
-    blob_cache_bytes_ += r.value()->size();
-    blob_cache_.emplace_back(d, std::move(*r.value()));
-    while (blob_cache_.size() > 1 && (blob_cache_bytes_ > (64u << 20) || blob_cache_.size() > 256)) {
-      blob_cache_bytes_ -= blob_cache_.front().second.size();
-      blob_cache_.pop_front();
-    }
-    return &blob_cache_.back().second;
+    blobs_.serve(req, request_id, [&](const std::string& m) { send_to(s, route, m); },
+                 [&](const std::string& e) { warn_store(e); });
   }
 
   void on_output_chunk(const wire::BlobChunk* c) {
-    Digest d = proto::from_wire(c->digest());
-    std::string sender = "w:" + str(c->sender());
-    auto r = assembler_.add(sender, d, c->offset(), bytes(c->data()), clock_.now_ms());
-    if (!r.ok()) {
-      log::warn("output upload from worker " + str(c->sender()) + ": " + r.error().message);
-      return;
-    }
-    if (r.value()) {
-      auto p = store_->put_blob(d, *r.value());
-      if (!p.ok()) warn_store(p.error().message);
-      bytes_received_ += d.size;
-    }
+    auto err = blobs_.receive("w:" + str(c->sender()), c);
+    if (!err.empty()) log::warn("output upload from worker " + printable(str(c->sender())) + ": " + err);
   }
 
   void on_task_result(const wire::TaskResult* r) {
@@ -511,18 +467,9 @@ class Daemon final : public SchedulerHost {
       }
       case wire::Body::BlobChunk: {
         auto* c = e.body_as_BlobChunk();
-        Digest d = proto::from_wire(c->digest());
-        std::string err;
-        auto r = assembler_.add("c:" + route, d, c->offset(), bytes(c->data()), clock_.now_ms());
-        if (!r.ok()) {
-          err = r.error().message;
-        } else if (r.value()) {
-          auto p = store_->put_blob(d, *r.value());
-          if (!p.ok()) err = "store error: " + p.error().message;
-          bytes_received_ += d.size;
-        }
+        std::string err = blobs_.receive("c:" + route, c);
         fb::FlatBufferBuilder fbb(128);
-        auto wd = proto::to_wire(d);
+        auto wd = proto::to_wire(proto::from_wire(c->digest()));
         send_to(client_, route, proto::finish(fbb, wire::CreateUploadAck(fbb, &wd, c->offset(), fbb.CreateString(err)), rid));
         return;
       }
@@ -557,10 +504,10 @@ class Daemon final : public SchedulerHost {
       }
       case wire::Body::SubmitBuild: on_submit(route, rid, e.body_as_SubmitBuild()); return;
       case wire::Body::StatusRequest: {
-        StatusInputs in{registry_, sched_, store_->stats(), clock_.now_ms(), bytes_received_};
+        StatusInputs in{registry_, sched_, store_->stats(), clock_.now_ms(), blobs_.bytes_received()};
         in.forged_results = forged_results_;
-        in.refused_uploads = assembler_.refused();
-        in.unfinished_upload_bytes = assembler_.bytes_in_progress();
+        in.refused_uploads = blobs_.refused();
+        in.unfinished_upload_bytes = blobs_.bytes_in_progress();
         fb::FlatBufferBuilder fbb(4096);
         send_to(client_, route, proto::finish(fbb, wire::CreateStatusReply(fbb, fbb.CreateString(status_json(in))), rid));
         return;
@@ -643,7 +590,7 @@ class Daemon final : public SchedulerHost {
       if (auto gone = registry_.remove(r)) {
         log::warn("worker " + gone->id + " (" + gone->host + ") disconnected; " + std::to_string(gone->running.size()) +
                   " task(s) go back to the queue");
-        assembler_.drop_sender("w:" + gone->id);
+        blobs_.drop_sender("w:" + gone->id);
         sched_.on_worker_lost(*gone, "worker " + gone->id + " disconnected");
       }
     }
@@ -665,7 +612,7 @@ class Daemon final : public SchedulerHost {
   }
 
   void heartbeat() {
-    assembler_.expire(clock_.now_ms());
+    blobs_.expire();
     std::erase_if(dispatches_, [&](const auto& d) {
       const TaskRec* t = sched_.find_task(d.first);
       return !t || t->state != TaskState::Running;
@@ -673,7 +620,7 @@ class Daemon final : public SchedulerHost {
     for (auto& w : registry_.expire()) {
       log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
                 " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
-      assembler_.drop_sender("w:" + w.id);
+      blobs_.drop_sender("w:" + w.id);
       sched_.on_worker_lost(w, "worker " + w.id + " lost (no heartbeat)");
     }
     probe_workers();
@@ -692,7 +639,7 @@ class Daemon final : public SchedulerHost {
   zmq::socket_t monitor_;
   zmq::socket_t client_monitor_;
   std::vector<int64_t> probe_at_;   // follow-up probes after a disconnect
-  BlobAssembler assembler_;
+  BlobService blobs_{*store_, clock_};
   ActionCache action_cache_{*store_};
   struct Dispatch {
     uint64_t token = 0;
@@ -701,9 +648,6 @@ class Daemon final : public SchedulerHost {
   };
   std::unordered_map<uint64_t, Dispatch> dispatches_;   // task gid -> its current dispatch
   uint64_t forged_results_ = 0;
-  std::deque<std::pair<Digest, std::string>> blob_cache_;
-  uint64_t blob_cache_bytes_ = 0;
-  uint64_t bytes_received_ = 0;
   bool store_warned_ = false;
 };
 

@@ -124,3 +124,45 @@ TEST_CASE("action cache ignores a corrupt entry") {
   REQUIRE_FALSE(ac.lookup(key, {"x"}, &err));
   REQUIRE(err.find("corrupt") != std::string::npos);
 }
+
+#include "daemon/blob_service.h"
+#include "proto/wire.h"
+
+TEST_CASE("blob service stores a checked upload and serves it back in chunks") {
+  auto st = store::make_memory_store();
+  FakeClock clock;
+  BlobService svc(*st, clock);
+  std::string data(proto::kChunkSize + 100, 'z');
+  Digest d = digest_bytes(data);
+  auto chunk = [&](uint64_t off, size_t len) {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto wd = proto::to_wire(d);
+    return proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, off,
+                                                    fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.data() + off), len)));
+  };
+  auto first = chunk(0, proto::kChunkSize);
+  auto second = chunk(proto::kChunkSize, 100);
+  REQUIRE(svc.receive("c:1", proto::decode(first.data(), first.size(), proto::kMaxClientMessage).value()->body_as_BlobChunk()).empty());
+  REQUIRE_FALSE(st->get_blob(d).value());
+  REQUIRE(svc.receive("c:1", proto::decode(second.data(), second.size(), proto::kMaxClientMessage).value()->body_as_BlobChunk()).empty());
+  REQUIRE(st->get_blob(d).value());
+  REQUIRE(svc.bytes_received() == data.size());
+
+  flatbuffers::FlatBufferBuilder req;
+  std::vector<wire::ChunkRef> refs{wire::ChunkRef(proto::to_wire(d), 0, 0),
+                                   wire::ChunkRef(proto::to_wire(d), proto::kChunkSize, 0),
+                                   wire::ChunkRef(proto::to_wire(digest_bytes("absent")), 0, 0)};
+  auto msg = proto::finish(req, wire::CreateBlobRequest(req, req.CreateVectorOfStructs(refs)), 5);
+  std::vector<std::string> sent;
+  svc.serve(proto::decode(msg.data(), msg.size(), proto::kMaxClientMessage).value()->body_as_BlobRequest(), 5,
+            [&](const std::string& m) { sent.push_back(m); }, [](const std::string&) {});
+  REQUIRE(sent.size() == 3u);
+  std::string back;
+  for (int i = 0; i < 2; ++i) {
+    auto* c = proto::decode(sent[i].data(), sent[i].size(), proto::kMaxClientMessage).value()->body_as_BlobChunk();
+    REQUIRE_FALSE(c->missing());
+    back += std::string(proto::bytes(c->data()));
+  }
+  REQUIRE(back == data);
+  REQUIRE(proto::decode(sent[2].data(), sent[2].size(), proto::kMaxClientMessage).value()->body_as_BlobChunk()->missing());
+}
