@@ -43,6 +43,15 @@ Status make_private(const std::string& dir, bool create) {
 }  // namespace
 
 Result<std::string> private_socket_dir(int port, bool create) {
+  auto base = private_runtime_dir(create);
+  if (!base.ok()) return base.error();
+  std::string dir = base.value() + "/" + std::to_string(port);
+  auto st = make_private(dir, create);
+  if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
+  return dir;
+}
+
+Result<std::string> private_runtime_dir(bool create) {
   // Independent of the environment, so every process of the user agrees on it.
   std::string uid = std::to_string(::getuid());
   std::string run = "/run/user/" + uid;
@@ -52,10 +61,7 @@ Result<std::string> private_socket_dir(int port, bool create) {
                          : "/tmp/zbuild-sockets-" + uid;
   auto st = make_private(base, create);
   if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
-  std::string dir = base + "/" + std::to_string(port);
-  st = make_private(dir, create);
-  if (!st.ok()) return make_error("local socket folder is not private: " + st.error().message);
-  return dir;
+  return base;
 }
 
 Address prefer_local(Address a) {

@@ -38,6 +38,8 @@ Result<Address> parse_address(std::string_view text);
 // Fails, naming the folder, when it (or its parent) is not owned by the user or is open to
 // group or others, or is a symlink.
 Result<std::string> private_socket_dir(int port, bool create);
+// The folder holding those per-port folders (and the user's workspace-daemon locks).
+Result<std::string> private_runtime_dir(bool create);
 
 // `a` in local mode when it is a loopback address and a local daemon of this user has its
 // sockets in the private folder for a.port; otherwise `a` unchanged.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <deque>
 #include <random>
@@ -13,6 +14,7 @@
 #include "common/address.h"
 #include "common/clock.h"
 #include "common/command_policy.h"
+#include "common/digest.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -684,7 +686,28 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
     local_lock.emplace(std::move(lock.value()));
     addr.value().local_dir = dir.value();
   }
+  // One daemon per user and workspace: a second one is refused, naming the first's address.
+  std::optional<FileLock> workspace_lock;
+  if (!opts.workspace.empty()) {
+    auto base = private_runtime_dir(true);
+    if (!base.ok()) return make_error("refusing to start: " + base.error().message);
+    auto lock = FileLock::acquire(base.value() + "/workspace-" + digest_bytes(opts.workspace).hex() + ".lock");
+    if (!lock.ok()) {
+      auto running = read_file(opts.workspace + "/.zbuild-daemon");
+      std::string at = running.ok() ? running.value().substr(0, running.value().find('\n')) : "an address being written";
+      return make_error("a zbuild daemon already serves workspace " + opts.workspace + " at " + at);
+    }
+    workspace_lock.emplace(std::move(lock.value()));
+  }
   std::string spec = opts.store.empty() ? default_store_dir() : opts.store;
+  if (opts.store.empty() && !opts.workspace.empty()) {
+    // Each workspace daemon gets its own store by default (RocksDB admits one process); a
+    // store shared by several daemons is Redis (--store redis://...).
+    std::filesystem::path ws(opts.workspace);
+    spec = (std::filesystem::path(default_store_dir()).parent_path() / "workspaces" /
+            (ws.filename().string() + "-" + digest_bytes(opts.workspace).hex().substr(0, 12)))
+               .string();
+  }
   auto store = store::open_store(spec);
   if (spec.starts_with("redis://")) {
     // A shared cache that is down must not stop builds: degrade to a local cache instead.
