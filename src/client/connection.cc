@@ -14,12 +14,16 @@ DaemonConnection::DaemonConnection(Address addr, std::optional<proto::CurveClien
 }
 
 DaemonConnection::~DaemonConnection() {
+  watch_.reset();
   sock_.reset();
   ctx_.reset();
 }
 
 void DaemonConnection::reconnect() {
+  static int seq = 0;
+  watch_.reset();
   sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
+  watch_ = std::make_unique<proto::HandshakeWatch>(*ctx_, *sock_, "client-" + std::to_string(++seq));
   sock_->set(zmq::sockopt::linger, 0);
   sock_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
   sock_->set(zmq::sockopt::rcvhwm, 0);
@@ -59,6 +63,7 @@ Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
         return proto::str(env.value()->body_as_StatusReply()->json());
       }
     }
+    if (auto why = watch_->failure(curve_.has_value())) return make_error("daemon " + addr_.str() + ": " + *why);
     if (elapsed() >= wait_ms) {
       return make_error("no zbuild daemon answers at " + addr_.str() +
                         " (start one with `zbuild daemon --listen " + addr_.str() + "`)");

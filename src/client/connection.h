@@ -40,6 +40,7 @@ class DaemonConnection {
   std::optional<proto::CurveClient> curve_;
   std::unique_ptr<zmq::context_t> ctx_;
   std::unique_ptr<zmq::socket_t> sock_;
+  std::unique_ptr<proto::HandshakeWatch> watch_;
   uint64_t request_id_ = 0;
   void reconnect();
 };

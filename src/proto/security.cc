@@ -1,5 +1,7 @@
 #include "proto/security.h"
 
+#include <cstring>
+
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -212,6 +214,50 @@ Result<std::optional<CurveClient>> load_curve_client(const std::string& key_file
   auto srv = load_public_key(d);
   if (!srv.ok()) return srv.error();
   return std::optional<CurveClient>(CurveClient{own.value(), srv.value()});
+}
+
+}  // namespace zbuild::proto
+
+namespace zbuild::proto {
+
+HandshakeWatch::HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& s, const std::string& name) {
+  std::string ep = "inproc://zbuild-handshake-" + name;
+  if (zmq_socket_monitor(s.handle(), ep.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+    pair_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
+    pair_->set(zmq::sockopt::linger, 0);
+    pair_->connect(ep);
+  }
+}
+
+HandshakeWatch::~HandshakeWatch() = default;
+
+std::optional<std::string> HandshakeWatch::failure(bool have_keys) {
+  if (!pair_) return std::nullopt;
+  for (;;) {
+    zmq::message_t ev, where;
+    if (!pair_->recv(ev, zmq::recv_flags::dontwait)) break;
+    if (ev.more()) (void)pair_->recv(where, zmq::recv_flags::dontwait);
+    if (ev.size() >= 6) {
+      std::memcpy(&last_event_, ev.data(), 2);
+      std::memcpy(&last_value_, static_cast<const char*>(ev.data()) + 2, 4);
+    }
+  }
+  switch (last_event_) {
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      return std::string("the daemon refused this peer's CurveZMQ key (not on its allow-list for this role)");
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      if (last_value_ == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH || last_event_ == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        return have_keys ? std::string("the daemon does not use CurveZMQ keys (drop --curve-key/--daemon-key)")
+                         : std::string("the daemon requires CurveZMQ keys (--curve-key FILE --daemon-key FILE, or "
+                                       "$ZBUILD_CURVE_KEY and $ZBUILD_DAEMON_KEY)");
+      }
+      return std::string("the CurveZMQ handshake with the daemon failed (wrong daemon public key?)");
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace zbuild::proto

@@ -75,6 +75,22 @@ struct CurveClient {
   void apply(zmq::socket_t& s) const;   // before connect()
 };
 
+// Watches a connecting socket's handshakes (a ZMQ socket monitor), so a peer refused for its
+// keys is told so instead of waiting on a daemon that will never answer.
+class HandshakeWatch {
+ public:
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& s, const std::string& name);
+  ~HandshakeWatch();
+  // Why the last handshake failed ("... refused this peer's key", "... requires CurveZMQ
+  // keys", ...), or nullopt when none failed since the last success. Never blocks.
+  std::optional<std::string> failure(bool have_keys);
+
+ private:
+  std::unique_ptr<zmq::socket_t> pair_;
+  uint16_t last_event_ = 0;
+  uint32_t last_value_ = 0;
+};
+
 // Loads client-side keys: explicit files, else $ZBUILD_CURVE_KEY / $ZBUILD_DAEMON_KEY, else
 // nothing (plain TCP, for loopback daemons without keys). Error when only one is given.
 Result<std::optional<CurveClient>> load_curve_client(const std::string& key_file, const std::string& daemon_pub_file);

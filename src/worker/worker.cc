@@ -140,8 +140,13 @@ class Worker {
         send(proto::finish(fbb, wire::CreateHeartbeat(fbb)));
       }
       if (now - last_heard_ > opts_.liveness_ms) {
-        log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
-                  " ms; reconnecting");
+        if (auto why = watch_->failure(curve_.has_value())) {
+          if (*why != refused_why_) log::error("daemon " + addr_.str() + ": " + *why + "; retrying");
+          refused_why_ = *why;
+        } else {
+          log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
+                    " ms; reconnecting");
+        }
         // Backoff: wait a little longer each time the daemon stays away.
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
         backoff = std::min<int64_t>(backoff * 2, 2000);
@@ -162,7 +167,10 @@ class Worker {
 
  private:
   void connect() {
+    static int seq = 0;
+    watch_.reset();
     dealer_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    watch_ = std::make_unique<proto::HandshakeWatch>(ctx_, *dealer_, "worker-" + std::to_string(++seq));
     dealer_->set(zmq::sockopt::linger, 0);
     dealer_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
     dealer_->set(zmq::sockopt::sndhwm, 10000);
@@ -421,6 +429,8 @@ class Worker {
   HostFileChecker hosts_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<zmq::socket_t> dealer_;
+  std::unique_ptr<proto::HandshakeWatch> watch_;
+  std::string refused_why_;   // the last handshake refusal, said once
   zmq::socket_t done_pull_;
   int64_t last_heard_ = 0;
   int64_t next_hb_ = 0;
@@ -454,7 +464,8 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
     std::random_device rd;
     o.id = hostname() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
   }
-  if (o.work_dir.empty()) {
+  bool own_dir = o.work_dir.empty();
+  if (own_dir) {
     const char* tmp = std::getenv("TMPDIR");
     o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
   }
@@ -465,6 +476,10 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
             " slots, work dir " + o.work_dir);
   w.run(stop);
+  // Nothing left behind: the default work folder goes entirely; in an operator's --work-dir
+  // the blob cache stays (it saves fetches next time) and the sandboxes go.
+  std::error_code ec;
+  std::filesystem::remove_all(own_dir ? std::filesystem::path(o.work_dir) : std::filesystem::path(o.work_dir) / "sandbox", ec);
   return {};
 }
 

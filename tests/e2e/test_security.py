@@ -138,21 +138,24 @@ class Curve(E2ECase):
             c.daemon.wait_for("refused a worker", timeout=30)
             self.assertIn(keys["stranger"][2], c.daemon.output())
             self.assertNotIn("worker intruder joined", c.daemon.output())
+            bad.wait_for("refused this peer's CurveZMQ key", timeout=30)   # and the worker is told so
         finally:
             bad.stop()
-        # A worker with no keys at all gets no answer.
+        # A worker with no keys at all gets nothing, and is told the daemon wants keys.
         nokey = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "nk"),
                       "--id", "nokey"], "worker nokey")
         try:
-            nokey.wait_for("silent", timeout=30)
+            nokey.wait_for("requires CurveZMQ keys", timeout=30)
             self.assertNotIn("worker nokey joined", c.daemon.output())
         finally:
             nokey.stop()
-        # A client with a stranger's key, or none, is refused: no status, no build.
-        for args in (["--curve-key", skey, "--daemon-key", dpub], []):
+        # A client with a stranger's key, or none, is refused (no status, no build) and told why.
+        for args, why in ((["--curve-key", skey, "--daemon-key", dpub], "refused this peer's CurveZMQ key"),
+                          ([], "requires CurveZMQ keys")):
             r = subprocess.run([ZBUILD, "status", "--daemon", c.addr, *args], capture_output=True, text=True,
                                timeout=60)
             self.assertNotEqual(r.returncode, 0)
+            self.assertIn(why, r.stderr)
         # A client key is not a worker key: it cannot join as a worker.
         ckey = keys["client"][0]
         imp = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "imp"),
