@@ -43,6 +43,18 @@ class WorkspaceDaemons(RunnerMixin, E2ECase):
             self.assertEqual(f.read().strip(), addr_a)
         self.assertIsNone(da.p.poll())
 
+    def test_worker_leaves_no_work_folder_behind(self):
+        from harness import WORKER
+        c = self.cluster
+        c.start_daemon()
+        w = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--id", "tidy"], "worker tidy")
+        c.daemon.wait_for("worker tidy joined")
+        w.wait_for("work dir ")
+        work = [l for l in w.lines if "work dir " in l][0].split("work dir ", 1)[1].strip()
+        self.assertTrue(os.path.isdir(work))
+        self.assertEqual(w.stop(), 0)
+        self.assertFalse(os.path.exists(work), work)
+
 
 if __name__ == "__main__":
     unittest.main()
