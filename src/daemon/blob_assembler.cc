@@ -3,12 +3,13 @@
 namespace zbuild::daemon {
 
 void BlobAssembler::erase(std::map<Key, Partial>::iterator it) {
+  uint64_t held = it->second.counted;
   auto u = use_.find(it->first.first);
   if (u != use_.end()) {
-    u->second.bytes -= it->second.data.size();
+    u->second.bytes -= held;
     if (--u->second.count == 0) use_.erase(u);
   }
-  total_ -= it->second.data.size();
+  total_ -= held;
   partial_.erase(it);
 }
 
@@ -22,40 +23,43 @@ Result<std::optional<std::string>> BlobAssembler::add(const std::string& sender,
                                                       std::string_view data, int64_t now_ms) {
   auto it = partial_.find(Key(sender, d.str()));
   if (d.size > lim_.max_blob) return refuse(it, "blob " + d.str() + " exceeds the size cap");
-  uint64_t have = it == partial_.end() ? 0 : it->second.data.size();
-  if (offset != have || data.size() > d.size - offset) {
-    return refuse(it, "blob " + d.str() + ": chunk at offset " + std::to_string(offset) + " out of order");
-  }
-  if (offset + data.size() == d.size) {   // the last chunk: never held as a partial
-    std::string whole;
-    if (it != partial_.end()) {
-      whole.swap(it->second.data);   // the partial is now empty: erase() releases its count only
-      total_ -= have;
-      use_[sender].bytes -= have;
-      erase(it);
+  bool last = it == partial_.end() ? offset + data.size() == d.size
+                                   : offset == it->second.writer->have() && data.size() == d.size - offset;
+  if (!last) {   // it will be held: check the caps before taking the bytes
+    SenderUse& u = use_[sender];
+    if (it == partial_.end() && u.count >= lim_.max_partials) {
+      if (u.count == 0) use_.erase(sender);
+      return refuse(it, "too many unfinished uploads from this sender (cap " + std::to_string(lim_.max_partials) + ")");
     }
-    whole.append(data);
-    if (digest_bytes(whole) != d) return refuse(partial_.end(), "blob " + d.str() + ": content does not match its digest");
+    if (u.bytes + data.size() > lim_.per_sender || total_ + data.size() > lim_.global) {
+      if (u.count == 0) use_.erase(sender);
+      return refuse(it, "blob " + d.str() + ": unfinished uploads past the memory cap (" +
+                            std::to_string(lim_.per_sender >> 20) + " MiB per sender, " +
+                            std::to_string(lim_.global >> 20) + " MiB in all)");
+    }
+  }
+  std::unique_ptr<MemoryBlobWriter> single;
+  MemoryBlobWriter* w;
+  if (it != partial_.end()) {
+    w = it->second.writer.get();
+  } else if (last) {
+    single = std::make_unique<MemoryBlobWriter>(d);   // one chunk: never held as a partial
+    w = single.get();
+  } else {
+    it = partial_.emplace(Key(sender, d.str()), Partial{std::make_unique<MemoryBlobWriter>(d), now_ms}).first;
+    use_[sender].count++;
+    w = it->second.writer.get();
+  }
+  auto done = w->append(offset, data);
+  if (!done.ok()) return refuse(it, done.error().message);
+  if (done.value()) {
+    std::string whole = w->take();
+    if (it != partial_.end()) erase(it);
     return std::optional<std::string>(std::move(whole));
   }
-  SenderUse& u = use_[sender];
-  if (it == partial_.end() && u.count >= lim_.max_partials) {
-    if (u.count == 0) use_.erase(sender);
-    return refuse(it, "too many unfinished uploads from this sender (cap " + std::to_string(lim_.max_partials) + ")");
-  }
-  if (u.bytes + data.size() > lim_.per_sender || total_ + data.size() > lim_.global) {
-    if (u.count == 0) use_.erase(sender);
-    return refuse(it, "blob " + d.str() + ": unfinished uploads past the memory cap (" +
-                          std::to_string(lim_.per_sender >> 20) + " MiB per sender, " +
-                          std::to_string(lim_.global >> 20) + " MiB in all)");
-  }
-  if (it == partial_.end()) {
-    it = partial_.emplace(Key(sender, d.str()), Partial{}).first;
-    u.count++;
-  }
-  it->second.data.append(data);   // grows with what arrived, not with what was claimed
   it->second.last_ms = now_ms;
-  u.bytes += data.size();
+  it->second.counted += data.size();
+  use_[sender].bytes += data.size();
   total_ += data.size();
   return std::optional<std::string>();
 }

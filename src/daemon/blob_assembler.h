@@ -11,11 +11,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "common/blob_writer.h"
 #include "common/digest.h"
 #include "common/result.h"
 
@@ -47,8 +49,9 @@ class BlobAssembler {
 
  private:
   struct Partial {
-    std::string data;
+    std::unique_ptr<MemoryBlobWriter> writer;
     int64_t last_ms = 0;
+    uint64_t counted = 0;   // bytes charged to the sender and the total
   };
   struct SenderUse {
     uint64_t bytes = 0;

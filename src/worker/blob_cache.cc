@@ -29,27 +29,18 @@ Result<bool> BlobCache::add_chunk(const Digest& d, uint64_t offset, std::string_
   auto it = partial_.find(key);
   if (it == partial_.end()) {
     if (offset != 0) return make_error("blob " + key + ": chunk at offset " + std::to_string(offset) + " before offset 0");
-    auto p = std::make_unique<Partial>();
-    p->writer = std::make_unique<AtomicFileWriter>(path(d));
-    ZB_TRY(p->writer->open());
-    it = partial_.emplace(key, std::move(p)).first;
+    auto w = std::make_unique<FileBlobWriter>(d, path(d));
+    ZB_TRY(w->open());
+    it = partial_.emplace(key, std::move(w)).first;
   }
-  Partial& p = *it->second;
-  if (offset != p.have || p.have + data.size() > d.size) {
+  auto done = it->second->append(offset, data);
+  if (!done.ok()) {
     partial_.erase(it);
-    return make_error("blob " + key + ": chunk at offset " + std::to_string(offset) + " out of order");
+    return done.error();
   }
-  ZB_TRY(p.writer->append(data));
-  p.hasher.update(data);
-  p.have += data.size();
   bytes_fetched_ += data.size();
-  if (p.have < d.size) return false;
-  Digest got = p.hasher.finish();
-  if (got != d) {
-    partial_.erase(it);
-    return make_error("blob " + key + ": content does not match its digest");
-  }
-  auto st = p.writer->commit();
+  if (!done.value()) return false;
+  auto st = it->second->commit();
   partial_.erase(it);
   if (!st.ok()) return st.error();
   return true;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/blob_writer.h"
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/result.h"
@@ -29,13 +30,8 @@ class BlobCache {
   uint64_t bytes_fetched() const { return bytes_fetched_; }
 
  private:
-  struct Partial {
-    std::unique_ptr<AtomicFileWriter> writer;
-    Hasher hasher;
-    uint64_t have = 0;
-  };
   std::filesystem::path dir_;
-  std::map<std::string, std::unique_ptr<Partial>> partial_;
+  std::map<std::string, std::unique_ptr<FileBlobWriter>> partial_;
   uint64_t bytes_fetched_ = 0;
 };
 
