@@ -1,5 +1,7 @@
 #include "client/metrics.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -86,6 +88,7 @@ std::vector<std::pair<const char*, Metrics::Value>> Metrics::fields() const {
       {"prepare_ms", prepare_ms},
       {"header_scans", header_scans},
       {"manifest_hits", manifest_hits},
+      {"cache_hit_percent", 100.0 * ratio(static_cast<double>(cached_tasks), static_cast<double>(total_tasks))},
   };
 }
 
@@ -105,9 +108,13 @@ std::string Metrics::csv_header() {
   return h + "\n";
 }
 
-std::string Metrics::csv_row() const {
+std::string Metrics::csv_row(size_t columns) const {
   std::string r;
-  for (auto& [_, v] : fields()) r += (r.empty() ? "" : ",") + csv_cell(v);
+  size_t n = 0;
+  for (auto& [_, v] : fields()) {
+    if (n++ == columns) break;
+    r += (r.empty() ? "" : ",") + csv_cell(v);
+  }
   return r + "\n";
 }
 
@@ -115,13 +122,20 @@ Status Metrics::append_csv(const std::string& path) const {
   std::string text;
   if (auto old = read_file(path); old.ok()) text = std::move(old.value());
   const std::string header = csv_header();
-  if (!text.empty() && text.compare(0, header.size(), header) != 0) {
-    return make_error(path + ": exists with other columns (not a zbuild metrics CSV of this version); "
-                             "nothing appended");
+  const std::string names = header.substr(0, header.size() - 1);   // without the newline
+  size_t columns = SIZE_MAX;
+  if (const std::string first = text.substr(0, text.find('\n')); !text.empty() && first != names) {
+    // Columns are only ever added at the end, so a file an earlier zbuild began has a prefix of
+    // today's header: it keeps getting rows of its own columns.
+    if (first.empty() || first.size() >= names.size() || names.compare(0, first.size(), first) != 0 ||
+        names[first.size()] != ',') {
+      return make_error(path + ": exists with other columns (not a zbuild metrics CSV); nothing appended");
+    }
+    columns = static_cast<size_t>(std::count(first.begin(), first.end(), ',')) + 1;
   }
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (!f) return make_error(path + ": cannot open for appending");
-  std::string add = (text.empty() ? header : "") + csv_row();
+  std::string add = (text.empty() ? header : "") + csv_row(columns);
   if (!text.empty() && text.back() != '\n') add = "\n" + add;
   bool ok = std::fwrite(add.data(), 1, add.size(), f) == add.size();
   ok = std::fclose(f) == 0 && ok;

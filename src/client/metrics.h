@@ -2,6 +2,7 @@
 // JSON and `--csv-out` appends them as one CSV row (format version 1, see docs/metrics.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -46,9 +47,11 @@ struct Metrics {
 
   std::string to_json() const;
   static std::string csv_header();
-  std::string csv_row() const;
+  // The first `columns` fields (all by default).
+  std::string csv_row(size_t columns = SIZE_MAX) const;
   // Appends csv_row() to `path`, writing csv_header() first when the file is new or empty.
-  // A file whose header differs is left alone (an error names it).
+  // A file begun by an earlier zbuild (its header a prefix of today's: columns are only added
+  // at the end) gets rows of its own columns; any other header is left alone (an error names it).
   Status append_csv(const std::string& path) const;
   std::string summary() const;
 };

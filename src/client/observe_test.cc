@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "client/metrics.h"
 #include "client/progress.h"
@@ -164,6 +166,73 @@ TEST_CASE("the CSV gets its header once and refuses a file with other columns") 
   REQUIRE(std::count(text.value().begin(), text.value().end(), '\n') == 3);
   REQUIRE(Metrics::csv_header().rfind("num_workers,total_tasks,completed_tasks,cached_tasks,failed_tasks,", 0) == 0);
   REQUIRE(zbuild::write_file_atomic(path, "a,b\n1,2\n").ok());
+  REQUIRE_FALSE(m.append_csv(path).ok());
+  std::remove(path.c_str());
+}
+
+namespace {
+
+// The cell of column `name` in a CSV `header` and `row` (both with their newline).
+std::string csv_column(const std::string& header, const std::string& row, const std::string& name) {
+  auto split = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::string cell;
+    for (char ch : line) {
+      if (ch == ',' || ch == '\n') {
+        out.push_back(cell);
+        cell.clear();
+      } else {
+        cell += ch;
+      }
+    }
+    return out;
+  };
+  auto names = split(header), cells = split(row);
+  REQUIRE(names.size() == cells.size());
+  auto it = std::find(names.begin(), names.end(), name);
+  REQUIRE(it != names.end());
+  return cells[static_cast<size_t>(it - names.begin())];
+}
+
+}  // namespace
+
+TEST_CASE("the CSV reports the cache hit rate as a percentage after the existing columns") {
+  Metrics m;
+  m.total_tasks = 3;
+  m.on_event(ran(0, "w", 0, 0, 0, 40));
+  TaskReport c;
+  c.state = TaskState::Cached;
+  m.on_event(c);
+  m.on_event(c);
+  const std::string header = Metrics::csv_header();
+  REQUIRE(header.find(",tasks_per_second,cache_hit_rate,bytes_uploaded,") != std::string::npos);
+  const std::string last = ",header_scans,manifest_hits,cache_hit_percent\n";   // added at the end
+  REQUIRE(header.size() > last.size());
+  REQUIRE(header.compare(header.size() - last.size(), last.size(), last) == 0);
+  REQUIRE(csv_column(header, m.csv_row(), "cache_hit_rate") == "0.6667");
+  REQUIRE(csv_column(header, m.csv_row(), "cache_hit_percent") == "66.6667");
+  REQUIRE(nlohmann::json::parse(m.to_json())["cache_hit_percent"].get<double>() == Approx(200.0 / 3.0));
+  m.cached_tasks = 3;
+  REQUIRE(csv_column(header, m.csv_row(), "cache_hit_percent") == "100.0000");
+  Metrics empty;   // no tasks: 0, not a division by zero
+  REQUIRE(csv_column(header, empty.csv_row(), "cache_hit_percent") == "0.0000");
+}
+
+TEST_CASE("a CSV begun by an earlier zbuild keeps getting rows of its own columns") {
+  std::string path = temp_path("old-metrics.csv");
+  const std::string header = Metrics::csv_header();
+  const std::string old_header = header.substr(0, header.rfind(",cache_hit_percent")) + "\n";
+  Metrics m;
+  m.total_tasks = 4;
+  m.cached_tasks = 1;
+  const std::string old_row = m.csv_row(static_cast<size_t>(std::count(old_header.begin(), old_header.end(), ',')) + 1);
+  REQUIRE(zbuild::write_file_atomic(path, old_header + old_row).ok());
+  REQUIRE(m.append_csv(path).ok());
+  auto text = zbuild::read_file(path);
+  REQUIRE(text.ok());
+  REQUIRE(text.value() == old_header + old_row + old_row);
+  // A header that is not a prefix of ours at a column boundary is still refused.
+  REQUIRE(zbuild::write_file_atomic(path, "num_workers,total_tas\n1,2\n").ok());
   REQUIRE_FALSE(m.append_csv(path).ok());
   std::remove(path.c_str());
 }

@@ -571,7 +571,7 @@ int run_submit(const SubmitOptions& opts) {
       last_heard = now_ms();
       auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
       if (!env.ok()) continue;
-      auto* e = env.value();
+      const wire::Envelope* e = env.value().get();
       if (e->request_id() != rid) continue;
       switch (e->body_type()) {
         case wire::Body::ErrorReply:

@@ -323,7 +323,7 @@ class Daemon final : public SchedulerHost {
       log::warn("sink: " + env.error().message + "; dropped");
       return true;
     }
-    auto* e = env.value();
+    const wire::Envelope* e = env.value().get();
     switch (e->body_type()) {
       case wire::Body::BlobChunk: on_output_chunk(e->body_as_BlobChunk()); break;
       case wire::Body::TaskResult: on_task_result(e->body_as_TaskResult()); break;

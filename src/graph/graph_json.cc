@@ -226,6 +226,16 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The older system compiled a task with sources to an object file without being told:
+// its users wrote {"compile_flags": ["-O2"], "output_path": "obj/a.o"} and got `-c` added.
+// A compile whose output is an object (.o, .obj) and whose flags choose no stage (-c, -S, -E)
+// therefore gets -c; without it g++ would link the sources into a program named a.o.
+bool needs_compile_only(const std::vector<std::string>& flags, const std::string& output) {
+  if (!ends_with(output, ".o") && !ends_with(output, ".obj")) return false;
+  return std::none_of(flags.begin(), flags.end(),
+                      [](const std::string& f) { return f == "-c" || f == "-S" || f == "-E"; });
+}
+
 Result<Task> read_legacy_task(const json& obj, const fs::path& root, const std::string& source,
                               size_t number) {
   TaskReader r(obj, source, number);
@@ -249,6 +259,7 @@ Result<Task> read_legacy_task(const json& obj, const fs::path& root, const std::
                              [](const std::string& s) { return ends_with(s, ".c"); });
     t.argv.push_back(all_c ? "gcc" : "g++");
     t.argv.insert(t.argv.end(), flags.begin(), flags.end());
+    if (needs_compile_only(flags, output)) t.argv.push_back("-c");
     t.argv.insert(t.argv.end(), sources.begin(), sources.end());
     t.argv.push_back("-o");
     t.argv.push_back(output);

@@ -207,6 +207,45 @@ TEST_CASE("the older format is converted to argv") {
   REQUIRE(bare.inputs.empty());
 }
 
+TEST_CASE("the older format compiles to an object when the flags do not say -c") {
+  auto g = parse_ok(R"({"tasks": [
+    {"id": "main", "source_files": ["src/main.cc"], "compile_flags": ["-std=c++17", "-O2"],
+     "output_path": "bin/main.o"},
+    {"id": "str", "source_files": ["src/s.c"], "compile_flags": "-O2 -g", "output_path": "obj/s.o"},
+    {"id": "noflags", "source_files": ["src/n.cc"], "output_path": "obj/n.obj"},
+    {"id": "app", "dependencies": ["bin/main.o", "obj/s.o", "obj/n.obj"], "compile_flags": ["-lm"],
+     "output_path": "bin/app"}
+  ]})");
+  REQUIRE(g.tasks[0].argv ==
+          std::vector<std::string>{"g++", "-std=c++17", "-O2", "-c", "src/main.cc", "-o", "bin/main.o"});
+  REQUIRE(g.tasks[1].argv == std::vector<std::string>{"gcc", "-O2", "-g", "-c", "src/s.c", "-o", "obj/s.o"});
+  REQUIRE(g.tasks[2].argv == std::vector<std::string>{"g++", "-c", "src/n.cc", "-o", "obj/n.obj"});
+  // The link is untouched, and still depends on the three compiles through its inputs.
+  REQUIRE(g.tasks[3].argv ==
+          std::vector<std::string>{"g++", "bin/main.o", "obj/s.o", "obj/n.obj", "-o", "bin/app", "-lm"});
+  REQUIRE(g.tasks[3].dep_index == std::vector<size_t>{0, 1, 2});
+}
+
+TEST_CASE("the older format adds -c only where the flags choose no stage and the output is an object") {
+  auto g = parse_ok(R"({"tasks": [
+    {"id": "c", "source_files": ["a.cc"], "compile_flags": ["-O2", "-c"], "output_path": "a.o"},
+    {"id": "S", "source_files": ["b.cc"], "compile_flags": "-S", "output_path": "b.o"},
+    {"id": "E", "source_files": ["c.cc"], "compile_flags": ["-E"], "output_path": "c.o"},
+    {"id": "asm", "source_files": ["d.cc"], "compile_flags": ["-S"], "output_path": "d.s"},
+    {"id": "exe", "source_files": ["e.cc"], "compile_flags": ["-O2"], "output_path": "bin/e"},
+    {"id": "notobj", "source_files": ["f.cc"], "output_path": "f.co"},
+    {"id": "partial", "dependencies": ["a.o", "b.o"], "compile_flags": ["-r"], "output_path": "ab.o"}
+  ]})");
+  REQUIRE(g.tasks[0].argv == std::vector<std::string>{"g++", "-O2", "-c", "a.cc", "-o", "a.o"});   // not twice
+  REQUIRE(g.tasks[1].argv == std::vector<std::string>{"g++", "-S", "b.cc", "-o", "b.o"});
+  REQUIRE(g.tasks[2].argv == std::vector<std::string>{"g++", "-E", "c.cc", "-o", "c.o"});
+  REQUIRE(g.tasks[3].argv == std::vector<std::string>{"g++", "-S", "d.cc", "-o", "d.s"});
+  REQUIRE(g.tasks[4].argv == std::vector<std::string>{"g++", "-O2", "e.cc", "-o", "bin/e"});   // compile and link
+  REQUIRE(g.tasks[5].argv == std::vector<std::string>{"g++", "f.cc", "-o", "f.co"});
+  // A task without source_files is a link, whatever its output is called (here a partial link).
+  REQUIRE(g.tasks[6].argv == std::vector<std::string>{"g++", "a.o", "b.o", "-o", "ab.o", "-r"});
+}
+
 TEST_CASE("the older format requires id and output_path") {
   auto m = error_of(R"({"tasks": [{"id": "c", "source_files": ["a.c"]}]})");
   REQUIRE(contains(m, "my-graph.json"));

@@ -1,24 +1,60 @@
 #include "proto/wire.h"
 
+#include <cstring>
+
 #include "common/paths.h"
 
 namespace zbuild::proto {
 
-Result<const wire::Envelope*> decode(const void* data, size_t size, size_t cap) {
+namespace {
+
+// FlatBuffers 2.0's Verifier checks a vector's length field for 4-byte alignment, not its
+// elements (google/flatbuffers#8397): a peer can put a vector of 8-byte structs at 4 mod 8 and
+// every element read is then misaligned. Our builder always aligns them, so a misaligned one
+// is refused. An empty vector has no element to read (and builders do not always pad it).
+template <class T>
+bool elements_aligned(const flatbuffers::Vector<const T*>* v) {
+  return !v || v->size() == 0 || reinterpret_cast<uintptr_t>(v->Data()) % alignof(T) == 0;
+}
+
+// Every vector of structs in schemas/zbuild.fbs, by the body that holds it (wire_test checks
+// this list against the schema).
+bool struct_vectors_aligned(const wire::Envelope& e) {
+  switch (e.body_type()) {
+    case wire::Body::BlobRequest: return elements_aligned(e.body_as_BlobRequest()->items());
+    case wire::Body::FindMissing: return elements_aligned(e.body_as_FindMissing()->digests());
+    case wire::Body::MissingBlobs: return elements_aligned(e.body_as_MissingBlobs()->digests());
+    default: return true;
+  }
+}
+
+static_assert(alignof(wire::Digest) <= kFrameAlignment && alignof(wire::ChunkRef) <= kFrameAlignment,
+              "a struct in schemas/zbuild.fbs needs more alignment than kFrameAlignment");
+
+}  // namespace
+
+Result<Frame> decode(const void* data, size_t size, size_t cap) {
   if (size > cap) {
     return make_error("message of " + std::to_string(size) + " bytes exceeds the cap of " + std::to_string(cap));
   }
   if (size < 8) return make_error("message of " + std::to_string(size) + " bytes is truncated");
+  Frame f;
+  if (reinterpret_cast<uintptr_t>(data) % kFrameAlignment != 0) {
+    f.copy_ = std::make_unique_for_overwrite<uint64_t[]>((size + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    std::memcpy(f.copy_.get(), data, size);
+    data = f.copy_.get();
+  }
   flatbuffers::Verifier v(static_cast<const uint8_t*>(data), size, /*max_depth=*/16, /*max_tables=*/4'000'000);
   if (!wire::VerifyEnvelopeBuffer(v)) return make_error("message failed FlatBuffers verification");
-  auto* env = wire::GetEnvelope(data);
-  if (env->version() != kProtocolVersion) {
-    return make_error("protocol version " + std::to_string(env->version()) + " not supported (want " +
+  f.env_ = wire::GetEnvelope(data);
+  if (f.env_->version() != kProtocolVersion) {
+    return make_error("protocol version " + std::to_string(f.env_->version()) + " not supported (want " +
                       std::to_string(kProtocolVersion) + ")");
   }
   // A union type without its table verifies, but every receiver reads the table: refuse it.
-  if (env->body_type() == wire::Body::NONE || env->body() == nullptr) return make_error("message has no body");
-  return env;
+  if (f.env_->body_type() == wire::Body::NONE || f.env_->body() == nullptr) return make_error("message has no body");
+  if (!struct_vectors_aligned(*f.env_)) return make_error("message has a misaligned vector of structs");
+  return f;
 }
 
 flatbuffers::Offset<wire::Action> build_action(flatbuffers::FlatBufferBuilder& fbb, const ActionSpec& a) {

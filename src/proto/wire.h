@@ -1,10 +1,12 @@
 // Encoding and checked decoding of wire messages (schemas/zbuild.fbs, protocol version 1).
-// Every received frame goes through decode(): size cap first, then the FlatBuffers Verifier,
-// then the version check. Nothing reads a message that failed.
+// Every received frame goes through decode(): size cap first, then alignment, the FlatBuffers
+// Verifier and the version check. Nothing reads a message that failed.
 #pragma once
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,8 +24,32 @@ constexpr size_t kMaxWorkerMessage = 8u << 20;          // ventilator, either di
 constexpr size_t kMaxSinkMessage = 16u << 20;           // results and output chunks
 constexpr size_t kMaxClientMessage = 128u << 20;        // a SubmitBuild of a large graph
 
-// Verified view of a frame. `data` must outlive the returned pointer.
-Result<const wire::Envelope*> decode(const void* data, size_t size, size_t cap);
+// The alignment every FlatBuffers read of a zbuild message needs: the widest scalar in the
+// schema is 64 bits and no struct asks for more (wire.cc checks the structs).
+constexpr size_t kFrameAlignment = alignof(uint64_t);
+
+// A verified message, as decode() returns it. It reads the caller's bytes in place when they
+// start at a kFrameAlignment boundary (the caller's buffer must then outlive it), and its own
+// aligned copy when they do not: ZeroMQ makes no promise about where a message's data starts,
+// and a misaligned root makes every 64-bit read undefined behaviour however well the offsets
+// verified. Movable; the envelope stays where it is when the Frame moves.
+class Frame {
+ public:
+  const wire::Envelope* get() const { return env_; }
+  const wire::Envelope* operator->() const { return env_; }
+  const wire::Envelope& operator*() const { return *env_; }
+  bool copied() const { return copy_ != nullptr; }   // the bytes were misaligned
+
+ private:
+  friend Result<Frame> decode(const void* data, size_t size, size_t cap);
+  const wire::Envelope* env_ = nullptr;
+  std::unique_ptr<uint64_t[]> copy_;
+};
+
+// Checks a received frame: size cap, alignment (copies a misaligned frame, see Frame), the
+// FlatBuffers Verifier, the alignment of every vector of structs (which the Verifier of
+// FlatBuffers 2.0 does not check), the protocol version, and that the union has its body.
+Result<Frame> decode(const void* data, size_t size, size_t cap);
 
 // Finishes `fbb` with an Envelope around `body` and returns the bytes.
 template <class T>

@@ -30,7 +30,7 @@ void Session::send(const std::string& payload) {
   broken_ = conn_.send(payload);
 }
 
-Result<const wire::Envelope*> Session::next(uint64_t rid, int64_t silence_ms, std::string& buf) {
+Result<proto::Frame> Session::next(uint64_t rid, int64_t silence_ms, std::string& buf) {
   for (size_t i = 0; i < stash_.size(); ++i) {
     auto env = proto::decode(stash_[i].data(), stash_[i].size(), proto::kMaxClientMessage);
     if (env.ok() && env.value()->request_id() == rid) {

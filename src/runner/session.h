@@ -53,7 +53,7 @@ class Session {
   // Next message answering `rid` (an ErrorReply included), valid until the next call (`buf`
   // holds it when it comes from the stash). Messages for other requests in flight are kept. An error after `silence_ms` without any
   // message from the daemon (pinged meanwhile, so a long compile is not a lost daemon).
-  Result<const wire::Envelope*> next(uint64_t rid, int64_t silence_ms, std::string& buf);
+  Result<proto::Frame> next(uint64_t rid, int64_t silence_ms, std::string& buf);
   Status upload(const std::vector<Digest>& missing, const std::vector<std::pair<Digest, std::string>>& sources,
                 uint64_t rid);
   uint64_t submit(const ActionSpec& action, const std::string& name);

@@ -225,7 +225,7 @@ class Worker {
       log::warn("daemon " + addr_.str() + ": " + env.error().message + "; dropped");
       return;
     }
-    auto* e = env.value();
+    const wire::Envelope* e = env.value().get();
     switch (e->body_type()) {
       case wire::Body::Welcome: {
         auto* w = e->body_as_Welcome();

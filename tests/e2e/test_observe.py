@@ -97,6 +97,7 @@ class Observe(E2ECase):
         self.assertEqual((m["total_tasks"], m["completed_tasks"], m["executed_tasks"]), (29, 29, 29))
         self.assertEqual((m["cached_tasks"], m["failed_tasks"], m["skipped_tasks"], m["retried_tasks"]), (0, 0, 0, 0))
         self.assertEqual(m["cache_hit_rate"], 0.0)
+        self.assertEqual(m["cache_hit_percent"], 0.0)
         self.assertEqual(m["total_build_time_ms"], m["build_time_ms"])
         self.assertLessEqual(m["min_task_time_ms"], m["avg_task_time_ms"])
         self.assertLessEqual(m["avg_task_time_ms"], m["max_task_time_ms"])
@@ -140,6 +141,7 @@ class Observe(E2ECase):
         self.assertEqual((m2["cached_tasks"], m2["total_tasks"], m2["completed_tasks"]), (29, 29, 29))
         self.assertEqual((m2["executed_tasks"], m2["failed_tasks"]), (0, 0))
         self.assertEqual(m2["cache_hit_rate"], 1.0)
+        self.assertEqual(m2["cache_hit_percent"], 100.0)
         self.assertEqual((m2["critical_path_ms"], m2["lower_bound_ms"], m2["wait_for_worker_ms"]), (0, 0, 0))
         self.assertEqual(sum(w["tasks_done"] for w in c.status()["workers"]), SHAPES_TASKS)
 
@@ -156,6 +158,7 @@ class Observe(E2ECase):
             self.assertIn(col, header)
         self.assert_csv_matches(rows_csv[0], m)
         self.assert_csv_matches(rows_csv[1], m2)
+        self.assertEqual([r["cache_hit_percent"] for r in rows_csv], ["0.0000", "100.0000"])
 
         # 3. The reports load in Chromium without errors and draw one bar per task.
         for trace_path, name in ((trace1, "cold.html"), (trace2, "warm.html")):

@@ -23,13 +23,15 @@ void check(bool ok, const std::string& what) {
   if (!ok) failures++;
 }
 
-// Receives one verified envelope within `ms`; the bytes stay in `keep`.
-const wire::Envelope* recv_env(zmq::socket_t& s, int ms, zmq::message_t& keep, size_t cap) {
+// Receives one verified envelope within `ms` (the bytes stay in `keep`); get() is null when
+// nothing valid came.
+proto::Frame recv_env(zmq::socket_t& s, int ms, zmq::message_t& keep, size_t cap) {
   zmq::pollitem_t it{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&it, 1, std::chrono::milliseconds(ms)) <= 0) return nullptr;
-  if (!s.recv(keep, zmq::recv_flags::dontwait)) return nullptr;
+  if (zmq::poll(&it, 1, std::chrono::milliseconds(ms)) <= 0) return {};
+  if (!s.recv(keep, zmq::recv_flags::dontwait)) return {};
   auto env = proto::decode(keep.data(), keep.size(), cap);
-  return env.ok() ? env.value() : nullptr;
+  if (!env.ok()) return {};
+  return std::move(env.value());
 }
 
 // ---------------------------------------------------------------- a hostile worker
@@ -60,8 +62,8 @@ class HostileWorker {
   std::optional<Assigned> await_task(int seconds) {
     for (int i = 0; i < seconds * 5; ++i) {
       zmq::message_t m;
-      auto* e = recv_env(vent_, 200, m, proto::kMaxWorkerMessage);
-      if (!e) continue;
+      auto e = recv_env(vent_, 200, m, proto::kMaxWorkerMessage);
+      if (!e.get()) continue;
       if (e->body_type() == wire::Body::Heartbeat) {
         fb::FlatBufferBuilder hb;
         send(proto::finish(hb, wire::CreateHeartbeat(hb)));
@@ -162,8 +164,8 @@ std::string status_json(zmq::socket_t& s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {   // upload acks come first
     zmq::message_t m;
-    auto* e = recv_env(s, 200, m, proto::kMaxClientMessage);
-    if (e && e->request_id() == 999 && e->body_as_StatusReply()) return proto::str(e->body_as_StatusReply()->json());
+    auto e = recv_env(s, 200, m, proto::kMaxClientMessage);
+    if (e.get() && e->request_id() == 999 && e->body_as_StatusReply()) return proto::str(e->body_as_StatusReply()->json());
   }
   return {};
 }
@@ -203,8 +205,8 @@ bool upload(zmq::socket_t& s, const std::string& data, uint64_t rid) {
                zmq::send_flags::none);
   for (int i = 0; i < 50; ++i) {
     zmq::message_t m;
-    auto* e = recv_env(s, 200, m, proto::kMaxClientMessage);
-    if (e && e->request_id() == rid && e->body_as_UploadAck()) return proto::str(e->body_as_UploadAck()->error()).empty();
+    auto e = recv_env(s, 200, m, proto::kMaxClientMessage);
+    if (e.get() && e->request_id() == rid && e->body_as_UploadAck()) return proto::str(e->body_as_UploadAck()->error()).empty();
   }
   return false;
 }
@@ -250,8 +252,8 @@ int submit(zmq::context_t& ctx, const Address& a, const std::string& kind, const
                zmq::send_flags::none);
   for (int i = 0; i < 600; ++i) {
     zmq::message_t m;
-    auto* e = recv_env(s, 200, m, proto::kMaxClientMessage);
-    if (!e || e->request_id() != 7) continue;
+    auto e = recv_env(s, 200, m, proto::kMaxClientMessage);
+    if (!e.get() || e->request_id() != 7) continue;
     if (auto* er = e->body_as_ErrorReply()) {
       std::printf("refused: %s\n", proto::str(er->message()).c_str());
       return 0;
