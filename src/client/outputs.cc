@@ -87,8 +87,17 @@ Status OutputWriter::on_chunk(const wire::BlobChunk* c) {
     auto st = w->commit();
     if (!st.ok()) return fail(st.error().message);
   }
-  files_ += p.targets.size();
+  files_ += p.writers.size();
+  // Paths that asked for this content after its first chunk arrived are fetched again.
+  std::vector<Target> late(p.targets.begin() + static_cast<std::ptrdiff_t>(p.writers.size()), p.targets.end());
+  std::string key = it->first;
   pending_.erase(it);
+  if (!late.empty()) {
+    auto& again = pending_[key];
+    again.digest = d;
+    again.targets = std::move(late);
+    queue_.push_back(key);
+  }
   pump();
   return {};
 }

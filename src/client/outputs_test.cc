@@ -62,11 +62,14 @@ OutputSpec out(const std::string& path, const std::string& content = "x") {
   return OutputSpec{path, digest_bytes(content), false};
 }
 
-// A BlobChunk as the daemon sends it, kept alive by `buf`.
-const wire::BlobChunk* chunk(std::string& buf, const std::string& content, uint64_t offset = 0) {
+// A BlobChunk of the blob `content` as the daemon sends it (`part` of it at `offset`; all of
+// it by default), kept alive by `buf`.
+const wire::BlobChunk* chunk(std::string& buf, const std::string& content, uint64_t offset = 0,
+                             const std::string* part = nullptr) {
   flatbuffers::FlatBufferBuilder fbb;
   auto d = proto::to_wire(digest_bytes(content));
-  auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(content.data()), content.size());
+  const std::string& bytes = part ? *part : content;
+  auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   fbb.Finish(wire::CreateBlobChunk(fbb, &d, offset, data));
   buf.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
   return flatbuffers::GetRoot<wire::BlobChunk>(buf.data());
@@ -218,4 +221,22 @@ TEST_CASE("the output writer writes every path of one blob and checks its digest
   CHECK(w.files() == 2);
   CHECK(Tree::read(tr.root / "obj/a.o") == "same");
   CHECK(Tree::read(tr.root / "lib/b.o") == "same");
+}
+
+TEST_CASE("a path that asks for a blob already arriving gets it too") {
+  Tree tr;
+  std::vector<std::string> sent;
+  OutputWriter w([&](const std::string& m) { sent.push_back(m); }, tr.root, 7);
+  const std::string content = "abcdef", first = "abc", second = "def";
+  w.want("a", out("a.o", content));
+  std::string buf;
+  REQUIRE(w.on_chunk(chunk(buf, content, 0, &first)).ok());
+  w.want("b", out("b.o", content));   // while the blob is half there
+  REQUIRE(w.on_chunk(chunk(buf, content, 3, &second)).ok());
+  CHECK(Tree::read(tr.root / "a.o") == content);
+  CHECK_FALSE(w.idle());              // b.o is fetched again
+  REQUIRE(w.on_chunk(chunk(buf, content)).ok());
+  CHECK(w.idle());
+  CHECK(Tree::read(tr.root / "b.o") == content);
+  CHECK(w.files() == 2);
 }

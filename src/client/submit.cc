@@ -263,6 +263,12 @@ class Preparer {
         if (entries.ok()) {
           ok = true;
           for (auto& e : entries.value()) {
+            // A stored manifest comes from the daemon: a path under the root must be one.
+            auto norm = normalize_relative(e.path, "manifest");
+            if (e.kind == 'H' ? e.path[0] != '/' : !norm.ok() || norm.value() != e.path) {
+              ok = false;
+              break;
+            }
             if (e.kind == 'G') continue;
             fs::path full = e.kind == 'R' ? g_.root / e.path : fs::path(e.path);
             auto d = memo_.get(full);
