@@ -31,6 +31,24 @@ std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {
   return out;
 }
 
+Result<std::vector<std::string>> checked_scan_compile(const std::vector<std::string>& argv, const std::string& cwd) {
+  if (argv.empty() || !cmd::is_c_compiler(argv[0])) return std::vector<std::string>{};
+  auto expanded = cmd::expand_response_files(argv, cwd);
+  if (!expanded.ok()) return expanded.error();
+  if (!is_scannable_compile(expanded.value())) return std::vector<std::string>{};
+  ZB_TRY(cmd::check_compiler_options(expanded.value()));
+  return std::move(expanded).value();
+}
+
+Result<std::vector<std::string>> scan_environment(const std::vector<std::string>& task_env) {
+  ZB_TRY(cmd::check_env(task_env));
+  std::vector<std::string> env;
+  env.reserve(task_env.size() + 1);
+  env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  for (const auto& e : task_env) env.push_back(e);
+  return env;
+}
+
 std::vector<std::string> parse_make_deps(const std::string& text) {
   std::vector<std::string> deps;
   std::string cur;

@@ -27,6 +27,17 @@ bool is_scannable_compile(const std::vector<std::string>& argv);
 // The scan command derived from a compile: output and depfile options removed, -M -MG added.
 std::vector<std::string> scan_argv(const std::vector<std::string>& argv);
 
+// The compile the client may run here to scan headers, checked: response files expanded (read
+// relative to `cwd`, an absolute folder), then options that make the compiler run another
+// program or load code (-wrapper, -B, -fplugin, -specs, ...: cmd::check_compiler_options)
+// refused with an error naming the option. Empty when `argv` is not a scannable compile.
+// The scan runs the expanded command, so what was checked is what runs.
+Result<std::vector<std::string>> checked_scan_compile(const std::vector<std::string>& argv, const std::string& cwd);
+
+// The whole environment of a scan: the task's own (allow-listed and checked) variables and a
+// fixed PATH. Nothing of the client's environment or of the loader's reaches it.
+Result<std::vector<std::string>> scan_environment(const std::vector<std::string>& task_env);
+
 // Parses make-rule dependency output ("t.o: a.cc b.h \\\n c.h"); returns the prerequisites.
 std::vector<std::string> parse_make_deps(const std::string& text);
 

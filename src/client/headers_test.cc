@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "client/headers.h"
+#include "common/fs.h"
 
 using namespace zbuild::client;
 
@@ -37,4 +42,54 @@ TEST_CASE("manifests round-trip and reject unknown formats") {
   REQUIRE(back.value()[2].kind == 'G');
   REQUIRE_FALSE(decode_manifest("zbuild-manifest 2\n").ok());
   REQUIRE_FALSE(decode_manifest("zbuild-manifest 1\nX foo\n").ok());
+}
+
+TEST_CASE("the scan the client runs is checked: no option that runs a program or loads code") {
+  namespace fs = std::filesystem;
+  std::string t = (fs::temp_directory_path() / "zbuild-headers-test-XXXXXX").string();
+  fs::path dir = ::mkdtemp(t.data());
+  REQUIRE(zbuild::write_file_atomic(dir / "ok.rsp", "-O2 -Iinc").ok());
+  REQUIRE(zbuild::write_file_atomic(dir / "evil.rsp", "-O2 -wrapper /bin/sh,-c,touch\\ /tmp/pwned").ok());
+  REQUIRE(zbuild::write_file_atomic(dir / "nested.rsp", "@evil.rsp").ok());
+  const std::string cwd = dir.string();
+
+  auto ok = checked_scan_compile({"g++", "@ok.rsp", "-c", "a.cc", "-o", "a.o"}, cwd);
+  REQUIRE(ok.ok());
+  CHECK(ok.value() == std::vector<std::string>{"g++", "-O2", "-Iinc", "-c", "a.cc", "-o", "a.o"});
+  // Not a scannable compile: nothing to run, nothing to check.
+  auto link = checked_scan_compile({"g++", "a.o", "-o", "app", "-B/tmp/evil"}, cwd);
+  REQUIRE(link.ok());
+  CHECK(link.value().empty());
+  CHECK(checked_scan_compile({"sh", "-c", "-wrapper"}, cwd).value().empty());
+
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {"g++", "-wrapper", "/bin/sh,-c,id", "-c", "a.cc"},
+           {"g++", "-B/tmp/evil", "-c", "a.cc"},
+           {"g++", "-B", "/tmp/evil", "-c", "a.cc"},
+           {"gcc", "-fplugin=/tmp/evil.so", "-c", "a.c"},
+           {"gcc", "-specs=/tmp/evil.specs", "-c", "a.c"},
+           {"gcc", "-Wp,-fplugin=/tmp/evil.so", "-c", "a.c"},
+           {"clang", "-Xclang", "-load", "-Xclang", "/tmp/evil.so", "-c", "a.c"},
+           {"g++", "@evil.rsp", "-c", "a.cc"},
+           {"g++", "@nested.rsp", "-c", "a.cc"},
+       }) {
+    INFO(argv[1]);
+    auto r = checked_scan_compile(argv, cwd);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("is refused") != std::string::npos);
+  }
+  // "-c" inside a response file still makes a compile, and it is checked.
+  REQUIRE(zbuild::write_file_atomic(dir / "c.rsp", "-c -fplugin=x.so").ok());
+  CHECK_FALSE(checked_scan_compile({"gcc", "@c.rsp", "a.c"}, cwd).ok());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST_CASE("the scan's environment is the task's checked variables and a fixed PATH") {
+  auto env = scan_environment({"LANG=C", "CPPFLAGS=-DX"});
+  REQUIRE(env.ok());
+  CHECK(env.value() == std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C", "CPPFLAGS=-DX"});
+  CHECK_FALSE(scan_environment({"LD_PRELOAD=/tmp/x.so"}).ok());
+  CHECK_FALSE(scan_environment({"PATH=/tmp/evil"}).ok());
+  CHECK_FALSE(scan_environment({"GCONV_PATH=/tmp"}).ok());
 }

@@ -5,6 +5,8 @@
 
 #include <chrono>
 
+#include "common/text.h"
+
 namespace zbuild::client {
 
 namespace {
@@ -67,16 +69,19 @@ void Progress::status_line(bool force) {
 }
 
 // A failure is announced with its reason; a finished task's stdout and stderr are shown as a
-// local compile would show them.
+// local compile would show them. Our own framing (task ids, worker names, the daemon's
+// messages) comes from the graph and from peers: escaped (common/text.h); the task's output
+// is the compiler's, printed as it is.
 void Progress::print_output(const TaskReport& r) {
   using S = wire::TaskState;
   if (line_open_) std::fprintf(out_, "\n");
   line_open_ = false;
   if (r.state == S::Failed) {
     if (!r.message.empty()) {
-      std::fprintf(out_, "FAILED: %s: %s\n", r.id.c_str(), r.message.c_str());
+      std::fprintf(out_, "FAILED: %s: %s\n", printable(r.id).c_str(), printable(r.message).c_str());
     } else {
-      std::fprintf(out_, "FAILED: %s (exit code %d, worker %s)\n", r.id.c_str(), r.exit_code, r.worker.c_str());
+      std::fprintf(out_, "FAILED: %s (exit code %d, worker %s)\n", printable(r.id).c_str(), r.exit_code,
+                   printable(r.worker).c_str());
     }
   }
   std::fflush(out_);
@@ -90,8 +95,8 @@ void Progress::print_output(const TaskReport& r) {
 void Progress::plain_line(const TaskReport& r) {
   bool skipped = r.state == wire::TaskState::Skipped;
   bool on = !r.worker.empty() && !skipped;
-  std::fprintf(out_, "[%zu/%zu] %s %s%s%s\n", finished_, total_, state_word(r.state), r.id.c_str(), on ? " on " : "",
-               on ? r.worker.c_str() : "");
+  std::fprintf(out_, "[%zu/%zu] %s %s%s%s\n", finished_, total_, state_word(r.state), printable(r.id).c_str(),
+               on ? " on " : "", on ? printable(r.worker).c_str() : "");
   std::fflush(out_);   // progress is read live from pipes (CI logs, tests)
 }
 
@@ -105,7 +110,7 @@ void Progress::on_event(const TaskReport& r) {
     if (r.state == S::Cached) cached_++;
     if (r.state == S::Failed) failed_++;
   }
-  last_ = r.id;
+  last_ = printable(r.id);
   bool show_output = (r.state == S::Done || r.state == S::Cached) && (!r.out.empty() || !r.err.empty());
   if (r.state == S::Failed || show_output) print_output(r);
   if (quiet_) return;

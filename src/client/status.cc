@@ -4,8 +4,45 @@
 #include <nlohmann/json.hpp>
 
 #include "client/connection.h"
+#include "common/text.h"
 
 namespace zbuild::client {
+
+namespace {
+
+unsigned long long u64(const nlohmann::json& v) { return static_cast<unsigned long long>(v.get<uint64_t>()); }
+
+// The human form of the status JSON. Worker ids and hosts come from workers, build names from
+// clients: escaped before they reach the terminal. A field of the wrong type throws
+// nlohmann::json::exception (the caller reports malformed status).
+void print_status(const Address& addr, const nlohmann::json& j) {
+  auto text = [](const nlohmann::json& v) { return printable(v.get<std::string>()); };
+  const auto& workers = j.at("workers");
+  std::printf("daemon %s\n", addr.str().c_str());
+  std::printf("workers: %zu\n", workers.size());
+  for (const auto& w : workers) {
+    std::printf("  %-32s host %-16s slots %-3d busy %-3d done %-6llu last heartbeat %lld ms ago\n",
+                text(w.at("id")).c_str(), text(w.at("host")).c_str(), w.at("slots").get<int>(), w.at("busy").get<int>(),
+                u64(w.at("tasks_done")), static_cast<long long>(w.at("last_heartbeat_ms_ago").get<int64_t>()));
+  }
+  const auto& queue = j.at("queue");
+  std::printf("queue: %llu ready, %llu running\n", u64(queue.at("ready")), u64(queue.at("running")));
+  const auto& builds = j.at("builds");
+  std::printf("builds in progress: %zu\n", builds.size());
+  for (const auto& b : builds) {
+    std::printf("  #%llu %s: %llu/%llu finished\n", u64(b.at("id")), text(b.at("name")).c_str(), u64(b.at("finished")),
+                u64(b.at("total")));
+  }
+  const auto& store = j.at("store");
+  std::printf("store: %s, %llu blobs, %llu bytes, %llu actions\n", text(store.at("backend")).c_str(),
+              u64(store.at("blobs")), u64(store.at("bytes")), u64(store.at("actions")));
+  const auto& c = j.at("counters");
+  std::printf("since start: %llu dispatched, %llu cache hits (hit rate %.0f%%), %llu retries, %llu failed\n",
+              u64(c.at("dispatched")), u64(c.at("cache_hits")), j.at("cache_hit_rate").get<double>() * 100,
+              u64(c.at("retries")), u64(c.at("failed")));
+}
+
+}  // namespace
 
 int worker_count(const std::string& status_json) {
   auto j = nlohmann::json::parse(status_json, nullptr, false);
@@ -16,18 +53,18 @@ int worker_count(const std::string& status_json) {
 int run_status(const std::string& daemon, bool json, const std::string& curve_key, const std::string& daemon_key) {
   auto addr = parse_address(daemon);
   if (!addr.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", addr.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(addr.error().message).c_str());
     return 2;
   }
   auto curve = proto::load_curve_client(curve_key, daemon_key);
   if (!curve.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", curve.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(curve.error().message).c_str());
     return 2;
   }
   DaemonConnection conn(addr.value(), std::move(curve.value()));
   auto st = conn.ping(3000);
   if (!st.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(st.error().message).c_str());
     return 1;
   }
   if (json) {
@@ -35,36 +72,17 @@ int run_status(const std::string& daemon, bool json, const std::string& curve_ke
     return 0;
   }
   auto j = nlohmann::json::parse(st.value(), nullptr, false);
-  if (j.is_discarded()) {
+  if (j.is_discarded() || !j.is_object()) {
     std::fprintf(stderr, "zbuild: daemon sent malformed status\n");
     return 1;
   }
-  std::printf("daemon %s\n", addr.value().str().c_str());
-  std::printf("workers: %zu\n", j["workers"].size());
-  for (auto& w : j["workers"]) {
-    std::printf("  %-32s host %-16s slots %-3d busy %-3d done %-6llu last heartbeat %lld ms ago\n",
-                w["id"].get<std::string>().c_str(), w["host"].get<std::string>().c_str(), w["slots"].get<int>(),
-                w["busy"].get<int>(), static_cast<unsigned long long>(w["tasks_done"].get<uint64_t>()),
-                static_cast<long long>(w["last_heartbeat_ms_ago"].get<int64_t>()));
+  try {
+    print_status(addr.value(), j);
+  } catch (const nlohmann::json::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "zbuild: daemon sent malformed status (%s)\n", printable(e.what()).c_str());
+    return 1;
   }
-  std::printf("queue: %llu ready, %llu running\n", static_cast<unsigned long long>(j["queue"]["ready"].get<uint64_t>()),
-              static_cast<unsigned long long>(j["queue"]["running"].get<uint64_t>()));
-  std::printf("builds in progress: %zu\n", j["builds"].size());
-  for (auto& b : j["builds"]) {
-    std::printf("  #%llu %s: %llu/%llu finished\n", static_cast<unsigned long long>(b["id"].get<uint64_t>()),
-                b["name"].get<std::string>().c_str(), static_cast<unsigned long long>(b["finished"].get<uint64_t>()),
-                static_cast<unsigned long long>(b["total"].get<uint64_t>()));
-  }
-  std::printf("store: %s, %llu blobs, %llu bytes, %llu actions\n", j["store"]["backend"].get<std::string>().c_str(),
-              static_cast<unsigned long long>(j["store"]["blobs"].get<uint64_t>()),
-              static_cast<unsigned long long>(j["store"]["bytes"].get<uint64_t>()),
-              static_cast<unsigned long long>(j["store"]["actions"].get<uint64_t>()));
-  auto& c = j["counters"];
-  std::printf("since start: %llu dispatched, %llu cache hits (hit rate %.0f%%), %llu retries, %llu failed\n",
-              static_cast<unsigned long long>(c["dispatched"].get<uint64_t>()),
-              static_cast<unsigned long long>(c["cache_hits"].get<uint64_t>()), j["cache_hit_rate"].get<double>() * 100,
-              static_cast<unsigned long long>(c["retries"].get<uint64_t>()),
-              static_cast<unsigned long long>(c["failed"].get<uint64_t>()));
   return 0;
 }
 

@@ -15,12 +15,15 @@
 #include "client/connection.h"
 #include "client/headers.h"
 #include "client/metrics.h"
+#include "client/outputs.h"
 #include "client/progress.h"
 #include "client/trace.h"
 #include "client/status.h"
+#include "common/command_policy.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "common/text.h"
 #include "graph/graph.h"
 #include "proto/wire.h"
 
@@ -41,6 +44,40 @@ int64_t now_ms() {
       .count();
 }
 
+// Where a task's program is: a bare name is looked up in the client's PATH; a path is taken
+// relative to the task's folder. Absolute and lexically normal; empty when not found.
+std::string resolve_program(const graph::Graph& g, const graph::Task& t) {
+  const std::string& prog = t.argv[0];
+  if (prog.find('/') == std::string::npos) {
+    std::string found = find_in_path(prog);
+    return found.empty() ? found : fs::absolute(found).lexically_normal().string();
+  }
+  fs::path p = fs::path(prog).is_absolute() ? fs::path(prog) : (g.root / t.cwd / prog);
+  return p.lexically_normal().string();
+}
+
+// What the client itself runs for a graph is the header scan of each C/C++ compile: checked
+// before anything is contacted. Per task, the compile to scan (response files expanded, no
+// option that runs another program or loads code, a compiler that is not a file of the tree),
+// or empty when the task is not scanned.
+Result<std::vector<std::vector<std::string>>> checked_scans(const graph::Graph& g) {
+  std::vector<std::vector<std::string>> out(g.tasks.size());
+  for (size_t i = 0; i < g.tasks.size(); ++i) {
+    const auto& t = g.tasks[i];
+    auto c = checked_scan_compile(t.argv, (g.root / t.cwd).lexically_normal().string());
+    if (!c.ok()) return make_error("task '" + t.id + "': " + c.error().message + "; not run (the header scan would run it here)");
+    if (c.value().empty()) continue;
+    std::string prog = resolve_program(g, t);
+    if (!prog.empty() && is_under(g.root, prog)) {
+      return make_error("task '" + t.id + "': compiler '" + t.argv[0] + "' lies under the root " + g.root.string() +
+                        ": zbuild does not run a file of the tree to scan headers (nor does a worker)");
+    }
+    out[i] = std::move(c.value());
+    if (!prog.empty()) out[i][0] = prog;
+  }
+  return out;
+}
+
 struct Prepared {
   std::vector<ActionSpec> actions;
   std::vector<std::vector<uint32_t>> deps;
@@ -50,7 +87,9 @@ struct Prepared {
 
 class Preparer {
  public:
-  Preparer(const graph::Graph& g, DaemonConnection& conn) : g_(g), conn_(conn) {}
+  // `scans`: checked_scans(g).
+  Preparer(const graph::Graph& g, DaemonConnection& conn, std::vector<std::vector<std::string>> scans)
+      : g_(g), conn_(conn), scans_(std::move(scans)), guard_(g.root) {}
 
   Result<Prepared> run() {
     Prepared p;
@@ -73,6 +112,13 @@ class Preparer {
       for (auto& e : base_env) env[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
       for (auto& [k, v] : t.env) env[k] = v;
       for (auto& [k, v] : env) a.env.push_back(k + "=" + v);
+      if (auto st = cmd::check_env(a.env); !st.ok()) return make_error(where(i) + ": " + st.error().message);
+      // Outputs are written below the root only: a folder on the way may not lead out of it.
+      for (auto& o : t.outputs) {
+        auto slash = o.rfind('/');
+        auto st = guard_.check_folder(slash == std::string::npos ? std::string() : o.substr(0, slash));
+        if (!st.ok()) return make_error(where(i) + ": output '" + o + "': " + st.error().message);
+      }
       p.deps[i].assign(t.dep_index.begin(), t.dep_index.end());
       for (auto& in : t.inputs) ZB_TRY(add_input(i, a, p.deps[i], in));
       ZB_TRY(add_tool(i, a, p.deps[i]));
@@ -106,6 +152,10 @@ class Preparer {
       a.inputs.push_back(InputSpec{rel, Digest{}, false, static_cast<uint32_t>(owner->second + 1)});
       deps.push_back(static_cast<uint32_t>(owner->second));
       return {};
+    }
+    // A link (or a folder that is one) leading out of the root would ship that file.
+    if (auto st = guard_.check(rel); !st.ok()) {
+      return make_error(where(i) + ": input " + st.error().message + "; refused (only files under the root are shipped)");
     }
     fs::path full = g_.root / rel;
     auto d = memo_.get(full);
@@ -179,7 +229,7 @@ class Preparer {
     std::vector<size_t> compiles;
     std::vector<std::string> keys;
     for (size_t i = 0; i < p.actions.size(); ++i) {
-      if (!is_scannable_compile(p.actions[i].argv)) continue;
+      if (scans_[i].empty()) continue;
       compiles.push_back(i);
       keys.push_back(manifest_key(p.actions[i]));
     }
@@ -213,6 +263,12 @@ class Preparer {
         if (entries.ok()) {
           ok = true;
           for (auto& e : entries.value()) {
+            // A stored manifest comes from the daemon: a path under the root must be one.
+            auto norm = normalize_relative(e.path, "manifest");
+            if (e.kind == 'H' ? e.path[0] != '/' : !norm.ok() || norm.value() != e.path) {
+              ok = false;
+              break;
+            }
             if (e.kind == 'G') continue;
             fs::path full = e.kind == 'R' ? g_.root / e.path : fs::path(e.path);
             auto d = memo_.get(full);
@@ -233,7 +289,18 @@ class Preparer {
       }
       if (!ok) to_scan.push_back(k);
     }
-    // Scan the rest with the compiler itself, a few at a time.
+    // Scan the rest with the compiler itself, a few at a time: the checked command (response
+    // files expanded), in a clean environment (the task's checked variables and a fixed PATH).
+    std::vector<ProcessSpec> specs(to_scan.size());
+    for (size_t j = 0; j < to_scan.size(); ++j) {
+      size_t i = compiles[to_scan[j]];
+      specs[j].argv = scan_argv(scans_[i]);
+      specs[j].cwd = (g_.root / p.actions[i].cwd).string();
+      auto env = scan_environment(p.actions[i].env);
+      if (!env.ok()) return make_error(where(i) + ": " + env.error().message);
+      specs[j].env = std::move(env.value());
+      specs[j].use_env = true;
+    }
     std::vector<Result<std::string>> outputs(to_scan.size(), Result<std::string>(std::string()));
     std::atomic<size_t> next{0};
     unsigned par = std::max(1u, std::thread::hardware_concurrency());
@@ -241,11 +308,7 @@ class Preparer {
     for (unsigned w = 0; w < std::min<size_t>(par, to_scan.size()); ++w) {
       pool.emplace_back([&] {
         for (size_t j = next++; j < to_scan.size(); j = next++) {
-          size_t i = compiles[to_scan[j]];
-          ProcessSpec ps;
-          ps.argv = scan_argv(p.actions[i].argv);
-          ps.cwd = (g_.root / p.actions[i].cwd).string();
-          auto r = run_process(ps);
+          auto r = run_process(specs[j]);
           if (!r.ok()) outputs[j] = r.error();
           else if (r.value().exit_code != 0) outputs[j] = make_error(r.value().err);
           else outputs[j] = std::move(r.value().out);
@@ -285,6 +348,8 @@ class Preparer {
 
   const graph::Graph& g_;
   DaemonConnection& conn_;
+  std::vector<std::vector<std::string>> scans_;
+  RootGuard guard_;   // used from one thread only
   DigestMemo memo_;
 };
 
@@ -356,138 +421,44 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
   return sent;
 }
 
-// Fetches finished tasks' outputs and writes them under the root, atomically.
-class OutputWriter {
- public:
-  OutputWriter(DaemonConnection& conn, fs::path root, uint64_t rid) : conn_(conn), root_(std::move(root)), rid_(rid) {}
-
-  void want(const OutputSpec& o) {
-    auto key = o.digest.str();
-    auto& p = pending_[key];
-    p.digest = o.digest;
-    p.paths.push_back({o.path, o.executable});
-    if (p.paths.size() == 1) queue_.push_back(key);
-    pump();
-  }
-
-  // Handles a BlobChunk addressed to this build. Returns an error for a failed write.
-  Status on_chunk(const wire::BlobChunk* c) {
-    outstanding_ = std::max(0, outstanding_ - 1);
-    Digest d = proto::from_wire(c->digest());
-    auto it = pending_.find(d.str());
-    if (it == pending_.end()) return {};
-    Pending& p = it->second;
-    if (c->missing()) {
-      pending_.erase(it);
-      pump();
-      return make_error("output blob " + d.str() + " is missing in the daemon's store");
-    }
-    auto data = proto::bytes(c->data());
-    if (c->offset() != p.have) return make_error("output blob " + d.str() + ": chunk out of order");
-    if (!p.writer) {
-      p.writer = std::make_unique<AtomicFileWriter>(root_ / p.paths[0].first, p.paths[0].second);
-      ZB_TRY(p.writer->open());
-    }
-    ZB_TRY(p.writer->append(data));
-    p.hasher.update(data);
-    p.have += data.size();
-    bytes_ += data.size();
-    if (p.have < d.size) {
-      requests_.push_back({d, p.have});
-      pump();
-      return {};
-    }
-    if (p.hasher.finish() != d) {
-      pending_.erase(it);
-      return make_error("output blob " + d.str() + " arrived corrupt");
-    }
-    ZB_TRY(p.writer->commit());
-    for (size_t k = 1; k < p.paths.size(); ++k) {
-      auto copy = read_file(root_ / p.paths[0].first);
-      if (!copy.ok()) return copy.error();
-      ZB_TRY(write_file_atomic(root_ / p.paths[k].first, copy.value(), p.paths[k].second));
-    }
-    files_ += p.paths.size();
-    pending_.erase(it);
-    pump();
-    return {};
-  }
-
-  bool idle() const { return pending_.empty(); }
-  uint64_t bytes() const { return bytes_; }
-  uint64_t files() const { return files_; }
-
- private:
-  struct Pending {
-    Digest digest;
-    std::vector<std::pair<std::string, bool>> paths;
-    std::unique_ptr<AtomicFileWriter> writer;
-    Hasher hasher;
-    uint64_t have = 0;
-  };
-
-  void pump() {
-    while (!queue_.empty()) {
-      auto it = pending_.find(queue_.front());
-      queue_.pop_front();
-      if (it != pending_.end()) requests_.push_back({it->second.digest, 0});
-    }
-    std::vector<wire::ChunkRef> refs;
-    while (!requests_.empty() && outstanding_ + static_cast<int>(refs.size()) < 32) {
-      auto [d, off] = requests_.front();
-      requests_.pop_front();
-      refs.emplace_back(proto::to_wire(d), off, static_cast<uint32_t>(proto::kChunkSize));
-    }
-    if (refs.empty()) return;
-    outstanding_ += static_cast<int>(refs.size());
-    fbs::FlatBufferBuilder fbb(64 + refs.size() * 40);
-    conn_.send(proto::finish(fbb, wire::CreateBlobRequest(fbb, fbb.CreateVectorOfStructs(refs)), rid_));
-  }
-
-  DaemonConnection& conn_;
-  fs::path root_;
-  uint64_t rid_;
-  std::map<std::string, Pending> pending_;
-  std::deque<std::string> queue_;
-  std::deque<std::pair<Digest, uint64_t>> requests_;
-  int outstanding_ = 0;
-  uint64_t bytes_ = 0;
-  uint64_t files_ = 0;
-};
-
 }  // namespace
 
 int run_submit(const SubmitOptions& opts) {
   int64_t t0 = now_ms();
   auto g = graph::load_graph(opts.graph);
   if (!g.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", g.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(g.error().message).c_str());
+    return 2;
+  }
+  auto scans = checked_scans(g.value());
+  if (!scans.ok()) {
+    std::fprintf(stderr, "zbuild: %s: %s\n", printable(opts.graph).c_str(), printable(scans.error().message).c_str());
     return 2;
   }
   auto addr = parse_address(opts.daemon);
   if (!addr.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", addr.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(addr.error().message).c_str());
     return 2;
   }
   auto curve = proto::load_curve_client(opts.curve_key, opts.daemon_key);
   if (!curve.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", curve.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(curve.error().message).c_str());
     return 2;
   }
   DaemonConnection conn(addr.value(), std::move(curve.value()));
   auto st = conn.ping(std::max<int64_t>(3000, int64_t{opts.wait_daemon_s} * 1000));
   if (!st.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", st.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(st.error().message).c_str());
     return 1;
   }
   if (worker_count(st.value()) == 0) {
     std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
                  "starts when one joins\n", addr.value().str().c_str());
   }
-  Preparer prep(g.value(), conn);
+  Preparer prep(g.value(), conn, std::move(scans.value()));
   auto prepared = prep.run();
   if (!prepared.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", prepared.error().message.c_str());
+    std::fprintf(stderr, "zbuild: %s: %s\n", printable(opts.graph).c_str(), printable(prepared.error().message).c_str());
     return 2;
   }
   Prepared& p = prepared.value();
@@ -500,6 +471,7 @@ int run_submit(const SubmitOptions& opts) {
   Timeline timeline(task_ids, p.deps);
   bool done = false, ok = false, lost = false;
   std::string fatal;
+  bool refused_outputs = false;   // a task's result named outputs it does not declare
   std::vector<std::string> failed_ids, skipped_ids;
   int64_t wait_ms = int64_t{opts.wait_daemon_s} * 1000;
   auto can_wait_again = [&]() {
@@ -515,7 +487,7 @@ int run_submit(const SubmitOptions& opts) {
     lost = false;
     auto uploaded = upload_missing(conn, g.value(), p);
     if (!uploaded.ok()) {
-      std::fprintf(stderr, "zbuild: %s\n", uploaded.error().message.c_str());
+      std::fprintf(stderr, "zbuild: %s\n", printable(uploaded.error().message).c_str());
       if (can_wait_again()) continue;
       return 1;
     }
@@ -541,10 +513,11 @@ int run_submit(const SubmitOptions& opts) {
     metrics.header_scans = p.scans;
     metrics.manifest_hits = p.manifest_hits;
     metrics.prepare_ms = t_prepared - t0;
-    OutputWriter writer(conn, g.value().root, rid);
+    OutputWriter writer([&conn](const std::string& m) { conn.send(m); }, g.value().root, rid);
     done = false;
     ok = false;
     fatal.clear();
+    refused_outputs = false;
     failed_ids.clear();
     skipped_ids.clear();
     bool accepted = false;
@@ -575,7 +548,8 @@ int run_submit(const SubmitOptions& opts) {
       if (e->request_id() != rid) continue;
       switch (e->body_type()) {
         case wire::Body::ErrorReply:
-          std::fprintf(stderr, "zbuild: daemon refused the build: %s\n", proto::str(e->body_as_ErrorReply()->message()).c_str());
+          std::fprintf(stderr, "zbuild: daemon refused the build: %s\n",
+                       printable(proto::str(e->body_as_ErrorReply()->message())).c_str());
           return 2;
         case wire::Body::BuildAccepted: accepted = true; break;
         case wire::Body::TaskEvent: {
@@ -606,9 +580,17 @@ int run_submit(const SubmitOptions& opts) {
           if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
           if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
           if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
+            // Only the outputs the task declared are written; anything else fails the task.
             auto outs = proto::parse_outputs(te->outputs());
-            if (outs.ok()) {
-              for (auto& o : outs.value()) writer.want(o);
+            Status claimed = outs.ok() ? check_claimed_outputs(task, outs.value())
+                                       : Status(make_error("task '" + task.id + "': the daemon sent a bad output list: " +
+                                                           outs.error().message));
+            if (!claimed.ok()) {
+              std::fprintf(stderr, "zbuild: %s\n", printable(claimed.error().message).c_str());
+              failed_ids.push_back(r.id);
+              refused_outputs = true;
+            } else {
+              for (auto& o : outs.value()) writer.want(task.id, o);
             }
           }
           break;
@@ -637,20 +619,21 @@ int run_submit(const SubmitOptions& opts) {
   metrics.build_time_ms = now_ms() - t0;
   metrics.schedule = timeline.summarize(metrics.total_slots);
   if (!fatal.empty()) {
-    std::fprintf(stderr, "zbuild: %s\n", fatal.c_str());
+    std::fprintf(stderr, "zbuild: %s\n", printable(fatal).c_str());
     ok = false;
   }
   std::string summary = metrics.summary();
   if (!opts.quiet) std::fprintf(stdout, "%s\n", summary.c_str());
   if (!failed_ids.empty()) {
     std::fprintf(stdout, "failed: ");
-    for (size_t i = 0; i < failed_ids.size(); ++i) std::fprintf(stdout, "%s%s", i ? ", " : "", failed_ids[i].c_str());
+    for (size_t i = 0; i < failed_ids.size(); ++i)
+      std::fprintf(stdout, "%s%s", i ? ", " : "", printable(failed_ids[i]).c_str());
     std::fprintf(stdout, "\n");
   }
   if (!skipped_ids.empty()) {
     std::fprintf(stdout, "skipped (%zu): ", skipped_ids.size());
     for (size_t i = 0; i < skipped_ids.size() && i < 20; ++i)
-      std::fprintf(stdout, "%s%s", i ? ", " : "", skipped_ids[i].c_str());
+      std::fprintf(stdout, "%s%s", i ? ", " : "", printable(skipped_ids[i]).c_str());
     std::fprintf(stdout, "%s\n", skipped_ids.size() > 20 ? ", ..." : "");
   }
   std::fflush(stdout);
@@ -666,7 +649,7 @@ int run_submit(const SubmitOptions& opts) {
     auto w = write_file_atomic(opts.trace_out, timeline.trace_json(metrics.schedule, metrics.to_json(), opts.graph));
     if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
   }
-  return ok && fatal.empty() ? 0 : 1;
+  return ok && fatal.empty() && !refused_outputs ? 0 : 1;
 }
 
 }  // namespace zbuild::client

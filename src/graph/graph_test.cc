@@ -363,6 +363,28 @@ TEST_CASE("paths escaping the root are refused") {
   REQUIRE(contains(m, "my-graph.json: task 'old': output"));
 }
 
+TEST_CASE("a task environment that makes the loader or an interpreter run code is refused") {
+  for (const char* var : {"LD_PRELOAD", "LD_LIBRARY_PATH", "GCONV_PATH", "MALLOC_CHECK_", "PATH", "PYTHONPATH",
+                          "BASH_ENV", "GCC_EXEC_PREFIX"}) {
+    INFO(var);
+    auto m = error_of(std::string(R"({"version": 1, "tasks": [
+        {"id": "fine", "argv": ["x"], "env": {"LANG": "C"}},
+        {"id": "evil", "argv": ["x"], "env": {"CFLAGS": "-O2", ")") + var + R"(": "/tmp/x.so"}}]})");
+    CHECK(contains(m, "my-graph.json: task 'evil': "));
+    CHECK(contains(m, std::string("environment variable ") + var + " is refused"));
+  }
+  // The graph file is named when it is loaded from disk.
+  TempDir dir;
+  auto file = dir.write("g.json", R"({"version": 1, "tasks": [{"id": "cc", "argv": ["gcc", "-c", "a.c"],
+      "env": {"LD_AUDIT": "x.so"}}]})");
+  auto r = load_graph(file, /*check_inputs=*/false);
+  REQUIRE_FALSE(r.ok());
+  CHECK(contains(r.error().message, file.string() + ": task 'cc': environment variable LD_AUDIT is refused"));
+  // Ordinary variables pass.
+  auto g = parse_ok(R"({"version": 1, "tasks": [{"id": "a", "argv": ["x"], "env": {"LANG": "C", "CPPFLAGS": "-DX"}}]})");
+  CHECK(g.tasks[0].env.at("CPPFLAGS") == "-DX");
+}
+
 TEST_CASE("inputs must exist unless a task produces them") {
   TempDir dir;
   dir.write("src/here.cc", "");

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/command_policy.h"
+
 namespace zbuild::graph {
 
 namespace detail {
@@ -72,6 +74,18 @@ Status validate_graph(Graph& g, const std::string& source_name, bool check_input
       return make_error(src + ": task '" + g.tasks[i].id + "' (#" + std::to_string(i + 1) +
                         "): duplicate id (task #" + std::to_string(it->second + 1) +
                         " has the same id)");
+    }
+  }
+
+  // A task's environment reaches its command on a worker and the client's header scan: a
+  // variable that makes the loader or an interpreter run other code is refused here, before
+  // anything is contacted (the worker refuses it too).
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<std::string> env;
+    env.reserve(g.tasks[i].env.size());
+    for (const auto& [k, v] : g.tasks[i].env) env.push_back(k + "=" + v);
+    if (auto st = cmd::check_env(env); !st.ok()) {
+      return make_error(src + ": task '" + g.tasks[i].id + "': " + st.error().message);
     }
   }
 

@@ -100,6 +100,10 @@ Analysis analyze(const std::vector<std::string>& raw, const std::string& cwd) {
   auto expanded = cmd::expand_response_files(raw, cwd);
   if (!expanded.ok()) return local(expanded.error().message);
   const std::vector<std::string>& argv = expanded.value();
+  // Options that make the compiler run another program or load code (-wrapper, -B, -fplugin,
+  // -specs, ..., also inside response files) run here, as the user's build asked, and are
+  // never shipped to a worker.
+  if (auto st = cmd::check_compiler_options(argv); !st.ok()) return local(st.error().message);
 
   Analysis res;
   Compile& c = res.compile;

@@ -4,7 +4,9 @@
 //
 // Anything not understood runs locally, unchanged (the caller execs the compiler): linking,
 // -E/-S/-M alone, stdin, several sources, outputs other than the object (coverage notes,
-// split DWARF, dumps, -save-temps), profile data, plugins, -Wp/-Xpreprocessor, unknown options.
+// split DWARF, dumps, -save-temps), profile data, plugins, -Wp/-Xpreprocessor, unknown options,
+// and every option cmd::check_compiler_options refuses (it runs another program or loads code:
+// the user's own build may do that here, a worker never does).
 #pragma once
 
 #include <string>

@@ -22,18 +22,44 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// First line of a small file, trimmed; empty when unreadable.
-std::string first_line(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
+// First line of a small open file, trimmed; empty when unreadable.
+std::string first_line_of(int fd) {
   char buf[512];
   ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
   if (n <= 0) return {};
   std::string s(buf, static_cast<size_t>(n));
   s = s.substr(0, s.find('\n'));
   while (!s.empty() && (s.back() == ' ' || s.back() == '\r' || s.back() == '\t')) s.pop_back();
   return s;
+}
+
+// First line of a small file, trimmed; empty when unreadable.
+std::string first_line(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string s = first_line_of(fd);
+  ::close(fd);
+  return s;
+}
+
+// The first line of the workspace file in `dir`, when there is one that may be trusted.
+// `open_folder` is the first folder of the search so far writable by group or others. Sets
+// `*ignored` (when still empty) for a file that is there but not trusted.
+std::string trusted_workspace_line(const std::string& dir, const std::string& open_folder, std::string* ignored) {
+  std::string f = dir + "/" + kWorkspaceFile;
+  int fd = ::open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st {};
+  std::string why = ::fstat(fd, &st) != 0 ? std::string("it cannot be examined")
+                    : !S_ISREG(st.st_mode) ? std::string("it is not a regular file")
+                                           : workspace_file_distrust(st, ::getuid(), open_folder);
+  std::string line = why.empty() ? first_line_of(fd) : std::string();
+  ::close(fd);
+  if (!why.empty() && ignored->empty()) {
+    *ignored = "ignoring the workspace file " + f + ": " + why + " (anyone who can write there could name their own "
+               "daemon)";
+  }
+  return line;
 }
 
 bool same_file(const char* a, const char* b) {
@@ -108,6 +134,15 @@ void remove_stale_markers(const std::string& dir) {
 
 }  // namespace
 
+std::string workspace_file_distrust(const struct stat& file, uid_t me, const std::string& open_folder) {
+  if (file.st_uid != me && file.st_uid != 0) {
+    return "it belongs to user id " + std::to_string(file.st_uid) + ", not to you or root";
+  }
+  if (file.st_mode & (S_IWGRP | S_IWOTH)) return "it is writable by group or others";
+  if (!open_folder.empty()) return "the folder " + open_folder + " is writable by group or others";
+  return {};
+}
+
 std::string current_dir() {
   const char* pwd = std::getenv("PWD");
   if (pwd && pwd[0] == '/' && same_file(pwd, ".")) return fs::path(pwd).lexically_normal().string();
@@ -123,18 +158,20 @@ Location find_daemon(const std::string& cwd) {
   }
   // The workspace file also names the exec root, so look for it even when ZBUILD_DAEMON is set.
   fs::path dir(cwd);
+  std::string open_folder;   // the first folder on the way writable by group or others
   for (int depth = 0; depth < 64; ++depth) {
-    std::string f = (dir / kWorkspaceFile).string();
-    if (::access(f.c_str(), R_OK) == 0) {
-      std::string addr = first_line(f);
-      if (!addr.empty()) {
-        loc.workspace = dir.string();
-        if (loc.daemon.empty()) {
-          loc.daemon = addr;
-          loc.source = f;
-        }
-        break;
+    struct stat ds {};
+    if (open_folder.empty() && ::stat(dir.c_str(), &ds) == 0 && (ds.st_mode & (S_IWGRP | S_IWOTH))) {
+      open_folder = dir.string();
+    }
+    std::string addr = trusted_workspace_line(dir.string(), open_folder, &loc.ignored);
+    if (!addr.empty()) {
+      loc.workspace = dir.string();
+      if (loc.daemon.empty()) {
+        loc.daemon = addr;
+        loc.source = (dir / kWorkspaceFile).string();
       }
+      break;
     }
     if (!dir.has_parent_path() || dir.parent_path() == dir) break;
     dir = dir.parent_path();

@@ -5,9 +5,16 @@
 // line) in the current directory or the nearest parent that has one (written by
 // `zbuild daemon --workspace DIR`), else the user's config file $XDG_CONFIG_HOME/zbuild/daemon
 // (else ~/.config/zbuild/daemon), else 127.0.0.1:7600.
+// A workspace file is trusted only when it belongs to the user (or root), is writable by no one
+// else, and no folder from the working directory up to the file's own is writable by group or
+// others (sticky bit or not): whoever can write there could name their own daemon, which then
+// receives the sources. An untrusted file is ignored (the search goes on) and reported.
 // Exec root: $ZBUILD_ROOT, else the workspace directory, else the deepest directory holding the
 // working directory, the source and the object; "/" is refused (nothing could be shipped).
 #pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -20,7 +27,13 @@ struct Location {
   std::string daemon;      // HOST:PORT
   std::string workspace;   // directory holding the workspace file, when that is where it came from
   std::string source;      // "ZBUILD_DAEMON", the workspace file's path, the config file or "default"
+  std::string ignored;     // the first workspace file not trusted, and why ("" when none); said once per build
 };
+
+// Why a workspace file may not be trusted, "" when it may. `file` is its status, `me` the
+// user, `open_folder` the first folder from the working directory up to the file's that is
+// writable by group or others ("" when none).
+std::string workspace_file_distrust(const struct stat& file, uid_t me, const std::string& open_folder);
 
 // `cwd` is absolute.
 Location find_daemon(const std::string& cwd);

@@ -11,12 +11,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "common/address.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "common/text.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
@@ -75,7 +77,7 @@ std::string self_path() {
   std::fflush(stdout);
   std::fflush(stderr);
   ::execv(inv.compiler.c_str(), args.data());
-  std::fprintf(stderr, "zbuild-cc: cannot run %s: %s\n", inv.compiler.c_str(), std::strerror(errno));
+  std::fprintf(stderr, "zbuild-cc: cannot run %s: %s\n", printable(inv.compiler).c_str(), std::strerror(errno));
   std::_Exit(127);
 }
 
@@ -105,6 +107,9 @@ class Runner {
   int run() {
     t0_ = last_mark_ = now_us();
     loc_ = find_daemon(cwd_);
+    if (!loc_.ignored.empty() && first_fallback_in_build("ignored|" + loc_.ignored)) {
+      std::fprintf(stderr, "zbuild-cc: warning: %s (said once per build)\n", printable(loc_.ignored).c_str());
+    }
     mark("find");
     auto addr = parse_address(loc_.daemon);
     if (!addr.ok()) fallback(addr.error().message + " (from " + loc_.source + ")");
@@ -119,6 +124,13 @@ class Runner {
     // gcc does not create directories: a missing one is the local compile's error to report.
     if (!fs::is_directory(fs::path(obj_).parent_path()) || (!dep_.empty() && !fs::is_directory(fs::path(dep_).parent_path()))) {
       local("the object's or depfile's directory does not exist");
+    }
+    // zbuild-cc writes below the root only: an object folder that is a link leading out of it
+    // is the local compile's to write through, as the user's command asks.
+    guard_.emplace(root_);
+    for (const std::string* out : {&obj_, &dep_}) {
+      if (out->empty() || !is_under(root_, *out)) continue;
+      if (auto st = guard_->check_folder(rel(fs::path(*out).parent_path().string())); !st.ok()) local(st.error().message);
     }
     mark("root");
     auto cc = stats_.digest(inv_.compiler);
@@ -142,6 +154,14 @@ class Runner {
     }
     if (!hit) scan();
     mark(hit ? "validate" : "scan");
+    // Files under the root are shipped: one that is a link, or lies in a folder that is one,
+    // leading out of the root is not (it would send that file to the workers).
+    for (auto& e : manifest_.files) {
+      if (e.kind != 'R') continue;
+      if (auto st = guard_->check(e.path); !st.ok()) {
+        refuse("input " + st.error().message + ": not shipped to a worker");
+      }
+    }
     ActionSpec a = action();
     std::vector<std::pair<Digest, std::string>> sources;
     for (auto& in : a.inputs) sources.emplace_back(in.digest, root_ + "/" + in.path);
@@ -162,14 +182,16 @@ class Runner {
     if (o.kind != TaskOutcome::Kind::Failed) {
       auto out = std::find_if(o.outputs.begin(), o.outputs.end(), [&](auto& x) { return x.path == a.outputs[0]; });
       if (out == o.outputs.end()) fallback("the daemon's result lacks the object " + a.outputs[0]);
-      auto d = session_->download(*out, root_ + "/" + out->path);
+      auto d = session_->download(*out, root_, out->path);
       if (!d.ok()) fallback(d.error().message);
     }
     mark("download");
     if (c_.deps.md && manifest_.has_depfile) {
-      auto w = write_file_atomic(dep_, manifest_.depfile);
+      // A depfile the command puts outside the root is written where it says, as gcc would.
+      auto w = is_under(root_, dep_) ? write_file_under_root(root_, rel(dep_), manifest_.depfile)
+                                     : write_file_atomic(dep_, manifest_.depfile);
       if (!w.ok()) {
-        std::fprintf(stderr, "zbuild-cc: %s\n", w.error().message.c_str());
+        std::fprintf(stderr, "zbuild-cc: %s\n", printable(w.error().message).c_str());
         return 1;
       }
     }
@@ -201,19 +223,23 @@ class Runner {
   }
 
   // Runs it here because the daemon could not: says so once per build, or fails when
-  // ZBUILD_FALLBACK=0.
-  [[noreturn]] void fallback(const std::string& why) {
+  // ZBUILD_FALLBACK=0. `once` keys the "once" (default: one warning per build and daemon).
+  [[noreturn]] void fallback(const std::string& why, const std::string& once = "") {
     trace("fallback " + why);
     stats_.flush();
     if (const char* f = std::getenv("ZBUILD_FALLBACK"); f && std::string(f) == "0") {
-      std::fprintf(stderr, "zbuild-cc: error: %s (ZBUILD_FALLBACK=0: not compiling locally)\n", why.c_str());
+      std::fprintf(stderr, "zbuild-cc: error: %s (ZBUILD_FALLBACK=0: not compiling locally)\n", printable(why).c_str());
       std::exit(1);
     }
-    if (first_fallback_in_build(loc_.daemon)) {
-      std::fprintf(stderr, "zbuild-cc: warning: %s; compiling locally (said once per build)\n", why.c_str());
+    if (first_fallback_in_build(once.empty() ? loc_.daemon : loc_.daemon + "|" + once)) {
+      std::fprintf(stderr, "zbuild-cc: warning: %s; compiling locally (said once per build)\n", printable(why).c_str());
     }
     exec_local(inv_);
   }
+
+  // A compile zbuild-cc will not ship (an input it may not send): compiled here by the
+  // fallback rules, said once per build for each such reason.
+  [[noreturn]] void refuse(const std::string& why) { fallback(why, why); }
 
   void mark(const char* phase) {
     if (!std::getenv("ZBUILD_LOG")) return;
@@ -360,6 +386,7 @@ class Runner {
   std::string cwd_;
   StatCache stats_;
   Location loc_;
+  std::optional<RootGuard> guard_;   // of root_, once it is chosen
   std::string src_, obj_, dep_, root_;
   std::unique_ptr<Session> session_;
   Digest compiler_digest_;
@@ -392,7 +419,7 @@ int run_zbuild_cc(int argc, char** argv) {
   inv.compiler = find_in_path(wanted, self);
   if (!inv.compiler.empty() && inv.compiler[0] != '/') inv.compiler = absolute(current_dir(), inv.compiler);
   if (inv.compiler.empty() || ::access(inv.compiler.c_str(), X_OK) != 0) {
-    std::fprintf(stderr, "zbuild-cc: compiler '%s' not found%s\n", wanted.c_str(),
+    std::fprintf(stderr, "zbuild-cc: compiler '%s' not found%s\n", printable(wanted).c_str(),
                  wanted.find('/') == std::string::npos ? " in PATH" : "");
     return 127;
   }

@@ -272,6 +272,101 @@ TEST_CASE("daemon discovery: environment, workspace file, default; exec root") {
   ::unsetenv("XDG_CONFIG_HOME");
 }
 
+TEST_CASE("options that run another program or load code are never shipped") {
+  TempDir t;
+  REQUIRE(write_file_atomic(t.path / "evil.rsp", "-wrapper /bin/sh,-c,id").ok());
+  REQUIRE(write_file_atomic(t.path / "plugin.rsp", "-O2 @evil2.rsp").ok());
+  REQUIRE(write_file_atomic(t.path / "evil2.rsp", "-fplugin=./x.so").ok());
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {"gcc", "-c", "a.c", "-wrapper", "/bin/sh,-c,id"},
+           {"gcc", "-c", "a.c", "-B/tmp/evil"},
+           {"gcc", "-c", "a.c", "-fplugin=x.so"},
+           {"gcc", "-c", "a.c", "-specs=x.specs"},
+           {"gcc", "-c", "a.c", "-Wl,-plugin=x.so"},
+           {"gcc", "-c", "a.c", "-Xclang", "-load", "-Xclang", "x.so"},
+           {"gcc", "-c", "a.c", "-mllvm", "-load=x.so"},
+           {"gcc", "-c", "a.c", "--gcc-toolchain=/tmp/tc"},
+           {"gcc", "-c", "a.c", "@evil.rsp"},
+           {"gcc", "-c", "a.c", "@plugin.rsp"},
+       }) {
+    INFO(argv.back());
+    auto a = analyze(argv, t.path.string());
+    CHECK_FALSE(a.remote);
+    CHECK_FALSE(a.why_local.empty());
+  }
+  CHECK(analyze({"gcc", "-c", "a.c", "-O2"}, t.path.string()).remote);
+}
+
+TEST_CASE("a workspace file anyone else could have written is ignored") {
+  TempDir t;
+  fs::create_directories(t.path / "proj" / "build");
+  fs::create_directories(t.path / "config" / "zbuild");
+  std::string proj = (t.path / "proj").string();
+  std::string build = (t.path / "proj" / "build").string();
+  ::unsetenv("ZBUILD_DAEMON");
+  ::unsetenv("ZBUILD_ROOT");
+  ::setenv("XDG_CONFIG_HOME", (t.path / "config").c_str(), 1);
+  REQUIRE(write_file_atomic(t.path / "config" / "zbuild" / "daemon", "127.0.0.1:9000\n").ok());
+  fs::path file = t.path / "proj" / kWorkspaceFile;
+  REQUIRE(write_file_atomic(file, "127.0.0.1:7700\n").ok());
+  ::chmod(file.c_str(), 0644);
+  ::chmod(proj.c_str(), 0755);
+  ::chmod(build.c_str(), 0755);
+  auto trusted = find_daemon(build);
+  CHECK(trusted.daemon == "127.0.0.1:7700");
+  CHECK(trusted.workspace == proj);
+  CHECK(trusted.ignored.empty());
+
+  // The file's own folder writable by others (sticky or not): ignored, said why, and the
+  // search goes on to the config file. Its workspace is not the exec root either.
+  for (mode_t mode : {0777, 01777, 0775}) {
+    INFO(mode);
+    ::chmod(proj.c_str(), mode);
+    auto loc = find_daemon(build);
+    CHECK(loc.daemon == "127.0.0.1:9000");
+    CHECK(loc.workspace.empty());
+    CHECK(loc.ignored.find(file.string()) != std::string::npos);
+    CHECK(loc.ignored.find("the folder " + proj + " is writable by group or others") != std::string::npos);
+  }
+  ::chmod(proj.c_str(), 0755);
+  // A folder between the working directory and the file's.
+  ::chmod(build.c_str(), 0777);
+  CHECK(find_daemon(build).daemon == "127.0.0.1:9000");
+  CHECK(find_daemon(build).ignored.find("the folder " + build) != std::string::npos);
+  ::chmod(build.c_str(), 0755);
+  // The file itself writable by group or others.
+  ::chmod(file.c_str(), 0666);
+  auto writable = find_daemon(build);
+  CHECK(writable.daemon == "127.0.0.1:9000");
+  CHECK(writable.ignored.find("it is writable by group or others") != std::string::npos);
+  ::chmod(file.c_str(), 0664);
+  CHECK(find_daemon(build).daemon == "127.0.0.1:9000");
+  ::chmod(file.c_str(), 0644);
+  CHECK(find_daemon(build).daemon == "127.0.0.1:7700");
+
+  // An untrusted file nearer the working directory does not hide a trusted one further up.
+  fs::path near = t.path / "proj" / "build" / kWorkspaceFile;
+  REQUIRE(write_file_atomic(near, "127.0.0.1:6666\n").ok());
+  ::chmod(near.c_str(), 0666);
+  auto up = find_daemon(build);
+  CHECK(up.daemon == "127.0.0.1:7700");
+  CHECK(up.ignored.find(near.string()) != std::string::npos);
+  ::unsetenv("XDG_CONFIG_HOME");
+
+  // Ownership: the user's or root's only (the rule, with made-up owners).
+  struct stat st {};
+  st.st_mode = S_IFREG | 0644;
+  st.st_uid = 1000;
+  CHECK(workspace_file_distrust(st, 1000, "").empty());
+  CHECK(workspace_file_distrust(st, 1001, "").find("belongs to user id 1000") != std::string::npos);
+  st.st_uid = 0;
+  CHECK(workspace_file_distrust(st, 1001, "").empty());
+  st.st_mode = S_IFREG | 0646;
+  CHECK_FALSE(workspace_file_distrust(st, 0, "").empty());
+  st.st_mode = S_IFREG | 0644;
+  CHECK_FALSE(workspace_file_distrust(st, 0, "/tmp").empty());
+}
+
 TEST_CASE("sandbox paths in diagnostics become the exec root again") {
   std::string root = "/home/u/proj";
   std::string err =

@@ -236,7 +236,7 @@ Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& na
   }
 }
 
-Status Session::download(const OutputSpec& o, const std::string& dest) {
+Status Session::download(const OutputSpec& o, const std::string& root, const std::string& rel) {
   uint64_t rid = 0, requested = 0;
   int outstanding = 0;
   if (prefetch_.rid && prefetch_.digest == o.digest) {   // the prediction was right: its chunks are on their way
@@ -247,7 +247,7 @@ Status Session::download(const OutputSpec& o, const std::string& dest) {
     rid = next_request_id();
   }
   prefetch_ = Prefetch{};
-  AtomicFileWriter w(dest, o.executable);
+  AtomicFileWriter w(root, rel, o.executable);
   ZB_TRY(w.open());
   Hasher h;
   uint64_t have = 0;

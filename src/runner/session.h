@@ -46,8 +46,10 @@ class Session {
   // and download() uses them when the result names that digest.
   Result<TaskOutcome> run(const ActionSpec& action, const std::string& name,
                           const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted = {});
-  // Downloads `o` to `dest` (temp file + rename), checking its digest.
-  Status download(const OutputSpec& o, const std::string& dest);
+  // Downloads `o` to `rel` below `root` (temp file + rename, confined to the root: no folder
+  // on the way may be a link leading out of it, a link at `rel` is replaced), checking its
+  // digest.
+  Status download(const OutputSpec& o, const std::string& root, const std::string& rel);
 
  private:
   // Next message answering `rid` (an ErrorReply included), valid until the next call (`buf`
