@@ -79,6 +79,11 @@ std::optional<Outcome> ActionCache::lookup(const Digest& key, const std::vector<
 Status ActionCache::record(const Digest& key, const std::vector<std::string>& declared, const Outcome& o) {
   if (o.exit_code != 0 || !o.infra_error.empty()) return make_error("only successful results are cached");
   ZB_TRY(validate_outputs(store_, declared, o));
+  return record_validated(key, o);
+}
+
+Status ActionCache::record_validated(const Digest& key, const Outcome& o) {
+  if (o.exit_code != 0 || !o.infra_error.empty()) return make_error("only successful results are cached");
   return store_.put_action(key, encode_cached_result(o));
 }
 

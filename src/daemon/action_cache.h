@@ -33,6 +33,8 @@ class ActionCache {
   // Writes a successful, validated outcome. The caller has checked that it answers the
   // current dispatch of the task whose key this is.
   Status record(const Digest& key, const std::vector<std::string>& declared, const Outcome& o);
+  // The same, for an outcome the caller has just checked with validate_outputs().
+  Status record_validated(const Digest& key, const Outcome& o);
 
  private:
   store::Store& store_;

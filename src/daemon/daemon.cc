@@ -227,6 +227,13 @@ class Daemon final : public SchedulerHost {
     return hit;
   }
 
+  // Only results that answered the current dispatch and passed validate_outputs() (in
+  // on_task_result) reach here.
+  void accepted(const TaskRec& t, const Outcome& o) override {
+    auto p = action_cache_.record_validated(t.key, o);
+    if (!p.ok()) warn_store(p.error().message);
+  }
+
   std::optional<int64_t> duration_lookup(const std::string& key) override {
     auto r = store_->get_meta(key);
     if (!r.ok() || !r.value()) return std::nullopt;
@@ -418,28 +425,19 @@ class Daemon final : public SchedulerHost {
     } else {
       o.outputs = std::move(outs.value());
     }
-    bool success = o.infra_error.empty() && o.exit_code == 0;
-    if (success) {
+    if (o.infra_error.empty() && o.exit_code == 0) {
       auto v = validate_outputs(*store_, t->action.outputs, o);
       if (!v.ok()) {
         o.infra_error = "worker " + w->id + ": " + v.error().message;
         log::warn("task " + printable(t->id) + ": result refused, " + printable(o.infra_error));
         o.outputs.clear();
-        success = false;
       }
     } else {
       o.outputs.clear();   // a failed task has no outputs to hand out
     }
-    Digest key = t->key;
-    std::vector<std::string> declared = t->action.outputs;
-    uint64_t gid = r->task_id();
-    Outcome cached = success ? o : Outcome{};
-    bool accepted = sched_.on_result(route, gid, r->attempt(), std::move(o));
-    if (success && accepted) {
-      // Written only now: the result answered the current dispatch and passed every check.
-      auto p = action_cache_.record(key, declared, cached);
-      if (!p.ok()) warn_store(p.error().message);
-    }
+    // A success the scheduler accepts is written to the action cache by accepted(), before
+    // the client hears of it.
+    sched_.on_result(route, r->task_id(), r->attempt(), std::move(o));
   }
 
   // ---- client messages ----

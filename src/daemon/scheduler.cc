@@ -381,6 +381,7 @@ bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
     if (st == TaskState::Done) {
       counters_.executed++;
       host_.duration_record(duration_key(t->action), outcome.duration_ms);
+      host_.accepted(*t, outcome);
     }
     auto followers = std::move(followers_[gid]);
     followers_.erase(gid);

@@ -98,6 +98,9 @@ class SchedulerHost {
   // Remembered duration of a task, by a key stable across builds.
   virtual std::optional<int64_t> duration_lookup(const std::string& key) = 0;
   virtual void duration_record(const std::string& key, int64_t ms) = 0;
+  // A worker's result is accepted as the task's success (after verification, if any), just
+  // before anyone hears of it: the place to write the action cache.
+  virtual void accepted(const TaskRec& /*t*/, const Outcome& /*o*/) {}
 };
 
 struct SchedulerCounters {

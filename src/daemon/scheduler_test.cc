@@ -61,6 +61,13 @@ class FakeHost : public SchedulerHost {
   std::vector<Digest> lookups;                // every key the cache was asked about
   std::vector<std::string> violations;        // invariant breaches seen at send time
   std::map<std::pair<uint64_t, uint32_t>, TaskState> state;   // last reported state
+  std::vector<std::string> accepted_ids;      // accepted() calls, in order
+  size_t events_before_accept = 0;            // events already sent when the last accepted() came
+
+  void accepted(const TaskRec& t, const Outcome&) override {
+    accepted_ids.push_back(t.id);
+    events_before_accept = events.size();
+  }
 
   bool send_task(const WorkerRec& w, const TaskRec& t) override {
     for (uint32_t d : t.deps) {
@@ -1183,4 +1190,22 @@ TEST_CASE("--verify-rate runs an action on two workers and compares") {
     REQUIRE(r.host.finished(b)->ok);
     REQUIRE(r.sched.counters().verify_skipped == 1u);
   }
+}
+
+TEST_CASE("an accepted success is reported to the host before any event tells of it") {
+  Rig r;
+  r.add_worker("w1", "one", 1, 1);
+  uint64_t b = r.submit({task("a", {}, {"a.o"})});
+  Sent s = r.host.sent[0];
+  size_t events = r.host.events.size();
+  r.complete(s, r.success(s));
+  REQUIRE(r.host.accepted_ids == std::vector<std::string>{"a"});
+  REQUIRE(r.host.events_before_accept == events);   // the Done event came after accepted()
+  REQUIRE(r.host.finished(b)->ok);
+  // Failures and infrastructure errors are never accepted.
+  uint64_t b2 = r.submit({task("f", {}, {"f.o"})});
+  Sent f = r.host.sent.back();
+  r.complete(f, r.failure(f));
+  REQUIRE_FALSE(r.host.finished(b2)->ok);
+  REQUIRE(r.host.accepted_ids.size() == 1u);
 }
