@@ -310,13 +310,16 @@ TEST_CASE("rocksdb store refuses other format versions", "[store][rocksdb]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "cache").string();
   { auto s = must(open_rocksdb_store(dir)); }
+  // Format 1 (before the size-cap bookkeeping) and a future format 3 are both refused.
+  for (const char* other : {"1", "3"}) {
+    must(testing::set_rocksdb_format(dir, other));
+    auto r = open_rocksdb_store(dir);
+    REQUIRE_FALSE(r.ok());
+    INFO(r.error().message);
+    CHECK_THAT(r.error().message, Catch::Contains(dir));
+    CHECK_THAT(r.error().message, Catch::Contains(std::string("format '") + other + "'"));
+  }
   must(testing::set_rocksdb_format(dir, "2"));
-  auto r = open_rocksdb_store(dir);
-  REQUIRE_FALSE(r.ok());
-  INFO(r.error().message);
-  CHECK_THAT(r.error().message, Catch::Contains(dir));
-  CHECK_THAT(r.error().message, Catch::Contains("format '2'"));
-  must(testing::set_rocksdb_format(dir, "1"));
   CHECK(must(open_rocksdb_store(dir)) != nullptr);
 }
 
