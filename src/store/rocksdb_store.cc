@@ -589,8 +589,19 @@ class RocksStore final : public Store {
     // WAL on (the default): a killed daemon loses nothing that put() returned for.
     rocksdb::Status s = db()->Write(rocksdb::WriteOptions(), &b);
     if (!s.ok() && retry_due()) {
-      // Writes stopped by a background error (a full disk) come back once it is cleared.
-      if (db()->Resume().ok()) s = db()->Write(rocksdb::WriteOptions(), &b);
+      // Writes stopped by a background error (a full disk) come back once it is cleared:
+      // DB::Resume() when RocksDB can recover in place, else a reopen, which replays the WAL
+      // up to the failed record (and falls back to read-only while the disk is still full).
+      if (db()->Resume().ok()) {
+        s = db()->Write(rocksdb::WriteOptions(), &b);
+      }
+      if (!s.ok()) {
+        reopen();
+        if (db_.db && !read_only_) s = db()->Write(rocksdb::WriteOptions(), &b);
+      }
+    }
+    if (!s.ok() && (!db_.db || read_only_)) {
+      return make_error("rocksdb store " + dir_ + ": " + what + ": the store is read-only (" + write_error_ + ")");
     }
     if (!s.ok()) {
       Error e = rocks_error(dir_, what, s);
