@@ -795,6 +795,11 @@ TEST_CASE("redis store meets the store contract", "[store][redis]") {
   check_store_contract(*s, Traits{.counts_actions = false});
   CHECK(s->stats().backend == server.url());
   CHECK(resp_command(server.port(), {"GET", "zb:format"}) == "$1");
+  // The size cap is the server's own (maxmemory + allkeys-lru); stats report it.
+  CHECK(s->stats().max_bytes == 0);
+  CHECK(resp_command(server.port(), {"CONFIG", "SET", "maxmemory", "104857600"}) == "+OK");
+  CHECK(s->stats().max_bytes == 100u << 20);
+  CHECK(s->stats().evictions == 0);
 }
 
 TEST_CASE("redis store stores large blobs in verified pieces", "[store][redis]") {
