@@ -13,11 +13,12 @@
 #include "cli/signals.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "store/store.h"
 
 namespace zbuild::cli {
 
 static const char* kDaemonHelp =
-    "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]]\n"
+    "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]] [--store-max-size SIZE]\n"
     "                     [--heartbeat-ms N] [--liveness-ms N] [--max-attempts N]\n"
     "                     [--ready-file FILE] [--insecure] [--verify-rate P] [--verbose]\n"
     "                     [--workspace DIR] [--local-workers N] [--idle-exit SECONDS]\n"
@@ -33,6 +34,10 @@ static const char* kDaemonHelp =
     "non-loopback address needs keys or --insecure (plain TCP, anyone who can reach it may\n"
     "run commands on the workers). The store defaults to\n"
     "$XDG_CACHE_HOME/zbuild/store (else ~/.cache/zbuild/store), a RocksDB directory.\n"
+    "--store-max-size SIZE (e.g. 500M, 2G; K, M, G, T are powers of 1024) caps the bytes of the\n"
+    "cache (keys and values of blobs and action results): least recently used entries are evicted.\n"
+    "Default: no cap. A Redis store evicts by the server's maxmemory / allkeys-lru instead.\n"
+    "On a full disk the daemon stops caching and keeps building (zbuild status shows write_error).\n"
     "--ready-file is written once the sockets are bound (for scripts and tests).\n"
     "\n"
     "Security (CurveZMQ, docs/security.md):\n"
@@ -148,7 +153,7 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
 
 int cmd_daemon(int argc, char** argv) {
   auto args = parse_args(argc, argv, 2,
-                         {{"--listen", "--store", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
+                         {{"--listen", "--store", "--store-max-size", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
                            "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers",
                            "--max-pending", "--release-after", "--curve-key", "--allow-workers", "--allow-clients",
                            "--verify-rate"},
@@ -164,6 +169,20 @@ int cmd_daemon(int argc, char** argv) {
   daemon::DaemonOptions o;
   o.listen = daemon_address(args->get("--listen"));
   o.store = args->get("--store");
+  if (args->values.count("--store-max-size")) {
+    auto size = store::parse_byte_size(args->get("--store-max-size"));
+    if (!size.ok() || size.value() == 0) {
+      std::fprintf(stderr, "zbuild daemon: --store-max-size: %s\n",
+                   size.ok() ? "must be more than 0" : size.error().message.c_str());
+      return 2;
+    }
+    if (o.store.starts_with("redis://")) {
+      std::fprintf(stderr, "zbuild daemon: --store-max-size does not apply to Redis; set the server's maxmemory "
+                           "and maxmemory-policy allkeys-lru (docs/store-format.md)\n");
+      return 2;
+    }
+    o.store_max_bytes = size.value();
+  }
   o.insecure = args->has("--insecure");
   o.ready_file = args->get("--ready-file");
   o.curve_secret = args->get("--curve-key");

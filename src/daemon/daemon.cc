@@ -706,7 +706,9 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
             (ws.filename().string() + "-" + digest_bytes(opts.workspace).hex().substr(0, 12)))
                .string();
   }
-  auto store = store::open_store(spec);
+  store::StoreOptions store_opts;
+  store_opts.max_bytes = opts.store_max_bytes;
+  auto store = store::open_store(spec, store_opts);
   if (spec.starts_with("redis://")) {
     // A shared cache that is down must not stop builds: degrade to a local cache instead.
     std::unique_ptr<store::Store> primary;
@@ -714,6 +716,10 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
     else log::warn("store " + spec + ": " + store.error().message);
     store = store::make_resilient_store(spec, std::move(primary), 512ull << 20,
                                         [](const std::string& m) { log::warn(m); });
+  } else if (store.ok()) {
+    // Nor a local one that cannot write (full disk): caching stops, builds go on.
+    store = store::make_write_tolerant_store(spec, std::move(store.value()), 512ull << 20,
+                                             [](const std::string& m) { log::warn(m); });
   }
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
   Daemon d(opts, std::move(store.value()));

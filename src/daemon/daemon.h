@@ -14,6 +14,7 @@ namespace zbuild::daemon {
 struct DaemonOptions {
   std::string listen = "127.0.0.1:7600";
   std::string store;                 // spec for open_store; empty: default per-user location
+  uint64_t store_max_bytes = 0;      // --store-max-size: LRU eviction above this; 0: no cap
   int64_t heartbeat_ms = 1000;
   int64_t liveness_ms = 3000;        // a worker silent this long is dropped
   int max_attempts = 3;

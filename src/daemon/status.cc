@@ -30,7 +30,13 @@ std::string status_json(const StatusInputs& in) {
   j["store"] = {{"backend", in.store.backend},
                 {"blobs", in.store.blob_count},
                 {"bytes", in.store.blob_bytes},
-                {"actions", in.store.action_count}};
+                {"actions", in.store.action_count},
+                {"stored_bytes", in.store.stored_bytes},
+                {"max_bytes", in.store.max_bytes},
+                {"evictions", in.store.evictions},
+                {"evicted_bytes", in.store.evicted_bytes},
+                {"read_only", in.store.read_only},
+                {"write_error", in.store.write_error}};
   const auto& c = in.scheduler.counters();
   j["counters"] = {{"builds", c.builds},           {"tasks_received", c.tasks_received},
                    {"dispatched", c.dispatched},   {"cache_hits", c.cache_hits},

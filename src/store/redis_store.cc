@@ -97,6 +97,23 @@ std::string piece_header(const Digest& d) {
 
 std::string_view reply_text(const redisReply* r) { return std::string_view(r->str, r->len); }
 
+// A numeric "name:value" line of an INFO reply.
+void info_field(const redisReply* info, std::string_view name, uint64_t* out) {
+  if (info->type != REDIS_REPLY_STRING) return;
+  std::string_view text = reply_text(info);
+  for (size_t pos = 0; pos < text.size();) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    if (line.starts_with(name)) {
+      line.remove_prefix(name.size());
+      std::from_chars(line.data(), line.data() + line.size(), *out);
+      return;
+    }
+    pos = eol + 1;
+  }
+}
+
 class RedisStore final : public Store {
  public:
   RedisStore(std::string url, Url u) : url_(std::move(url)), u_(std::move(u)) {}
@@ -226,32 +243,21 @@ class RedisStore final : public Store {
   }
 
   // Approximate: blob_count is DBSIZE (every key in the database: blobs, pieces, actions,
-  // metadata), blob_bytes is INFO memory's used_memory, action_count is not tracked (0).
-  // Zeros when Redis is unreachable.
+  // metadata), blob_bytes and stored_bytes are INFO memory's used_memory, action_count is not
+  // tracked (0). The cap is the server's: max_bytes is its maxmemory, evictions its
+  // evicted_keys (since the server started). Zeros when Redis is unreachable.
   StoreStats stats() override {
     std::lock_guard lock(mu_);
     StoreStats s;
     s.backend = url_;
-    auto r = run({{"DBSIZE"}, {"INFO", "memory"}});
+    auto r = run({{"DBSIZE"}, {"INFO", "memory"}, {"INFO", "stats"}});
     if (!r.ok()) return s;
     const redisReply* size = r.value()[0].get();
-    const redisReply* info = r.value()[1].get();
     if (size->type == REDIS_REPLY_INTEGER && size->integer > 0) s.blob_count = static_cast<uint64_t>(size->integer);
-    if (info->type == REDIS_REPLY_STRING) {
-      std::string_view text = reply_text(info);
-      constexpr std::string_view kField = "used_memory:";
-      for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string_view::npos) eol = text.size();
-        std::string_view line = text.substr(pos, eol - pos);
-        if (line.starts_with(kField)) {
-          line.remove_prefix(kField.size());
-          std::from_chars(line.data(), line.data() + line.size(), s.blob_bytes);
-          break;
-        }
-        pos = eol + 1;
-      }
-    }
+    info_field(r.value()[1].get(), "used_memory:", &s.blob_bytes);
+    info_field(r.value()[1].get(), "maxmemory:", &s.max_bytes);
+    info_field(r.value()[2].get(), "evicted_keys:", &s.evictions);
+    s.stored_bytes = s.blob_bytes;
     return s;
   }
 

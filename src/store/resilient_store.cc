@@ -3,10 +3,10 @@
 // the shared backend fails, warns once and carries on as a local, non-persistent cache. It
 // tries the backend again every 30 seconds and says so when it is back.
 #include <chrono>
-#include <list>
 #include <mutex>
 #include <unordered_map>
 
+#include "store/blob_lru.h"
 #include "store/store.h"
 
 namespace zbuild::store {
@@ -21,7 +21,7 @@ int64_t mono_ms() {
 class ResilientStore final : public Store {
  public:
   ResilientStore(std::string spec, std::unique_ptr<Store> primary, uint64_t cap, Warn warn)
-      : spec_(std::move(spec)), primary_(std::move(primary)), cap_(cap), warn_(std::move(warn)) {
+      : spec_(std::move(spec)), primary_(std::move(primary)), lru_(cap), warn_(std::move(warn)) {
     if (!primary_) degrade("cannot reach it at start");
   }
 
@@ -60,11 +60,7 @@ class ResilientStore final : public Store {
   Result<std::optional<std::string>> get_blob(const Digest& d) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = idx_.find(d);
-      if (it != idx_.end()) {
-        lru_.splice(lru_.end(), lru_, it->second);
-        return std::optional<std::string>(it->second->second);
-      }
+      if (auto hit = lru_.get(d)) return hit;
     }
     if (auto* p = healthy()) {
       auto r = p->get_blob(d);
@@ -87,8 +83,8 @@ class ResilientStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     if (degraded_) {
       s.backend = spec_ + " (unreachable: local in-memory cache)";
-      s.blob_count = idx_.size();
-      s.blob_bytes = bytes_;
+      s.blob_count = lru_.count();
+      s.blob_bytes = lru_.bytes();
       s.action_count = local_ac_.size();
     }
     return s;
@@ -123,20 +119,12 @@ class ResilientStore final : public Store {
 
   bool lru_has(const Digest& d) {
     std::lock_guard<std::mutex> lock(mu_);
-    return idx_.count(d) > 0;
+    return lru_.has(d);
   }
 
   void lru_put(const Digest& d, std::string_view data) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (idx_.count(d) || data.size() > cap_) return;
-    lru_.emplace_back(d, std::string(data));
-    idx_[d] = std::prev(lru_.end());
-    bytes_ += data.size();
-    while (bytes_ > cap_ && !lru_.empty()) {
-      bytes_ -= lru_.front().second.size();
-      idx_.erase(lru_.front().first);
-      lru_.pop_front();
-    }
+    lru_.put(d, data);
   }
 
   Status put_kv(const std::string& k, std::string_view v, std::unordered_map<std::string, std::string>& local,
@@ -166,14 +154,11 @@ class ResilientStore final : public Store {
 
   std::string spec_;
   std::unique_ptr<Store> primary_;
-  uint64_t cap_;
+  BlobLru lru_;
   Warn warn_;
   std::mutex mu_;
   bool degraded_ = false;
   int64_t degraded_at_ = 0;
-  std::list<std::pair<Digest, std::string>> lru_;
-  std::unordered_map<Digest, std::list<std::pair<Digest, std::string>>::iterator, DigestHash> idx_;
-  uint64_t bytes_ = 0;
   std::unordered_map<std::string, std::string> local_ac_, local_meta_;
 };
 

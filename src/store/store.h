@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/digest.h"
 #include "common/result.h"
 
@@ -23,7 +24,31 @@ struct StoreStats {
   uint64_t blob_bytes = 0;
   uint64_t action_count = 0;
   std::string backend;   // "rocksdb:/path", "redis://h:p/db", "memory"
+  // Size cap (docs/store-format.md, "Size cap and eviction"). stored_bytes is what counts
+  // against max_bytes: keys plus values of the CAS and the action cache.
+  uint64_t max_bytes = 0;        // 0: no cap
+  uint64_t stored_bytes = 0;
+  uint64_t evictions = 0;        // entries evicted since the store was opened
+  uint64_t evicted_bytes = 0;
+  // Writes that fail (full disk, I/O errors): the store still reads. write_error is the last
+  // write failure while writes are failing, empty once a write succeeds again.
+  bool read_only = false;        // opened read-only because a read-write open failed
+  std::string write_error;
 };
+
+struct StoreOptions {
+  // Least-recently-used eviction across the CAS and the action cache keeps stored_bytes at
+  // or under this. 0: no cap. RocksDB and memory only; Redis evicts by its own maxmemory.
+  uint64_t max_bytes = 0;
+  // Recency stamps and retry timing. Null: a steady clock.
+  const Clock* clock = nullptr;
+  // A store whose writes fail tries again (RocksDB: DB::Resume(), or reopening read-write
+  // after a read-only open) at most this often.
+  int64_t retry_ms = 30000;
+};
+
+// "500M", "2G", "64K", "1T" (binary units, an optional trailing "B" or "iB") or plain bytes.
+Result<uint64_t> parse_byte_size(std::string_view text);
 
 class Store {
  public:
@@ -46,10 +71,12 @@ class Store {
 };
 
 // "DIR" (RocksDB), "rocksdb:DIR", "redis://HOST:PORT[/DB]" or "memory".
-Result<std::unique_ptr<Store>> open_store(const std::string& spec);
+Result<std::unique_ptr<Store>> open_store(const std::string& spec, const StoreOptions& opts = {});
 
-std::unique_ptr<Store> make_memory_store();
-Result<std::unique_ptr<Store>> open_rocksdb_store(const std::string& dir);
+std::unique_ptr<Store> make_memory_store(const StoreOptions& opts = {});
+// On a disk where a read-write open fails (full, read-only), opens read-only: reads work,
+// writes return errors until a reopen succeeds (tried at most every opts.retry_ms).
+Result<std::unique_ptr<Store>> open_rocksdb_store(const std::string& dir, const StoreOptions& opts = {});
 Result<std::unique_ptr<Store>> open_redis_store(const std::string& url);  // error when built without hiredis
 
 // Wraps a shared backend that may fail (Redis) so that it never fails a build: recent blobs
@@ -58,5 +85,13 @@ Result<std::unique_ptr<Store>> open_redis_store(const std::string& url);  // err
 using Warn = std::function<void(const std::string&)>;
 std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique_ptr<Store> primary,
                                             uint64_t memory_cap, Warn warn);
+
+// Wraps a local backend (RocksDB) whose writes may fail (full disk, I/O errors) so that a
+// failed write never fails a build: reads go to the backend while they work; what it refuses
+// to store is kept in memory instead (blobs in a bounded LRU of `memory_cap` bytes), so the
+// builds in flight go on without caching. Warns when writes start failing and when they work
+// again; the backend itself decides when to retry (StoreOptions::retry_ms).
+std::unique_ptr<Store> make_write_tolerant_store(const std::string& spec, std::unique_ptr<Store> primary,
+                                                 uint64_t memory_cap, Warn warn);
 
 }  // namespace zbuild::store

@@ -20,6 +20,7 @@
 #include <random>
 #include <thread>
 
+#include "common/clock.h"
 #include "store/store.h"
 #include "store/testing.h"
 
@@ -29,7 +30,7 @@ namespace zbuild::store {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using SteadyTime = std::chrono::steady_clock;
 
 template <class T>
 T must(Result<T> r) {
@@ -274,8 +275,8 @@ TEST_CASE("rocksdb store survives kill -9 and is locked against other processes"
 
   // Wait (bounded) for "ready".
   std::string got;
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (got.find('\n') == std::string::npos && Clock::now() < deadline) {
+  const auto deadline = SteadyTime::now() + std::chrono::seconds(30);
+  while (got.find('\n') == std::string::npos && SteadyTime::now() < deadline) {
     pollfd p{out[0], POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[64];
@@ -310,13 +311,16 @@ TEST_CASE("rocksdb store refuses other format versions", "[store][rocksdb]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "cache").string();
   { auto s = must(open_rocksdb_store(dir)); }
+  // Format 1 (before the size-cap bookkeeping) and a future format 3 are both refused.
+  for (const char* other : {"1", "3"}) {
+    must(testing::set_rocksdb_format(dir, other));
+    auto r = open_rocksdb_store(dir);
+    REQUIRE_FALSE(r.ok());
+    INFO(r.error().message);
+    CHECK_THAT(r.error().message, Catch::Contains(dir));
+    CHECK_THAT(r.error().message, Catch::Contains(std::string("format '") + other + "'"));
+  }
   must(testing::set_rocksdb_format(dir, "2"));
-  auto r = open_rocksdb_store(dir);
-  REQUIRE_FALSE(r.ok());
-  INFO(r.error().message);
-  CHECK_THAT(r.error().message, Catch::Contains(dir));
-  CHECK_THAT(r.error().message, Catch::Contains("format '2'"));
-  must(testing::set_rocksdb_format(dir, "1"));
   CHECK(must(open_rocksdb_store(dir)) != nullptr);
 }
 
@@ -340,6 +344,345 @@ TEST_CASE("open_store dispatches on the spec", "[store]") {
   auto bad = open_store("redis://");
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.error().message, Catch::Contains("redis://"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Size cap: least-recently-used eviction across the CAS and the action cache. One policy,
+// checked against every backend that enforces a cap (memory, RocksDB), with a FakeClock.
+
+using Opener = std::function<std::unique_ptr<Store>(const StoreOptions&)>;
+
+// What an entry counts against the cap: its key (Digest::str()) plus its value.
+uint64_t entry_size(const Digest& key, size_t value_size) { return key.str().size() + value_size; }
+
+struct Blob {
+  std::string data;
+  Digest d;
+  explicit Blob(size_t n, uint32_t seed) : data(random_bytes(n, seed)), d(digest_bytes(data)) {}
+  uint64_t size() const { return entry_size(d, data.size()); }
+};
+
+void check_lru_policy(const Opener& open) {
+  FakeClock clock(5000);
+  const Blob a(100 << 10, 1), b(100 << 10, 2), c(100 << 10, 3), big(300 << 10, 4);
+  const Digest act = digest_bytes("action under the cap");
+  const std::string result(100 << 10, 'r');  // as big as a blob, so either can make room
+  const uint64_t act_size = entry_size(act, result.size());
+  // Room for a, b, the action and a little more, not for c as well.
+  const uint64_t cap = a.size() + b.size() + act_size + (10 << 10);
+  StoreOptions opts;
+  opts.max_bytes = cap;
+  opts.clock = &clock;
+  auto s = open(opts);
+  CHECK(s->stats().max_bytes == cap);
+
+  must(s->put_blob(a.d, a.data));
+  clock.advance(10);
+  must(s->put_action(act, result));
+  clock.advance(10);
+  must(s->put_blob(b.d, b.data));
+  clock.advance(10);
+  CHECK(s->stats().stored_bytes == a.size() + b.size() + act_size);
+  CHECK(s->stats().evictions == 0);
+
+  // Reading a refreshes it: the action is now the least recently used entry.
+  CHECK(must(s->get_blob(a.d)).has_value());
+  clock.advance(10);
+  must(s->put_blob(c.d, c.data));
+  CHECK_FALSE(must(s->get_action(act)).has_value());
+  CHECK(must(s->missing_blobs({a.d, b.d, c.d})).empty());
+  StoreStats st = s->stats();
+  CHECK(st.evictions == 1);
+  CHECK(st.evicted_bytes == act_size);
+  CHECK(st.stored_bytes == a.size() + b.size() + c.size());
+  CHECK(st.stored_bytes <= cap);
+  CHECK(st.blob_count == 3);
+  CHECK(st.action_count == 0);
+  CHECK(st.blob_bytes == a.data.size() + b.data.size() + c.data.size());
+  clock.advance(10);
+
+  // A presence check refreshes too (the caller is about to rely on the blob): b, then a.
+  CHECK(must(s->has_blob(b.d)));
+  clock.advance(10);
+  CHECK(must(s->missing_blobs({a.d})).empty());
+  clock.advance(10);
+  // The action comes back and pushes out the oldest blob, c.
+  must(s->put_action(act, result));
+  CHECK_FALSE(must(s->has_blob(c.d)));
+  CHECK(*must(s->get_action(act)) == result);
+  CHECK(s->stats().evictions == 2);
+  clock.advance(10);
+
+  // A clock that stands still still orders entries by access.
+  CHECK(must(s->get_blob(a.d)).has_value());
+  CHECK(must(s->get_action(act)).has_value());
+  must(s->put_blob(c.d, c.data));  // b is the oldest now
+  CHECK(must(s->missing_blobs({a.d, b.d, c.d})) == std::vector<Digest>{b.d});
+  CHECK(must(s->get_action(act)).has_value());
+
+  // Overwriting an entry replaces its size rather than adding to it.
+  const uint64_t before = s->stats().stored_bytes;
+  must(s->put_action(act, result));
+  CHECK(s->stats().stored_bytes == before);
+
+  // An entry larger than the whole cap is refused with an error and evicts nothing.
+  const Blob huge(cap, 9);
+  auto r = s->put_blob(huge.d, huge.data);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().message, Catch::Contains("size cap"));
+  CHECK(must(s->missing_blobs({a.d, c.d})).empty());
+
+  // One big entry evicts as many as it needs, oldest first, never itself.
+  clock.advance(10);
+  must(s->put_blob(big.d, big.data));
+  CHECK(must(s->has_blob(big.d)));
+  CHECK(s->stats().stored_bytes <= cap);
+  CHECK(*must(s->get_blob(big.d)) == big.data);
+
+  // Metadata is outside the cap.
+  must(s->put_meta("manifest:x", std::string(cap, 'm')));
+  CHECK(must(s->get_meta("manifest:x"))->size() == cap);
+}
+
+TEST_CASE("memory store evicts least recently used entries under a size cap", "[store][memory][cap]") {
+  check_lru_policy([](const StoreOptions& o) { return make_memory_store(o); });
+}
+
+TEST_CASE("rocksdb store evicts least recently used entries under a size cap", "[store][rocksdb][cap]") {
+  TempDir tmp;
+  check_lru_policy([&](const StoreOptions& o) { return must(open_rocksdb_store((tmp.path / "cache").string(), o)); });
+}
+
+TEST_CASE("stores without a cap meet the contract and report no evictions", "[store][cap]") {
+  TempDir tmp;
+  StoreOptions roomy;
+  roomy.max_bytes = 1ull << 30;
+  for (auto* which : {"memory", "rocksdb"}) {
+    INFO(which);
+    auto s = std::string(which) == "memory" ? make_memory_store(roomy)
+                                            : must(open_rocksdb_store((tmp.path / "cache").string(), roomy));
+    check_store_contract(*s);
+    StoreStats st = s->stats();
+    CHECK(st.max_bytes == roomy.max_bytes);
+    CHECK(st.evictions == 0);
+    CHECK(st.stored_bytes >= st.blob_bytes);
+    CHECK(st.blob_count == 9);
+    CHECK(st.action_count == 2);
+    CHECK_FALSE(st.read_only);
+    CHECK(st.write_error.empty());
+  }
+}
+
+TEST_CASE("rocksdb store keeps its size accounting and recency across reopen", "[store][rocksdb][cap]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  const Blob a(80 << 10, 11), b(80 << 10, 12), c(80 << 10, 13), d(80 << 10, 14);
+  const Digest act = digest_bytes("reopened action");
+  FakeClock clock(1'000'000);
+  StoreOptions opts;
+  opts.clock = &clock;
+  opts.max_bytes = a.size() + b.size() + c.size();  // with the action too, one blob must go
+  StoreStats first;
+  {
+    auto s = must(open_rocksdb_store(dir, opts));
+    must(s->put_blob(a.d, a.data));
+    clock.advance(1);
+    must(s->put_blob(b.d, b.data));
+    clock.advance(1);
+    must(s->put_action(act, "result"));
+    clock.advance(1);
+    first = s->stats();
+  }
+  // The clock restarts far lower (a steady clock after a reboot): recency must not go back.
+  clock.set(10);
+  auto s = must(open_rocksdb_store(dir, opts));
+  StoreStats again = s->stats();
+  CHECK(again.blob_count == 2);
+  CHECK(again.action_count == 1);
+  CHECK(again.blob_bytes == first.blob_bytes);
+  CHECK(again.stored_bytes == first.stored_bytes);
+  CHECK(again.stored_bytes == a.size() + b.size() + entry_size(act, 6));
+  CHECK(again.evictions == 0);  // counted since open
+  CHECK(must(s->get_blob(a.d)).has_value());  // a is now the newest, despite the lower clock
+  must(s->put_blob(c.d, c.data));            // evicts b, the oldest
+  CHECK(must(s->missing_blobs({a.d, b.d, c.d})) == std::vector<Digest>{b.d});
+  CHECK(*must(s->get_action(act)) == "result");
+  CHECK(s->stats().evictions == 1);
+  s.reset();
+
+  // A smaller cap at the next open evicts down to it straight away, oldest first.
+  opts.max_bytes = c.size() + entry_size(act, 6) + 16;
+  s = must(open_rocksdb_store(dir, opts));
+  CHECK(s->stats().stored_bytes <= opts.max_bytes);
+  CHECK(s->stats().evictions == 1);
+  CHECK(must(s->missing_blobs({a.d, c.d})) == std::vector<Digest>{a.d});
+  CHECK(*must(s->get_action(act)) == "result");
+  must(s->put_blob(d.d, d.data));  // c, the oldest, makes room
+  CHECK(must(s->missing_blobs({c.d, d.d})) == std::vector<Digest>{c.d});
+  CHECK(s->stats().stored_bytes <= opts.max_bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// Full disk: writes fail as errors, reads go on, nothing aborts, writes come back.
+
+TEST_CASE("rocksdb store on a full disk fails writes, keeps reading and resumes", "[store][rocksdb][diskfull]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  auto fault = std::make_shared<testing::DiskFault>();
+  FakeClock clock;
+  StoreOptions opts;
+  opts.clock = &clock;
+  opts.retry_ms = 1000;
+  auto s = must(testing::open_rocksdb_store_with_fault(dir, opts, fault));
+  const Blob kept(200 << 10, 21), refused(200 << 10, 22);
+  must(s->put_blob(kept.d, kept.data));
+  must(s->put_action(digest_bytes("kept action"), "kept result"));
+  must(s->put_meta("kept", "meta"));
+  const StoreStats before = s->stats();
+
+  fault->full = true;
+  auto w = s->put_blob(refused.d, refused.data);
+  REQUIRE_FALSE(w.ok());
+  INFO(w.error().message);
+  CHECK_THAT(w.error().message, Catch::Contains(dir));
+  CHECK_THAT(w.error().message, Catch::Contains("No space left on device"));
+  // Every write fails now, and fails fast; every read works.
+  CHECK_FALSE(s->put_action(digest_bytes("refused action"), "r").ok());
+  CHECK_FALSE(s->put_meta("refused", "m").ok());
+  CHECK(*must(s->get_blob(kept.d)) == kept.data);
+  CHECK(*must(s->get_action(digest_bytes("kept action"))) == "kept result");
+  CHECK(*must(s->get_meta("kept")) == "meta");
+  CHECK(must(s->missing_blobs({kept.d, refused.d})) == std::vector<Digest>{refused.d});
+  StoreStats st = s->stats();
+  CHECK_THAT(st.write_error, Catch::Contains("No space left on device"));
+  CHECK(st.stored_bytes == before.stored_bytes);  // a failed write is not counted
+  CHECK(st.blob_count == before.blob_count);
+
+  // Space comes back: the next write after the retry interval resumes the database.
+  fault->full = false;
+  clock.advance(opts.retry_ms);
+  must(s->put_blob(refused.d, refused.data));
+  CHECK(*must(s->get_blob(refused.d)) == refused.data);
+  must(s->put_meta("after", "resume"));
+  CHECK(s->stats().write_error.empty());
+  CHECK(s->stats().blob_count == before.blob_count + 1);
+}
+
+TEST_CASE("rocksdb store reopens read-only on a full disk and read-write once there is room",
+          "[store][rocksdb][diskfull]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  auto fault = std::make_shared<testing::DiskFault>();
+  FakeClock clock;
+  StoreOptions opts;
+  opts.clock = &clock;
+  opts.retry_ms = 1000;
+  const Blob big(300 << 10, 31);
+  {
+    auto s = must(testing::open_rocksdb_store_with_fault(dir, opts, fault));
+    must(s->put_blob(big.d, big.data));
+    must(s->put_blob(digest_bytes("small"), "small"));
+    must(s->put_action(digest_bytes("act"), "res"));
+  }
+  fault->full = true;
+  auto s = must(testing::open_rocksdb_store_with_fault(dir, opts, fault));
+  StoreStats st = s->stats();
+  CHECK(st.read_only);
+  CHECK_THAT(st.write_error, Catch::Contains("No space left on device"));
+  CHECK(st.blob_count == 2);  // accounting from the bookkeeping, read-only
+  CHECK(*must(s->get_blob(big.d)) == big.data);
+  CHECK(*must(s->get_blob(digest_bytes("small"))) == "small");
+  CHECK(*must(s->get_action(digest_bytes("act"))) == "res");
+  auto w = s->put_blob(digest_bytes("new"), "new");
+  REQUIRE_FALSE(w.ok());
+  CHECK_THAT(w.error().message, Catch::Contains("read-only"));
+
+  // Still full at the retry: still read-only, still reading.
+  clock.advance(opts.retry_ms);
+  CHECK_FALSE(s->put_blob(digest_bytes("new"), "new").ok());
+  CHECK(*must(s->get_blob(big.d)) == big.data);
+
+  fault->full = false;
+  clock.advance(opts.retry_ms);
+  must(s->put_blob(digest_bytes("new"), "new"));
+  CHECK_FALSE(s->stats().read_only);
+  CHECK(s->stats().write_error.empty());
+  CHECK(*must(s->get_blob(digest_bytes("new"))) == "new");
+  CHECK(*must(s->get_blob(big.d)) == big.data);
+  CHECK(s->stats().blob_count == 3);
+}
+
+TEST_CASE("rocksdb store cannot be created on a full disk and says why", "[store][rocksdb][diskfull]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  auto fault = std::make_shared<testing::DiskFault>();
+  fault->full = true;
+  auto r = testing::open_rocksdb_store_with_fault(dir, {}, fault);
+  REQUIRE_FALSE(r.ok());
+  INFO(r.error().message);
+  CHECK_THAT(r.error().message, Catch::Contains(dir));
+  CHECK_THAT(r.error().message, Catch::Contains("No space left on device"));
+}
+
+TEST_CASE("write-tolerant store keeps building when its backend cannot write", "[store][diskfull]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  auto fault = std::make_shared<testing::DiskFault>();
+  FakeClock clock;
+  StoreOptions opts;
+  opts.clock = &clock;
+  opts.retry_ms = 1000;
+  std::vector<std::string> warnings;
+  auto s = make_write_tolerant_store(dir, must(testing::open_rocksdb_store_with_fault(dir, opts, fault)), 1 << 20,
+                                     [&](const std::string& m) { warnings.push_back(m); });
+  const Blob old(100 << 10, 41), fresh(100 << 10, 42), too_big(2 << 20, 43);
+  must(s->put_blob(old.d, old.data));
+  CHECK(warnings.empty());
+
+  fault->full = true;
+  // Writes succeed for the caller (the build goes on); what the disk refused is in memory.
+  must(s->put_blob(fresh.d, fresh.data));
+  must(s->put_action(digest_bytes("a"), "result a"));
+  must(s->put_meta("m", "v"));
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("caching stopped"));
+  CHECK_THAT(warnings[0], Catch::Contains("No space left on device"));
+  CHECK(*must(s->get_blob(fresh.d)) == fresh.data);
+  CHECK(*must(s->get_blob(old.d)) == old.data);
+  CHECK(*must(s->get_action(digest_bytes("a"))) == "result a");
+  CHECK(*must(s->get_meta("m")) == "v");
+  CHECK(must(s->missing_blobs({old.d, fresh.d, too_big.d})) == std::vector<Digest>{too_big.d});
+  must(s->put_blob(too_big.d, too_big.data));  // larger than the memory cap: dropped, still no error
+  CHECK_FALSE(must(s->has_blob(too_big.d)));
+  CHECK_THAT(s->stats().write_error, Catch::Contains("No space left on device"));
+  CHECK(warnings.size() == 1);  // one warning per episode
+
+  fault->full = false;
+  clock.advance(opts.retry_ms);
+  must(s->put_action(digest_bytes("a"), "result a2"));
+  REQUIRE(warnings.size() == 2);
+  CHECK_THAT(warnings[1], Catch::Contains("accepts writes again"));
+  CHECK(*must(s->get_action(digest_bytes("a"))) == "result a2");
+  CHECK(s->stats().write_error.empty());
+}
+
+TEST_CASE("parse_byte_size reads sizes with binary units", "[store]") {
+  CHECK(must(parse_byte_size("0")) == 0);
+  CHECK(must(parse_byte_size("1234")) == 1234);
+  CHECK(must(parse_byte_size("64K")) == 64ull << 10);
+  CHECK(must(parse_byte_size("500M")) == 500ull << 20);
+  CHECK(must(parse_byte_size("500m")) == 500ull << 20);
+  CHECK(must(parse_byte_size("2G")) == 2ull << 30);
+  CHECK(must(parse_byte_size("2GB")) == 2ull << 30);
+  CHECK(must(parse_byte_size("2GiB")) == 2ull << 30);
+  CHECK(must(parse_byte_size("1T")) == 1ull << 40);
+  CHECK(must(parse_byte_size("100B")) == 100);
+  for (const char* bad : {"", "M", "-1", "1.5G", "12X", "5 M", "99999999999999999999", "20000000T"}) {
+    INFO(bad);
+    auto r = parse_byte_size(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("bad size"));
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -428,8 +771,8 @@ class RedisServer {
     pid_ = pid;
     // Ready when it answers PING; give up at the deadline or if the server exits (e.g. the
     // port was taken between our probe and its bind).
-    const auto deadline = Clock::now() + std::chrono::seconds(15);
-    while (Clock::now() < deadline) {
+    const auto deadline = SteadyTime::now() + std::chrono::seconds(15);
+    while (SteadyTime::now() < deadline) {
       if (resp_command(port_, {"PING"}) == "+PONG") return;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -452,6 +795,11 @@ TEST_CASE("redis store meets the store contract", "[store][redis]") {
   check_store_contract(*s, Traits{.counts_actions = false});
   CHECK(s->stats().backend == server.url());
   CHECK(resp_command(server.port(), {"GET", "zb:format"}) == "$1");
+  // The size cap is the server's own (maxmemory + allkeys-lru); stats report it.
+  CHECK(s->stats().max_bytes == 0);
+  CHECK(resp_command(server.port(), {"CONFIG", "SET", "maxmemory", "104857600"}) == "+OK");
+  CHECK(s->stats().max_bytes == 100u << 20);
+  CHECK(s->stats().evictions == 0);
 }
 
 TEST_CASE("redis store stores large blobs in verified pieces", "[store][redis]") {
