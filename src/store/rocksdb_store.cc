@@ -513,11 +513,45 @@ class RocksStore final : public Store {
       return {};
     }
     if (!s.ok()) return rocks_error(dir_, "reading format marker", s);
+    if (v == "1" && !read_only_) return upgrade_from_1();
     if (v != kFormatVersion) {
       return make_error("rocksdb store " + dir_ + ": store format '" + v +
                         "' is not supported by this zbuild (it reads format " + kFormatVersion +
                         "); point the cache at a new directory or delete this one");
     }
+    return {};
+  }
+
+  // Format 1 had no size-cap bookkeeping: every CAS and action-cache entry gets one (as if
+  // used in key order, oldest first), then the marker says 2. Batches of 1,000 entries; an
+  // interrupted upgrade starts again from the top (the marker is written last).
+  Status upgrade_from_1() {
+    for (Cf c : {kLru, kLruOrder}) {   // none in a real format-1 store; cleared if half-written
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions(), cf(c)));
+      rocksdb::WriteBatch b;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) b.Delete(cf(c), it->key());
+      if (b.Count() > 0) ZB_TRY(write(b, "upgrading the store from format 1"));
+    }
+    int64_t stamp = 0;
+    for (char tag : {kBlobTag, kActionTag}) {
+      std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(rocksdb::ReadOptions(), cf(cf_of_tag(tag))));
+      rocksdb::WriteBatch b;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::string entry = tag + it->key().ToString();
+        uint64_t size = it->key().size() + it->value().size();
+        ++stamp;
+        b.Put(cf(kLru), entry, encode_usage({stamp, size}));
+        b.Put(cf(kLruOrder), order_key(stamp, entry), encode_size(size));
+        if (b.Count() >= 2000) {
+          ZB_TRY(write(b, "upgrading the store from format 1"));
+          b.Clear();
+        }
+      }
+      if (!it->status().ok()) return rocks_error(dir_, "upgrading the store from format 1", it->status());
+      if (b.Count() > 0) ZB_TRY(write(b, "upgrading the store from format 1"));
+    }
+    rocksdb::Status s = db()->Put(rocksdb::WriteOptions(), cf(kDefault), kFormatKey, kFormatVersion);
+    if (!s.ok()) return rocks_error(dir_, "writing format marker", s);
     return {};
   }
 

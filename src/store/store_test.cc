@@ -307,12 +307,27 @@ TEST_CASE("rocksdb store survives kill -9 and is locked against other processes"
   CHECK(*must(s->get_meta("child")) == "meta");
 }
 
-TEST_CASE("rocksdb store refuses other format versions", "[store][rocksdb]") {
+TEST_CASE("rocksdb store upgrades format 1 and refuses other format versions", "[store][rocksdb]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "cache").string();
-  { auto s = must(open_rocksdb_store(dir)); }
-  // Format 1 (before the size-cap bookkeeping) and a future format 3 are both refused.
-  for (const char* other : {"1", "3"}) {
+  uint64_t stored = 0;
+  {
+    auto s = must(open_rocksdb_store(dir));
+    must(s->put_blob(digest_bytes("old blob"), "old blob"));
+    must(s->put_action(digest_bytes("old action"), "old result"));
+    stored = s->stats().stored_bytes;
+  }
+  // A format-1 store (no size-cap bookkeeping) is upgraded in place: its entries are kept and
+  // accounted for again.
+  must(testing::set_rocksdb_format(dir, "1"));
+  {
+    auto s = must(open_rocksdb_store(dir));
+    CHECK(*must(s->get_blob(digest_bytes("old blob"))) == "old blob");
+    CHECK(*must(s->get_action(digest_bytes("old action"))) == "old result");
+    CHECK(s->stats().stored_bytes == stored);
+  }
+  // A future format is refused.
+  for (const char* other : {"3"}) {
     must(testing::set_rocksdb_format(dir, other));
     auto r = open_rocksdb_store(dir);
     REQUIRE_FALSE(r.ok());
