@@ -21,9 +21,10 @@ void print_status(const Address& addr, const nlohmann::json& j) {
   std::printf("daemon %s\n", addr.str().c_str());
   std::printf("workers: %zu\n", workers.size());
   for (const auto& w : workers) {
-    std::printf("  %-32s host %-16s slots %-3d busy %-3d done %-6llu last heartbeat %lld ms ago\n",
+    std::printf("  %-32s host %-16s slots %-3d busy %-3d done %-6llu last heartbeat %lld ms ago%s%s\n",
                 text(w.at("id")).c_str(), text(w.at("host")).c_str(), w.at("slots").get<int>(), w.at("busy").get<int>(),
-                u64(w.at("tasks_done")), static_cast<long long>(w.at("last_heartbeat_ms_ago").get<int64_t>()));
+                u64(w.at("tasks_done")), static_cast<long long>(w.at("last_heartbeat_ms_ago").get<int64_t>()),
+                w.value("sandboxed", true) ? "" : "  UNSANDBOXED", w.value("set_aside", false) ? "  SET ASIDE" : "");
   }
   const auto& queue = j.at("queue");
   std::printf("queue: %llu ready, %llu running\n", u64(queue.at("ready")), u64(queue.at("running")));
@@ -36,10 +37,24 @@ void print_status(const Address& addr, const nlohmann::json& j) {
   const auto& store = j.at("store");
   std::printf("store: %s, %llu blobs, %llu bytes, %llu actions\n", text(store.at("backend")).c_str(),
               u64(store.at("blobs")), u64(store.at("bytes")), u64(store.at("actions")));
+  if (store.contains("max_bytes") && u64(store.at("max_bytes")) > 0) {
+    std::printf("store size cap: %llu of %llu bytes used, %llu evictions\n", u64(store.at("stored_bytes")),
+                u64(store.at("max_bytes")), u64(store.at("evictions")));
+  }
+  if (store.value("read_only", false) || !store.value("write_error", std::string()).empty()) {
+    std::printf("store NOT CACHING: %s\n", printable(store.value("write_error", std::string("read-only"))).c_str());
+  }
   const auto& c = j.at("counters");
   std::printf("since start: %llu dispatched, %llu cache hits (hit rate %.0f%%), %llu retries, %llu failed\n",
               u64(c.at("dispatched")), u64(c.at("cache_hits")), j.at("cache_hit_rate").get<double>() * 100,
               u64(c.at("retries")), u64(c.at("failed")));
+  if (j.contains("security")) {
+    const auto& sec = j.at("security");
+    std::printf("security: %llu unsandboxed workers, %llu forged results dropped, %llu uploads refused; "
+                "verified %llu, mismatches %llu\n",
+                u64(sec.at("unsandboxed_workers")), u64(sec.at("forged_results")), u64(sec.at("refused_uploads")),
+                u64(c.value("verified", nlohmann::json(0))), u64(c.value("verify_mismatches", nlohmann::json(0))));
+  }
 }
 
 }  // namespace

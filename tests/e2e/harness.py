@@ -171,6 +171,15 @@ class E2ECase(unittest.TestCase):
         if os.environ.get("ZBUILD_KEEP_TMP") != "1":
             shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def local_reference(self, proj):
+        """Runs every task's command of an example locally, in place (its build-local.sh), and
+        returns the outputs' bytes; the outputs are removed again."""
+        r = subprocess.run(["bash", os.path.join(proj, "build-local.sh")], cwd=proj, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ref = tree_files(os.path.join(proj, "out"))
+        shutil.rmtree(os.path.join(proj, "out"))
+        return ref
+
     def copy_example(self, name):
         dst = os.path.join(self.tmp, name)
         shutil.copytree(os.path.join(EXAMPLES, name), dst, ignore=shutil.ignore_patterns("out", "build"))

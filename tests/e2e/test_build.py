@@ -9,14 +9,6 @@ from harness import E2ECase, executed_tasks, tree_files, workers_used
 
 
 class ShapesBuild(E2ECase):
-    def local_reference(self, proj):
-        """Runs every task's command locally, in place, and returns the outputs' bytes."""
-        r = subprocess.run(["bash", os.path.join(proj, "build-local.sh")], cwd=proj, capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        ref = tree_files(os.path.join(proj, "out"))
-        shutil.rmtree(os.path.join(proj, "out"))
-        return ref
-
     def test_build_identical_cached_and_incremental(self):
         proj = self.copy_example("shapes")
         graph = os.path.join(proj, "graph.json")

@@ -12,6 +12,7 @@ import subprocess
 import unittest
 
 from harness import BUILD_DIR, E2ECase, ZBUILD, free_port_block
+from test_runner import RunnerMixin
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
 DEAD = "127.0.0.1:9"   # nothing listens: a graph refused at load never gets that far
@@ -189,27 +190,11 @@ class HostileGraphs(E2ECase):
 
 
 @unittest.skipUnless(os.path.exists(ZBUILD_CC), "needs zbuild-cc")
-class HostileTrees(E2ECase):
+class HostileTrees(RunnerMixin, E2ECase):
     """zbuild-cc in a tree someone else could have prepared."""
 
     def env(self, **extra):
-        env = dict(os.environ)
-        for k in ("ZBUILD_DAEMON", "ZBUILD_ROOT", "ZBUILD_FALLBACK", "ZBUILD_STAT_CACHE", "CPATH", "C_INCLUDE_PATH",
-                  "CPLUS_INCLUDE_PATH", "MAKEFLAGS", "MFLAGS"):
-            env.pop(k, None)
-        self.cc_log = os.path.join(self.tmp, "zbuild-cc.log")
-        env.update(ZBUILD_LOG=self.cc_log, XDG_CACHE_HOME=os.path.join(self.tmp, "cache"),
-                   XDG_CONFIG_HOME=os.path.join(self.tmp, "config"), XDG_RUNTIME_DIR=os.path.join(self.tmp, "run"),
-                   LC_ALL="C")
-        os.makedirs(env["XDG_RUNTIME_DIR"], exist_ok=True)
-        env.update(extra)
-        return env
-
-    def cc_lines(self):
-        if not os.path.exists(self.cc_log):
-            return []
-        with open(self.cc_log) as f:
-            return [l.rstrip("\n") for l in f]
+        return self.runner_env(**extra)
 
     def cc(self, env, cwd, *args):
         return subprocess.run([ZBUILD_CC, "gcc", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)

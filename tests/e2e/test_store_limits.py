@@ -20,13 +20,6 @@ def set_optimisation(proj, old, new):
 
 
 class StoreLimits(E2ECase):
-    def local_reference(self, proj):
-        r = subprocess.run(["bash", os.path.join(proj, "build-local.sh")], cwd=proj, capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        ref = tree_files(os.path.join(proj, "out"))
-        shutil.rmtree(os.path.join(proj, "out"))
-        return ref
-
     def assert_outputs(self, proj, ref):
         got = tree_files(os.path.join(proj, "out"))
         self.assertEqual(sorted(got), sorted(ref))

@@ -14,14 +14,18 @@ namespace fb = flatbuffers;
 using namespace zbuild;
 
 namespace {
-
 int failures = 0;
+}  // namespace
 
 void check(bool ok, const std::string& what) {
   std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
   std::fflush(stdout);
   if (!ok) failures++;
 }
+
+int failure_count() { return failures; }
+
+namespace {
 
 // Receives one verified envelope within `ms` (the bytes stay in `keep`); get() is null when
 // nothing valid came.

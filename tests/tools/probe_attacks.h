@@ -4,4 +4,10 @@
 // checks. Each prints what it saw and exits 0 when the daemon (and its workers) refused it.
 #pragma once
 
+#include <string>
+
 int run_attack(int argc, char** argv);
+
+// Prints "ok"/"FAIL" and the check's description; failed checks are counted.
+void check(bool ok, const std::string& what);
+int failure_count();

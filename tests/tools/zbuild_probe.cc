@@ -20,13 +20,6 @@ using namespace zbuild;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) failures++;
-}
-
 std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');
@@ -189,6 +182,6 @@ int main(int argc, char** argv) {
     e = await_error(s, 15);
     check(e.empty(), "client: the daemon still answers status after all that");
   }
-  std::printf("%d failure(s)\n", failures);
-  return failures ? 1 : 0;
+  std::printf("%d failure(s)\n", failure_count());
+  return failure_count() ? 1 : 0;
 }
