@@ -251,14 +251,22 @@ class Daemon final : public SchedulerHost {
 
  private:
   bool send_to(zmq::socket_t& s, const std::string& route, const std::string& payload) {
+    return send_status(s, route, payload) == Sent::ok;
+  }
+
+  // ROUTER_MANDATORY tells a peer that is gone (EHOSTUNREACH) from one that is only slow (its
+  // pipe is full: EAGAIN). Only the first may cost a worker its registration or a build its run.
+  enum class Sent { ok, full, gone };
+  Sent send_status(zmq::socket_t& s, const std::string& route, const std::string& payload) {
     try {
       auto a = s.send(zmq::buffer(route), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      if (!a) return false;
+      if (!a) return Sent::full;
       auto b = s.send(zmq::buffer(payload), zmq::send_flags::dontwait);
-      return b.has_value();
+      return b.has_value() ? Sent::ok : Sent::full;
     } catch (const zmq::error_t& e) {
-      if (e.num() != EHOSTUNREACH) log::warn(std::string("send failed: ") + e.what());
-      return false;
+      if (e.num() == EHOSTUNREACH) return Sent::gone;
+      log::warn(std::string("send failed: ") + e.what());
+      return Sent::full;
     }
   }
 
@@ -584,7 +592,7 @@ class Daemon final : public SchedulerHost {
     auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
     std::vector<std::string> unreachable;
     for (auto& [route, w] : registry_.workers()) {
-      if (!send_to(vent_, route, hb)) unreachable.push_back(route);
+      if (send_status(vent_, route, hb) == Sent::gone) unreachable.push_back(route);
     }
     for (auto& r : unreachable) {
       if (auto gone = registry_.remove(r)) {
@@ -603,7 +611,7 @@ class Daemon final : public SchedulerHost {
     auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
     std::vector<uint64_t> gone;
     for (auto& [id, b] : sched_.builds()) {
-      if (!send_to(client_, b->client_route, hb)) gone.push_back(id);
+      if (send_status(client_, b->client_route, hb) == Sent::gone) gone.push_back(id);
     }
     for (uint64_t id : gone) {
       log::warn("build " + std::to_string(id) + ": its client disconnected; cancelling it");
