@@ -138,6 +138,19 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
   return out;
 }
 
+bool inside_without_links(const fs::path& dir, const std::string& rel) {
+  fs::path cur = dir;
+  fs::path r = fs::path(rel).lexically_normal();
+  if (r.is_absolute() || r.empty() || *r.begin() == "..") return false;
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (std::next(it) == r.end()) break;   // the last component is the file itself
+    cur /= *it;
+    struct stat st {};
+    if (::lstat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;   // a symlink is not S_ISDIR
+  }
+  return true;
+}
+
 ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -226,9 +239,11 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   for (auto& o : a.outputs) {
     fs::path f = sb / o;
     struct stat st {};
-    if (::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    // The task may have made a folder on the way a symlink (out -> /etc): the worker reads
+    // outputs on the host, so every component must be a real folder inside the sandbox.
+    if (!inside_without_links(sb, o) || ::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       r.exit_code = 1;
-      r.err += "zbuild: declared output '" + o + "' was not produced as a regular file\n";
+      r.err += "zbuild: declared output '" + o + "' was not produced as a regular file inside the task's folder\n";
       return r;
     }
     auto d = digest_file(f);

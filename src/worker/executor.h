@@ -43,6 +43,10 @@ struct SandboxPolicy {
 // be an absolute path outside the task's exec root `root` (a shipped input is never a program).
 bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::string* why, const std::string& root = "");
 
+// True when every folder on the way from `dir` to `rel` is a real folder (no symlink), so a
+// file found there lies inside `dir`. Outputs are checked with it before the worker reads them.
+bool inside_without_links(const std::filesystem::path& dir, const std::string& rel);
+
 // Everything a task must not do, checked before anything runs: the program, its environment
 // (no loader or interpreter variables), its options (none that run other programs or load
 // code, response files under `sandbox_cwd` expanded first). Empty when the task may run.

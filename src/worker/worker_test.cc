@@ -117,3 +117,13 @@ TEST_CASE("host files: only regular files under the toolchain folders, no oracle
   REQUIRE(::mkfifo((tc / "include" / "fifo.h").c_str(), 0600) == 0);
   REQUIRE_FALSE(hc.check({{(tc / "include" / "fifo.h").string(), good}}).ok());
 }
+
+TEST_CASE("outputs reached through a symlinked folder are not inside the task's folder") {
+  TempDir t;
+  fs::create_directories(t.path / "out" / "obj");
+  write(t.path / "out" / "obj" / "a.o", "object");
+  fs::create_symlink("/etc", t.path / "out" / "etc");
+  REQUIRE(inside_without_links(t.path, "out/obj/a.o"));
+  REQUIRE_FALSE(inside_without_links(t.path, "out/etc/passwd"));
+  REQUIRE_FALSE(inside_without_links(t.path, "../x"));
+}

@@ -226,6 +226,22 @@ class HostilePeer(E2ECase):
         self.assertEqual(st["builds"], [])
         self.assertLess(st["counters"]["dispatched"], 6, st)
 
+    def test_outputs_through_a_symlinked_folder_are_not_read_from_the_worker_host(self):
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(name="w")   # allows sh
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        graph = os.path.join(proj, "graph.json")
+        with open(graph, "w") as f:
+            json.dump({"version": 1, "tasks": [{"id": "leak", "argv": ["sh", "-c", "ln -s /etc out"],
+                                                "inputs": [], "outputs": ["out/passwd"]}]}, f)
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not produced as a regular file inside the task's folder", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(proj, "out", "passwd")))
+        self.assertNotIn("root:", r.stdout + r.stderr)
+
     def test_verify_rate_catches_disagreeing_workers(self):
         c = self.cluster
         c.start_daemon(["--verify-rate", "1"])
