@@ -138,6 +138,10 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
   return out;
 }
 
+namespace {
+constexpr uint64_t kMaxOutputBytes = 4ull << 30;   // BlobAssemblerLimits::max_blob
+}  // namespace
+
 bool inside_without_links(const fs::path& dir, const std::string& rel) {
   fs::path cur = dir;
   fs::path r = fs::path(rel).lexically_normal();
@@ -244,6 +248,11 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
     if (!inside_without_links(sb, o) || ::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       r.exit_code = 1;
       r.err += "zbuild: declared output '" + o + "' was not produced as a regular file inside the task's folder\n";
+      return r;
+    }
+    if (static_cast<uint64_t>(st.st_size) > kMaxOutputBytes) {   // the daemon would refuse it anyway
+      r.exit_code = 1;
+      r.err += "zbuild: declared output '" + o + "' is larger than " + std::to_string(kMaxOutputBytes >> 30) + " GiB\n";
       return r;
     }
     auto d = digest_file(f);
