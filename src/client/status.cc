@@ -25,6 +25,13 @@ void print_status(const Address& addr, const nlohmann::json& j) {
                 text(w.at("id")).c_str(), text(w.at("host")).c_str(), w.at("slots").get<int>(), w.at("busy").get<int>(),
                 u64(w.at("tasks_done")), static_cast<long long>(w.at("last_heartbeat_ms_ago").get<int64_t>()),
                 w.value("sandboxed", true) ? "" : "  UNSANDBOXED", w.value("set_aside", false) ? "  SET ASIDE" : "");
+    std::string runs = "the C/C++ toolchain";
+    if (w.value("any_program", false)) {
+      runs = "any program";
+    } else if (w.contains("programs")) {
+      for (const auto& p : w.at("programs")) runs += ", " + text(p);
+    }
+    std::printf("    platform %s, runs %s\n", text(w.at("platform")).c_str(), runs.c_str());
   }
   const auto& queue = j.at("queue");
   std::printf("queue: %llu ready, %llu running\n", u64(queue.at("ready")), u64(queue.at("running")));

@@ -42,6 +42,19 @@ bool is_c_compiler(std::string_view argv0) {
   return false;
 }
 
+bool toolchain_program(std::string_view argv0) {
+  static const char* const kTools[] = {"ar",      "ranlib", "ld",      "ld.bfd", "ld.gold", "ld.lld",
+                                       "as",      "strip",  "objcopy", "nm",     "gcc-ar",  "gcc-ranlib"};
+  std::string_view base = base_name(argv0);
+  return is_c_compiler(argv0) || std::any_of(std::begin(kTools), std::end(kTools), [&](const char* t) { return base == t; });
+}
+
+bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& extra, bool any_program) {
+  if (any_program || toolchain_program(argv0)) return true;
+  std::string_view base = base_name(argv0);
+  return std::any_of(extra.begin(), extra.end(), [&](const std::string& e) { return e == base || e == argv0; });
+}
+
 bool is_compile(const std::vector<std::string>& argv) {
   if (argv.empty() || !is_c_compiler(argv[0])) return false;
   return std::any_of(argv.begin() + 1, argv.end(), [](const std::string& a) { return a == "-c" || a == "-S" || a == "-E"; });

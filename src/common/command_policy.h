@@ -24,6 +24,15 @@ namespace zbuild::cmd {
 // (x86_64-linux-gnu-g++-12, clang-16), given as a bare name or a path.
 bool is_c_compiler(std::string_view argv0);
 
+// A program every worker runs without being told: a compiler driver or a binutils tool (ar,
+// ranlib, ld, as, strip, objcopy, nm, gcc-ar, gcc-ranlib).
+bool toolchain_program(std::string_view argv0);
+
+// Whether a worker announcing `extra` allowed programs (names or absolute paths) and
+// `any_program` may run `argv0` — the same rule the worker applies (the scheduler places
+// tasks with it, so a worker is never sent a task it would refuse).
+bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& extra, bool any_program);
+
 // A compiler driver asked to compile without linking (-c, -S or -E).
 bool is_compile(const std::vector<std::string>& argv);
 

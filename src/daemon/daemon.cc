@@ -353,7 +353,13 @@ class Daemon final : public SchedulerHost {
       auto* h = e.body_as_Hello();
       int slots = std::clamp(h->slots(), 1, 1024);
       auto orphans = registry_.hello(route, str(h->worker_id()), str(h->host()), str(h->platform()), slots);
-      if (auto* w = registry_.find(route)) w->sandboxed = h->sandboxed();
+      if (auto* w = registry_.find(route)) {
+        w->sandboxed = h->sandboxed();
+        w->any_program = h->any_program();
+        if (auto* ps = h->programs()) {
+          for (size_t i = 0; i < ps->size() && i < 256; ++i) w->programs.push_back(str(ps->Get(i)));
+        }
+      }
       log::info("worker " + printable(str(h->worker_id())) + " joined from " + printable(str(h->host())) +
                 " with " + std::to_string(slots) + " slots" + (h->sandboxed() ? "" : ", UNSANDBOXED (--sandbox none)"));
       fb::FlatBufferBuilder fbb(64);

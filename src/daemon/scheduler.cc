@@ -1,5 +1,7 @@
 #include "daemon/scheduler.h"
 
+#include "common/command_policy.h"
+
 #include <algorithm>
 
 namespace zbuild::daemon {
@@ -246,6 +248,7 @@ WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
   bool need_sandbox = builds_.at(t.build_id)->require_sandbox;
   for (auto& [_, w] : registry_.workers()) {
     if (w.credit <= 0 || w.set_aside || (need_sandbox && !w.sandboxed)) continue;
+    if (!cmd::program_allowed_by(t.action.argv[0], w.programs, w.any_program)) continue;   // it would refuse
     if (t.first_run && w.route == t.first_worker_route) continue;   // the second run goes elsewhere
     if (t.failed_on.count(w.id)) {
       if (!fallback || w.credit > fallback->credit) fallback = &w;
@@ -324,7 +327,34 @@ void Scheduler::dispatch() {
     }
     emit(b, *t);
   }
-  for (auto& p : parked) ready_.push(p);
+  for (auto& p : parked) {
+    TaskRec* t = find_task(p.gid);
+    if (t && t->state == TaskState::Ready && unplaceable(*t)) {
+      Build& b = *builds_.at(t->build_id);
+      Outcome o;
+      o.exit_code = 126;
+      o.err = "zbuild: program '" + t->action.argv[0] + "' is not allow-listed on any connected worker (a worker's " +
+              "operator adds it with --allow-program " + t->action.argv[0].substr(t->action.argv[0].rfind('/') + 1) +
+              ")\n";
+      t->message = "no connected worker may run '" + t->action.argv[0] + "'";
+      finish(b, *t, TaskState::Failed, std::move(o));
+      continue;
+    }
+    ready_.push(p);
+  }
+  drain();
+}
+
+// A ready task no connected worker would run (by the programs they announced), in a build
+// with nothing else running: it fails now, with the reason, instead of waiting for ever. With
+// no worker connected at all the build waits, as any build does.
+bool Scheduler::unplaceable(const TaskRec& t) const {
+  const auto& ws = registry_.workers();
+  if (ws.empty() || t.action.argv.empty()) return false;
+  bool someone = std::any_of(ws.begin(), ws.end(), [&](const auto& w) {
+    return cmd::program_allowed_by(t.action.argv[0], w.second.programs, w.second.any_program);
+  });
+  return !someone && builds_.at(t.build_id)->running == 0;
 }
 
 bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome) {

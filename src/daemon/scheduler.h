@@ -188,6 +188,7 @@ class Scheduler {
   void maybe_done(Build& b);
   void emit(Build& b, TaskRec& t);
   WorkerRec* pick_worker(const TaskRec& t);
+  bool unplaceable(const TaskRec& t) const;
   static bool terminal(TaskState s) {
     return s == TaskState::Done || s == TaskState::Cached || s == TaskState::Failed || s == TaskState::Skipped;
   }

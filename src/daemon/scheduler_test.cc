@@ -179,6 +179,7 @@ struct Rig {
     auto orphans = registry.hello(route, id, "host-" + id, "linux-x86_64", slots);
     REQUIRE(orphans.empty());
     registry.find(route)->credit = credit;
+    registry.find(route)->any_program = true;   // the tests' commands are "tool ..."
   }
   void give_credit(const std::string& route, int n) {
     if (auto* w = registry.find(route)) w->credit = std::min(w->credit + n, w->slots);
@@ -1208,4 +1209,41 @@ TEST_CASE("an accepted success is reported to the host before any event tells of
   r.complete(f, r.failure(f));
   REQUIRE_FALSE(r.host.finished(b2)->ok);
   REQUIRE(r.host.accepted_ids.size() == 1u);
+}
+
+TEST_CASE("tasks go only to workers whose announced programs admit them") {
+  Rig r;
+  r.add_worker("plain", "plain", 2, 2);
+  r.registry.find("plain")->any_program = false;   // the C/C++ toolchain only
+  NewTask sh = task("test", {}, {});
+  sh.action.argv = {"sh", "-c", "true"};
+  NewTask cc = task("a.o", {}, {"a.o"});
+  cc.action.argv = {"gcc", "-c", "a.c", "-o", "a.o"};
+  SECTION("no connected worker may run it: it fails with the reason once nothing else runs") {
+    uint64_t b = r.submit({cc, sh}, true);
+    REQUIRE(r.host.sent_ids() == std::vector<std::string>{"a.o"});   // sh is not sent to 'plain'
+    Sent s = r.host.sent[0];
+    r.complete(s, r.success(s));
+    const Finished* f = r.host.finished(b);
+    REQUIRE(f);
+    REQUIRE(f->states[0] == TaskState::Done);
+    REQUIRE(f->states[1] == TaskState::Failed);
+    REQUIRE(f->messages[1].find("no connected worker may run 'sh'") != std::string::npos);
+    REQUIRE(r.host.sends_of("test") == 0u);
+  }
+  SECTION("a worker that allows it gets it") {
+    r.add_worker("shell", "shell", 1, 1);
+    r.registry.find("shell")->any_program = false;
+    r.registry.find("shell")->programs = {"sh"};
+    uint64_t b = r.submit({sh});
+    REQUIRE(r.host.sent.size() == 1u);
+    REQUIRE(r.host.sent[0].route == "shell");
+    r.run_all();
+    REQUIRE(r.host.finished(b)->ok);
+  }
+  SECTION("with no worker connected the build waits") {
+    Rig empty;
+    uint64_t b = empty.submit({sh});
+    REQUIRE_FALSE(empty.host.finished(b));
+  }
 }

@@ -13,6 +13,8 @@ std::string status_json(const StatusInputs& in) {
                   {"host", w.host},
                   {"platform", w.platform},
                   {"sandboxed", w.sandboxed},
+                  {"programs", w.programs},
+                  {"any_program", w.any_program},
                   {"verify_mismatches", w.mismatches},
                   {"set_aside", w.set_aside},
                   {"slots", w.slots},

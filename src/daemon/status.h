@@ -22,7 +22,8 @@ struct StatusInputs {
   uint64_t unfinished_upload_bytes = 0;
 };
 
-// Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed",
+// Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed","programs",
+// "any_program",
 // "verify_mismatches","set_aside","slots","busy","credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
 // "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...,"verified",
 // "verify_mismatches","verify_skipped"},

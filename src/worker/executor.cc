@@ -54,11 +54,7 @@ bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::stri
       return refuse("program '" + argv0 + "' lies under the exec root: a task may not run a file it ships");
     }
   }
-  if (p.allow_any) return true;
-  std::string base = argv0.substr(argv0.rfind('/') + 1);
-  static const std::set<std::string> kTools = {"ar", "ranlib", "ld", "ld.bfd", "ld.gold", "ld.lld", "as",
-                                               "strip", "objcopy", "nm", "gcc-ar", "gcc-ranlib"};
-  if (cmd::is_c_compiler(argv0) || kTools.count(base) || p.allowed.count(base) || p.allowed.count(argv0)) {
+  if (cmd::program_allowed_by(argv0, std::vector<std::string>(p.allowed.begin(), p.allowed.end()), p.allow_any)) {
     return true;
   }
   return refuse("program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "

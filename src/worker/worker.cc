@@ -197,7 +197,8 @@ class Worker {
   void hello() {
     fb::FlatBufferBuilder fbb(256);
     send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
-                                              opts_.slots, fbb.CreateString(platform()), ::getpid(), sandboxed_)));
+                                              opts_.slots, fbb.CreateString(platform()), ::getpid(), sandboxed_,
+                                              fbb.CreateVectorOfStrings(opts_.allow_programs), opts_.allow_any_program)));
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
