@@ -13,6 +13,7 @@
 #include "cli/signals.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/launcher.h"
 #include "store/store.h"
 
 namespace zbuild::cli {
@@ -25,7 +26,21 @@ static const char* kDaemonHelp =
     "                     [--launch CMD] [--min-workers N] [--max-workers N]\n"
     "                     [--max-pending N] [--release-after SECONDS]\n"
     "\n"
-    "Runs the scheduler and the cache. HOST:PORT (default 127.0.0.1:7600, or $ZBUILD_DAEMON)\n"
+    "Runs the scheduler and the cache.\n"
+    "  --listen HOST:PORT   where the daemon listens (see below)\n"
+    "  --store DIR|redis://HOST:PORT[/DB]  the cache (default: see below)\n"
+    "  --store-max-size SIZE  cap of the cache's size (see below)\n"
+    "  --heartbeat-ms N     how often workers are pinged (default 1000)\n"
+    "  --liveness-ms N      a worker silent this long is lost and its tasks requeued\n"
+    "                       (default 3000)\n"
+    "  --max-attempts N     a task fails after N attempts that failed on the worker's side\n"
+    "                       (timeout, toolchain mismatch, sandbox or transfer error; default\n"
+    "                       3); a lost worker's tasks are retried apart from these\n"
+    "  --ready-file FILE    written once the sockets are bound (for scripts and tests)\n"
+    "  --insecure           allow plain TCP on a non-loopback address without keys (below)\n"
+    "  --verbose            debug logging\n"
+    "\n"
+    "HOST:PORT (default 127.0.0.1:7600, or $ZBUILD_DAEMON)\n"
     "names the daemon: PORT takes workers, PORT+1 results, PORT+2 clients. On a loopback\n"
     "address without keys the daemon is private to its user: it binds no TCP port, only Unix\n"
     "sockets in an owner-only folder (/run/user/UID/zbuild-sockets/PORT, else\n"
@@ -38,7 +53,6 @@ static const char* kDaemonHelp =
     "cache (keys and values of blobs and action results): least recently used entries are evicted.\n"
     "Default: no cap. A Redis store evicts by the server's maxmemory / allkeys-lru instead.\n"
     "On a full disk the daemon stops caching and keeps building (zbuild status shows write_error).\n"
-    "--ready-file is written once the sockets are bound (for scripts and tests).\n"
     "\n"
     "Security (CurveZMQ, docs/security.md):\n"
     "  --curve-key FILE     the daemon's secret key (zbuild keygen): every socket is encrypted\n"
@@ -59,11 +73,15 @@ static const char* kDaemonHelp =
     "  --idle-exit S        exit after S seconds with no client, no build and no busy worker\n"
     "Launching workers (SprayCC's policy):\n"
     "  --launch CMD         start workers with the shell command CMD, e.g. 'srun -n1 zbuild-worker';\n"
-    "                       {daemon} and {id} are substituted, else --daemon ADDR --id ID appended\n"
+    "                       {daemon} and {id} are replaced by the daemon's address and the worker's\n"
+    "                       id; without {daemon} ' --daemon ADDR' is appended, without {id} ' --id ID'\n"
+    "                       (Slurm, LSF and PBS templates: docs/runner.md)\n"
     "  --min-workers N      always keep N launched (default 0)\n"
-    "  --max-workers N      launch at most N (default 4)\n"
+    "  --max-workers N      launch at most N (default: with srun, sbatch or salloc the cluster's\n"
+    "                       CPUs from 'sinfo -h -o %C', else 4)\n"
     "  --max-pending N      at most N launched and not yet joined (default 2)\n"
-    "  --release-after S    stop a launched worker idle for S seconds (default 60; 0: never)\n";
+    "  --release-after S    stop a launched worker idle for S seconds (default 60; 0: never, a\n"
+    "                       worker keeps its slot until the daemon stops)\n";
 
 // Port P with P..P+2 free on loopback (a workspace daemon needs no fixed address).
 static int free_port_block() {
@@ -103,7 +121,7 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
     *dst = int64_t{v.value()} * scale;
     return true;
   };
-  int64_t local = 0, min_w = 0, max_w = 4, pending = 2, release_s = 60, idle_s = 0;
+  int64_t local = 0, min_w = 0, max_w = daemon::kDefaultMaxWorkers, pending = 2, release_s = 60, idle_s = 0;
   if (!number("--local-workers", &local, 1, 1) || !number("--min-workers", &min_w, 1, 0) ||
       !number("--max-workers", &max_w, 1, 1) || !number("--max-pending", &pending, 1, 1) ||
       !number("--release-after", &release_s, 1, 0) || !number("--idle-exit", &idle_s, 1, 0)) {
@@ -139,6 +157,11 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
     o.launch.id_prefix = "local";
   } else if (args.values.count("--launch")) {
     o.launch.command = args.get("--launch");
+    if (!args.values.count("--max-workers")) {
+      std::string note;
+      max_w = daemon::default_max_workers(o.launch.command, daemon::real_command_output(), &note);
+      std::fprintf(stderr, "zbuild daemon: --max-workers %lld: %s\n", static_cast<long long>(max_w), note.c_str());
+    }
     o.launch.min_workers = static_cast<int>(min_w);
     o.launch.max_workers = static_cast<int>(std::max(max_w, min_w));
     o.launch.max_pending = static_cast<int>(pending);
@@ -151,13 +174,18 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
   return 0;
 }
 
+const CommandSpec& daemon_spec() {
+  static const CommandSpec spec{
+      "daemon", kDaemonHelp,
+      {{"--listen", "--store", "--store-max-size", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
+        "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers", "--max-pending",
+        "--release-after", "--curve-key", "--allow-workers", "--allow-clients", "--verify-rate"},
+       {"--insecure", "--verbose"}}};
+  return spec;
+}
+
 int cmd_daemon(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2,
-                         {{"--listen", "--store", "--store-max-size", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
-                           "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers",
-                           "--max-pending", "--release-after", "--curve-key", "--allow-workers", "--allow-clients",
-                           "--verify-rate"},
-                          {"--insecure", "--verbose"}});
+  auto args = parse_args(argc, argv, 2, daemon_spec().args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild daemon: %s\n%s", args.error().message.c_str(), kDaemonHelp);
     return 2;

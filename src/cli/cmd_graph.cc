@@ -24,13 +24,20 @@ static const char* kGraphHelp =
     "  --root DIR         the graph's root (default: the common folder of the build folder\n"
     "                     and the sources)\n"
     "  -o FILE            where to write the graph (default graph.json; - for stdout)\n"
-    "  --keep-launcher    keep a ccache/sccache/distcc launcher in front of compiles\n"
+    "  --ninja PROGRAM    the ninja to query the build folder with (default: ninja in PATH)\n"
+    "  --keep-launcher    keep a ccache/sccache/distcc/icecc/zbuild-cc launcher in front of compiles\n"
+    "  --quiet            no warnings and no summary on stderr\n"
     "Exit status: 0 written, 2 bad usage or an unreadable or unusable build description.\n";
 
+const CommandSpec& graph_spec() {
+  static const CommandSpec spec{
+      "graph", kGraphHelp,
+      {{"--root", "-o", "--compdb", "--ninja-dir", "--target", "--ninja"}, {"--keep-launcher", "--quiet"}}};
+  return spec;
+}
+
 int cmd_graph(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2,
-                         {{"--root", "-o", "--compdb", "--ninja-dir", "--target", "--ninja"},
-                          {"--keep-launcher", "--quiet"}});
+  auto args = parse_args(argc, argv, 2, graph_spec().args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild graph: %s\n%s", args.error().message.c_str(), kGraphHelp);
     return 2;

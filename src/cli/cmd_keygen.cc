@@ -14,11 +14,17 @@ static const char* kKeygenHelp =
     "Writes a CurveZMQ key pair: DIR/NAME.key (the secret, readable by its owner only) and\n"
     "DIR/NAME.pub (the public key, Z85). Give the daemon its .key with --curve-key, put the\n"
     "workers' and clients' .pub lines in the daemon's --allow-workers / --allow-clients files,\n"
-    "and give every worker and client the daemon's .pub with --daemon-key. DIR defaults to the\n"
-    "current directory.\n";
+    "and give every worker and client the daemon's .pub with --daemon-key.\n"
+    "\n"
+    "  --dir DIR   where to write the two files (default: the current directory)\n";
+
+const CommandSpec& keygen_spec() {
+  static const CommandSpec spec{"keygen", kKeygenHelp, {{"--dir"}, {}}};
+  return spec;
+}
 
 int cmd_keygen(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, {{"--dir"}, {}});
+  auto args = parse_args(argc, argv, 2, keygen_spec().args);
   if (!args.ok() || (!args->help && args->positional.size() != 1)) {
     std::fprintf(stderr, "zbuild keygen: %s\n%s", args.ok() ? "expected one NAME" : args.error().message.c_str(),
                  kKeygenHelp);

@@ -13,10 +13,17 @@ static const char* kReportHelp =
     "Turns a trace written by `zbuild submit --trace TRACE` into one self-contained HTML page:\n"
     "a Gantt chart with a row per worker slot (one bar per task), the critical path\n"
     "highlighted, the schedule against its lower bound, and the build's metrics. The page\n"
-    "loads nothing from elsewhere. The trace itself opens in Perfetto or chrome://tracing.\n";
+    "loads nothing from elsewhere. The trace itself opens in Perfetto or chrome://tracing.\n"
+    "\n"
+    "  -o, --output FILE  where to write the page\n";
+
+const CommandSpec& report_spec() {
+  static const CommandSpec spec{"report", kReportHelp, {{"-o", "--output"}, {}}};
+  return spec;
+}
 
 int cmd_report(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, {{"-o", "--output"}, {}});
+  auto args = parse_args(argc, argv, 2, report_spec().args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild report: %s\n%s", args.error().message.c_str(), kReportHelp);
     return 2;

@@ -11,10 +11,21 @@ static const char* kStatusHelp =
     "usage: zbuild status [--daemon HOST:PORT] [--json] [--curve-key FILE --daemon-key FILE]\n"
     "\n"
     "Shows the daemon's workers (host, slots, busy, tasks done, last heartbeat), its queue,\n"
-    "the builds in progress, the store's size and the cache hit rate since it started.\n";
+    "the builds in progress, the store's size and the cache hit rate since it started.\n"
+    "\n"
+    "  --daemon HOST:PORT  the daemon (default $ZBUILD_DAEMON, else 127.0.0.1:7600)\n"
+    "  --json              the status as JSON (format: src/daemon/status.h, version 1)\n"
+    "  --curve-key FILE    this client's secret key, for a daemon with CurveZMQ keys\n"
+    "                      ($ZBUILD_CURVE_KEY); with --daemon-key\n"
+    "  --daemon-key FILE   the daemon's public key ($ZBUILD_DAEMON_KEY)\n";
+
+const CommandSpec& status_spec() {
+  static const CommandSpec spec{"status", kStatusHelp, {{"--daemon", "--curve-key", "--daemon-key"}, {"--json"}}};
+  return spec;
+}
 
 int cmd_status(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, {{"--daemon", "--curve-key", "--daemon-key"}, {"--json"}});
+  auto args = parse_args(argc, argv, 2, status_spec().args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild status: %s\n%s", args.error().message.c_str(), kStatusHelp);
     return 2;

@@ -20,6 +20,7 @@ static const char* kSubmitHelp =
     "graph's root. Exit status: 0 all tasks succeeded, 1 a task failed or the daemon was\n"
     "lost, 2 bad usage or an invalid graph (nothing is run).\n"
     "\n"
+    "  --daemon HOST:PORT  the daemon (default $ZBUILD_DAEMON, else 127.0.0.1:7600)\n"
     "  --metrics-out FILE  the build's metrics as JSON (docs/metrics.md)\n"
     "  --csv-out FILE      the same metrics appended as one CSV row (header when FILE is new)\n"
     "  --trace FILE        the build's timeline as Chrome trace-event JSON (Perfetto,\n"
@@ -30,13 +31,20 @@ static const char* kSubmitHelp =
     "  --wait-daemon SECONDS  wait this long for the daemon to answer (and resubmit after a\n"
     "                      daemon restart)\n"
     "  --quiet             no progress lines\n"
-    "  --curve-key FILE    this client's secret key, with --daemon-key FILE the daemon's public\n"
-    "                      key, for a daemon with CurveZMQ keys ($ZBUILD_CURVE_KEY, $ZBUILD_DAEMON_KEY)\n";
+    "  --curve-key FILE    this client's secret key, for a daemon with CurveZMQ keys\n"
+    "                      ($ZBUILD_CURVE_KEY); with --daemon-key\n"
+    "  --daemon-key FILE   the daemon's public key ($ZBUILD_DAEMON_KEY)\n";
+
+const CommandSpec& submit_spec() {
+  static const CommandSpec spec{
+      "submit", kSubmitHelp,
+      {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key"},
+       {"--keep-going", "--quiet", "--require-sandbox"}}};
+  return spec;
+}
 
 int cmd_submit(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2,
-                         {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key"},
-                          {"--keep-going", "--quiet", "--require-sandbox"}});
+  auto args = parse_args(argc, argv, 2, submit_spec().args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild submit: %s\n%s", args.error().message.c_str(), kSubmitHelp);
     return 2;

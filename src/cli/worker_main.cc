@@ -3,44 +3,17 @@
 #include <exception>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "cli/signals.h"
 #include "common/address.h"
 #include "common/log.h"
 #include "worker/worker.h"
 
-static const char* kHelp =
-    "usage: zbuild-worker [--daemon HOST:PORT] [--slots N] [--work-dir DIR] [--id NAME]\n"
-    "                     [--heartbeat-ms N] [--liveness-ms N] [--verbose]\n"
-    "\n"
-    "Joins the daemon (default 127.0.0.1:7600, or $ZBUILD_DAEMON) and runs its tasks, N at a\n"
-    "time (default: the number of cores), each in a fresh sandbox directory under DIR\n"
-    "(default $TMPDIR/zbuild-worker-PID), where it also caches the inputs it fetched.\n"
-    "The worker may start and stop at any time; it reconnects when the daemon comes back.\n"
-    "With --curve-key FILE (its secret key) and --daemon-key FILE (the daemon's public key) —\n"
-    "or $ZBUILD_CURVE_KEY and $ZBUILD_DAEMON_KEY — it talks CurveZMQ to a daemon that has keys.\n"
-    "\n"
-    "Safety: a task runs only if its program is allow-listed (the C/C++ toolchain: gcc, g++,\n"
-    "cc, c++, clang, clang++, ar, ranlib, ld, as, ...; add more with --allow-program NAME,\n"
-    "repeatable, or --allow-any-program), in a bubblewrap sandbox: only its directory\n"
-    "writable, /usr read-only, no network, other files invisible, a clean environment; with an\n"
-    "address-space limit (--memory-limit-mb, default 8192; 0: none).\n"
-    "  --sandbox auto|bwrap|none  auto and bwrap: bubblewrap, and the worker refuses to start\n"
-    "                       when it cannot run here; none: tasks run in a plain directory\n"
-    "                       (the daemon shows the worker as unsandboxed)\n"
-    "  --allow-option OPT   allow a compiler option that runs programs or loads code (-wrapper,\n"
-    "                       -B, -fplugin, -specs, --gcc-toolchain, -fuse-ld, -plugin, ...;\n"
-    "                       refused by default), repeatable\n"
-    "  --toolchain-dir DIR  a folder whose files tasks may name as toolchain files, besides\n"
-    "                       /usr, /opt and the /lib, /bin links into /usr; repeatable\n"
-    "Tasks whose environment sets loader or interpreter variables (LD_*, GCONV_PATH,\n"
-    "MALLOC_*, PYTHON*, ...) or PATH are refused.\n";
-
 int main(int argc, char** argv) {
   using namespace zbuild;
-  auto args = cli::parse_args(argc, argv, 1, {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms",
-                                                "--curve-key", "--daemon-key", "--sandbox", "--allow-program",
-                                                "--memory-limit-mb", "--allow-option", "--toolchain-dir"},
-                                              {"--verbose", "--allow-any-program"}});
+  const cli::CommandSpec& spec = cli::worker_spec();
+  const char* kHelp = spec.help;
+  auto args = cli::parse_args(argc, argv, 1, spec.args);
   if (!args.ok()) {
     std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
     return 2;

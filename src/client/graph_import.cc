@@ -208,7 +208,9 @@ std::string_view unwrap_cmake(std::string_view cmd) {
 
 bool is_launcher(const std::string& word) {
   std::string base = word.substr(word.rfind('/') + 1);
-  return base == "ccache" || base == "sccache" || base == "distcc" || base == "icecc";
+  // zbuild-cc too: a build folder configured for runner mode (CMAKE_<LANG>_COMPILER_LAUNCHER)
+  // would otherwise send every compile back to the daemon from a worker.
+  return base == "ccache" || base == "sccache" || base == "distcc" || base == "icecc" || base == "zbuild-cc";
 }
 
 }  // namespace

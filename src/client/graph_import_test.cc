@@ -138,6 +138,23 @@ TEST_CASE("compdb options: the launcher can be kept, the root given") {
   REQUIRE(r.error().message.find("outside the root /p/build") != std::string::npos);
 }
 
+TEST_CASE("compdb: zbuild-cc is dropped like ccache, also behind it") {
+  const char* db = R"([
+  {"directory": "/p/build", "file": "/p/src/a.c", "command": "/usr/local/bin/zbuild-cc gcc -c /p/src/a.c -o a.o"},
+  {"directory": "/p/build", "file": "/p/src/b.c", "arguments": ["ccache", "zbuild-cc", "cc", "-c", "/p/src/b.c", "-o", "b.o"]}
+])";
+  auto r = import_compdb_text(db, "compile_commands.json", "/p", ImportOptions{});
+  REQUIRE(r.ok());
+  REQUIRE(r.value().graph.tasks.size() == 2u);
+  REQUIRE(r.value().graph.tasks[0].argv == Words{"gcc", "-c", "/p/src/a.c", "-o", "a.o"});
+  REQUIRE(r.value().graph.tasks[1].argv == Words{"cc", "-c", "/p/src/b.c", "-o", "b.o"});
+  ImportOptions keep;
+  keep.strip_launchers = false;
+  r = import_compdb_text(db, "compile_commands.json", "/p", keep);
+  REQUIRE(r.ok());
+  REQUIRE(r.value().graph.tasks[0].argv[0] == "/usr/local/bin/zbuild-cc");
+}
+
 TEST_CASE("relative directories resolve against the database's folder; duplicates are dropped") {
   const char* text = R"([
     {"directory": "build", "file": "../a.c", "command": "gcc -c ../a.c -o a.o"},
@@ -244,6 +261,7 @@ TEST_CASE("a ninja build folder becomes the tasks its default target needs") {
   for (const char* f : {"a.c", "b.c", "other.c"}) write(proj / "src" / f, "int x;\n");
   write(proj / "build" / "build.ninja",
         "rule cc\n  command = gcc -c $in -o $out\n"
+        "rule zcc\n  command = /opt/zbuild/bin/zbuild-cc gcc -c $in -o $out\n"
         "rule link\n  command = : && gcc $in -o $out && :\n"
         "rule gen\n  command = cd " + (proj / "build").string() + " && sh -c \"echo x > gen.h; echo y > gen2.h\"\n"
         "rule symlink\n  command = /usr/bin/cmake -E cmake_symlink_library $in $out && :\n"
@@ -251,7 +269,7 @@ TEST_CASE("a ninja build folder becomes the tasks its default target needs") {
         "build gen.h gen2.h: gen\n"
         "build order_dep: phony || gen.h\n"
         "build a.o: cc ../src/a.c || order_dep\n"
-        "build b.o: cc " + (proj / "src" / "b.c").string() + "\n"
+        "build b.o: zcc " + (proj / "src" / "b.c").string() + "\n"
         "build libx.so.1.2: link a.o b.o\n"
         "build libx.so.1 libx.so: symlink libx.so.1.2\n"
         "build app: link a.o | libx.so\n"
@@ -279,6 +297,10 @@ TEST_CASE("a ninja build folder becomes the tasks its default target needs") {
   REQUIRE(a->argv == Words{"gcc", "-c", "../src/a.c", "-o", "a.o"});
   REQUIRE(a->inputs == Words{"src/a.c", "build/gen.h"});   // order-only generated file, through a phony
   REQUIRE(a->outputs == Words{"build/a.o"});
+
+  auto* b = find_task(g, "build/b.o");   // the zbuild-cc launcher is dropped, as ccache is
+  REQUIRE(b->argv == Words{"gcc", "-c", (proj / "src" / "b.c").string(), "-o", "b.o"});
+  REQUIRE(b->inputs == Words{"src/b.c"});
 
   auto* lib = find_task(g, "build/libx.so.1.2");
   REQUIRE(lib->argv == Words{"gcc", "a.o", "b.o", "-o", "libx.so.1.2"});   // ": && ... && :" unwrapped

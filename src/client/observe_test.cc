@@ -257,7 +257,7 @@ TEST_CASE("progress prints plain lines when not on a terminal, one status line o
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
   {
-    Progress p(2, false, out, err, 0);
+    Progress p(4, false, out, err, 0);
     TaskReport r = ran(0, "w1", 0, 0, 0, 1);
     r.id = "obj/a.o";
     p.on_event(r);
@@ -268,6 +268,15 @@ TEST_CASE("progress prints plain lines when not on a terminal, one status line o
     f.worker = "w2";
     f.err = "b.cc:1: error\n";
     p.on_event(f);
+    TaskReport hit;   // from the action cache: the worker that built it is not running it now
+    hit.id = "obj/c.o";
+    hit.state = TaskState::Cached;
+    hit.worker = "launch-7";
+    p.on_event(hit);
+    TaskReport bare;
+    bare.id = "obj/d.o";
+    bare.state = TaskState::Cached;
+    p.on_event(bare);
     p.finish();
   }
   auto slurp = [](std::FILE* f) {
@@ -277,9 +286,12 @@ TEST_CASE("progress prints plain lines when not on a terminal, one status line o
     return s;
   };
   std::string o = slurp(out);
-  REQUIRE(o.find("[1/2] done obj/a.o on w1\n") != std::string::npos);
+  REQUIRE(o.find("[1/4] done obj/a.o on w1\n") != std::string::npos);
   REQUIRE(o.find("FAILED: obj/b.o (exit code 1, worker w2)\n") != std::string::npos);
-  REQUIRE(o.find("[2/2] failed obj/b.o on w2\n") != std::string::npos);
+  REQUIRE(o.find("[2/4] failed obj/b.o on w2\n") != std::string::npos);
+  REQUIRE(o.find("[3/4] cached obj/c.o (built by launch-7)\n") != std::string::npos);
+  REQUIRE(o.find("[4/4] cached obj/d.o\n") != std::string::npos);
+  REQUIRE(o.find(" on launch-7") == std::string::npos);
   REQUIRE(slurp(err) == "b.cc:1: error\n");
   std::fclose(out);
   std::fclose(err);

@@ -91,12 +91,20 @@ void Progress::print_output(const TaskReport& r) {
   std::fflush(err_);
 }
 
-// `[n/N] done ID on WORKER` (tests and scripts parse this form).
+// `[n/N] done ID on WORKER` (tests and scripts parse this form). A cache hit names no worker
+// as if it ran now: `[n/N] cached ID (built by WORKER)`, the worker that produced the result,
+// which may be long gone.
 void Progress::plain_line(const TaskReport& r) {
-  bool skipped = r.state == wire::TaskState::Skipped;
-  bool on = !r.worker.empty() && !skipped;
-  std::fprintf(out_, "[%zu/%zu] %s %s%s%s\n", finished_, total_, state_word(r.state), printable(r.id).c_str(),
-               on ? " on " : "", on ? printable(r.worker).c_str() : "");
+  const char* before = "";
+  const char* after = "";
+  if (!r.worker.empty() && r.state == wire::TaskState::Cached) {
+    before = " (built by ";
+    after = ")";
+  } else if (!r.worker.empty() && r.state != wire::TaskState::Skipped) {
+    before = " on ";
+  }
+  std::fprintf(out_, "[%zu/%zu] %s %s%s%s%s\n", finished_, total_, state_word(r.state), printable(r.id).c_str(),
+               before, *before ? printable(r.worker).c_str() : "", after);
   std::fflush(out_);   // progress is read live from pipes (CI logs, tests)
 }
 

@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 
 namespace zbuild::daemon {
 
@@ -89,10 +92,66 @@ Launcher::Launcher(const Clock& clock, ProcessControl& procs, LaunchPolicy polic
 
 Launcher::~Launcher() { stop_all(); }
 
-std::string Launcher::command_for(const std::string& id) const {
-  const std::string& t = policy_.command;
-  if (t.find("{daemon}") == std::string::npos) return t + " --daemon " + address_ + " --id " + id;
-  return replace_all(replace_all(t, "{daemon}", address_), "{id}", id);
+std::string launch_command(const std::string& tmpl, const std::string& address, const std::string& id) {
+  std::string cmd = replace_all(replace_all(tmpl, "{daemon}", address), "{id}", id);
+  if (tmpl.find("{daemon}") == std::string::npos) cmd += " --daemon " + address;
+  if (tmpl.find("{id}") == std::string::npos) cmd += " --id " + id;
+  return cmd;
+}
+
+std::string Launcher::command_for(const std::string& id) const { return launch_command(policy_.command, address_, id); }
+
+std::optional<int> parse_sinfo_cpus(const std::string& out) {
+  std::optional<int> best;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    // ALLOCATED/IDLE/OTHER/TOTAL, nothing else on the line.
+    long long f[4];
+    char tail = 0;
+    if (std::sscanf(line.c_str(), " %lld/%lld/%lld/%lld %c", &f[0], &f[1], &f[2], &f[3], &tail) != 4) continue;
+    if (f[3] <= 0 || f[3] > 1000000) continue;
+    if (!best || f[3] > *best) best = static_cast<int>(f[3]);
+  }
+  return best;
+}
+
+int default_max_workers(const std::string& tmpl, const CommandOutput& run, std::string* note) {
+  std::istringstream words(tmpl);
+  std::string first;
+  while (words >> first && first.find('=') != std::string::npos) {
+  }
+  std::string program = std::filesystem::path(first).filename().string();
+  if (program != "srun" && program != "sbatch" && program != "salloc") {
+    if (note) *note = "the default (" + std::to_string(kDefaultMaxWorkers) + ")";
+    return kDefaultMaxWorkers;
+  }
+  auto out = run({"sinfo", "-h", "-o", "%C"});
+  std::optional<int> cpus;
+  if (out.ok()) cpus = parse_sinfo_cpus(out.value());
+  if (!cpus) {
+    if (note) {
+      *note = "the default (" + std::to_string(kDefaultMaxWorkers) + "): sinfo -h -o %C " +
+              (out.ok() ? "printed no CPU counts" : "failed: " + out.error().message);
+    }
+    return kDefaultMaxWorkers;
+  }
+  if (note) *note = "the cluster's " + std::to_string(*cpus) + " CPUs (sinfo -h -o %C)";
+  return *cpus;
+}
+
+CommandOutput real_command_output() {
+  return [](const std::vector<std::string>& argv) -> Result<std::string> {
+    ProcessSpec spec;
+    spec.argv = argv;
+    spec.timeout_ms = 10000;
+    spec.output_cap = 1 << 20;
+    auto r = run_process(spec);
+    if (!r.ok()) return make_error(r.error().message);
+    if (r->timed_out) return make_error(argv[0] + " timed out");
+    if (r->exit_code != 0) return make_error(argv[0] + " exited with code " + std::to_string(r->exit_code));
+    return r->out;
+  };
 }
 
 void Launcher::launch_one() {

@@ -13,13 +13,16 @@
 //  * a launch that exits without ever joining counts as a failure and delays the next launch
 //    (1 s, doubling up to 60 s), so a broken command does not spin.
 // Each launch gets a worker id `<prefix>-<n>`; the template's {daemon} and {id} are replaced by
-// the daemon address and that id, and when the template has no {daemon} the arguments
-// ` --daemon ADDR --id ID` are appended (so `srun -n1 zbuild-worker` works as it is).
+// the daemon address and that id, each on its own: ` --daemon ADDR` is appended when the
+// template has no {daemon}, ` --id ID` when it has no {id} (so `srun -n1 zbuild-worker` works as
+// it is, and so does `... zbuild-worker --daemon {daemon}`).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +38,7 @@ struct LaunchPolicy {
   int min_workers = 0;
   int max_workers = 0;
   int max_pending = 2;
-  int64_t release_after_ms = 60000;   // 0: never release
+  int64_t release_after_ms = 60000;   // 0: never release (a worker keeps its slot all build)
   std::string id_prefix = "launch";
 };
 
@@ -105,6 +108,25 @@ class Launcher {
   int64_t next_launch_ms_ = 0;
   LauncherCounters counters_;
 };
+
+// The command line for worker `id` from `tmpl` (see the top of this file).
+std::string launch_command(const std::string& tmpl, const std::string& address, const std::string& id);
+
+constexpr int kDefaultMaxWorkers = 4;
+
+// The CPUs of a Slurm cluster from the output of `sinfo -h -o %C` (one "ALLOCATED/IDLE/OTHER/
+// TOTAL" line per partition): the largest TOTAL, as partitions may share nodes. Nothing when
+// the output has no such line.
+std::optional<int> parse_sinfo_cpus(const std::string& out);
+
+// Runs argv and returns its stdout, or an error when it cannot run or exits non-zero.
+using CommandOutput = std::function<Result<std::string>(const std::vector<std::string>& argv)>;
+
+// The default --max-workers for launch template `tmpl`: the cluster's CPUs when the template
+// starts workers through Slurm (its first word, after VAR=VALUE words, is srun, sbatch or
+// salloc) and `sinfo -h -o %C` tells them; else kDefaultMaxWorkers. `note` says which.
+int default_max_workers(const std::string& tmpl, const CommandOutput& run, std::string* note);
+CommandOutput real_command_output();   // run_process with a 10 s timeout
 
 // The path of this program's sibling `zbuild-worker` (same directory), else "zbuild-worker".
 std::string sibling_worker_path();

@@ -81,6 +81,106 @@ TEST_CASE("launch command: address and id appended, or substituted") {
   CHECK(s.launcher->command_for("w-2") == "ssh build7 zbuild-worker --daemon=127.0.0.1:7600 --id w-2 --slots 8");
 }
 
+TEST_CASE("launch command: {id} and {daemon} each substituted, what is missing appended") {
+  const std::string a = "127.0.0.1:7600";
+  // Only {daemon}: the id is still given.
+  CHECK(launch_command("zbuild-worker --daemon {daemon} --slots 1", a, "launch-3") ==
+        "zbuild-worker --daemon 127.0.0.1:7600 --slots 1 --id launch-3");
+  // Only {id}: the address is appended.
+  CHECK(launch_command("srun -n1 -J zb-{id} zbuild-worker --id {id}", a, "launch-4") ==
+        "srun -n1 -J zb-launch-4 zbuild-worker --id launch-4 --daemon 127.0.0.1:7600");
+  // Every occurrence is replaced.
+  CHECK(launch_command("w --daemon {daemon} --id {id} # {id}@{daemon}", a, "x") ==
+        "w --daemon 127.0.0.1:7600 --id x # x@127.0.0.1:7600");
+}
+
+// The templates of docs/runner.md, as the launcher runs them (LSF and PBS are not installed
+// here: the command line is what is checked).
+TEST_CASE("launch command: the documented Slurm, LSF and PBS templates") {
+  const std::string a = "10.0.0.5:7600";
+  CHECK(launch_command("srun -n1 -c1 zbuild-worker --slots 1", a, "launch-1") ==
+        "srun -n1 -c1 zbuild-worker --slots 1 --daemon 10.0.0.5:7600 --id launch-1");
+  CHECK(launch_command("srun -n1 -c4 -J zbuild-{id} zbuild-worker --slots 4 --daemon {daemon} --id {id}", a,
+                       "launch-2") ==
+        "srun -n1 -c4 -J zbuild-launch-2 zbuild-worker --slots 4 --daemon 10.0.0.5:7600 --id launch-2");
+  CHECK(launch_command("bsub -K -o /dev/null -n 1 zbuild-worker --slots 1", a, "launch-3") ==
+        "bsub -K -o /dev/null -n 1 zbuild-worker --slots 1 --daemon 10.0.0.5:7600 --id launch-3");
+  CHECK(launch_command("bsub -K -o /dev/null -J {id} zbuild-worker --slots 1 --daemon {daemon} --id {id}", a,
+                       "launch-4") ==
+        "bsub -K -o /dev/null -J launch-4 zbuild-worker --slots 1 --daemon 10.0.0.5:7600 --id launch-4");
+  CHECK(launch_command("echo 'zbuild-worker --slots 1 --daemon {daemon} --id {id}' | qsub -W block=true -N {id} "
+                       "-l select=1:ncpus=1 -o /dev/null -e /dev/null",
+                       a, "launch-5") ==
+        "echo 'zbuild-worker --slots 1 --daemon 10.0.0.5:7600 --id launch-5' | qsub -W block=true -N launch-5 "
+        "-l select=1:ncpus=1 -o /dev/null -e /dev/null");
+  CHECK(launch_command("qsub -W block=true -l select=1:ncpus=1 -o /dev/null -e /dev/null -- "
+                       "/usr/bin/zbuild-worker --slots 1",
+                       a, "launch-6") ==
+        "qsub -W block=true -l select=1:ncpus=1 -o /dev/null -e /dev/null -- /usr/bin/zbuild-worker --slots 1 "
+        "--daemon 10.0.0.5:7600 --id launch-6");
+}
+
+TEST_CASE("sinfo output: the cluster's CPUs") {
+  CHECK(parse_sinfo_cpus("0/64/0/64\n") == 64);
+  CHECK(parse_sinfo_cpus("12/20/0/32\n4/4/0/8\n") == 32);   // partitions: the largest
+  CHECK(parse_sinfo_cpus("  3/1/0/4  \n") == 4);
+  CHECK_FALSE(parse_sinfo_cpus("").has_value());
+  CHECK_FALSE(parse_sinfo_cpus("sinfo: error: Unable to contact slurm controller\n").has_value());
+  CHECK_FALSE(parse_sinfo_cpus("0/0/0/0\n").has_value());
+  CHECK_FALSE(parse_sinfo_cpus("1/2/3/4 extra\n").has_value());
+}
+
+TEST_CASE("default --max-workers: the Slurm cluster's CPUs, else the constant") {
+  std::vector<std::vector<std::string>> ran;
+  std::string out = "0/48/0/48\n";
+  bool fail = false;
+  CommandOutput run = [&](const std::vector<std::string>& argv) -> Result<std::string> {
+    ran.push_back(argv);
+    if (fail) return make_error("sinfo: not found");
+    return out;
+  };
+  std::string note;
+  CHECK(default_max_workers("srun -n1 -c1 zbuild-worker --slots 1", run, &note) == 48);
+  REQUIRE(ran.size() == 1);
+  CHECK(ran[0] == std::vector<std::string>{"sinfo", "-h", "-o", "%C"});
+  CHECK(note.find("48 CPUs") != std::string::npos);
+  CHECK(default_max_workers("SLURM_CONF=/etc/s.conf /usr/bin/srun -n1 zbuild-worker", run, &note) == 48);
+  CHECK(ran.size() == 2);
+  // Not Slurm: nothing is run.
+  CHECK(default_max_workers("bsub -K -o /dev/null zbuild-worker", run, &note) == kDefaultMaxWorkers);
+  CHECK(default_max_workers("ssh build7 zbuild-worker", run, &note) == kDefaultMaxWorkers);
+  CHECK(ran.size() == 2);
+  // Slurm that cannot tell: the constant, and the note says why.
+  fail = true;
+  CHECK(default_max_workers("srun zbuild-worker", run, &note) == kDefaultMaxWorkers);
+  CHECK(note.find("not found") != std::string::npos);
+  fail = false;
+  out = "garbage\n";
+  CHECK(default_max_workers("srun zbuild-worker", run, &note) == kDefaultMaxWorkers);
+}
+
+TEST_CASE("--release-after 0: a launched worker keeps its slot for the whole build") {
+  LaunchPolicy p = policy(0, 2);
+  p.release_after_ms = 0;
+  Rig r(p);
+  r.launcher->tick(2, r.registry);
+  REQUIRE(r.procs.commands.size() == 2);
+  r.join(100);
+  r.join(101);
+  r.worker(100).running.insert(1);
+  r.launcher->tick(1, r.registry);
+  r.worker(100).running.clear();
+  // Idle for a day, nothing waiting: neither is released.
+  for (int hour = 0; hour < 24; ++hour) {
+    r.clock.advance(3600 * 1000);
+    r.launcher->tick(0, r.registry);
+  }
+  CHECK(r.procs.signals.empty());
+  CHECK(r.launcher->counters().released == 0);
+  CHECK(r.launcher->launched() == 2);
+  CHECK(r.procs.commands.size() == 2);   // and none relaunched
+}
+
 TEST_CASE("the minimum is launched at once, more only while work waits, within the caps") {
   Rig r(policy(1, 4));
   r.launcher->tick(0, r.registry);

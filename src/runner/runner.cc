@@ -40,8 +40,16 @@ const char* const kHelp =
     "compile runs the compiler locally, unchanged. Use it as CMAKE_<LANG>_COMPILER_LAUNCHER or\n"
     "CC=\"zbuild-cc gcc\". The daemon is $ZBUILD_DAEMON, else the nearest .zbuild-daemon file\n"
     "above the current directory (zbuild daemon --workspace), else ~/.config/zbuild/daemon,\n"
-    "else 127.0.0.1:7600. With no daemon it compiles locally and warns once per build;\n"
-    "ZBUILD_FALLBACK=0 makes that an error. More: docs/runner.md.\n";
+    "else 127.0.0.1:7600. With no daemon it compiles locally and warns once per build.\n"
+    "zbuild-cc has no options of its own (its arguments are the compile's); the environment:\n"
+    "  ZBUILD_DAEMON=HOST:PORT  the daemon\n"
+    "  ZBUILD_ROOT=DIR          the exec root, absolute (default: the workspace directory, else\n"
+    "                           the deepest directory holding the source, object and cwd)\n"
+    "  ZBUILD_FALLBACK=0        no daemon is an error (exit status 1), not a local compile\n"
+    "  ZBUILD_TIMEOUT=SECONDS   the task's timeout on the worker (default 600)\n"
+    "  ZBUILD_STAT_CACHE=FILE   the per-user stat cache file, or off\n"
+    "  ZBUILD_LOG=FILE          append one line per compile: what happened and where time went\n"
+    "More: docs/runner.md.\n";
 
 // Environment variables that change what a compiler produces or prints; part of the action
 // when set (as in graph mode). The rest of the environment is not sent.
@@ -399,6 +407,8 @@ class Runner {
 };
 
 }  // namespace
+
+const char* help_text() { return kHelp; }
 
 int run_zbuild_cc(int argc, char** argv) {
   std::string self = self_path();

@@ -8,5 +8,7 @@
 namespace zbuild::runner {
 
 int run_zbuild_cc(int argc, char** argv);
+// What `zbuild-cc --help` prints (help_test.cc checks it names every ZBUILD_* variable read).
+const char* help_text();
 
 }  // namespace zbuild::runner

@@ -242,26 +242,54 @@ class RedisStore final : public Store {
     return get("zb:meta:" + std::string(key));
   }
 
-  // Approximate: blob_count is DBSIZE (every key in the database: blobs, pieces, actions,
-  // metadata), blob_bytes and stored_bytes are INFO memory's used_memory, action_count is not
-  // tracked (0). The cap is the server's: max_bytes is its maxmemory, evictions its
+  // blob_count, blob_bytes and action_count from the keys (count_keys); stored_bytes is INFO
+  // memory's used_memory. The cap is the server's: max_bytes is its maxmemory, evictions its
   // evicted_keys (since the server started). Zeros when Redis is unreachable.
   StoreStats stats() override {
     std::lock_guard lock(mu_);
     StoreStats s;
     s.backend = url_;
-    auto r = run({{"DBSIZE"}, {"INFO", "memory"}, {"INFO", "stats"}});
+    auto r = run({{"INFO", "memory"}, {"INFO", "stats"}});
     if (!r.ok()) return s;
-    const redisReply* size = r.value()[0].get();
-    if (size->type == REDIS_REPLY_INTEGER && size->integer > 0) s.blob_count = static_cast<uint64_t>(size->integer);
-    info_field(r.value()[1].get(), "used_memory:", &s.blob_bytes);
-    info_field(r.value()[1].get(), "maxmemory:", &s.max_bytes);
-    info_field(r.value()[2].get(), "evicted_keys:", &s.evictions);
-    s.stored_bytes = s.blob_bytes;
+    info_field(r.value()[0].get(), "used_memory:", &s.stored_bytes);
+    info_field(r.value()[0].get(), "maxmemory:", &s.max_bytes);
+    info_field(r.value()[1].get(), "evicted_keys:", &s.evictions);
+    count_keys(s);
     return s;
   }
 
  private:
+  // Blobs and actions by their keys (SCAN over zb:*, so other applications' keys in the same
+  // database, pieces, meta and the format key are not counted). A blob's size is in its
+  // digest, so blob_bytes needs no value read. One pass over the keys: O(keys), as often as
+  // `zbuild status` asks. A connection lost midway leaves the counts of the keys seen.
+  void count_keys(StoreStats& s) {
+    std::string cursor = "0";
+    do {
+      auto r = run({{"SCAN", cursor, "MATCH", "zb:*", "COUNT", "1000"}});
+      if (!r.ok()) return;
+      const redisReply* rep = r.value()[0].get();
+      if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+          rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        return;
+      }
+      cursor = std::string(reply_text(rep->element[0]));
+      const redisReply* keys = rep->element[1];
+      for (size_t i = 0; i < keys->elements; ++i) {
+        if (keys->element[i]->type != REDIS_REPLY_STRING) continue;
+        std::string_view k = reply_text(keys->element[i]);
+        if (k.starts_with("zb:ac:")) {
+          s.action_count++;
+        } else if (k.starts_with("zb:cas:")) {
+          auto d = Digest::parse(k.substr(7));
+          if (!d.ok() || k.size() != 7 + d.value().str().size()) continue;   // a piece, or not ours
+          s.blob_count++;
+          s.blob_bytes += d.value().size;
+        }
+      }
+    } while (cursor != "0");
+  }
+
   Status connect() {
     ctx_.reset(redisConnectWithTimeout(u_.host.c_str(), u_.port, kConnectTimeout));
     if (!ctx_) return make_error(url_ + ": cannot connect to Redis: out of memory");

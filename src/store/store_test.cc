@@ -71,7 +71,7 @@ struct TempDir {
 // The contract every backend meets.
 
 struct Traits {
-  bool counts_actions = true;  // Redis reports action_count 0 (see docs/store-format.md)
+  bool counts_actions = true;  // every backend counts them today
 };
 
 void check_store_contract(Store& s, Traits traits = {}) {
@@ -807,7 +807,7 @@ class RedisServer {
 TEST_CASE("redis store meets the store contract", "[store][redis]") {
   RedisServer server;
   auto s = must(open_redis_store(server.url()));
-  check_store_contract(*s, Traits{.counts_actions = false});
+  check_store_contract(*s);
   CHECK(s->stats().backend == server.url());
   CHECK(resp_command(server.port(), {"GET", "zb:format"}) == "$1");
   // The size cap is the server's own (maxmemory + allkeys-lru); stats report it.
@@ -815,6 +815,30 @@ TEST_CASE("redis store meets the store contract", "[store][redis]") {
   CHECK(resp_command(server.port(), {"CONFIG", "SET", "maxmemory", "104857600"}) == "+OK");
   CHECK(s->stats().max_bytes == 100u << 20);
   CHECK(s->stats().evictions == 0);
+}
+
+TEST_CASE("redis store counts its blobs and actions, not pieces, meta or other keys", "[store][redis]") {
+  RedisServer server;
+  auto s = must(open_redis_store(server.url()));
+  StoreStats empty = s->stats();
+  CHECK(empty.blob_count == 0);
+  CHECK(empty.action_count == 0);
+  CHECK(empty.blob_bytes == 0);
+  const std::string small = "small blob", other = "another one";
+  const std::string big = random_bytes((3 << 20) + 5, 11);   // a header and four pieces
+  for (const std::string* data : {&small, &other, &big}) must(s->put_blob(digest_bytes(*data), *data));
+  must(s->put_blob(digest_bytes(small), small));   // twice: still one blob
+  must(s->put_action(digest_bytes("action 1"), "r1"));
+  must(s->put_action(digest_bytes("action 2"), "r2"));
+  must(s->put_meta("manifest:a.cc", "a.h"));
+  // Another application's keys in the same database.
+  CHECK(resp_command(server.port(), {"SET", "session:42", "x"}) == "+OK");
+  CHECK(resp_command(server.port(), {"SET", "zb:cas:not-a-digest", "x"}) == "+OK");
+  StoreStats st = s->stats();
+  CHECK(st.blob_count == 3);
+  CHECK(st.blob_bytes == small.size() + other.size() + big.size());
+  CHECK(st.action_count == 2);
+  CHECK(st.stored_bytes > 0);   // the server's used_memory
 }
 
 TEST_CASE("redis store stores large blobs in verified pieces", "[store][redis]") {

@@ -47,6 +47,15 @@ class ShapesBuild(E2ECase):
         self.assertEqual(m["header_scans"], 0, "unchanged translation units must not be rescanned")
         self.assertEqual(c.status()["counters"]["dispatched"], dispatched)
         self.assertEqual(tree_files(os.path.join(proj, "out")), got)
+        # A hit names no worker as if it ran now: "[n/N] cached ID" or "... (built by W)".
+        self.assertEqual(workers_used(r.stdout), {}, r.stdout)
+        self.assertEqual(executed_tasks(r.stdout), set(), r.stdout)
+        hits = [l for l in r.stdout.splitlines() if l.startswith("[") and l.split()[1] == "cached"]
+        self.assertEqual(len(hits), 29, r.stdout)
+        for line in hits:
+            self.assertNotIn(" on ", line)
+            words = line.split()
+            self.assertTrue(len(words) == 3 or words[3:] in (["(built", "by", "wa)"], ["(built", "by", "wb)"]), line)
 
         # 3. A timestamp-only touch changes no content: nothing runs.
         os.utime(os.path.join(proj, "include", "shapes", "version.h"))

@@ -62,6 +62,22 @@ class LaunchPlainCommand(LaunchMixin, E2ECase):
         self.assertLessEqual(len(launched), 2)
 
 
+class LaunchTemplate(E2ECase):
+    def test_id_given_when_only_daemon_is_placeholder(self):
+        """A template naming {daemon} but not {id} still gets --id (and keeps the worker:
+        --release-after 0); the default --max-workers of a non-Slurm template is the constant."""
+        addr = f"127.0.0.1:{free_port_block()}"
+        d = Proc([ZBUILD, "daemon", "--listen", addr, "--store", os.path.join(self.tmp, "store"), "--launch",
+                  f"{WORKER} --slots 1 --daemon {{daemon}}", "--min-workers", "1", "--release-after", "0"],
+                 "launching daemon")
+        self.addCleanup(d.stop)
+        d.wait_for("zbuild daemon: --max-workers 4: the default (4)")
+        d.wait_for("launched worker launch-1 (pid")
+        line = next(l for l in d.lines if "launched worker launch-1 (pid" in l)
+        self.assertTrue(line.endswith(f"--slots 1 --daemon {addr} --id launch-1"), line)
+        d.wait_for("worker launch-1 joined from")
+
+
 def slurm_usable():
     """(True, "") when slurmctld/slurmd/srun exist (installing them with tools/setup --slurm
     when missing and allowed), else (False, why)."""
@@ -120,6 +136,15 @@ PartitionName=zb Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscrib
         self.addCleanup(slurmd.stop)
         slurmd.wait_for("slurmd started")
         return env
+
+    def test_max_workers_defaults_to_the_clusters_cpus(self):
+        env = self.start_slurm()
+        addr = f"127.0.0.1:{free_port_block()}"
+        d = Proc([ZBUILD, "daemon", "--listen", addr, "--store", os.path.join(self.tmp, "store"), "--launch",
+                  f"srun -n1 -c1 {WORKER} --slots 1"], "launching daemon", env=env)
+        self.addCleanup(d.stop)
+        d.wait_for(f"zbuild daemon: --max-workers {os.cpu_count()}: the cluster's {os.cpu_count()} CPUs "
+                   "(sinfo -h -o %C)")
 
     def test_srun_workers_take_tasks_and_are_released(self):
         env = self.start_slurm()

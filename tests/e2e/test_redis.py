@@ -42,7 +42,11 @@ class SharedRedis(E2ECase):
         self.assertEqual(m["executed_tasks"], 0)
         self.assertEqual(second.status()["counters"]["dispatched"], 0)
         self.assertEqual(tree_files(os.path.join(proj, "out")), built)
-        self.assertIn("redis://", second.status()["store"]["backend"])
+        store = second.status()["store"]
+        self.assertIn("redis://", store["backend"])
+        # Counted from the store's keys: one result per distinct action, every output a blob.
+        self.assertTrue(0 < store["actions"] <= m["total_tasks"], store)
+        self.assertGreaterEqual(store["blobs"], len(set(built.values())), store)
 
     def test_unreachable_redis_degrades_to_no_cache(self):
         dead = free_port_block(1)
