@@ -13,7 +13,7 @@ std::string daemon_address(const std::string& flag) { return daemon_address_from
 static const char* kSubmitHelp =
     "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--csv-out FILE]\n"
     "                     [--trace FILE] [--keep-going] [--require-sandbox] [--wait-daemon SECONDS]\n"
-    "                     [--quiet] GRAPH\n"
+    "                     [--local-slots N] [--quiet] GRAPH\n"
     "\n"
     "Builds the tasks of GRAPH (graph.json, docs/graph-format.md) on the daemon's workers,\n"
     "answering from the cache whatever was built before, and writes the outputs under the\n"
@@ -30,6 +30,9 @@ static const char* kSubmitHelp =
     "                      started with --sandbox none are shown as unsandboxed by `zbuild status`)\n"
     "  --wait-daemon SECONDS  wait this long for the daemon to answer (and resubmit after a\n"
     "                      daemon restart)\n"
+    "  --local-slots N     when a task's program is allowed by no connected worker (e.g. a\n"
+    "                      test run through sh), run such tasks here, N at a time, in the same\n"
+    "                      sandbox as a worker's (default 1; 0: never; not with CurveZMQ keys)\n"
     "  --quiet             no progress lines\n"
     "  --curve-key FILE    this client's secret key, for a daemon with CurveZMQ keys\n"
     "                      ($ZBUILD_CURVE_KEY); with --daemon-key\n"
@@ -38,7 +41,8 @@ static const char* kSubmitHelp =
 const CommandSpec& submit_spec() {
   static const CommandSpec spec{
       "submit", kSubmitHelp,
-      {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key"},
+      {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key",
+        "--local-slots"},
        {"--keep-going", "--quiet", "--require-sandbox"}}};
   return spec;
 }
@@ -68,6 +72,14 @@ int cmd_submit(int argc, char** argv) {
   o.quiet = args->has("--quiet");
   o.curve_key = args->get("--curve-key");
   o.daemon_key = args->get("--daemon-key");
+  if (args->values.count("--local-slots")) {
+    auto v = to_int("--local-slots", args->get("--local-slots"));
+    if (!v.ok() || v.value() < 0 || v.value() > 256) {
+      std::fprintf(stderr, "zbuild submit: --local-slots takes a number from 0 to 256\n");
+      return 2;
+    }
+    o.local_slots = v.value();
+  }
   if (args->values.count("--wait-daemon")) {
     auto v = to_int("--wait-daemon", args->get("--wait-daemon"));
     if (!v.ok() || v.value() < 0) {

@@ -14,6 +14,7 @@
 
 #include "client/connection.h"
 #include "client/headers.h"
+#include "client/local_slot.h"
 #include "client/metrics.h"
 #include "client/outputs.h"
 #include "client/progress.h"
@@ -445,11 +446,27 @@ int run_submit(const SubmitOptions& opts) {
     std::fprintf(stderr, "zbuild: %s\n", printable(curve.error().message).c_str());
     return 2;
   }
+  bool keyed = curve.value().has_value();
   DaemonConnection conn(addr.value(), std::move(curve.value()));
   auto st = conn.ping(std::max<int64_t>(3000, int64_t{opts.wait_daemon_s} * 1000));
   if (!st.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", printable(st.error().message).c_str());
     return 1;
+  }
+  // The submitting machine as the last-resort slot of its own build (local_slot.h).
+  std::unique_ptr<LocalSlot> local;
+  if (opts.local_slots > 0) {
+    std::vector<std::vector<std::string>> argvs;
+    for (auto& t : g.value().tasks) argvs.push_back(t.argv);
+    auto need = programs_no_worker_runs(st.value(), argvs);
+    if (!need.empty() && keyed) {
+      std::fprintf(stderr, "zbuild: no connected worker may run %s, and a local slot needs a daemon without keys\n",
+                   printable(need[0]).c_str());
+    } else if (!need.empty()) {
+      std::string why;
+      local = LocalSlot::start(addr.value(), opts.local_slots, conn, &why);
+      if (!local) std::fprintf(stderr, "zbuild: no local slot for %s: %s\n", printable(need[0]).c_str(), why.c_str());
+    }
   }
   if (worker_count(st.value()) == 0) {
     std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
@@ -501,7 +518,8 @@ int run_submit(const SubmitOptions& opts) {
         ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
       }
       conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
-                                                           opts.keep_going, opts.require_sandbox),
+                                                           opts.keep_going, opts.require_sandbox,
+                                                           fbb.CreateString(local ? local->secret() : std::string())),
                               rid));
     }
     Progress progress(g.value().tasks.size(), opts.quiet);

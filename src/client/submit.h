@@ -16,6 +16,7 @@ struct SubmitOptions {
   bool keep_going = false;
   bool require_sandbox = false;   // only workers that announced a sandbox
   int wait_daemon_s = 0;
+  int local_slots = 1;           // tasks no connected worker may run run here (0: never)
   bool quiet = false;
   std::string curve_key;         // CurveZMQ: this client's secret key file (or $ZBUILD_CURVE_KEY)
   std::string daemon_key;        // and the daemon's public key file (or $ZBUILD_DAEMON_KEY)

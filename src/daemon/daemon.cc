@@ -356,12 +356,14 @@ class Daemon final : public SchedulerHost {
       if (auto* w = registry_.find(route)) {
         w->sandboxed = h->sandboxed();
         w->any_program = h->any_program();
+        w->private_for = str(h->private_for());
         if (auto* ps = h->programs()) {
           for (size_t i = 0; i < ps->size() && i < 256; ++i) w->programs.push_back(str(ps->Get(i)));
         }
       }
       log::info("worker " + printable(str(h->worker_id())) + " joined from " + printable(str(h->host())) +
-                " with " + std::to_string(slots) + " slots" + (h->sandboxed() ? "" : ", UNSANDBOXED (--sandbox none)"));
+                " with " + std::to_string(slots) + " slots" + (h->sandboxed() ? "" : ", UNSANDBOXED (--sandbox none)") +
+                (str(h->private_for()).empty() ? "" : ", a client's local slot"));
       fb::FlatBufferBuilder fbb(64);
       send_to(vent_, route,
               proto::finish(fbb, wire::CreateWelcome(fbb, static_cast<int>(opts_.heartbeat_ms),
@@ -579,7 +581,8 @@ class Daemon final : public SchedulerHost {
     }
     std::string name = str(s->name());
     size_t n = tasks.size();
-    auto id = sched_.add_build(route, rid, name, std::move(tasks), s->keep_going(), s->require_sandbox());
+    auto id = sched_.add_build(route, rid, name, std::move(tasks), s->keep_going(), s->require_sandbox(),
+                               str(s->private_worker()));
     if (!id.ok()) {
       reply_error(route, rid, id.error().message);
       return;

@@ -22,6 +22,7 @@ struct WorkerRec {
   bool sandboxed = false;     // announced in Hello: tasks run in a sandbox
   std::vector<std::string> programs;   // announced in Hello: programs allowed besides the toolchain
   bool any_program = false;
+  std::string private_for;    // a client's local slot: serves only builds naming this secret
   uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
   bool set_aside = false;     // too many mismatches: no more work
   int credit = 0;             // free slots the worker has granted

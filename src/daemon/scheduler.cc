@@ -57,7 +57,8 @@ size_t Scheduler::running_count() const {
 }
 
 Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request_id, std::string name,
-                                      std::vector<NewTask> tasks, bool keep_going, bool require_sandbox) {
+                                      std::vector<NewTask> tasks, bool keep_going, bool require_sandbox,
+                                      std::string private_for) {
   const uint32_t n = static_cast<uint32_t>(tasks.size());
   // Output claims: the same file under the same root written by two running builds is refused,
   // unless both builds run the very same action for it (then dedup runs it once).
@@ -82,6 +83,7 @@ Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request
   b->name = std::move(name);
   b->keep_going = keep_going;
   b->require_sandbox = require_sandbox;
+  b->private_for = std::move(private_for);
   b->started_ms = clock_.now_ms();
   b->tasks.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -245,8 +247,15 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
 WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
   WorkerRec* best = nullptr;
   WorkerRec* fallback = nullptr;
-  bool need_sandbox = builds_.at(t.build_id)->require_sandbox;
+  const Build& b = *builds_.at(t.build_id);
+  bool need_sandbox = b.require_sandbox;
+  // A client's local slot takes only its own build's tasks, and only those no public worker
+  // may run (the submitting machine is the last resort, not a worker for everyone).
+  bool public_can = std::any_of(registry_.workers().begin(), registry_.workers().end(), [&](const auto& kv) {
+    return kv.second.private_for.empty() && cmd::program_allowed_by(t.action.argv[0], kv.second.programs, kv.second.any_program);
+  });
   for (auto& [_, w] : registry_.workers()) {
+    if (!w.private_for.empty() && (w.private_for != b.private_for || public_can)) continue;
     if (w.credit <= 0 || w.set_aside || (need_sandbox && !w.sandboxed)) continue;
     if (!cmd::program_allowed_by(t.action.argv[0], w.programs, w.any_program)) continue;   // it would refuse
     if (t.first_run && w.route == t.first_worker_route) continue;   // the second run goes elsewhere
@@ -351,10 +360,12 @@ void Scheduler::dispatch() {
 bool Scheduler::unplaceable(const TaskRec& t) const {
   const auto& ws = registry_.workers();
   if (ws.empty() || t.action.argv.empty()) return false;
+  const Build& b = *builds_.at(t.build_id);
   bool someone = std::any_of(ws.begin(), ws.end(), [&](const auto& w) {
-    return cmd::program_allowed_by(t.action.argv[0], w.second.programs, w.second.any_program);
+    bool serves = w.second.private_for.empty() || w.second.private_for == b.private_for;
+    return serves && cmd::program_allowed_by(t.action.argv[0], w.second.programs, w.second.any_program);
   });
-  return !someone && builds_.at(t.build_id)->running == 0;
+  return !someone && b.running == 0;
 }
 
 bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int attempt, Outcome outcome) {

@@ -76,6 +76,7 @@ struct Build {
   std::string name;
   bool keep_going = false;
   bool require_sandbox = false;   // dispatch only to workers that announced a sandbox
+  std::string private_for;        // the client's local slot (a worker's private_for), if any
   bool stopped = false;       // a failure without --keep-going: start nothing new
   std::vector<TaskRec> tasks;
   uint32_t finished = 0;
@@ -136,7 +137,8 @@ class Scheduler {
   // Two running builds may not declare the same output under the same root: the second is
   // refused, naming the output and the build that holds it.
   Result<uint64_t> add_build(std::string client_route, uint64_t request_id, std::string name,
-                             std::vector<NewTask> tasks, bool keep_going, bool require_sandbox = false);
+                             std::vector<NewTask> tasks, bool keep_going, bool require_sandbox = false,
+                             std::string private_for = {});
   // The client of a build is gone: nothing new starts, running tasks finish, the build ends.
   void cancel_build(uint64_t build_id, const std::string& why);
 

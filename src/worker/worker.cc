@@ -198,7 +198,8 @@ class Worker {
     fb::FlatBufferBuilder fbb(256);
     send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
                                               opts_.slots, fbb.CreateString(platform()), ::getpid(), sandboxed_,
-                                              fbb.CreateVectorOfStrings(opts_.allow_programs), opts_.allow_any_program)));
+                                              fbb.CreateVectorOfStrings(opts_.allow_programs), opts_.allow_any_program,
+                                              fbb.CreateString(opts_.private_for))));
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
@@ -465,6 +466,7 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
     std::random_device rd;
     o.id = hostname() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
   }
+  if (const char* p = std::getenv("ZBUILD_PRIVATE_FOR"); p && *p) o.private_for = p;   // never on the command line
   bool own_dir = o.work_dir.empty();
   if (own_dir) {
     const char* tmp = std::getenv("TMPDIR");

@@ -29,6 +29,7 @@ struct WorkerOptions {
   bool allow_any_program = false;
   std::vector<std::string> allow_options;    // compiler options allowed despite the refusal list
   std::vector<std::string> toolchain_dirs;   // extra folders whose files tasks may name as host files
+  std::string private_for;   // $ZBUILD_PRIVATE_FOR: a client's local slot, serving only its builds
   int64_t memory_limit_mb = 8192;
 };
 
