@@ -66,7 +66,8 @@ class Sandbox(E2ECase):
             g = os.path.join(proj, f"{name}.json")
             with open(g, "w") as f:
                 json.dump({"version": 1, "tasks": [t]}, f)
-            r, m = c.submit(g)
+            # No local slot: the point is what the worker refuses, not where else it could run.
+            r, m = c.submit(g, "--local-slots", "0")
             self.assertEqual(r.returncode, 1, f"{name}: {r.stdout}{r.stderr}")
             self.assertEqual(m["failed_tasks"], 1, name)
             err = r.stderr
