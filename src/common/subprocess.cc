@@ -9,21 +9,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+
+#include "common/clock.h"
 
 extern char** environ;
 
 namespace zbuild {
 
 namespace {
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Pipe {
   int r = -1, w = -1;

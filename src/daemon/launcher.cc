@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -182,17 +181,16 @@ void Launcher::tick(size_t ready, const Registry& registry) {
 void Launcher::stop_all(int64_t grace_ms) {
   if (launches_.empty()) return;
   for (auto& [pid, _] : launches_) procs_.signal(pid, SIGTERM);
-  SteadyClock wall;
-  int64_t deadline = wall.now_ms() + grace_ms;
-  while (!launches_.empty() && wall.now_ms() < deadline) {
+  Deadline grace(clock_, grace_ms);
+  while (!launches_.empty() && !grace.expired()) {
     for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
-    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!launches_.empty()) clock_.sleep_ms(20);
   }
   for (auto& [pid, _] : launches_) procs_.signal(pid, SIGKILL);
-  deadline = wall.now_ms() + 1000;
-  while (!launches_.empty() && wall.now_ms() < deadline) {
+  Deadline killed(clock_, 1000);
+  while (!launches_.empty() && !killed.expired()) {
     for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
-    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!launches_.empty()) clock_.sleep_ms(10);
   }
   launches_.clear();
 }
