@@ -122,6 +122,26 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   return res;
 }
 
+Result<int> start_detached(const std::string& shell_command) {
+  // fork + exec: the child does only async-signal-safe calls before exec — its own process
+  // group, default signals, an empty mask, stdin from /dev/null.
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
+  return static_cast<int>(pid);
+}
+
 std::string find_in_path(const std::string& name, const std::string& skip_realpath) {
   if (name.find('/') != std::string::npos) return name;
   const char* path = std::getenv("PATH");

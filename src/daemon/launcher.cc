@@ -1,6 +1,5 @@
 #include "daemon/launcher.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 
 namespace zbuild::daemon {
 
@@ -38,25 +38,12 @@ std::string describe_status(int status) {
 // ---- PosixProcessControl ----
 
 Result<int> PosixProcessControl::start(const std::string& shell_command) {
-  // fork + exec rather than run_process: the command outlives this call (it is reaped by
-  // reap()). The child does only async-signal-safe calls before exec: its own process group
-  // (so a release signals the whole command), default signals, an empty mask, stdin closed.
-  pid_t pid = ::fork();
-  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
-  pids_.push_back(pid);
-  return static_cast<int>(pid);
+  // start_detached rather than run_process: the command outlives this call (it is reaped by
+  // reap()), in its own process group, so a release signals the whole command.
+  auto pid = start_detached(shell_command);
+  if (!pid.ok()) return pid.error();
+  pids_.push_back(pid.value());
+  return pid.value();
 }
 
 void PosixProcessControl::signal(int pid, int sig) {
