@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/command_policy.h"
 #include "common/fs.h"
+#include "common/make_deps.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
