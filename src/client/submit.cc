@@ -16,6 +16,7 @@
 #include "client/metrics.h"
 #include "client/outputs.h"
 #include "client/progress.h"
+#include "client/silence.h"
 #include "client/trace.h"
 #include "client/status.h"
 #include "common/clock.h"
@@ -421,7 +422,7 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
 }  // namespace
 
 int run_submit(const SubmitOptions& opts) {
-  int64_t t0 = mono_ms();
+  int64_t t0 = steady_clock().now_ms();
   auto g = graph::load_graph(opts.graph);
   if (!g.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", printable(g.error().message).c_str());
@@ -459,7 +460,7 @@ int run_submit(const SubmitOptions& opts) {
     return 2;
   }
   Prepared& p = prepared.value();
-  int64_t t_prepared = mono_ms();
+  int64_t t_prepared = steady_clock().now_ms();
   // One round per daemon lifetime: when the daemon is lost mid-build and --wait-daemon allows,
   // wait for it to come back and submit again (what completed is then a cache hit).
   Metrics metrics;
@@ -518,27 +519,25 @@ int run_submit(const SubmitOptions& opts) {
     failed_ids.clear();
     skipped_ids.clear();
     bool accepted = false;
-    int64_t last_heard = mono_ms();
-    int64_t last_ping = 0;
+    SilenceWatch silence(steady_clock(), 6000, 2000);
     while (!done || !writer.idle()) {
       auto m = conn.recv(500);
       if (!m) {
-        int64_t now = mono_ms();
-        if (now - last_heard > 6000) {
+        auto action = silence.silent();
+        if (action == SilenceWatch::Action::lost) {
           fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
-                  std::to_string((now - last_heard) / 1000) + " s)";
+                  std::to_string(silence.silent_ms() / 1000) + " s)";
           lost = true;
           break;
         }
-        if (now - last_ping > 2000) {
-          last_ping = now;
+        if (action == SilenceWatch::Action::ping) {
           fbs::FlatBufferBuilder fbb(32);
           conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
         }
         progress.tick();
         continue;
       }
-      last_heard = mono_ms();
+      silence.heard();
       auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
       if (!env.ok()) continue;
       const wire::Envelope* e = env.value().get();
@@ -613,7 +612,7 @@ int run_submit(const SubmitOptions& opts) {
     if (lost && can_wait_again()) continue;
     break;
   }
-  metrics.build_time_ms = mono_ms() - t0;
+  metrics.build_time_ms = steady_clock().now_ms() - t0;
   metrics.schedule = timeline.summarize(metrics.total_slots);
   if (!fatal.empty()) {
     std::fprintf(stderr, "zbuild: %s\n", printable(fatal).c_str());
