@@ -44,18 +44,14 @@ std::optional<std::string> DaemonConnection::recv(int64_t timeout_ms) {
 }
 
 Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
-  auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-  };
+  Deadline overall(clock_, wait_ms);
   for (;;) {
     uint64_t rid = next_request_id();
     flatbuffers::FlatBufferBuilder fbb(64);
     send(proto::finish(fbb, wire::CreateStatusRequest(fbb), rid));
-    int64_t attempt_ms = std::max<int64_t>(1000, std::min<int64_t>(3000, wait_ms));
-    auto deadline = elapsed() + attempt_ms;
-    while (elapsed() < deadline) {
-      auto m = recv(deadline - elapsed());
+    Deadline attempt(clock_, std::max<int64_t>(1000, std::min<int64_t>(3000, wait_ms)));
+    while (!attempt.expired()) {
+      auto m = recv(attempt.remaining_ms());
       if (!m) break;
       auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
       if (!env.ok()) continue;
@@ -64,7 +60,7 @@ Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
       }
     }
     if (auto why = watch_->failure(curve_.has_value())) return make_error("daemon " + addr_.str() + ": " + *why);
-    if (elapsed() >= wait_ms) {
+    if (overall.expired()) {
       return make_error("no zbuild daemon answers at " + addr_.str() +
                         " (start one with `zbuild daemon --listen " + addr_.str() + "`)");
     }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/address.h"
+#include "common/clock.h"
 #include "common/result.h"
 #include "proto/security.h"
 
@@ -41,6 +42,7 @@ class DaemonConnection {
   std::unique_ptr<zmq::context_t> ctx_;
   std::unique_ptr<zmq::socket_t> sock_;
   std::unique_ptr<proto::HandshakeWatch> watch_;
+  const Clock& clock_ = steady_clock();   // ping's deadlines
   uint64_t request_id_ = 0;
   void reconnect();
 };

@@ -49,37 +49,6 @@ Result<std::vector<std::string>> scan_environment(const std::vector<std::string>
   return env;
 }
 
-std::vector<std::string> parse_make_deps(const std::string& text) {
-  std::vector<std::string> deps;
-  std::string cur;
-  bool after_colon = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\\' && i + 1 < text.size()) {
-      char n = text[i + 1];
-      if (n == '\n') { ++i; goto sep; }
-      if (n == '\r' && i + 2 < text.size() && text[i + 2] == '\n') { i += 2; goto sep; }
-      if (n == ' ' || n == '#' || n == '\\') { cur.push_back(n); ++i; continue; }
-      cur.push_back(c);
-      continue;
-    }
-    if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') { cur.push_back('$'); ++i; continue; }
-    if (c == ':' && !after_colon && (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == '\n' || text[i + 1] == '\\')) {
-      after_colon = true;
-      cur.clear();
-      continue;
-    }
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') goto sep;
-    cur.push_back(c);
-    continue;
-  sep:
-    if (after_colon && !cur.empty()) deps.push_back(cur);
-    cur.clear();
-  }
-  if (after_colon && !cur.empty()) deps.push_back(cur);
-  return deps;
-}
-
 Result<Digest> DigestMemo::get(const std::filesystem::path& p) {
   std::string key = p.string();
   {

@@ -38,9 +38,6 @@ Result<std::vector<std::string>> checked_scan_compile(const std::vector<std::str
 // fixed PATH. Nothing of the client's environment or of the loader's reaches it.
 Result<std::vector<std::string>> scan_environment(const std::vector<std::string>& task_env);
 
-// Parses make-rule dependency output ("t.o: a.cc b.h \\\n c.h"); returns the prerequisites.
-std::vector<std::string> parse_make_deps(const std::string& text);
-
 // Thread-safe memo of file digests for one client run.
 class DigestMemo {
  public:

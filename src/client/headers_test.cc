@@ -9,11 +9,6 @@
 
 using namespace zbuild::client;
 
-TEST_CASE("make dependency output is parsed, continuation lines and escapes included") {
-  auto deps = parse_make_deps("out/a.o: src/a.cc include/x.h \\\n /usr/include/stdio.h dir\\ with\\ space/y.h\n");
-  REQUIRE(deps == std::vector<std::string>{"src/a.cc", "include/x.h", "/usr/include/stdio.h", "dir with space/y.h"});
-}
-
 TEST_CASE("scan argv drops outputs and depfile options and adds -M -MG") {
   std::vector<std::string> in{"g++", "-O2", "-MD", "-MF", "a.d", "-c", "a.cc", "-o", "a.o", "-MTx"};
   auto out = scan_argv(in);

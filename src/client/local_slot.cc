@@ -8,15 +8,14 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <thread>
 
 #include "client/connection.h"
+#include "common/clock.h"
 #include "common/command_policy.h"
 
 extern char** environ;
@@ -101,8 +100,9 @@ std::unique_ptr<LocalSlot> LocalSlot::start(const Address& daemon, int slots, Da
     return nullptr;
   }
   // Joined when the daemon lists it.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
+  const Clock& clock = steady_clock();
+  Deadline deadline(clock, 20000);
+  while (!deadline.expired()) {
     int status = 0;
     if (::waitpid(s->pid_, &status, WNOHANG) == s->pid_) {
       s->pid_ = -1;
@@ -111,7 +111,7 @@ std::unique_ptr<LocalSlot> LocalSlot::start(const Address& daemon, int slots, Da
     }
     auto st = conn.ping(3000);
     if (st.ok() && st.value().find("\"" + id + "\"") != std::string::npos) return s;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    clock.sleep_ms(20);
   }
   *why = "the local worker did not join within 20 s";
   return nullptr;

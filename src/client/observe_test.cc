@@ -312,3 +312,39 @@ TEST_CASE("progress prints plain lines when not on a terminal, one status line o
   REQUIRE(t.back() == '\n');
   std::fclose(tty);
 }
+
+TEST_CASE("progress: status line redrawn at most every 100 ms, rate and ETA on its clock") {
+  zbuild::FakeClock clock(0);
+  std::FILE* tty = std::tmpfile();
+  {
+    Progress p(4, false, tty, tty, 200, &clock);
+    TaskReport r;
+    r.state = TaskState::Running;
+    r.id = "a";
+    p.on_event(r);          // the first line is drawn
+    r.id = "b";
+    p.on_event(r);          // 0 ms later: not redrawn
+    clock.advance(99);
+    r.id = "c";
+    p.on_event(r);          // 99 ms: not redrawn
+    clock.advance(1);
+    r.id = "d";
+    p.on_event(r);          // 100 ms: redrawn
+    clock.advance(2000);
+    r.id = "a";
+    r.state = TaskState::Done;
+    p.on_event(r);          // one finished in 2.1 s: 0.5/s, three left, ETA 6 s
+  }
+  std::fseek(tty, 0, SEEK_SET);
+  std::string t;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tty)) > 0;) t.append(buf, n);
+  std::fclose(tty);
+  size_t draws = 0;
+  for (size_t pos = t.find("\r["); pos != std::string::npos; pos = t.find("\r[", pos + 1)) ++draws;
+  CHECK(draws == 3);
+  CHECK(t.find(" b\x1b") == std::string::npos);
+  CHECK(t.find(" c\x1b") == std::string::npos);
+  CHECK(t.find("[0/4] 4 running, 0 cached, 0 failed, 0.0/s, ETA ? d") != std::string::npos);
+  CHECK(t.find("[1/4] 3 running, 0 cached, 0 failed, 0.5/s, ETA 0:06 a") != std::string::npos);
+}

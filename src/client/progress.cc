@@ -3,18 +3,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <chrono>
-
+#include "common/clock.h"
 #include "common/text.h"
 
 namespace zbuild::client {
 
 namespace {
-
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Columns of the terminal on stdout, 0 when stdout is not a terminal.
 int terminal_width() {
@@ -41,13 +35,19 @@ const char* state_word(wire::TaskState s) {
 
 Progress::Progress(size_t total, bool quiet) : Progress(total, quiet, stdout, stderr, terminal_width()) {}
 
-Progress::Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width)
-    : total_(total), quiet_(quiet), out_(out), err_(err), width_(tty_width), start_ms_(mono_ms()) {}
+Progress::Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width, const Clock* clock)
+    : total_(total),
+      quiet_(quiet),
+      out_(out),
+      err_(err),
+      width_(tty_width),
+      clock_(clock ? *clock : steady_clock()),
+      start_ms_(clock_.now_ms()) {}
 
 // `[done/total] R running, C cached, F failed, 12.5/s, ETA 0:42 obj/last.o`, cut to the
 // terminal's width and redrawn in place (like ninja's).
 void Progress::status_line(bool force) {
-  int64_t now = mono_ms();
+  int64_t now = clock_.now_ms();
   if (!force && drawn_ms_ >= 0 && now - drawn_ms_ < kRedrawMs) return;
   drawn_ms_ = now;
   double secs = static_cast<double>(now - start_ms_) / 1000.0;

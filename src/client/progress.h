@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/clock.h"
 #include "zbuild_generated.h"
 
 namespace zbuild::client {
@@ -31,8 +32,9 @@ class Progress {
  public:
   // Writes to stdout/stderr; a status line when stdout is a terminal.
   Progress(size_t total, bool quiet);
-  // For tests: explicit streams and terminal width (tty_width 0 = not a terminal).
-  Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width);
+  // For tests: explicit streams, terminal width (tty_width 0 = not a terminal) and clock (the
+  // redraw throttle and the rate; null: a steady clock).
+  Progress(size_t total, bool quiet, std::FILE* out, std::FILE* err, int tty_width, const Clock* clock = nullptr);
   void on_event(const TaskReport& r);
   void tick();
   void finish();
@@ -46,6 +48,7 @@ class Progress {
   std::FILE* out_;
   std::FILE* err_;
   int width_;                 // terminal columns; 0 when stdout is not a terminal
+  const Clock& clock_;
   size_t finished_ = 0, running_ = 0, cached_ = 0, failed_ = 0;
   int64_t start_ms_;
   int64_t drawn_ms_ = -1;     // when the status line was last drawn (redraws are throttled)

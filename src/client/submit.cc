@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -18,10 +17,13 @@
 #include "client/metrics.h"
 #include "client/outputs.h"
 #include "client/progress.h"
+#include "client/silence.h"
 #include "client/trace.h"
 #include "client/status.h"
+#include "common/clock.h"
 #include "common/command_policy.h"
 #include "common/fs.h"
+#include "common/make_deps.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
@@ -40,10 +42,6 @@ namespace {
 const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "GCC_COLORS",
                                      "SOURCE_DATE_EPOCH", "TZ"};
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Where a task's program is: a bare name is looked up in the client's PATH; a path is taken
 // relative to the task's folder. Absolute and lexically normal; empty when not found.
@@ -425,7 +423,7 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
 }  // namespace
 
 int run_submit(const SubmitOptions& opts) {
-  int64_t t0 = now_ms();
+  int64_t t0 = steady_clock().now_ms();
   auto g = graph::load_graph(opts.graph);
   if (!g.ok()) {
     std::fprintf(stderr, "zbuild: %s\n", printable(g.error().message).c_str());
@@ -479,7 +477,7 @@ int run_submit(const SubmitOptions& opts) {
     return 2;
   }
   Prepared& p = prepared.value();
-  int64_t t_prepared = now_ms();
+  int64_t t_prepared = steady_clock().now_ms();
   // One round per daemon lifetime: when the daemon is lost mid-build and --wait-daemon allows,
   // wait for it to come back and submit again (what completed is then a cache hit).
   Metrics metrics;
@@ -539,27 +537,25 @@ int run_submit(const SubmitOptions& opts) {
     failed_ids.clear();
     skipped_ids.clear();
     bool accepted = false;
-    int64_t last_heard = now_ms();
-    int64_t last_ping = 0;
+    SilenceWatch silence(steady_clock(), 6000, 2000);
     while (!done || !writer.idle()) {
       auto m = conn.recv(500);
       if (!m) {
-        int64_t now = now_ms();
-        if (now - last_heard > 6000) {
+        auto action = silence.silent();
+        if (action == SilenceWatch::Action::lost) {
           fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
-                  std::to_string((now - last_heard) / 1000) + " s)";
+                  std::to_string(silence.silent_ms() / 1000) + " s)";
           lost = true;
           break;
         }
-        if (now - last_ping > 2000) {
-          last_ping = now;
+        if (action == SilenceWatch::Action::ping) {
           fbs::FlatBufferBuilder fbb(32);
           conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
         }
         progress.tick();
         continue;
       }
-      last_heard = now_ms();
+      silence.heard();
       auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
       if (!env.ok()) continue;
       const wire::Envelope* e = env.value().get();
@@ -634,7 +630,7 @@ int run_submit(const SubmitOptions& opts) {
     if (lost && can_wait_again()) continue;
     break;
   }
-  metrics.build_time_ms = now_ms() - t0;
+  metrics.build_time_ms = steady_clock().now_ms() - t0;
   metrics.schedule = timeline.summarize(metrics.total_slots);
   if (!fatal.empty()) {
     std::fprintf(stderr, "zbuild: %s\n", printable(fatal).c_str());

@@ -1,13 +1,13 @@
 // Daemon addresses. One HOST:PORT names a daemon: PORT is the ventilator (workers),
 // PORT+1 the sink (results), PORT+2 the client endpoint.
 //
-// Local mode (private by default, design §8): a daemon on a loopback address without keys and
-// without --insecure binds no TCP port at all; its three sockets are Unix sockets in a folder
-// only its user can enter — /run/user/UID/zbuild-sockets/PORT when /run/user/UID is the user's,
-// else /tmp/zbuild-sockets-UID/PORT — which must be owned by the user and closed to group and
-// others (the path does not depend on the environment, so every process of the user agrees). Workers, clients and zbuild-cc of the
-// same user given the loopback address find the sockets there (prefer_local); another local
-// user finds nothing to connect to.
+// Local mode (private by default; docs/security.md, "Roles and sockets"): a daemon on a loopback
+// address without keys and without --insecure binds no TCP port at all; its three sockets are Unix
+// sockets in a folder only its user can enter — /run/user/UID/zbuild-sockets/PORT when
+// /run/user/UID is the user's, else /tmp/zbuild-sockets-UID/PORT — which must be owned by the user
+// and closed to group and others (the path does not depend on the environment, so every process of
+// the user agrees). Workers, clients and zbuild-cc of the same user given the loopback address find
+// the sockets there (prefer_local); another local user finds nothing to connect to.
 #pragma once
 
 #include <string>

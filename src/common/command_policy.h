@@ -3,10 +3,11 @@
 // which command lines compile, which environment variables and compiler options make a
 // process load or run code it was not asked to run, and response-file (@file) expansion.
 //
-// The refusal lists are the security boundary of a worker (design §8): a task may run an
-// allow-listed compiler, but not make that compiler run another program (`-wrapper`, `-B`),
-// load a plugin (`-fplugin`, `-Wl,-plugin`), read driver specs (`-specs`), or make the loader
-// inject code (`LD_PRELOAD`, `GCONV_PATH`, ...). Operators may allow single options by name.
+// The refusal lists are the security boundary of a worker (docs/security.md, "What a task (a graph,
+// or a hostile client) can and cannot do on a worker"): a task may run an allow-listed compiler,
+// but not make that compiler run another program (`-wrapper`, `-B`), load a plugin (`-fplugin`,
+// `-Wl,-plugin`), read driver specs (`-specs`), or make the loader inject code (`LD_PRELOAD`,
+// `GCONV_PATH`, ...). Operators may allow single options by name.
 #pragma once
 
 #include <functional>

@@ -9,21 +9,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+
+#include "common/clock.h"
 
 extern char** environ;
 
 namespace zbuild {
 
 namespace {
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Pipe {
   int r = -1, w = -1;
@@ -124,6 +120,26 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
   return res;
+}
+
+Result<int> start_detached(const std::string& shell_command) {
+  // fork + exec: the child does only async-signal-safe calls before exec — its own process
+  // group, default signals, an empty mask, stdin from /dev/null.
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
+  return static_cast<int>(pid);
 }
 
 std::string find_in_path(const std::string& name, const std::string& skip_realpath) {

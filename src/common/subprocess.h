@@ -1,5 +1,8 @@
-// Subprocess: the process-runner seam. Runs argv in a directory with an explicit environment,
-// captures stdout and stderr, and kills the whole process group on timeout.
+// Subprocess: the process-runner seam, the only place zbuild starts processes. run_process runs
+// argv in a directory with an explicit environment, captures stdout and stderr, and kills the
+// whole process group on timeout; start_detached starts a long-running command (launched
+// workers) that the caller signals and reaps. (zbuild-cc's local fallback execs the compiler in
+// its own place: that starts no process.)
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,11 @@ struct ProcessResult {
 
 // Fails only when the process could not be started (spawn error names argv[0]).
 Result<ProcessResult> run_process(const ProcessSpec& spec);
+
+// Starts `/bin/sh -c shell_command` in a new process group (its pid is the group id), with
+// default signal handling, an empty signal mask and stdin from /dev/null; returns its pid. Does
+// not wait: the caller reaps it (waitpid) and may signal the group (kill(-pid, sig)).
+Result<int> start_detached(const std::string& shell_command);
 
 // Finds `name` in PATH (or returns it when it contains a '/'). Empty when not found.
 std::string find_in_path(const std::string& name, const std::string& skip_realpath = "");

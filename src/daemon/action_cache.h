@@ -1,7 +1,8 @@
-// The action cache as the daemon's trust boundary (design §5, §8): the only place that writes
-// action results, and only after a result has passed every check — it answers a dispatch the
-// daemon made (checked by the caller), it succeeded, it reports exactly the declared outputs,
-// and every output blob is in the CAS. Entries are CachedResult FlatBuffers (schemas/zbuild.fbs).
+// The action cache as the daemon's trust boundary (docs/security.md, "What a worker (or anyone who
+// can reach the sink) can and cannot do"): the only place that writes action results, and only
+// after a result has passed every check — it answers a dispatch the daemon made (checked by the
+// caller), it succeeded, it reports exactly the declared outputs, and every output blob is in the
+// CAS. Entries are CachedResult FlatBuffers (schemas/zbuild.fbs).
 #pragma once
 
 #include <optional>

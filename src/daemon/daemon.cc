@@ -214,7 +214,7 @@ class Daemon final : public SchedulerHost {
 
   void build_done(const Build& b) override {
     fb::FlatBufferBuilder fbb(128);
-    auto msg = proto::finish(fbb, wire::CreateBuildDone(fbb, b.id, !b.failed, fbb.CreateString("{}")), b.request_id);
+    auto msg = proto::finish(fbb, wire::CreateBuildDone(fbb, b.id, !b.failed), b.request_id);
     send_to(client_, b.client_route, msg);
     log::info("build " + std::to_string(b.id) + " (" + b.name + ") finished: " + std::to_string(b.tasks.size()) +
               " tasks, " + (b.failed ? "FAILED" : "ok"));

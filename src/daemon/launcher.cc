@@ -1,6 +1,5 @@
 #include "daemon/launcher.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
-#include <thread>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -42,25 +40,12 @@ std::string describe_status(int status) {
 // ---- PosixProcessControl ----
 
 Result<int> PosixProcessControl::start(const std::string& shell_command) {
-  // fork + exec rather than run_process: the command outlives this call (it is reaped by
-  // reap()). The child does only async-signal-safe calls before exec: its own process group
-  // (so a release signals the whole command), default signals, an empty mask, stdin closed.
-  pid_t pid = ::fork();
-  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
-  pids_.push_back(pid);
-  return static_cast<int>(pid);
+  // start_detached rather than run_process: the command outlives this call (it is reaped by
+  // reap()), in its own process group, so a release signals the whole command.
+  auto pid = start_detached(shell_command);
+  if (!pid.ok()) return pid.error();
+  pids_.push_back(pid.value());
+  return pid.value();
 }
 
 void PosixProcessControl::signal(int pid, int sig) {
@@ -241,17 +226,16 @@ void Launcher::tick(size_t ready, const Registry& registry) {
 void Launcher::stop_all(int64_t grace_ms) {
   if (launches_.empty()) return;
   for (auto& [pid, _] : launches_) procs_.signal(pid, SIGTERM);
-  SteadyClock wall;
-  int64_t deadline = wall.now_ms() + grace_ms;
-  while (!launches_.empty() && wall.now_ms() < deadline) {
+  Deadline grace(clock_, grace_ms);
+  while (!launches_.empty() && !grace.expired()) {
     for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
-    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!launches_.empty()) clock_.sleep_ms(20);
   }
   for (auto& [pid, _] : launches_) procs_.signal(pid, SIGKILL);
-  deadline = wall.now_ms() + 1000;
-  while (!launches_.empty() && wall.now_ms() < deadline) {
+  Deadline killed(clock_, 1000);
+  while (!launches_.empty() && !killed.expired()) {
     for (auto& [pid, _] : procs_.reap()) launches_.erase(pid);
-    if (!launches_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!launches_.empty()) clock_.sleep_ms(10);
   }
   launches_.clear();
 }

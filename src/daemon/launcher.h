@@ -78,7 +78,8 @@ class Launcher {
 
   // `ready`: tasks waiting for a slot (after dispatch).
   void tick(size_t ready, const Registry& registry);
-  // SIGTERM to every launch, SIGKILL to those still there after `grace_ms` (reaping meanwhile).
+  // SIGTERM to every launch, SIGKILL to those still there after `grace_ms` (reaping meanwhile,
+  // waiting with the launcher's clock: a FakeClock makes it return without sleeping).
   void stop_all(int64_t grace_ms = 5000);
 
   const LauncherCounters& counters() const { return counters_; }

@@ -20,7 +20,10 @@ class FakeProcs final : public ProcessControl {
     alive.insert(pid);
     return pid;
   }
-  void signal(int pid, int sig) override { signals.emplace_back(pid, sig); }
+  void signal(int pid, int sig) override {
+    signals.emplace_back(pid, sig);
+    if (alive.count(pid) && ((sig == SIGTERM && exit_on_term) || sig == SIGKILL)) exit(pid);
+  }
   std::vector<std::pair<int, int>> reap() override {
     std::vector<std::pair<int, int>> out;
     for (int pid : exited) out.emplace_back(pid, 0);
@@ -39,6 +42,7 @@ class FakeProcs final : public ProcessControl {
 
   int next_pid = 100;
   bool fail_start = false;
+  bool exit_on_term = false;   // SIGTERM ends a process (SIGKILL always does)
   std::map<int, std::string> commands;
   std::set<int> alive;
   std::vector<int> exited;
@@ -59,6 +63,8 @@ struct Rig {
   void join(int pid) { registry.hello("r" + std::to_string(pid), procs.id_of(pid), "h", "linux", 1); }
   WorkerRec& worker(int pid) { return *registry.find("r" + std::to_string(pid)); }
 };
+
+using Signals = std::vector<std::pair<int, int>>;
 
 LaunchPolicy policy(int min, int max) {
   LaunchPolicy p;
@@ -296,4 +302,39 @@ TEST_CASE("idle watch") {
   IdleWatch never(c, 0);
   c.advance(1000000);
   CHECK_FALSE(never.expired());
+}
+
+TEST_CASE("stop_all: workers that exit on SIGTERM are not killed, and nothing waits") {
+  Rig r(policy(2, 2));
+  r.launcher->tick(0, r.registry);
+  REQUIRE(r.launcher->launched() == 2);
+  r.procs.exit_on_term = true;
+  r.launcher->stop_all(5000);
+  CHECK(r.launcher->launched() == 0);
+  const Signals want{{100, SIGTERM}, {101, SIGTERM}};
+  CHECK(r.procs.signals == want);
+  CHECK(r.clock.slept_ms() == 0);
+}
+
+TEST_CASE("stop_all: workers still there after the grace period are killed") {
+  Rig r(policy(2, 2));
+  r.launcher->tick(0, r.registry);
+  REQUIRE(r.launcher->launched() == 2);
+  r.launcher->stop_all(5000);   // SIGTERM ignored: waits out the grace on the fake clock
+  CHECK(r.launcher->launched() == 0);
+  const Signals want{{100, SIGTERM}, {101, SIGTERM}, {100, SIGKILL}, {101, SIGKILL}};
+  CHECK(r.procs.signals == want);
+  CHECK(r.clock.slept_ms() == 5000);
+  CHECK(r.procs.alive.empty());
+}
+
+TEST_CASE("stop_all: a worker that already exited is reaped, not killed") {
+  Rig r(policy(2, 2));
+  r.launcher->tick(0, r.registry);
+  REQUIRE(r.launcher->launched() == 2);
+  r.procs.exit(100);   // exited on its own, not reaped yet
+  r.launcher->stop_all(1000);
+  const Signals want{{100, SIGTERM}, {101, SIGTERM}, {101, SIGKILL}};
+  CHECK(r.procs.signals == want);
+  CHECK(r.clock.slept_ms() == 1000);
 }

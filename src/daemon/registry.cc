@@ -33,10 +33,6 @@ WorkerRec* Registry::find(const std::string& route) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-void Registry::touch(const std::string& route) {
-  if (auto* w = find(route)) w->last_seen_ms = clock_.now_ms();
-}
-
 std::vector<WorkerRec> Registry::expire() {
   std::vector<WorkerRec> gone;
   int64_t now = clock_.now_ms();

@@ -26,7 +26,7 @@ struct WorkerRec {
   uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
   bool set_aside = false;     // too many mismatches: no more work
   int credit = 0;             // free slots the worker has granted
-  int64_t last_seen_ms = 0;
+  int64_t last_seen_ms = 0;   // set by the daemon on every message from the worker; expire() reads it
   int64_t joined_ms = 0;
   uint64_t tasks_done = 0;
   std::set<uint64_t> running; // global task ids
@@ -41,14 +41,12 @@ class Registry {
   std::set<uint64_t> hello(const std::string& route, const std::string& id, const std::string& host,
                            const std::string& platform, int slots);
   WorkerRec* find(const std::string& route);
-  void touch(const std::string& route);
   // Removes and returns every worker not heard from within the liveness window.
   std::vector<WorkerRec> expire();
   std::optional<WorkerRec> remove(const std::string& route);
 
   const std::map<std::string, WorkerRec>& workers() const { return workers_; }
   std::map<std::string, WorkerRec>& workers() { return workers_; }
-  int64_t liveness_ms() const { return liveness_ms_; }
   int total_credit() const;
 
  private:

@@ -223,8 +223,6 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
   std::sort(t.action.inputs.begin(), t.action.inputs.end(),
             [](const InputSpec& a, const InputSpec& c) { return a.path < c.path; });
   t.key = action_key(t.action);
-  t.key_ready = true;
-  t.ready_at_ms = clock_.now_ms();
   t.ready_us = wall_us();
   if (auto hit = host_.cache_lookup(t.key, t.action.outputs)) {
     counters_.cache_hits++;
@@ -312,7 +310,6 @@ void Scheduler::dispatch() {
     t->attempts++;
     t->state = TaskState::Running;
     t->running_on = w->route;
-    t->started_at_ms = clock_.now_ms();
     t->start_us = wall_us();
     b.running++;
     w->credit--;

@@ -55,10 +55,7 @@ struct TaskRec {
   int64_t estimate_ms = 0;
   int64_t priority_ms = 0;    // longest remaining path from this task, inclusive
   Digest key;
-  bool key_ready = false;
   Outcome outcome;
-  int64_t ready_at_ms = 0;
-  int64_t started_at_ms = 0;
   int64_t ready_us = 0;       // wall clock (trace timestamps)
   int64_t start_us = 0;
   int64_t end_us = 0;

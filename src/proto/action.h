@@ -1,4 +1,4 @@
-// The action model (design §4): what a task *is*. Client, daemon and worker share this struct;
+// The action model (schemas/README.md, "Action key"): what a task *is*. Client, daemon and worker share this struct;
 // proto/wire_action.cc converts it to and from the FlatBuffers Action table.
 #pragma once
 

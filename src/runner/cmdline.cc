@@ -1,13 +1,12 @@
 #include "runner/cmdline.h"
 
-#include "common/command_policy.h"
-
 #include <algorithm>
 #include <array>
 #include <string_view>
 
-#include "client/headers.h"
+#include "common/command_policy.h"
 #include "common/fs.h"
+#include "common/make_deps.h"
 
 namespace zbuild::runner {
 
@@ -233,7 +232,7 @@ std::vector<std::string> depfile_inputs(const std::string& text) {
     if (text[end] == '\n') break;
     ++end;
   }
-  return client::parse_make_deps(text.substr(0, end));
+  return parse_make_deps(text.substr(0, end));
 }
 
 std::vector<std::string> parse_dash_h(const std::string& err) {

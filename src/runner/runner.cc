@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/address.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
@@ -59,10 +59,6 @@ const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES"
 const char* const kEnvLocalOnly[] = {"CPATH",         "C_INCLUDE_PATH",      "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
                                      "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_EXEC_PREFIX", "COMPILER_PATH"};
 
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Invocation {
   std::string compiler;              // resolved path of the real compiler
@@ -113,7 +109,7 @@ class Runner {
       : inv_(std::move(inv)), c_(std::move(c)), cwd_(std::move(cwd)), stats_(default_stat_cache_path()) {}
 
   int run() {
-    t0_ = last_mark_ = now_us();
+    t0_ = last_mark_ = mono_us();
     loc_ = find_daemon(cwd_);
     if (!loc_.ignored.empty() && first_fallback_in_build("ignored|" + loc_.ignored)) {
       std::fprintf(stderr, "zbuild-cc: warning: %s (said once per build)\n", printable(loc_.ignored).c_str());
@@ -251,7 +247,7 @@ class Runner {
 
   void mark(const char* phase) {
     if (!std::getenv("ZBUILD_LOG")) return;
-    int64_t t = now_us();
+    int64_t t = mono_us();
     phases_ += std::string(" ") + phase + "=" + std::to_string(t - last_mark_);
     last_mark_ = t;
   }
@@ -275,7 +271,7 @@ class Runner {
     char buf[256];
     std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld us=%lld\n",
                   static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
-                  hwm_kb, cpu_us(RUSAGE_SELF), cpu_us(RUSAGE_CHILDREN), static_cast<long long>(now_us() - t0_));
+                  hwm_kb, cpu_us(RUSAGE_SELF), cpu_us(RUSAGE_CHILDREN), static_cast<long long>(mono_us() - t0_));
     std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
     int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;

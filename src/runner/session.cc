@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/fs.h"
 
 namespace zbuild::runner {
@@ -18,10 +18,6 @@ namespace {
 constexpr int kChunkWindow = 2;       // blob chunks in flight (memory bound: 2 x 512 KiB)
 constexpr int64_t kPingAfterMs = 2000;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -39,14 +35,14 @@ Result<proto::Frame> Session::next(uint64_t rid, int64_t silence_ms, std::string
       return proto::decode(buf.data(), buf.size(), proto::kMaxClientMessage);
     }
   }
-  int64_t heard = now_ms();
+  int64_t heard = mono_ms();
   int64_t pinged = heard;
   for (;;) {
     if (!broken_.ok()) return make_error("daemon " + addr_.str() + ": " + broken_.error().message);
     auto got = conn_.recv(500);
     if (!got.ok()) return make_error("daemon " + addr_.str() + ": " + got.error().message);
     auto& m = got.value();
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     if (!m) {
       if (now - heard >= silence_ms) {
         return make_error("the daemon at " + addr_.str() + " stopped answering (" +

@@ -12,20 +12,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <memory>
+
+#include "common/clock.h"
 
 namespace zbuild::runner {
 
 namespace {
 
 constexpr uint8_t kMore = 0x01, kLong = 0x02, kCommand = 0x04;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The 64-byte greeting: signature, version 3.0, mechanism NULL, as-server 0, filler.
 std::string greeting() {
@@ -141,7 +137,7 @@ Status ZmtpDealer::connect(const Address& a, int port, int timeout_ms, std::stri
   if (fd_ < 0) return make_error(where + ": " + err);
   std::string hello = greeting() + command("READY", property("Socket-Type", "DEALER") + property("Identity", ""));
   ZB_TRY(write_all(hello.data(), hello.size()));
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = mono_ms() + timeout_ms;
   unsigned char g[64];
   auto got = read_exact(g, sizeof g, deadline, false);
   if (!got.ok()) return make_error(where + ": " + got.error().message);
@@ -209,7 +205,7 @@ Result<bool> ZmtpDealer::read_exact(void* out, size_t n, int64_t deadline_ms, bo
       continue;
     }
     pollfd p{fd_, POLLIN, 0};
-    int wait = static_cast<int>(std::max<int64_t>(0, deadline_ms - now_ms()));
+    int wait = static_cast<int>(std::max<int64_t>(0, deadline_ms - mono_ms()));
     int pr = ::poll(&p, 1, wait);
     if (pr < 0 && errno == EINTR) continue;
     if (pr == 0) {
@@ -262,7 +258,7 @@ Result<std::optional<std::string_view>> ZmtpDealer::read_frame(int64_t deadline_
 }
 
 Result<std::optional<std::string_view>> ZmtpDealer::recv(int64_t timeout_ms) {
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = mono_ms() + timeout_ms;
   for (;;) {
     bool more = false, cmd = false;
     auto f = read_frame(deadline, &more, &cmd);
@@ -280,7 +276,7 @@ Result<std::optional<std::string_view>> ZmtpDealer::recv(int64_t timeout_ms) {
     }
     while (more) {   // keep the last frame of a multipart message
       bool c2 = false;
-      auto next = read_frame(now_ms() + 10000, &more, &c2);
+      auto next = read_frame(mono_ms() + 10000, &more, &c2);
       if (!next.ok()) return next;
       if (!next.value()) return make_error("multipart message cut short");
       body = *next.value();

@@ -10,7 +10,7 @@
 // and multi-frame messages with short and long sizes (a multi-frame message is returned as
 // its last frame, which is all a ROUTER->DEALER reply of zbuild's protocol holds), PING
 // answered with PONG, ERROR reported. Not supported: CURVE/PLAIN (the daemon binds loopback
-// without keys; see design §8), reconnecting (a runner that loses its daemon falls back).
+// without keys; see docs/security.md, "Roles and sockets"), reconnecting (a runner that loses its daemon falls back).
 #pragma once
 
 #include <cstdint>

@@ -12,14 +12,9 @@
 
 namespace zbuild::store {
 
-inline const Clock& steady_clock_instance() {
-  static const SteadyClock clock;
-  return clock;
-}
-
 class Recency {
  public:
-  explicit Recency(const Clock* clock) : clock_(clock ? clock : &steady_clock_instance()) {}
+  explicit Recency(const Clock* clock) : clock_(clock ? clock : &steady_clock()) {}
 
   // Called once at open with the largest stamp already stored (0 when none).
   void continue_after(int64_t last) {

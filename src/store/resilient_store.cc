@@ -1,11 +1,11 @@
 // A shared store that may go away (Redis) must never fail a build: ResilientStore keeps recent
 // blobs in a bounded in-memory LRU (so the blobs of builds in flight stay available) and, when
 // the shared backend fails, warns once and carries on as a local, non-persistent cache. It
-// tries the backend again every 30 seconds and says so when it is back.
-#include <chrono>
+// tries the backend again every 30 seconds (retry_ms, on the Clock seam) and says so when it is back.
 #include <mutex>
 #include <unordered_map>
 
+#include "common/clock.h"
 #include "store/blob_lru.h"
 #include "store/store.h"
 
@@ -13,15 +13,16 @@ namespace zbuild::store {
 
 namespace {
 
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 class ResilientStore final : public Store {
  public:
-  ResilientStore(std::string spec, std::unique_ptr<Store> primary, uint64_t cap, Warn warn)
-      : spec_(std::move(spec)), primary_(std::move(primary)), lru_(cap), warn_(std::move(warn)) {
+  ResilientStore(std::string spec, std::unique_ptr<Store> primary, uint64_t cap, Warn warn, const Clock& clock,
+                 int64_t retry_ms)
+      : spec_(std::move(spec)),
+        primary_(std::move(primary)),
+        lru_(cap),
+        warn_(std::move(warn)),
+        clock_(clock),
+        retry_ms_(retry_ms) {
     if (!primary_) degrade("cannot reach it at start");
   }
 
@@ -94,8 +95,9 @@ class ResilientStore final : public Store {
   Store* healthy() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!degraded_) return primary_.get();
-    if (mono_ms() - degraded_at_ < 30000) return nullptr;
-    degraded_at_ = mono_ms();
+    int64_t now = clock_.now_ms();
+    if (now - degraded_at_ < retry_ms_) return nullptr;
+    degraded_at_ = now;
     if (!primary_) {
       auto r = open_store(spec_);
       if (!r.ok()) return nullptr;
@@ -112,7 +114,7 @@ class ResilientStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     if (degraded_) return;
     degraded_ = true;
-    degraded_at_ = mono_ms();
+    degraded_at_ = clock_.now_ms();
     warn_("store " + spec_ + " failed (" + why + "): continuing with a local in-memory cache; builds go on, "
           "results are not shared until it is back");
   }
@@ -156,6 +158,8 @@ class ResilientStore final : public Store {
   std::unique_ptr<Store> primary_;
   BlobLru lru_;
   Warn warn_;
+  const Clock& clock_;
+  const int64_t retry_ms_;
   std::mutex mu_;
   bool degraded_ = false;
   int64_t degraded_at_ = 0;
@@ -165,8 +169,9 @@ class ResilientStore final : public Store {
 }  // namespace
 
 std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique_ptr<Store> primary,
-                                            uint64_t memory_cap, Warn warn) {
-  return std::make_unique<ResilientStore>(spec, std::move(primary), memory_cap, std::move(warn));
+                                            uint64_t memory_cap, Warn warn, const Clock* clock, int64_t retry_ms) {
+  return std::make_unique<ResilientStore>(spec, std::move(primary), memory_cap, std::move(warn),
+                                          clock ? *clock : steady_clock(), retry_ms);
 }
 
 }  // namespace zbuild::store

@@ -81,10 +81,12 @@ Result<std::unique_ptr<Store>> open_redis_store(const std::string& url);  // err
 
 // Wraps a shared backend that may fail (Redis) so that it never fails a build: recent blobs
 // stay in a bounded memory LRU, and on errors the store warns once and degrades to a local
-// in-memory cache, retrying the backend every 30 s. `primary` may be null (unreachable at start).
+// in-memory cache, retrying the backend at most every `retry_ms` (30 s) on `clock` (null: a
+// steady clock). `primary` may be null (unreachable at start).
 using Warn = std::function<void(const std::string&)>;
 std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique_ptr<Store> primary,
-                                            uint64_t memory_cap, Warn warn);
+                                            uint64_t memory_cap, Warn warn, const Clock* clock = nullptr,
+                                            int64_t retry_ms = 30000);
 
 // Wraps a local backend (RocksDB) whose writes may fail (full disk, I/O errors) so that a
 // failed write never fails a build: reads go to the backend while they work; what it refuses

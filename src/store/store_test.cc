@@ -681,6 +681,94 @@ TEST_CASE("write-tolerant store keeps building when its backend cannot write", "
   CHECK(s->stats().write_error.empty());
 }
 
+namespace {
+
+// A shared backend that can go away: while `down` is set every call fails, as a Redis server
+// that stopped answering does. Counts the calls that reach it.
+class FlakyStore final : public Store {
+ public:
+  Result<bool> has_blob(const Digest& d) override {
+    ZB_TRY(reach());
+    return inner_->has_blob(d);
+  }
+  Status put_blob(const Digest& d, std::string_view data) override {
+    ZB_TRY(reach());
+    return inner_->put_blob(d, data);
+  }
+  Result<std::optional<std::string>> get_blob(const Digest& d) override {
+    ZB_TRY(reach());
+    return inner_->get_blob(d);
+  }
+  Status put_action(const Digest& key, std::string_view v) override {
+    ZB_TRY(reach());
+    return inner_->put_action(key, v);
+  }
+  Result<std::optional<std::string>> get_action(const Digest& key) override {
+    ZB_TRY(reach());
+    return inner_->get_action(key);
+  }
+  Status put_meta(std::string_view k, std::string_view v) override {
+    ZB_TRY(reach());
+    return inner_->put_meta(k, v);
+  }
+  Result<std::optional<std::string>> get_meta(std::string_view k) override {
+    ZB_TRY(reach());
+    return inner_->get_meta(k);
+  }
+  StoreStats stats() override { return inner_->stats(); }
+
+  bool down = false;
+  int calls = 0;
+
+ private:
+  Status reach() {
+    ++calls;
+    if (down) return make_error("Connection refused");
+    return {};
+  }
+  std::unique_ptr<Store> inner_ = make_memory_store();
+};
+
+}  // namespace
+
+TEST_CASE("resilient store tries a failed backend again only after the retry interval", "[store][resilient]") {
+  FakeClock clock;
+  auto owned = std::make_unique<FlakyStore>();
+  FlakyStore& backend = *owned;
+  std::vector<std::string> warnings;
+  auto s = make_resilient_store(
+      "redis://test", std::move(owned), 1 << 20, [&](const std::string& m) { warnings.push_back(m); }, &clock,
+      30000);
+  must(s->put_meta("k", "shared"));
+  CHECK(warnings.empty());
+
+  backend.down = true;
+  must(s->put_meta("k", "local"));   // the backend fails: kept locally, the caller sees no error
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("Connection refused"));
+  CHECK(*must(s->get_meta("k")) == "local");
+
+  // Still down at the first retry: one probe, then quiet for another interval.
+  int calls = backend.calls;
+  clock.advance(30000);
+  CHECK(*must(s->get_meta("k")) == "local");
+  CHECK(backend.calls == calls + 1);
+  calls = backend.calls;
+  clock.advance(29999);
+  CHECK(*must(s->get_meta("k")) == "local");
+  CHECK(backend.calls == calls);
+  CHECK(warnings.size() == 1);
+
+  // Back: not used before the interval has passed, then used again and announced.
+  backend.down = false;
+  CHECK(*must(s->get_meta("k")) == "local");
+  CHECK(backend.calls == calls);
+  clock.advance(1);
+  CHECK(*must(s->get_meta("k")) == "shared");
+  REQUIRE(warnings.size() == 2);
+  CHECK_THAT(warnings[1], Catch::Contains("reachable again"));
+}
+
 TEST_CASE("parse_byte_size reads sizes with binary units", "[store]") {
   CHECK(must(parse_byte_size("0")) == 0);
   CHECK(must(parse_byte_size("1234")) == 1234);

@@ -5,21 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/paths.h"
 
 namespace zbuild::worker {
 
 namespace {
-
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Fd {
   int fd;
@@ -58,14 +53,14 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
   }
   Hasher h;
   std::vector<char> buf(1 << 16);
-  int64_t deadline = mono_ms() + max_ms_;
+  int64_t deadline = clock_.now_ms() + max_ms_;
   uint64_t total = 0;
   for (;;) {
     ssize_t n = ::read(f.fd, buf.data(), buf.size());
     if (n < 0) return no.error();
     if (n == 0) break;
     total += static_cast<uint64_t>(n);
-    if (total > max_size_ || mono_ms() > deadline) return no.error();
+    if (total > max_size_ || clock_.now_ms() > deadline) return no.error();
     h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
   Digest d = h.finish();

@@ -113,7 +113,6 @@ class Worker {
 
   void run(const std::atomic<bool>& stop) {
     connect();
-    int64_t backoff = 100;
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}, {done_pull_.handle(), 0, ZMQ_POLLIN, 0}};
       proto::poll_interruptible(items, 2, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
@@ -129,7 +128,7 @@ class Worker {
           auto n = dealer_->recv(m, zmq::recv_flags::dontwait);
           if (!n) break;
           last_heard_ = clock_.now_ms();
-          backoff = 100;
+          backoff_.reset();
           handle(m);
         }
       }
@@ -147,9 +146,8 @@ class Worker {
           log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
                     " ms; reconnecting");
         }
-        // Backoff: wait a little longer each time the daemon stays away.
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
-        backoff = std::min<int64_t>(backoff * 2, 2000);
+        // Wait a little longer each time the daemon stays away.
+        clock_.sleep_ms(backoff_.next_ms());
         connect();
       }
     }
@@ -426,6 +424,8 @@ class Worker {
   Address addr_;
   std::optional<proto::CurveClient> curve_;
   SteadyClock clock_;
+  // Reconnects: 100 ms after the first silence, doubling to 2 s while the daemon stays away.
+  Backoff backoff_{100, 2000};
   zmq::context_t ctx_;
   BlobCache cache_;
   HostFileChecker hosts_;

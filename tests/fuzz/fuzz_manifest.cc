@@ -5,6 +5,7 @@
 #include <string>
 
 #include "client/headers.h"
+#include "common/make_deps.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
@@ -13,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = zbuild::client::decode_manifest(zbuild::client::encode_manifest(m.value()));
     if (!again.ok() || again.value().size() != m.value().size()) __builtin_trap();
   }
-  (void)zbuild::client::parse_make_deps(text);
+  (void)zbuild::parse_make_deps(text);
   (void)zbuild::Digest::parse(text);
   return 0;
 }
