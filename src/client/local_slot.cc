@@ -1,24 +1,19 @@
 #include "client/local_slot.h"
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "client/connection.h"
 #include "common/clock.h"
 #include "common/command_policy.h"
-
-extern char** environ;
+#include "common/subprocess.h"
 
 namespace zbuild::client {
 
@@ -47,16 +42,6 @@ std::vector<std::string> programs_no_worker_runs(const std::string& status_json,
 
 namespace {
 
-std::string worker_binary() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    auto w = self.parent_path() / "zbuild-worker";
-    if (::access(w.c_str(), X_OK) == 0) return w.string();
-  }
-  return "zbuild-worker";
-}
-
 std::string random_hex(size_t bytes) {
   std::random_device rd;
   std::string out;
@@ -75,30 +60,14 @@ std::unique_ptr<LocalSlot> LocalSlot::start(const Address& daemon, int slots, Da
   std::unique_ptr<LocalSlot> s(new LocalSlot());
   s->secret_ = random_hex(16);
   std::string id = "local-" + std::to_string(::getpid()) + "-" + random_hex(3);
-  std::vector<std::string> args = {worker_binary(), "--daemon", daemon.str(), "--slots", std::to_string(slots),
-                                   "--id", id, "--allow-any-program"};
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "ZBUILD_PRIVATE_FOR=", 19) != 0) env.emplace_back(*e);
-  }
-  env.push_back("ZBUILD_PRIVATE_FOR=" + s->secret_);
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  int rc = ::posix_spawnp(&s->pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    s->pid_ = -1;
-    *why = std::string("cannot start ") + args[0] + ": " + std::strerror(rc);
+  std::vector<std::string> args = {sibling_program("zbuild-worker"), "--daemon", daemon.str(), "--slots",
+                                   std::to_string(slots), "--id", id, "--allow-any-program"};
+  auto pid = start_detached(args, {"ZBUILD_PRIVATE_FOR=" + s->secret_}, true);
+  if (!pid.ok()) {
+    *why = pid.error().message;
     return nullptr;
   }
+  s->pid_ = pid.value();
   // Joined when the daemon lists it.
   const Clock& clock = steady_clock();
   Deadline deadline(clock, 20000);

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,8 +70,20 @@ Address prefer_local(Address a) {
   if (!a.local_dir.empty() || !a.is_loopback()) return a;
   auto dir = private_socket_dir(a.port, false);
   if (!dir.ok()) return a;
+  // A socket file alone is not a daemon: one killed with SIGKILL leaves its files behind, and
+  // the port may now name a TCP daemon. Only a socket that accepts a connection counts.
+  std::string path = local_socket(dir.value(), 2);
   struct stat st {};
-  if (::lstat(local_socket(dir.value(), 2).c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) a.local_dir = dir.value();
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return a;
+  sockaddr_un un{};
+  if (path.size() >= sizeof un.sun_path) return a;
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return a;
+  bool alive = ::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0;
+  ::close(fd);
+  if (alive) a.local_dir = dir.value();
   return a;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,57 @@ Result<int> start_detached(const std::string& shell_command) {
   }
   ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
   return static_cast<int>(pid);
+}
+
+Result<int> start_detached(const std::vector<std::string>& args, const std::vector<std::string>& extra_env, bool quiet) {
+  if (args.empty()) return make_error("start_detached: empty argv");
+  // Everything exec needs is built before fork: the child only makes async-signal-safe calls.
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    bool replaced = std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& x) {
+      return kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1);
+    });
+    if (!replaced) env_store.emplace_back(kv);
+  }
+  env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error("cannot start " + args[0] + ": fork: " + std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int in = ::open("/dev/null", O_RDONLY);
+    if (in >= 0) ::dup2(in, 0);
+    if (quiet) {
+      int out = ::open("/dev/null", O_WRONLY);
+      if (out >= 0) {
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+      }
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  return static_cast<int>(pid);
+}
+
+std::string sibling_program(const std::string& name) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto p = self.parent_path() / name;
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return find_in_path(name);
 }
 
 std::string find_in_path(const std::string& name, const std::string& skip_realpath) {

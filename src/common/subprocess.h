@@ -38,6 +38,14 @@ Result<ProcessResult> run_process(const ProcessSpec& spec);
 // not wait: the caller reaps it (waitpid) and may signal the group (kill(-pid, sig)).
 Result<int> start_detached(const std::string& shell_command);
 
+// The same for a program and its arguments, no shell: `extra_env` ("NAME=value") is added to
+// this process's environment (never to the command line, where other users could read it), and
+// with `quiet` stdout and stderr go to /dev/null.
+Result<int> start_detached(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, bool quiet);
+
+// The program `name` beside this executable (/proc/self/exe's folder), else `name` (found in PATH).
+std::string sibling_program(const std::string& name);
+
 // Finds `name` in PATH (or returns it when it contains a '/'). Empty when not found.
 std::string find_in_path(const std::string& name, const std::string& skip_realpath = "");
 

@@ -122,27 +122,35 @@ class Daemon final : public SchedulerHost {
                                  {monitor_.handle(), 0, ZMQ_POLLIN, 0},
                                  {client_monitor_.handle(), 0, ZMQ_POLLIN, 0}};
       int64_t wait = std::max<int64_t>(0, std::min<int64_t>(next_hb - clock_.now_ms(), 200));
-      for (int64_t t : probe_at_) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
+      for (auto* at : {&probe_at_, &client_probe_at_}) {
+        for (int64_t t : *at) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
+      }
       proto::poll_interruptible(items, 5, std::chrono::milliseconds(wait));
-      if ((items[3].revents | items[4].revents) & ZMQ_POLLIN) {
+      // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
+      // not have retired the dead pipe yet). Clients come and go all the time (one per
+      // zbuild-cc compile), so their disconnects probe only the builds' clients.
+      if (items[3].revents & ZMQ_POLLIN) {
         std::vector<zmq::message_t> ev;
         while (zmq::recv_multipart(monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
-        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
         probe_workers();
-        probe_clients();
-        // The ROUTER may not have retired the dead pipe yet: look again shortly.
-        int64_t now = clock_.now_ms();
-        for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(now + d);
+        for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(clock_.now_ms() + d);
       }
-      if (!probe_at_.empty()) {
-        int64_t now = clock_.now_ms();
-        size_t before = probe_at_.size();
-        std::erase_if(probe_at_, [&](int64_t t) { return t <= now; });
-        if (probe_at_.size() != before) {
-          probe_workers();
+      if (items[4].revents & ZMQ_POLLIN) {
+        std::vector<zmq::message_t> ev;
+        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
+        if (!sched_.builds().empty()) {
           probe_clients();
+          for (int64_t d : {10, 50, 150, 400}) client_probe_at_.push_back(clock_.now_ms() + d);
         }
       }
+      auto due = [&](std::vector<int64_t>& at) {
+        size_t before = at.size();
+        int64_t now = clock_.now_ms();
+        std::erase_if(at, [&](int64_t t) { return t <= now; });
+        return at.size() != before;
+      };
+      if (due(probe_at_)) probe_workers();
+      if (due(client_probe_at_)) probe_clients();
       // Drain in bounded batches so no socket starves the others.
       for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
         if (!recv_sink()) break;
@@ -655,7 +663,8 @@ class Daemon final : public SchedulerHost {
   zmq::socket_t client_;
   zmq::socket_t monitor_;
   zmq::socket_t client_monitor_;
-  std::vector<int64_t> probe_at_;   // follow-up probes after a disconnect
+  std::vector<int64_t> probe_at_;          // follow-up probes of workers after a disconnect
+  std::vector<int64_t> client_probe_at_;   // and of builds' clients
   BlobService blobs_{*store_, clock_};
   ActionCache action_cache_{*store_};
   struct Dispatch {

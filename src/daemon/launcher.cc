@@ -255,14 +255,6 @@ Status WorkspaceFile::write() {
   return {};
 }
 
-std::string sibling_worker_path() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    auto w = self.parent_path() / "zbuild-worker";
-    if (::access(w.c_str(), X_OK) == 0) return w.string();
-  }
-  return "zbuild-worker";
-}
+std::string sibling_worker_path() { return sibling_program("zbuild-worker"); }
 
 }  // namespace zbuild::daemon
