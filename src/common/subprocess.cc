@@ -124,23 +124,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
 }
 
 Result<int> start_detached(const std::string& shell_command) {
-  // fork + exec: the child does only async-signal-safe calls before exec — its own process
-  // group, default signals, an empty mask, stdin from /dev/null.
-  pid_t pid = ::fork();
-  if (pid < 0) return make_error(std::string("cannot start '") + shell_command + "': fork: " + std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
-  return static_cast<int>(pid);
+  return start_detached({"/bin/sh", "-c", shell_command}, {}, false);
 }
 
 Result<int> start_detached(const std::vector<std::string>& args, const std::vector<std::string>& extra_env, bool quiet) {
@@ -160,8 +144,10 @@ Result<int> start_detached(const std::vector<std::string>& args, const std::vect
   argv.push_back(nullptr);
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
+  // fork + exec: the child does only async-signal-safe calls before exec — its own process
+  // group, default signals, an empty mask, stdin from /dev/null.
   pid_t pid = ::fork();
-  if (pid < 0) return make_error("cannot start " + args[0] + ": fork: " + std::strerror(errno));
+  if (pid < 0) return make_error("cannot start " + (args[0] == "/bin/sh" ? args.back() : args[0]) + ": fork: " + std::strerror(errno));
   if (pid == 0) {
     ::setpgid(0, 0);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
@@ -180,7 +166,7 @@ Result<int> start_detached(const std::vector<std::string>& args, const std::vect
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
-  ::setpgid(pid, pid);
+  ::setpgid(pid, pid);   // also from this side, so a signal sent right away reaches the group
   return static_cast<int>(pid);
 }
 
