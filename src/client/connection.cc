@@ -28,9 +28,12 @@ void DaemonConnection::reconnect() {
   sock_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
   sock_->set(zmq::sockopt::rcvhwm, 0);
   sock_->set(zmq::sockopt::sndhwm, 0);
-  if (curve_) curve_->apply(*sock_);
-  // Without keys, a same-user local daemon is reached through its private Unix socket.
-  sock_->connect(curve_ ? addr_.client() : prefer_local(addr_).client());
+  // A same-user daemon on this host is reached through its private Unix socket, keys or not
+  // (a keyed daemon binds one for its own user beside the CURVE port); elsewhere over TCP.
+  Address at = prefer_local(addr_);
+  curve_used_ = curve_ && at.local_dir.empty();
+  if (curve_used_) curve_->apply(*sock_);
+  sock_->connect(at.client());
 }
 
 void DaemonConnection::send(const std::string& payload) { (void)sock_->send(zmq::buffer(payload), zmq::send_flags::none); }
@@ -59,7 +62,7 @@ Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
         return proto::str(env.value()->body_as_StatusReply()->json());
       }
     }
-    if (auto why = watch_->failure(curve_.has_value())) return make_error("daemon " + addr_.str() + ": " + *why);
+    if (auto why = watch_->failure(curve_used_)) return make_error("daemon " + addr_.str() + ": " + *why);
     if (overall.expired()) {
       return make_error("no zbuild daemon answers at " + addr_.str() +
                         " (start one with `zbuild daemon --listen " + addr_.str() + "`)");

@@ -39,6 +39,7 @@ class DaemonConnection {
  private:
   Address addr_;
   std::optional<proto::CurveClient> curve_;
+  bool curve_used_ = false;   // this connection speaks CURVE (not the private Unix socket)
   std::unique_ptr<zmq::context_t> ctx_;
   std::unique_ptr<zmq::socket_t> sock_;
   std::unique_ptr<proto::HandshakeWatch> watch_;

@@ -66,13 +66,13 @@ Result<std::string> private_runtime_dir(bool create) {
   return base;
 }
 
-Address prefer_local(Address a) {
+Address prefer_local(Address a, int offset) {
   if (!a.local_dir.empty() || !a.is_loopback()) return a;
   auto dir = private_socket_dir(a.port, false);
   if (!dir.ok()) return a;
   // A socket file alone is not a daemon: one killed with SIGKILL leaves its files behind, and
   // the port may now name a TCP daemon. Only a socket that accepts a connection counts.
-  std::string path = local_socket(dir.value(), 2);
+  std::string path = local_socket(dir.value(), offset);
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return a;
   sockaddr_un un{};

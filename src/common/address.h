@@ -41,9 +41,10 @@ Result<std::string> private_socket_dir(int port, bool create);
 // The folder holding those per-port folders (and the user's workspace-daemon locks).
 Result<std::string> private_runtime_dir(bool create);
 
-// `a` in local mode when it is a loopback address and a local daemon of this user has its
-// sockets in the private folder for a.port; otherwise `a` unchanged.
-Address prefer_local(Address a);
+// `a` in local mode when it is a loopback address and a daemon of this user accepts connections
+// on the endpoint `offset` (0 workers, 2 clients) in the private folder for a.port; otherwise `a`
+// unchanged. A keyed daemon has only its client socket there.
+Address prefer_local(Address a, int offset = 2);
 
 // The Unix socket of one endpoint in local mode ("workers", "results", "clients").
 std::string local_socket(const std::string& dir, int offset);

@@ -77,7 +77,9 @@ class Daemon final : public SchedulerHost {
     if (!r.ok()) log::error("SIGHUP: keeping the old allow-lists: " + r.error().message);
   }
 
-  Status bind(const Address& a) {
+  // `private_clients`: a folder only this user can enter (keyed daemon on loopback) where the
+  // client endpoint is also bound as a Unix socket without CURVE, for this user's own clients.
+  Status bind(const Address& a, const std::string& private_clients = "") {
     try {
       vent_.set(zmq::sockopt::router_mandatory, 1);
       vent_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
@@ -103,6 +105,15 @@ class Daemon final : public SchedulerHost {
         client_monitor_.connect("inproc://zbuild-client-monitor");
       }
       client_.bind(a.client());
+      if (!private_clients.empty()) {
+        // libzmq copies the socket's options into each listener at bind(), so this second
+        // endpoint of the same ROUTER speaks the NULL mechanism (its ZAP domain admits it) while the TCP one
+        // keeps CURVE. Only this user (and root) can reach it: the folder is theirs alone, as
+        // the daemon's secret key is. Local clients skip the encryption of every blob they move.
+        client_.set(zmq::sockopt::curve_server, 0);
+        client_.set(zmq::sockopt::zap_domain, proto::kPrivateClientsDomain);
+        client_.bind(local_socket(private_clients, 2).insert(0, "ipc://"));
+      }
     } catch (const zmq::error_t& e) {
       return make_error("cannot listen on " + a.str() + " (ports " + std::to_string(a.port) + ".." +
                         std::to_string(a.port + 2) + "): " + e.what());
@@ -710,6 +721,20 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
     local_lock.emplace(std::move(lock.value()));
     addr.value().local_dir = dir.value();
   }
+  // A keyed daemon on loopback also gives this user's own clients its private Unix socket (the
+  // same guarantee as local mode: the folder is the user's alone). Skipped, not refused, when a
+  // local-mode daemon of the user already holds that folder: the TCP endpoint with CURVE serves.
+  std::string private_clients;
+  if (addr.value().is_loopback() && curve) {
+    auto dir = private_socket_dir(addr.value().port, true);
+    auto lock = dir.ok() ? FileLock::acquire(dir.value() + "/lock") : Result<FileLock>(dir.error());
+    if (lock.ok()) {
+      local_lock.emplace(std::move(lock.value()));
+      private_clients = dir.value();
+    } else {
+      log::info("no private client socket: " + lock.error().message);
+    }
+  }
   // One daemon per user and workspace: a second one is refused, naming the first's address.
   std::optional<FileLock> workspace_lock;
   if (!opts.workspace.empty()) {
@@ -750,11 +775,13 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
   Daemon d(opts, std::move(store.value()));
   if (curve) ZB_TRY(d.enable_curve(opts));
-  ZB_TRY(d.bind(addr.value()));
+  ZB_TRY(d.bind(addr.value(), private_clients));
   if (addr.value().local_dir.empty()) {
     log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
               ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
-              (curve ? ", CURVE" : ", NO AUTHENTICATION") + "), store " + spec);
+              (curve ? ", CURVE" : ", NO AUTHENTICATION") +
+              (private_clients.empty() ? std::string() : "; this user's clients also at " + private_clients) +
+              "), store " + spec);
   } else {
     log::info("daemon listening on " + addr.value().str() + " (local: Unix sockets in " + addr.value().local_dir +
               ", private to this user; no TCP port), store " + spec);

@@ -154,7 +154,11 @@ void CurveServer::run() {
     std::string status = "400", text = "malformed ZAP request", user;
     std::string version = req.size() > 0 ? req[0].to_string() : "1.0";
     std::string id = req.size() > 1 ? req[1].to_string() : "";
-    if (req.size() >= 7) {
+    if (req.size() >= 6 && req[2].to_string() == kPrivateClientsDomain && req[5].to_string() == "NULL") {
+      status = "200";
+      text = "OK";
+      user = "private";
+    } else if (req.size() >= 7) {
       std::string domain = req[2].to_string();
       std::string address = req[3].to_string();
       std::string mechanism = req[5].to_string();

@@ -40,6 +40,9 @@ Status write_keypair(const std::string& dir, const std::string& name, const KeyP
 
 constexpr const char* kWorkersDomain = "workers";
 constexpr const char* kClientsDomain = "clients";
+// The keyed daemon's private Unix socket for its own user's clients (NULL mechanism; the
+// owner-only folder is the check). Only a listener bound with this domain asks for it.
+constexpr const char* kPrivateClientsDomain = "private-clients";
 
 // The daemon side: a ZAP handler thread plus the server options for each socket.
 class CurveServer {

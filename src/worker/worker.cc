@@ -176,7 +176,7 @@ class Worker {
     if (curve_) curve_->apply(*dealer_);
     // Without keys, a same-user local daemon is reached through its private Unix sockets;
     // looked up again at every reconnect (the daemon may have started after us).
-    Address ep = curve_ ? addr_ : prefer_local(addr_);
+    Address ep = curve_ ? addr_ : prefer_local(addr_, 0);
     {
       std::lock_guard<std::mutex> lock(mu_);
       sink_endpoint_ = ep.sink();

@@ -119,6 +119,23 @@ class Curve(E2ECase):
             rec.close()
         return c
 
+    def as_nobody(self, argv, files):
+        """Runs argv as the user nobody in a folder of its own holding copies of `files`."""
+        import pwd
+        import shutil
+        import tempfile
+        nobody = pwd.getpwnam("nobody")
+        home = tempfile.mkdtemp(prefix="zbuild-nobody-")
+        self.addCleanup(shutil.rmtree, home, True)
+        os.chmod(home, 0o755)
+        for name, src in files.items():
+            shutil.copy(src, os.path.join(home, name))
+            os.chown(os.path.join(home, name), nobody.pw_uid, nobody.pw_gid)
+            os.chmod(os.path.join(home, name), 0o600)
+        return subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                               *argv], cwd=home, capture_output=True, text=True, timeout=60,
+                              env={"PATH": os.environ["PATH"], "HOME": home})
+
     def keys(self):
         return {n: self.keygen(n) for n in ("daemon", "worker", "client", "stranger")}
 
@@ -149,13 +166,24 @@ class Curve(E2ECase):
             self.assertNotIn("worker nokey joined", c.daemon.output())
         finally:
             nokey.stop()
-        # A client with a stranger's key, or none, is refused (no status, no build) and told why.
-        for args, why in ((["--curve-key", skey, "--daemon-key", dpub], "refused this peer's CurveZMQ key"),
-                          ([], "requires CurveZMQ keys")):
-            r = subprocess.run([ZBUILD, "status", "--daemon", c.addr, *args], capture_output=True, text=True,
-                               timeout=60)
-            self.assertNotEqual(r.returncode, 0)
-            self.assertIn(why, r.stderr)
+        # The daemon's own user reaches it through its private Unix socket, keys or not (that user
+        # can read the daemon's secret key anyway). Everyone else speaks CURVE over TCP: another
+        # local user with a stranger's key, or none, is refused (no status, no build) and told
+        # why; with an allow-listed key, admitted.
+        c.daemon.wait_for("this user's clients also at")
+        self.assertIn("workers", c.status())
+        for args, why in ((["--curve-key", "stranger.key", "--daemon-key", "daemon.pub"],
+                           "refused this peer's CurveZMQ key"),
+                          ([], "requires CurveZMQ keys"),
+                          (["--curve-key", "client.key", "--daemon-key", "daemon.pub"], None)):
+            r = self.as_nobody([ZBUILD, "status", "--daemon", c.addr, *args],
+                               {"stranger.key": skey, "client.key": keys["client"][0], "daemon.pub": dpub})
+            if why:
+                self.assertNotEqual(r.returncode, 0, r.stdout)
+                self.assertIn(why, r.stderr)
+            else:
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("workers", r.stdout)
         # A client key is not a worker key: it cannot join as a worker.
         ckey = keys["client"][0]
         imp = Proc([WORKER, "--daemon", c.addr, "--slots", "1", "--work-dir", os.path.join(self.tmp, "imp"),
