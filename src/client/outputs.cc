@@ -37,11 +37,10 @@ void OutputWriter::want(const std::string& task_id, const OutputSpec& o) {
 }
 
 Status OutputWriter::open_writers(Pending& p) {
+  p.writer = std::make_unique<FileBlobWriter>(p.digest);
   for (const auto& t : p.targets) {
-    auto w = std::make_unique<AtomicFileWriter>(root_, t.path, t.executable);
-    auto st = w->open();
+    auto st = p.writer->add(root_, t.path, t.executable);
     if (!st.ok()) return make_error("task '" + t.task_id + "': output '" + t.path + "': " + st.error().message);
-    p.writers.push_back(std::move(w));
   }
   return {};
 }
@@ -54,14 +53,13 @@ Status OutputWriter::on_chunk(const wire::BlobChunk* c) {
   Pending& p = it->second;
   auto fail = [&](std::string why) {
     std::string who = "task '" + p.targets[0].task_id + "': output '" + p.targets[0].path + "'";
-    pending_.erase(it);   // the writers remove their temp files
+    pending_.erase(it);   // the writer removes its temp files
     pump();
     return make_error(who + ": " + why);
   };
   if (c->missing()) return fail("blob " + d.str() + " is missing in the daemon's store");
   auto data = proto::bytes(c->data());
-  if (c->offset() != p.have) return fail("blob " + d.str() + ": chunk out of order");
-  if (p.writers.empty()) {
+  if (!p.writer) {
     auto st = open_writers(p);
     if (!st.ok()) {
       pending_.erase(it);
@@ -69,27 +67,20 @@ Status OutputWriter::on_chunk(const wire::BlobChunk* c) {
       return st;
     }
   }
-  for (auto& w : p.writers) {
-    auto st = w->append(data);
-    if (!st.ok()) return fail(st.error().message);
-  }
-  p.hasher.update(data);
-  p.have += data.size();
+  auto done = p.writer->append(c->offset(), data);
+  if (!done.ok()) return fail(done.error().message);
   bytes_ += data.size();
-  if (p.have < d.size) {
+  if (!done.value()) {
     if (data.empty()) return fail("blob " + d.str() + ": empty chunk");
-    requests_.push_back({d, p.have});
+    requests_.push_back({d, p.writer->have()});
     pump();
     return {};
   }
-  if (p.have > d.size || p.hasher.finish() != d) return fail("blob " + d.str() + " arrived corrupt");
-  for (auto& w : p.writers) {
-    auto st = w->commit();
-    if (!st.ok()) return fail(st.error().message);
-  }
-  files_ += p.writers.size();
+  auto st = p.writer->commit();
+  if (!st.ok()) return fail(st.error().message);
+  files_ += p.writer->files();
   // Paths that asked for this content after its first chunk arrived are fetched again.
-  std::vector<Target> late(p.targets.begin() + static_cast<std::ptrdiff_t>(p.writers.size()), p.targets.end());
+  std::vector<Target> late(p.targets.begin() + static_cast<std::ptrdiff_t>(p.writer->files()), p.targets.end());
   std::string key = it->first;
   pending_.erase(it);
   if (!late.empty()) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/blob_writer.h"
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/result.h"
@@ -54,9 +55,7 @@ class OutputWriter {
   struct Pending {
     Digest digest;
     std::vector<Target> targets;
-    std::vector<std::unique_ptr<AtomicFileWriter>> writers;   // one per target, opened on the first chunk
-    Hasher hasher;
-    uint64_t have = 0;
+    std::unique_ptr<FileBlobWriter> writer;   // every target, opened on the first chunk
   };
 
   void pump();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/fs.h"
@@ -53,17 +54,36 @@ class MemoryBlobWriter final : public BlobWriter {
   std::string data_;
 };
 
-// Writes through a temp file in the destination's folder; commit() renames it into place.
+// Writes through temp files in the destinations' folders; commit() renames them into place.
+// One file (the worker's blob cache), or several with the same content confined to a root (the
+// client's and the runner's outputs: AtomicFileWriter with a root, no link followed outside it).
 class FileBlobWriter final : public BlobWriter {
  public:
-  FileBlobWriter(Digest want, std::filesystem::path path, bool executable = false)
-      : BlobWriter(want), file_(std::move(path), executable) {}
-  Status open() { return file_.open(); }
-  Status commit() { return file_.commit(); }
+  FileBlobWriter(Digest want, std::filesystem::path path, bool executable = false) : BlobWriter(want) {
+    files_.push_back(std::make_unique<AtomicFileWriter>(std::move(path), executable));
+  }
+  explicit FileBlobWriter(Digest want) : BlobWriter(want) {}   // targets come from add()
+
+  // Opens `rel` under `root` as one more destination (before the first chunk).
+  Status add(const std::filesystem::path& root, std::string_view rel, bool executable) {
+    auto f = std::make_unique<AtomicFileWriter>(root, rel, executable);
+    ZB_TRY(f->open());
+    files_.push_back(std::move(f));
+    return {};
+  }
+  Status open() { return files_.front()->open(); }   // the single-file form
+  Status commit() {
+    for (auto& f : files_) ZB_TRY(f->commit());
+    return {};
+  }
+  size_t files() const { return files_.size(); }
 
  private:
-  Status write(std::string_view data) override { return file_.append(data); }
-  AtomicFileWriter file_;
+  Status write(std::string_view data) override {
+    for (auto& f : files_) ZB_TRY(f->append(data));
+    return {};
+  }
+  std::vector<std::unique_ptr<AtomicFileWriter>> files_;
 };
 
 }  // namespace zbuild

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/blob_writer.h"
 #include "common/clock.h"
 #include "common/fs.h"
 
@@ -243,13 +244,16 @@ Status Session::download(const OutputSpec& o, const std::string& root, const std
     rid = next_request_id();
   }
   prefetch_ = Prefetch{};
-  AtomicFileWriter w(root, rel, o.executable);
-  ZB_TRY(w.open());
-  Hasher h;
-  uint64_t have = 0;
+  FileBlobWriter w(o.digest);
+  ZB_TRY(w.add(root, rel, o.executable));
+  if (o.digest.size == 0) {   // nothing to fetch: the empty content is checked and written
+    auto done = w.append(0, {});
+    if (!done.ok()) return make_error("output " + o.path + ": " + done.error().message);
+    return w.commit();
+  }
   request_chunks(rid, o.digest, &requested, &outstanding);
   std::string buf;
-  while (have < o.digest.size) {
+  for (;;) {
     auto env = next(rid, 10000, buf);
     if (!env.ok()) return env.error();
     if (auto* e = env.value()->body_as_ErrorReply()) return make_error("daemon: " + proto::str(e->message()));
@@ -257,18 +261,14 @@ Status Session::download(const OutputSpec& o, const std::string& root, const std
     if (!c) continue;
     --outstanding;
     if (c->missing()) return make_error("output " + o.path + " (" + o.digest.str() + ") is missing in the store");
-    if (c->offset() != have || proto::from_wire(c->digest()) != o.digest) {
-      return make_error("output " + o.path + ": chunk out of order");
-    }
+    if (proto::from_wire(c->digest()) != o.digest) return make_error("output " + o.path + ": chunk out of order");
     auto data = proto::bytes(c->data());
+    auto done = w.append(c->offset(), data);
+    if (!done.ok()) return make_error("output " + o.path + ": " + done.error().message);
+    if (done.value()) return w.commit();
     if (data.empty()) return make_error("output " + o.path + ": empty chunk");
-    ZB_TRY(w.append(data));
-    h.update(data);
-    have += data.size();
     request_chunks(rid, o.digest, &requested, &outstanding);
   }
-  if (h.finish() != o.digest) return make_error("output " + o.path + " arrived corrupt");
-  return w.commit();
 }
 
 }  // namespace zbuild::runner
