@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "graph/json_error.h"
 
 namespace zbuild::client {
 
@@ -269,31 +270,6 @@ Result<std::string> rel_to(const fs::path& root, const fs::path& abs, const std:
   return relative_to_root(root, ".", abs.string(), what);
 }
 
-std::string json_place(const std::string& text, size_t byte) {
-  // nlohmann counts the bytes read, so the offending byte is at index byte - 1.
-  size_t pos = byte == 0 ? 0 : std::min(byte - 1, text.size());
-  size_t line = 1;
-  size_t line_start = 0;
-  for (size_t k = 0; k < pos; ++k) {
-    if (text[k] == '\n') {
-      ++line;
-      line_start = k + 1;
-    }
-  }
-  return std::to_string(line) + ":" + std::to_string(pos - line_start + 1);
-}
-
-std::string json_reason(const std::string& what) {
-  // "[json.exception.parse_error.101] parse error at line 3, column 4: syntax error ..."
-  std::string s = what;
-  auto close = s.find("] ");
-  if (!s.empty() && s[0] == '[' && close != std::string::npos) s = s.substr(close + 2);
-  auto at = s.find(" at line ");
-  auto colon = s.find(": ", at == std::string::npos ? 0 : at);
-  if (s.rfind("parse error", 0) == 0 && colon != std::string::npos) s = s.substr(colon + 2);
-  return s;
-}
-
 // The output a compile names with -o FILE or -oFILE; empty when there is none.
 std::string output_of(const std::vector<std::string>& argv) {
   for (size_t i = 1; i < argv.size(); ++i) {
@@ -318,7 +294,7 @@ Result<ImportResult> import_compdb_text(const std::string& text, const std::stri
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
-    return make_error(source_name + ":" + json_place(text, e.byte) + ": invalid JSON: " + json_reason(e.what()));
+    return make_error(graph::json_parse_error(source_name, text, e.byte, e.what()));
   }
   if (!doc.is_array()) return make_error(source_name + ": a compilation database must be a JSON array");
 

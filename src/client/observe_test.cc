@@ -126,7 +126,8 @@ TEST_CASE("the trace has one row per worker slot, nested steps and the zbuild se
   REQUIRE(z["summary"]["lower_bound_ms"] == 500);
 }
 
-TEST_CASE("metrics JSON keeps the version-1 keys and adds the schedule") {
+// Three tasks: one ran on worker "w" for 40 ms, two were cache hits.
+static Metrics one_ran_two_cached() {
   Metrics m;
   m.total_tasks = 3;
   m.on_event(ran(0, "w", 0, 0, 0, 40));
@@ -134,6 +135,11 @@ TEST_CASE("metrics JSON keeps the version-1 keys and adds the schedule") {
   c.state = TaskState::Cached;
   m.on_event(c);
   m.on_event(c);
+  return m;
+}
+
+TEST_CASE("metrics JSON keeps the version-1 keys and adds the schedule") {
+  Metrics m = one_ran_two_cached();
   m.build_time_ms = 2000;
   m.set_pool(R"({"workers":[{"id":"a","slots":2},{"id":"b","slots":3}]})");
   auto j = nlohmann::json::parse(m.to_json());
@@ -197,13 +203,7 @@ std::string csv_column(const std::string& header, const std::string& row, const 
 }  // namespace
 
 TEST_CASE("the CSV reports the cache hit rate as a percentage after the existing columns") {
-  Metrics m;
-  m.total_tasks = 3;
-  m.on_event(ran(0, "w", 0, 0, 0, 40));
-  TaskReport c;
-  c.state = TaskState::Cached;
-  m.on_event(c);
-  m.on_event(c);
+  Metrics m = one_ran_two_cached();
   const std::string header = Metrics::csv_header();
   REQUIRE(header.find(",tasks_per_second,cache_hit_rate,bytes_uploaded,") != std::string::npos);
   const std::string last = ",header_scans,manifest_hits,cache_hit_percent\n";   // added at the end

@@ -181,6 +181,12 @@ struct Rig {
     registry.find(route)->credit = credit;
     registry.find(route)->any_program = true;   // the tests' commands are "tool ..."
   }
+  // The worker at `route` leaves (removed from the registry, its tasks given back).
+  void lose(const std::string& route, const std::string& why = "lost") {
+    auto gone = registry.remove(route);
+    REQUIRE(gone);
+    sched.on_worker_lost(*gone, why);
+  }
   void give_credit(const std::string& route, int n) {
     if (auto* w = registry.find(route)) w->credit = std::min(w->credit + n, w->slots);
   }
@@ -762,9 +768,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     uint64_t id = r.submit({task("t"), task("u", {0})});
     Sent first = r.host.sent.at(0);
     REQUIRE(first.route == "w1");
-    auto gone = r.registry.remove("w1");
-    REQUIRE(gone);
-    r.sched.on_worker_lost(*gone, "worker one left");
+    r.lose("w1", "worker one left");
     REQUIRE(r.sched.counters().retries == 1u);
     r.sched.dispatch();
     REQUIRE(r.host.sent.size() == 2u);
@@ -816,8 +820,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     Rig r;
     r.add_worker("w1", "one", 1, 1);
     uint64_t id = r.submit({task("t")});
-    auto gone = r.registry.remove("w1");
-    r.sched.on_worker_lost(*gone, "lost");
+    r.lose("w1");
     r.sched.dispatch();
     REQUIRE(r.host.sent.size() == 1u);
     REQUIRE(r.sched.ready_count() == 1u);
@@ -985,8 +988,7 @@ TEST_CASE("a follower survives its primary's build stopping") {
                             task("after", {3})});
     uint64_t b2 = r.submit({task("same", {}, {"same.o"})});
     REQUIRE(r.host.sent_ids() == std::vector<std::string>{"bad", "same"});
-    auto gone = r.registry.remove("w1");
-    r.sched.on_worker_lost(*gone, "worker one left");
+    r.lose("w1", "worker one left");
     r.add_worker("w2", "two", 1, 1);
     r.sched.dispatch();
     REQUIRE(r.host.sent.size() == 3u);
@@ -1075,9 +1077,7 @@ TEST_CASE("losing workers does not use up a task's attempts; reported infra fail
   // Five workers die one after another while running the task: it keeps being retried.
   for (int k = 0; k < 5; ++k) {
     REQUIRE(r.host.sent.size() == static_cast<size_t>(k + 1));
-    auto gone = r.registry.remove(r.host.sent.back().route);
-    REQUIRE(gone);
-    r.sched.on_worker_lost(*gone, "lost");
+    r.lose(r.host.sent.back().route);
     r.sched.dispatch();
   }
   REQUIRE(r.host.sent.size() == 6u);

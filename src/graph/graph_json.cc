@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "graph/graph.h"
+#include "graph/json_error.h"
 #include "graph/validate.h"
 
 namespace zbuild::graph {
@@ -22,38 +23,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-// Location of a JSON syntax error, from nlohmann's byte count (the number of bytes read,
-// so the offending byte is at index byte - 1).
-std::string json_error_place(const std::string& text, size_t byte) {
-  size_t pos = byte == 0 ? 0 : byte - 1;
-  if (pos > text.size()) pos = text.size();
-  size_t line = 1;
-  size_t line_start = 0;
-  for (size_t i = 0; i < pos; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  size_t column = pos - line_start + 1;
-  return std::to_string(line) + ":" + std::to_string(column);
-}
-
-// nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
-// syntax error while parsing ..."; keep the part after the location.
-std::string json_error_reason(const std::string& what) {
-  std::string s = what;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find("] ");
-    if (close != std::string::npos) s = s.substr(close + 2);
-  }
-  if (s.rfind("parse error", 0) == 0) {
-    auto colon = s.find(": ");
-    if (colon != std::string::npos) s = s.substr(colon + 2);
-  }
-  return s;
-}
 
 // Names a task in messages: "task 'obj/a.o' (#3)" or, before the id is known, "task #3".
 std::string task_label(const std::string& id, size_t number) {
@@ -304,8 +273,7 @@ Result<Graph> parse_graph(const std::string& text, const std::string& source_nam
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
-    return make_error(source_name + ":" + json_error_place(text, e.byte) +
-                      ": invalid JSON: " + json_error_reason(e.what()));
+    return make_error(json_parse_error(source_name, text, e.byte, e.what()));
   }
   if (!doc.is_object()) return make_error(source_name + ": the graph must be a JSON object");
 

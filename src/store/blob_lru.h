@@ -10,6 +10,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/digest.h"
 
@@ -20,6 +21,14 @@ class BlobLru {
   explicit BlobLru(uint64_t cap) : cap_(cap) {}
 
   bool has(const Digest& d) const { return idx_.count(d) > 0; }
+  // Those of `ds` not held here (what a backend must still be asked about).
+  std::vector<Digest> absent(const std::vector<Digest>& ds) const {
+    std::vector<Digest> rest;
+    for (const Digest& d : ds) {
+      if (!has(d)) rest.push_back(d);
+    }
+    return rest;
+  }
 
   // Keeps `data` unless it is already held or larger than the whole cap; drops the least
   // recently used blobs to make room.

@@ -60,16 +60,9 @@ class MemoryStore final : public Store {
 
   StoreStats stats() override {
     std::lock_guard lock(mu_);
-    StoreStats s;
-    s.blob_count = blobs_.size();
-    s.blob_bytes = blob_bytes_;
-    s.action_count = actions_.size();
-    s.backend = "memory";
-    s.max_bytes = max_bytes_;
-    s.stored_bytes = stored_bytes_;
-    s.evictions = evictions_;
-    s.evicted_bytes = evicted_bytes_;
-    return s;
+    return StoreStats{.blob_count = blobs_.size(), .blob_bytes = blob_bytes_, .action_count = actions_.size(),
+                      .backend = "memory", .max_bytes = max_bytes_, .stored_bytes = stored_bytes_,
+                      .evictions = evictions_, .evicted_bytes = evicted_bytes_, .read_only = false, .write_error = {}};
   }
 
  private:

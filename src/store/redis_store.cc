@@ -134,11 +134,7 @@ class RedisStore final : public Store {
     return {};
   }
 
-  Result<bool> has_blob(const Digest& d) override {
-    auto missing = missing_blobs({d});
-    if (!missing.ok()) return missing.error();
-    return missing.value().empty();
-  }
+  Result<bool> has_blob(const Digest& d) override { return has_through_missing(d); }
 
   // One EXISTS per digest, pipelined. A pieced blob counts as present only when its header
   // and every piece exist (eviction removes keys independently).

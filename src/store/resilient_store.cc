@@ -38,8 +38,9 @@ class ResilientStore final : public Store {
 
   Result<std::vector<Digest>> missing_blobs(const std::vector<Digest>& ds) override {
     std::vector<Digest> rest;
-    for (auto& d : ds) {
-      if (!lru_has(d)) rest.push_back(d);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rest = lru_.absent(ds);
     }
     if (auto* p = healthy()) {
       auto r = p->missing_blobs(rest);

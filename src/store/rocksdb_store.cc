@@ -379,11 +379,7 @@ class RocksStore final : public Store {
     return {};
   }
 
-  Result<bool> has_blob(const Digest& d) override {
-    auto missing = missing_blobs({d});
-    if (!missing.ok()) return missing.error();
-    return missing.value().empty();
-  }
+  Result<bool> has_blob(const Digest& d) override { return has_through_missing(d); }
 
   Result<std::vector<Digest>> missing_blobs(const std::vector<Digest>& digests) override {
     std::lock_guard lock(mu_);

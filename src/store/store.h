@@ -68,6 +68,14 @@ class Store {
   virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
 
   virtual StoreStats stats() = 0;
+
+ protected:
+  // has_blob for stores whose batched missing_blobs is the primitive.
+  Result<bool> has_through_missing(const Digest& d) {
+    auto missing = missing_blobs({d});
+    if (!missing.ok()) return missing.error();
+    return missing.value().empty();
+  }
 };
 
 // "DIR" (RocksDB), "rocksdb:DIR", "redis://HOST:PORT[/DB]" or "memory".

@@ -540,14 +540,23 @@ TEST_CASE("rocksdb store keeps its size accounting and recency across reopen", "
 // ---------------------------------------------------------------------------------------
 // Full disk: writes fail as errors, reads go on, nothing aborts, writes come back.
 
-TEST_CASE("rocksdb store on a full disk fails writes, keeps reading and resumes", "[store][rocksdb][diskfull]") {
+namespace {
+// A store folder on a disk that can be made full, with a fake clock for the retry interval.
+struct FullDisk {
   TempDir tmp;
-  const std::string dir = (tmp.path / "cache").string();
-  auto fault = std::make_shared<testing::DiskFault>();
+  std::string dir = (tmp.path / "cache").string();
+  std::shared_ptr<testing::DiskFault> fault = std::make_shared<testing::DiskFault>();
   FakeClock clock;
   StoreOptions opts;
-  opts.clock = &clock;
-  opts.retry_ms = 1000;
+  FullDisk() {
+    opts.clock = &clock;
+    opts.retry_ms = 1000;
+  }
+};
+}  // namespace
+
+TEST_CASE_METHOD(FullDisk, "rocksdb store on a full disk fails writes, keeps reading and resumes",
+                 "[store][rocksdb][diskfull]") {
   auto s = must(testing::open_rocksdb_store_with_fault(dir, opts, fault));
   const Blob kept(200 << 10, 21), refused(200 << 10, 22);
   must(s->put_blob(kept.d, kept.data));
@@ -583,15 +592,8 @@ TEST_CASE("rocksdb store on a full disk fails writes, keeps reading and resumes"
   CHECK(s->stats().blob_count == before.blob_count + 1);
 }
 
-TEST_CASE("rocksdb store reopens read-only on a full disk and read-write once there is room",
-          "[store][rocksdb][diskfull]") {
-  TempDir tmp;
-  const std::string dir = (tmp.path / "cache").string();
-  auto fault = std::make_shared<testing::DiskFault>();
-  FakeClock clock;
-  StoreOptions opts;
-  opts.clock = &clock;
-  opts.retry_ms = 1000;
+TEST_CASE_METHOD(FullDisk, "rocksdb store reopens read-only on a full disk and read-write once there is room",
+                 "[store][rocksdb][diskfull]") {
   const Blob big(300 << 10, 31);
   {
     auto s = must(testing::open_rocksdb_store_with_fault(dir, opts, fault));
@@ -639,14 +641,8 @@ TEST_CASE("rocksdb store cannot be created on a full disk and says why", "[store
   CHECK_THAT(r.error().message, Catch::Contains("No space left on device"));
 }
 
-TEST_CASE("write-tolerant store keeps building when its backend cannot write", "[store][diskfull]") {
-  TempDir tmp;
-  const std::string dir = (tmp.path / "cache").string();
-  auto fault = std::make_shared<testing::DiskFault>();
-  FakeClock clock;
-  StoreOptions opts;
-  opts.clock = &clock;
-  opts.retry_ms = 1000;
+TEST_CASE_METHOD(FullDisk, "write-tolerant store keeps building when its backend cannot write",
+                 "[store][diskfull]") {
   std::vector<std::string> warnings;
   auto s = make_write_tolerant_store(dir, must(testing::open_rocksdb_store_with_fault(dir, opts, fault)), 1 << 20,
                                      [&](const std::string& m) { warnings.push_back(m); });
@@ -687,33 +683,22 @@ namespace {
 // that stopped answering does. Counts the calls that reach it.
 class FlakyStore final : public Store {
  public:
-  Result<bool> has_blob(const Digest& d) override {
-    ZB_TRY(reach());
-    return inner_->has_blob(d);
-  }
+  Result<bool> has_blob(const Digest& d) override { return via([&] { return inner_->has_blob(d); }); }
   Status put_blob(const Digest& d, std::string_view data) override {
-    ZB_TRY(reach());
-    return inner_->put_blob(d, data);
+    return via([&] { return inner_->put_blob(d, data); });
   }
   Result<std::optional<std::string>> get_blob(const Digest& d) override {
-    ZB_TRY(reach());
-    return inner_->get_blob(d);
+    return via([&] { return inner_->get_blob(d); });
   }
   Status put_action(const Digest& key, std::string_view v) override {
-    ZB_TRY(reach());
-    return inner_->put_action(key, v);
+    return via([&] { return inner_->put_action(key, v); });
   }
   Result<std::optional<std::string>> get_action(const Digest& key) override {
-    ZB_TRY(reach());
-    return inner_->get_action(key);
+    return via([&] { return inner_->get_action(key); });
   }
-  Status put_meta(std::string_view k, std::string_view v) override {
-    ZB_TRY(reach());
-    return inner_->put_meta(k, v);
-  }
+  Status put_meta(std::string_view k, std::string_view v) override { return via([&] { return inner_->put_meta(k, v); }); }
   Result<std::optional<std::string>> get_meta(std::string_view k) override {
-    ZB_TRY(reach());
-    return inner_->get_meta(k);
+    return via([&] { return inner_->get_meta(k); });
   }
   StoreStats stats() override { return inner_->stats(); }
 
@@ -721,10 +706,12 @@ class FlakyStore final : public Store {
   int calls = 0;
 
  private:
-  Status reach() {
+  // Every call is counted and, while down, fails before it reaches the inner store.
+  template <class Call>
+  auto via(Call call) -> decltype(call()) {
     ++calls;
     if (down) return make_error("Connection refused");
-    return {};
+    return call();
   }
   std::unique_ptr<Store> inner_ = make_memory_store();
 };

@@ -23,24 +23,16 @@ class WriteTolerantStore final : public Store {
       std::lock_guard lock(mu_);
       if (lru_.has(d)) return true;
     }
-    auto r = primary_->has_blob(d);
-    if (r.ok()) return r;
-    read_failed(r.error().message);
-    return false;
+    return read_or(primary_->has_blob(d), false);
   }
 
   Result<std::vector<Digest>> missing_blobs(const std::vector<Digest>& ds) override {
     std::vector<Digest> rest;
     {
       std::lock_guard lock(mu_);
-      for (const Digest& d : ds) {
-        if (!lru_.has(d)) rest.push_back(d);
-      }
+      rest = lru_.absent(ds);
     }
-    auto r = primary_->missing_blobs(rest);
-    if (r.ok()) return r;
-    read_failed(r.error().message);
-    return rest;
+    return read_or(primary_->missing_blobs(rest), rest);
   }
 
   Status put_blob(const Digest& d, std::string_view data) override {
@@ -60,10 +52,7 @@ class WriteTolerantStore final : public Store {
       std::lock_guard lock(mu_);
       if (auto hit = lru_.get(d)) return hit;
     }
-    auto r = primary_->get_blob(d);
-    if (r.ok()) return r;
-    read_failed(r.error().message);
-    return std::optional<std::string>();
+    return read_or(primary_->get_blob(d), std::optional<std::string>());
   }
 
   Status put_action(const Digest& key, std::string_view v) override {
@@ -107,11 +96,16 @@ class WriteTolerantStore final : public Store {
     warn_("store " + spec_ + " accepts writes again; caching resumed");
   }
 
-  void read_failed(const std::string& why) {
+  // A read the store could not answer counts as a miss (`miss`), warned about once.
+  template <class T>
+  T read_or(Result<T> r, T miss) {
+    if (r.ok()) return std::move(r.value());
     std::lock_guard lock(mu_);
-    if (read_warned_) return;
-    read_warned_ = true;
-    warn_("store " + spec_ + ": a read failed (" + why + "): treated as a cache miss");
+    if (!read_warned_) {
+      read_warned_ = true;
+      warn_("store " + spec_ + ": a read failed (" + r.error().message + "): treated as a cache miss");
+    }
+    return miss;
   }
 
   template <class Put>
@@ -137,10 +131,7 @@ class WriteTolerantStore final : public Store {
       auto it = local.find(k);
       if (it != local.end()) return std::optional<std::string>(it->second);
     }
-    auto r = get();
-    if (r.ok()) return r;
-    read_failed(r.error().message);
-    return std::optional<std::string>();
+    return read_or(get(), std::optional<std::string>());
   }
 
   const std::string spec_;
