@@ -4,22 +4,13 @@
 #include <unistd.h>
 
 #include "common/blob_writer.h"
+#include "common/temp_dir.h"
 
 namespace fs = std::filesystem;
 using zbuild::digest_bytes;
 using zbuild::FileBlobWriter;
 using zbuild::MemoryBlobWriter;
-
-namespace {
-struct TempRoot {
-  fs::path path;
-  TempRoot() {
-    char tmpl[] = "/tmp/zbuild-blob-writer-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempRoot() { fs::remove_all(path); }
-};
-}  // namespace
+using zbuild::TempDir;
 
 TEST_CASE("blob writer: chunks in order, hashed, checked against the digest") {
   std::string text = "hello, chunked world";
@@ -37,7 +28,7 @@ TEST_CASE("blob writer: chunks in order, hashed, checked against the digest") {
 }
 
 TEST_CASE("file blob writer: one content to several confined paths, renamed into place only when whole") {
-  TempRoot t;
+  TempDir t("blob-writer-test");
   std::string text(300000, 'z');
   {
     FileBlobWriter w(digest_bytes(text));

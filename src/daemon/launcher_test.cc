@@ -62,6 +62,11 @@ struct Rig {
   }
   void join(int pid) { registry.hello("r" + std::to_string(pid), procs.id_of(pid), "h", "linux", 1); }
   WorkerRec& worker(int pid) { return *registry.find("r" + std::to_string(pid)); }
+  // `ms` pass, then the launcher looks at a build with `waiting` tasks ready.
+  void tick_after(int64_t ms, int waiting = 0) {
+    clock.advance(ms);
+    launcher->tick(waiting, registry);
+  }
 };
 
 using Signals = std::vector<std::pair<int, int>>;
@@ -178,8 +183,7 @@ TEST_CASE("--release-after 0: a launched worker keeps its slot for the whole bui
   r.worker(100).running.clear();
   // Idle for a day, nothing waiting: neither is released.
   for (int hour = 0; hour < 24; ++hour) {
-    r.clock.advance(3600 * 1000);
-    r.launcher->tick(0, r.registry);
+    r.tick_after(3600 * 1000);
   }
   CHECK(r.procs.signals.empty());
   CHECK(r.launcher->counters().released == 0);
@@ -218,11 +222,9 @@ TEST_CASE("idle workers are released after the delay, down to the minimum") {
   r.join(102);
   r.worker(100).running.insert(7);   // busy: never released
   r.launcher->tick(0, r.registry);
-  r.clock.advance(29000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(29000);
   CHECK(r.procs.signals.empty());
-  r.clock.advance(1000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(1000);
   REQUIRE(r.procs.signals.size() == 1);
   CHECK(r.procs.signals[0].second == SIGTERM);
   int first = r.procs.signals[0].first;
@@ -249,13 +251,10 @@ TEST_CASE("work arriving resets the idle clock") {
   Rig r(policy(0, 2));
   r.launcher->tick(1, r.registry);
   r.join(100);
-  r.clock.advance(20000);
-  r.launcher->tick(1, r.registry);   // work waits: busy
-  r.clock.advance(20000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(20000, 1);   // work waits: busy
+  r.tick_after(20000);
   CHECK(r.procs.signals.empty());
-  r.clock.advance(10000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(10000);
   CHECK(r.procs.signals.size() == 1);
 }
 
@@ -267,23 +266,19 @@ TEST_CASE("a launch command that keeps failing backs off") {
   r.launcher->tick(0, r.registry);
   CHECK(r.procs.commands.size() == 1);   // backing off
   CHECK(r.launcher->counters().failed == 1);
-  r.clock.advance(1000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(1000);
   CHECK(r.procs.commands.size() == 2);
   r.procs.exit(101);
   r.launcher->tick(0, r.registry);
-  r.clock.advance(1000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(1000);
   CHECK(r.procs.commands.size() == 2);   // 2 s now
-  r.clock.advance(1000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(1000);
   CHECK(r.procs.commands.size() == 3);
   r.procs.fail_start = true;   // the shell itself cannot start: counted, backed off too
   r.procs.exit(102);
   r.launcher->tick(0, r.registry);
   CHECK(r.launcher->counters().failed == 3);
-  r.clock.advance(4000);
-  r.launcher->tick(0, r.registry);
+  r.tick_after(4000);
   CHECK(r.launcher->counters().failed == 4);
   r.launcher->tick(0, r.registry);
   CHECK(r.launcher->counters().failed == 4);

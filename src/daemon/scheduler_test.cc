@@ -238,6 +238,17 @@ struct Rig {
       complete(s, success(s));
     }
   }
+  // The `i`th dispatch, which went to `route`.
+  Sent sent_to(const std::string& route, size_t i = 0) {
+    Sent s = host.sent.at(i);
+    REQUIRE(s.route == route);
+    return s;
+  }
+  // Runs everything sent and expects build `id` to have succeeded.
+  void run_all_expect_ok(uint64_t id) {
+    run_all();
+    REQUIRE(host.finished(id)->ok);
+  }
 };
 
 }  // namespace
@@ -692,8 +703,7 @@ TEST_CASE("infrastructure failures are retried on a different worker") {
   r.add_worker("w1", "one", 2, 2);
   r.add_worker("w2", "two", 2, 1);
   uint64_t id = r.submit({task("t")});
-  Sent first = r.host.sent.at(0);
-  REQUIRE(first.route == "w1");
+  Sent first = r.sent_to("w1");
   REQUIRE(first.attempt == 1);
   // w1 reports the failure and grants its slot back: it has more credit than w2 again.
   r.complete(first, r.infra(first));
@@ -754,8 +764,7 @@ TEST_CASE("an unreachable worker is dropped and its task goes elsewhere") {
   // The send never reached w1, so it costs no attempt and is not a retry.
   REQUIRE(r.host.sent[0].attempt == 1);
   REQUIRE(r.sched.counters().retries == 0u);
-  r.run_all();
-  REQUIRE(r.host.finished(id)->ok);
+  r.run_all_expect_ok(id);
 }
 
 // ---------------------------------------------------------------- lost workers
@@ -766,8 +775,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     r.add_worker("w1", "one", 1, 1);
     r.add_worker("w2", "two", 1, 1);
     uint64_t id = r.submit({task("t"), task("u", {0})});
-    Sent first = r.host.sent.at(0);
-    REQUIRE(first.route == "w1");
+    Sent first = r.sent_to("w1");
     r.lose("w1", "worker one left");
     REQUIRE(r.sched.counters().retries == 1u);
     r.sched.dispatch();
@@ -780,8 +788,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     REQUIRE(r.sched.counters().late_results == 1u);
     REQUIRE(r.sched.find_task(first.gid)->state == TaskState::Running);
     REQUIRE(r.host.sends_of("u") == 0u);
-    r.run_all();
-    REQUIRE(r.host.finished(id)->ok);
+    r.run_all_expect_ok(id);
     REQUIRE(r.sched.counters().executed == 2u);
   }
   SECTION("via registry expiry with a FakeClock") {
@@ -789,8 +796,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     r.add_worker("w1", "one", 1, 1);
     r.add_worker("w2", "two", 1, 0);
     uint64_t id = r.submit({task("t")});
-    Sent first = r.host.sent.at(0);
-    REQUIRE(first.route == "w1");
+    Sent first = r.sent_to("w1");
     r.clock.advance(3000);
     r.registry.find("w2")->last_seen_ms = r.clock.now_ms();
     REQUIRE(r.registry.expire().empty());
@@ -827,16 +833,14 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     r.add_worker("w3", "three", 1, 1);
     r.sched.dispatch();
     REQUIRE(r.host.sent.size() == 2u);
-    r.run_all();
-    REQUIRE(r.host.finished(id)->ok);
+    r.run_all_expect_ok(id);
   }
   SECTION("a worker reconnecting under the same id gives back its tasks") {
     Rig r;
     r.add_worker("w1", "one", 1, 1);
     r.add_worker("w2", "two", 1, 1);
     uint64_t id = r.submit({task("t")});
-    Sent first = r.host.sent.at(0);
-    REQUIRE(first.route == "w1");
+    Sent first = r.sent_to("w1");
     auto orphans = r.registry.hello("w1b", "one", "host-one", "linux-x86_64", 1);
     REQUIRE(orphans == std::set<uint64_t>{first.gid});
     r.sched.requeue_tasks(orphans, "worker one reconnected");
@@ -845,8 +849,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     REQUIRE(r.host.sent[1].route == "w2");
     r.sched.on_result(first.route, first.gid, first.attempt, r.success(first));
     REQUIRE(r.sched.counters().late_results == 1u);
-    r.run_all();
-    REQUIRE(r.host.finished(id)->ok);
+    r.run_all_expect_ok(id);
   }
 }
 
@@ -1063,8 +1066,7 @@ TEST_CASE("followers and infrastructure retries") {
     r.complete(same, r.infra(same));
     REQUIRE(r.host.done_count(b2) == 1u);
     REQUIRE(r.host.finished(b2)->states == std::vector<TaskState>{TaskState::Skipped, TaskState::Failed});
-    r.run_all();
-    REQUIRE(r.host.finished(b1)->ok);
+    r.run_all_expect_ok(b1);
     REQUIRE(r.sched.builds().empty());
     REQUIRE(r.sched.running_count() == 0u);
   }
@@ -1081,8 +1083,7 @@ TEST_CASE("losing workers does not use up a task's attempts; reported infra fail
     r.sched.dispatch();
   }
   REQUIRE(r.host.sent.size() == 6u);
-  r.run_all();
-  REQUIRE(r.host.finished(id)->ok);
+  r.run_all_expect_ok(id);
 }
 
 // ---------------------------------------------------------------- trust rules
@@ -1100,8 +1101,7 @@ TEST_CASE("two running builds may not write one output with different commands")
   NewTask elsewhere = other;
   elsewhere.action.root = "/other-checkout";
   REQUIRE(r.add({elsewhere}).ok());   // another root: no conflict
-  r.run_all();
-  REQUIRE(r.host.finished(b1)->ok);
+  r.run_all_expect_ok(b1);
   REQUIRE(r.add({other}).ok());        // the first build ended: its claim is released
 }
 
@@ -1238,8 +1238,7 @@ TEST_CASE("tasks go only to workers whose announced programs admit them") {
     uint64_t b = r.submit({sh});
     REQUIRE(r.host.sent.size() == 1u);
     REQUIRE(r.host.sent[0].route == "shell");
-    r.run_all();
-    REQUIRE(r.host.finished(b)->ok);
+    r.run_all_expect_ok(b);
   }
   SECTION("with no worker connected the build waits") {
     Rig empty;

@@ -171,13 +171,8 @@ Status finish_task_paths(const fs::path& root, const std::string& source, Task& 
   return {};
 }
 
-Result<Task> read_v1_task(const json& obj, const fs::path& root, const std::string& source,
-                          size_t number) {
-  TaskReader r(obj, source, number);
-  if (!obj.is_object()) return make_error(r.place() + ": a task must be a JSON object");
-  ZB_TRY(r.read_id());
-  Task t;
-  t.id = r.id();
+// The fields of a version-1 task (after its id).
+Status read_v1_fields(TaskReader& r, Task& t) {
   if (!r.has("argv")) return make_error(r.place() + ": missing 'argv'");
   ZB_TRY(r.string_array("argv", t.argv));
   if (t.argv.empty()) return make_error(r.place() + ": 'argv' must not be empty");
@@ -186,9 +181,7 @@ Result<Task> read_v1_task(const json& obj, const fs::path& root, const std::stri
   ZB_TRY(r.string_array("outputs", t.outputs));
   ZB_TRY(r.string_array("deps", t.deps));
   ZB_TRY(r.env_map("env", t.env));
-  ZB_TRY(r.positive_int("timeout_s", t.timeout_s));
-  ZB_TRY(finish_task_paths(root, source, t));
-  return t;
+  return r.positive_int("timeout_s", t.timeout_s);
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -205,13 +198,8 @@ bool needs_compile_only(const std::vector<std::string>& flags, const std::string
                       [](const std::string& f) { return f == "-c" || f == "-S" || f == "-E"; });
 }
 
-Result<Task> read_legacy_task(const json& obj, const fs::path& root, const std::string& source,
-                              size_t number) {
-  TaskReader r(obj, source, number);
-  if (!obj.is_object()) return make_error(r.place() + ": a task must be a JSON object");
-  ZB_TRY(r.read_id());
-  Task t;
-  t.id = r.id();
+// The fields of a task in the older format (after its id), turned into a compile or a link.
+Status read_legacy_fields(TaskReader& r, Task& t) {
   std::vector<std::string> sources;
   std::vector<std::string> dependencies;
   std::vector<std::string> flags;
@@ -243,6 +231,18 @@ Result<Task> read_legacy_task(const json& obj, const fs::path& root, const std::
     t.inputs = dependencies;
   }
   t.outputs.push_back(output);
+  return {};
+}
+
+// Task `number` of either format: a JSON object with an id, its fields, paths made relative.
+Result<Task> read_task(const json& obj, const fs::path& root, const std::string& source, size_t number,
+                       bool legacy) {
+  TaskReader r(obj, source, number);
+  if (!obj.is_object()) return make_error(r.place() + ": a task must be a JSON object");
+  ZB_TRY(r.read_id());
+  Task t;
+  t.id = r.id();
+  ZB_TRY(legacy ? read_legacy_fields(r, t) : read_v1_fields(r, t));
   ZB_TRY(finish_task_paths(root, source, t));
   return t;
 }
@@ -304,8 +304,7 @@ Result<Graph> parse_graph(const std::string& text, const std::string& source_nam
   size_t number = 0;
   for (const auto& obj : *tasks) {
     ++number;
-    auto t = legacy ? read_legacy_task(obj, g.root, source_name, number)
-                    : read_v1_task(obj, g.root, source_name, number);
+    auto t = read_task(obj, g.root, source_name, number, legacy);
     if (!t.ok()) return t.error();
     g.tasks.push_back(std::move(t.value()));
   }

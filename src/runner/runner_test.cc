@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/command_policy.h"
+#include "common/temp_dir.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
@@ -26,17 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "zbuild-runner-test-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 Analysis an(std::vector<std::string> argv) { return analyze(argv, "/nonexistent"); }
 
