@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "common/text.h"
 #include "graph/json_error.h"
 
 namespace zbuild::client {
@@ -396,14 +397,18 @@ Result<ImportResult> import_compdb(const fs::path& file, const ImportOptions& op
 // ---------------------------------------------------------------------------------------------
 // ninja
 
+namespace {
+// The lines of a tool's output, without their newlines.
+std::vector<std::string> lines_of(const std::string& text) {
+  auto pieces = split(text, '\n');
+  if (pieces.back().empty()) pieces.pop_back();   // the text's last newline ends a line, starts none
+  return {pieces.begin(), pieces.end()};
+}
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> parse_ninja_targets(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find('\n', i);
-    if (j == std::string::npos) j = text.size();
-    std::string line = text.substr(i, j - i);
-    i = j + 1;
+  for (const std::string& line : lines_of(text)) {
     auto sep = line.rfind(": ");
     if (sep == std::string::npos) continue;
     out.emplace_back(line.substr(0, sep), line.substr(sep + 2));
@@ -423,13 +428,8 @@ Result<std::vector<NinjaQueryNode>> parse_ninja_query(const std::string& text) {
   //     ...
   std::vector<NinjaQueryNode> nodes;
   enum { kNone, kInputs, kOther } section = kNone;
-  size_t i = 0;
   size_t lineno = 0;
-  while (i < text.size()) {
-    size_t j = text.find('\n', i);
-    if (j == std::string::npos) j = text.size();
-    std::string line = text.substr(i, j - i);
-    i = j + 1;
+  for (const std::string& line : lines_of(text)) {
     ++lineno;
     if (line.empty()) continue;
     if (line[0] != ' ') {
@@ -482,6 +482,23 @@ Result<std::string> run_ninja(const ImportOptions& opts, const fs::path& dir, st
                       "): " + err);
   }
   return std::move(r.value().out);
+}
+
+// `ninja -t query` for every path, 400 to a command line (a long list stays under ARG_MAX).
+Result<std::vector<NinjaQueryNode>> query_ninja(const ImportOptions& opts, const fs::path& dir,
+                                                const std::vector<std::string>& paths) {
+  std::vector<NinjaQueryNode> all;
+  for (size_t b = 0; b < paths.size(); b += 400) {
+    std::vector<std::string> args{"-t", "query"};
+    args.insert(args.end(), paths.begin() + static_cast<std::ptrdiff_t>(b),
+                paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), b + 400)));
+    auto text = run_ninja(opts, dir, args);
+    if (!text.ok()) return text.error();
+    auto nodes = parse_ninja_query(text.value());
+    if (!nodes.ok()) return nodes.error();
+    for (auto& n : nodes.value()) all.push_back(std::move(n));
+  }
+  return all;
 }
 
 std::string shell_quote(const std::string& s) {
@@ -565,25 +582,19 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
   }
   while (!frontier.empty()) {
     std::vector<std::string> next;
-    for (size_t b = 0; b < frontier.size(); b += 400) {
-      std::vector<std::string> args{"-t", "query"};
-      for (size_t k = b; k < std::min(frontier.size(), b + 400); ++k) args.push_back(frontier[k]);
-      auto text = run_ninja(opts, dir, args);
-      if (!text.ok()) return text.error();
-      auto nodes = parse_ninja_query(text.value());
-      if (!nodes.ok()) return nodes.error();
-      for (auto& n : nodes.value()) {
-        if (n.rule.empty() || (skipped_rules().count(n.rule) && n.rule != "phony")) {
-          info.emplace(n.path, std::move(n));
-          continue;
-        }
-        for (auto* list : {&n.explicit_inputs, &n.implicit_inputs, &n.order_only_inputs}) {
-          for (auto& in : *list) {
-            if (rule_of.count(in) && seen.insert(in).second) next.push_back(in);
-          }
-        }
+    auto nodes = query_ninja(opts, dir, frontier);
+    if (!nodes.ok()) return nodes.error();
+    for (auto& n : nodes.value()) {
+      if (n.rule.empty() || (skipped_rules().count(n.rule) && n.rule != "phony")) {
         info.emplace(n.path, std::move(n));
+        continue;
       }
+      for (auto* list : {&n.explicit_inputs, &n.implicit_inputs, &n.order_only_inputs}) {
+        for (auto& in : *list) {
+          if (rule_of.count(in) && seen.insert(in).second) next.push_back(in);
+        }
+      }
+      info.emplace(n.path, std::move(n));
     }
     frontier = std::move(next);
   }
@@ -657,21 +668,15 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     if (!info.count(path) && reached_rules.count(rule)) others.push_back(path);
   }
   std::sort(others.begin(), others.end(), [&](auto& a, auto& b) { return position[a] < position[b]; });
-  for (size_t b = 0; b < others.size(); b += 400) {
-    std::vector<std::string> args{"-t", "query"};
-    for (size_t k = b; k < std::min(others.size(), b + 400); ++k) args.push_back(others[k]);
-    auto text = run_ninja(opts, dir, args);
-    if (!text.ok()) return text.error();
-    auto nodes = parse_ninja_query(text.value());
-    if (!nodes.ok()) return nodes.error();
-    for (auto& n : nodes.value()) {
-      std::string sig = signature(n.rule, n);
-      if (!reached_sigs.count(sig)) continue;
-      auto cmd = command_for(n.path, sig);
-      if (!cmd.ok()) return cmd.error();
-      auto it = edge_by_key.find(sig + '\x03' + cmd.value());
-      if (it != edge_by_key.end()) edges[it->second].nodes.push_back(n.path);
-    }
+  auto other_nodes = query_ninja(opts, dir, others);
+  if (!other_nodes.ok()) return other_nodes.error();
+  for (auto& n : other_nodes.value()) {
+    std::string sig = signature(n.rule, n);
+    if (!reached_sigs.count(sig)) continue;
+    auto cmd = command_for(n.path, sig);
+    if (!cmd.ok()) return cmd.error();
+    auto it = edge_by_key.find(sig + '\x03' + cmd.value());
+    if (it != edge_by_key.end()) edges[it->second].nodes.push_back(n.path);
   }
 
   // Which files the edges write (absolute), and phony nodes expanded to the files behind them.

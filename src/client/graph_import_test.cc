@@ -12,23 +12,21 @@
 using namespace zbuild::client;
 using Words = std::vector<std::string>;
 
-TEST_CASE("split_command splits on blanks and honours quotes and backslashes") {
-  auto w = split_command("  g++   -O2\t-c a.cc  -o a.o ");
-  REQUIRE(w.ok());
-  REQUIRE(w.value() == Words{"g++", "-O2", "-c", "a.cc", "-o", "a.o"});
+// The words of a command that must split.
+static Words words(const zbuild::Result<Words>& r) {
+  REQUIRE(r.ok());
+  return r.value();
+}
 
-  w = split_command(R"(gcc '-DNAME=a b' "-DQ=\"x y\"" -DP=\"s\" dir\ with\ space/a.c 'it'\''s' "\$HOME" "a\b")");
-  REQUIRE(w.ok());
-  REQUIRE(w.value() == Words{"gcc", "-DNAME=a b", "-DQ=\"x y\"", "-DP=\"s\"", "dir with space/a.c", "it's", "$HOME",
+TEST_CASE("split_command splits on blanks and honours quotes and backslashes") {
+  REQUIRE(words(split_command("  g++   -O2\t-c a.cc  -o a.o ")) == Words{"g++", "-O2", "-c", "a.cc", "-o", "a.o"});
+
+  REQUIRE(words(split_command(R"(gcc '-DNAME=a b' "-DQ=\"x y\"" -DP=\"s\" dir\ with\ space/a.c 'it'\''s' "\$HOME" "a\b")")) == Words{"gcc", "-DNAME=a b", "-DQ=\"x y\"", "-DP=\"s\"", "dir with space/a.c", "it's", "$HOME",
                              "a\\b"});
 
-  w = split_command("a \"\" ''");
-  REQUIRE(w.ok());
-  REQUIRE(w.value() == Words{"a", "", ""});
+  REQUIRE(words(split_command("a \"\" ''")) == Words{"a", "", ""});
 
-  w = split_command("cc -c \\\n  x.c");
-  REQUIRE(w.ok());
-  REQUIRE(w.value() == Words{"cc", "-c", "x.c"});
+  REQUIRE(words(split_command("cc -c \\\n  x.c")) == Words{"cc", "-c", "x.c"});
 
   REQUIRE(split_command("").value().empty());
   REQUIRE_FALSE(split_command("gcc 'unterminated").ok());
@@ -53,25 +51,17 @@ TEST_CASE("needs_shell spots operators, expansions and shell builtins outside qu
 }
 
 TEST_CASE("command_to_argv unwraps CMake's link wrapper and uses sh -c for compound commands") {
-  auto a = command_to_argv(": && /usr/bin/g++ -O2 CMakeFiles/foo.dir/main.cc.o -o foo  libbar.a && :");
-  REQUIRE(a.ok());
-  REQUIRE(a.value() == Words{"/usr/bin/g++", "-O2", "CMakeFiles/foo.dir/main.cc.o", "-o", "foo", "libbar.a"});
+  REQUIRE(words(command_to_argv(": && /usr/bin/g++ -O2 CMakeFiles/foo.dir/main.cc.o -o foo  libbar.a && :")) == Words{"/usr/bin/g++", "-O2", "CMakeFiles/foo.dir/main.cc.o", "-o", "foo", "libbar.a"});
 
   std::string ar =
       ": && /usr/bin/cmake -E rm -f libbar.a && /usr/bin/ar qc libbar.a  b.cc.o && /usr/bin/ranlib libbar.a && :";
-  a = command_to_argv(ar);
-  REQUIRE(a.ok());
-  REQUIRE(a.value() == Words{"sh", "-c",
+  REQUIRE(words(command_to_argv(ar)) == Words{"sh", "-c",
                              "/usr/bin/cmake -E rm -f libbar.a && /usr/bin/ar qc libbar.a  b.cc.o && "
                              "/usr/bin/ranlib libbar.a"});
 
-  a = command_to_argv("cd /p/build && sh -c \"echo x > gen.h\"");
-  REQUIRE(a.ok());
-  REQUIRE(a.value() == Words{"sh", "-c", "cd /p/build && sh -c \"echo x > gen.h\""});
+  REQUIRE(words(command_to_argv("cd /p/build && sh -c \"echo x > gen.h\"")) == Words{"sh", "-c", "cd /p/build && sh -c \"echo x > gen.h\""});
 
-  a = command_to_argv("gcc -c 'a.c' -o a.o");
-  REQUIRE(a.ok());
-  REQUIRE(a.value() == Words{"gcc", "-c", "a.c", "-o", "a.o"});
+  REQUIRE(words(command_to_argv("gcc -c 'a.c' -o a.o")) == Words{"gcc", "-c", "a.c", "-o", "a.o"});
 
   REQUIRE_FALSE(command_to_argv("   ").ok());
 }

@@ -6,6 +6,7 @@
 
 #include "client/headers.h"
 #include "common/fs.h"
+#include "common/temp_dir.h"
 
 using namespace zbuild::client;
 
@@ -40,9 +41,8 @@ TEST_CASE("manifests round-trip and reject unknown formats") {
 }
 
 TEST_CASE("the scan the client runs is checked: no option that runs a program or loads code") {
-  namespace fs = std::filesystem;
-  std::string t = (fs::temp_directory_path() / "zbuild-headers-test-XXXXXX").string();
-  fs::path dir = ::mkdtemp(t.data());
+  zbuild::TempDir tmp("headers-test");
+  const auto& dir = tmp.path;
   REQUIRE(zbuild::write_file_atomic(dir / "ok.rsp", "-O2 -Iinc").ok());
   REQUIRE(zbuild::write_file_atomic(dir / "evil.rsp", "-O2 -wrapper /bin/sh,-c,touch\\ /tmp/pwned").ok());
   REQUIRE(zbuild::write_file_atomic(dir / "nested.rsp", "@evil.rsp").ok());
@@ -57,17 +57,11 @@ TEST_CASE("the scan the client runs is checked: no option that runs a program or
   CHECK(link.value().empty());
   CHECK(checked_scan_compile({"sh", "-c", "-wrapper"}, cwd).value().empty());
 
-  for (auto argv : std::vector<std::vector<std::string>>{
-           {"g++", "-wrapper", "/bin/sh,-c,id", "-c", "a.cc"},
-           {"g++", "-B/tmp/evil", "-c", "a.cc"},
-           {"g++", "-B", "/tmp/evil", "-c", "a.cc"},
-           {"gcc", "-fplugin=/tmp/evil.so", "-c", "a.c"},
-           {"gcc", "-specs=/tmp/evil.specs", "-c", "a.c"},
-           {"gcc", "-Wp,-fplugin=/tmp/evil.so", "-c", "a.c"},
-           {"clang", "-Xclang", "-load", "-Xclang", "/tmp/evil.so", "-c", "a.c"},
-           {"g++", "@evil.rsp", "-c", "a.cc"},
-           {"g++", "@nested.rsp", "-c", "a.cc"},
-       }) {
+  // The scan applies common/command_policy (whose own test holds the full list of options):
+  // one option given plainly, and the same kind of option hidden in response files.
+  for (auto argv : std::vector<std::vector<std::string>>{{"g++", "-B/tmp/evil", "-c", "a.cc"},
+                                                         {"g++", "@evil.rsp", "-c", "a.cc"},
+                                                         {"g++", "@nested.rsp", "-c", "a.cc"}}) {
     INFO(argv[1]);
     auto r = checked_scan_compile(argv, cwd);
     REQUIRE_FALSE(r.ok());
@@ -76,8 +70,6 @@ TEST_CASE("the scan the client runs is checked: no option that runs a program or
   // "-c" inside a response file still makes a compile, and it is checked.
   REQUIRE(zbuild::write_file_atomic(dir / "c.rsp", "-c -fplugin=x.so").ok());
   CHECK_FALSE(checked_scan_compile({"gcc", "@c.rsp", "a.c"}, cwd).ok());
-  std::error_code ec;
-  fs::remove_all(dir, ec);
 }
 
 TEST_CASE("the scan's environment is the task's checked variables and a fixed PATH") {

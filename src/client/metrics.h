@@ -16,24 +16,18 @@
 namespace zbuild::client {
 
 struct Metrics {
-  uint64_t total_tasks = 0;
-  uint64_t cached_tasks = 0;
-  uint64_t executed_tasks = 0;
-  uint64_t failed_tasks = 0;
-  uint64_t skipped_tasks = 0;
-  uint64_t retried_tasks = 0;
+  // Tasks by how they ended (docs/metrics.md).
+  uint64_t total_tasks = 0, cached_tasks = 0, executed_tasks = 0, failed_tasks = 0, skipped_tasks = 0,
+           retried_tasks = 0;
   int64_t build_time_ms = 0;
   int64_t prepare_ms = 0;
   int64_t min_task_ms = -1;
   int64_t max_task_ms = 0;
   int64_t sum_task_ms = 0;
-  uint64_t bytes_uploaded = 0;
-  uint64_t bytes_downloaded = 0;
-  uint64_t header_scans = 0;
-  uint64_t manifest_hits = 0;
+  uint64_t bytes_uploaded = 0, bytes_downloaded = 0;
+  uint64_t header_scans = 0, manifest_hits = 0;
   // The worker pool when the build started (from the daemon's status).
-  uint64_t num_workers = 0;
-  uint64_t total_slots = 0;
+  uint64_t num_workers = 0, total_slots = 0;
   // From the build's timeline (client/trace.h).
   ScheduleSummary schedule;
 

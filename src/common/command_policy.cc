@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/fs.h"
+#include "common/text.h"
 
 namespace zbuild::cmd {
 
@@ -15,17 +16,6 @@ std::string_view base_name(std::string_view p) {
   return slash == std::string_view::npos ? p : p.substr(slash + 1);
 }
 
-std::vector<std::string_view> split_commas(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
-    if (j == std::string_view::npos) j = s.size();
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -189,7 +179,7 @@ std::string refused_name(std::string_view a, std::string_view next) {
   };
   if (plugin(a) || (a == "-Xlinker" && plugin(next))) return "-plugin";   // ld, ar, nm, ranlib take --plugin
   if (starts(a, "-Wl,")) {
-    for (auto piece : split_commas(a.substr(4))) {
+    for (auto piece : split(a.substr(4), ',')) {
       if (plugin(piece)) return "-plugin";
     }
   }
@@ -207,7 +197,7 @@ Status check_compiler_options(const std::vector<std::string>& argv, const std::s
     if (name.empty() && (starts(a, "-Wp,") || a == "-Xpreprocessor")) {
       std::vector<std::string> inner = {"cc"};
       if (a == "-Xpreprocessor") inner.emplace_back(next);
-      else for (auto p : split_commas(a.substr(4))) inner.emplace_back(p);
+      else for (auto p : split(a.substr(4), ',')) inner.emplace_back(p);
       auto st = check_compiler_options(inner, allowed);
       if (!st.ok()) return st;
     }

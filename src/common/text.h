@@ -5,9 +5,14 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace zbuild {
 
 std::string printable(std::string_view s);
+
+// The pieces of `s` between occurrences of `sep`, empty ones included ("a,,b," gives "a", "",
+// "b", ""; "" gives one empty piece).
+std::vector<std::string_view> split(std::string_view s, char sep);
 
 }  // namespace zbuild

@@ -102,15 +102,11 @@ class SchedulerHost {
 };
 
 struct SchedulerCounters {
-  uint64_t builds = 0;
-  uint64_t tasks_received = 0;
-  uint64_t dispatched = 0;
-  uint64_t cache_hits = 0;
-  uint64_t executed = 0;
-  uint64_t failed = 0;
-  uint64_t retries = 0;
-  uint64_t deduplicated = 0;
-  uint64_t late_results = 0;
+  uint64_t builds = 0, tasks_received = 0;
+  // How tasks ended: dispatched, answered from the cache, run, failed; retried attempts, tasks
+  // joined to an identical one in flight, results that came after their task moved on.
+  uint64_t dispatched = 0, cache_hits = 0, executed = 0, failed = 0;
+  uint64_t retries = 0, deduplicated = 0, late_results = 0;
   uint64_t verified = 0;           // actions whose two runs agreed
   uint64_t verify_mismatches = 0;  // actions whose two runs disagreed (nothing cached)
   uint64_t verify_skipped = 0;     // chosen for verification with no second worker connected

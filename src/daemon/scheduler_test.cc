@@ -181,6 +181,11 @@ struct Rig {
     registry.find(route)->credit = credit;
     registry.find(route)->any_program = true;   // the tests' commands are "tool ..."
   }
+  // w1 ("one") and w2 ("two"), one slot each.
+  void add_two_workers() {
+    add_worker("w1", "one", 1, 1);
+    add_worker("w2", "two", 1, 1);
+  }
   // The worker at `route` leaves (removed from the registry, its tasks given back).
   void lose(const std::string& route, const std::string& why = "lost") {
     auto gone = registry.remove(route);
@@ -616,8 +621,7 @@ TEST_CASE("identical actions in flight run once") {
     r.add_worker("w1", "one", 4, 4);
     uint64_t b1 = r.submit({task("same")});
     uint64_t b2 = r.submit({task("same")});
-    Sent s = r.host.sent.at(0);
-    r.complete(s, r.failure(s));
+    r.complete(r.host.sent.at(0), r.failure(r.host.sent.at(0)));   // the one run fails
     REQUIRE(r.host.sent.size() == 1u);
     REQUIRE_FALSE(r.host.finished(b1)->ok);
     REQUIRE_FALSE(r.host.finished(b2)->ok);
@@ -732,8 +736,7 @@ TEST_CASE("the only worker is reused for a retry") {
 
 TEST_CASE("infrastructure failures give up after max_attempts") {
   Rig r(3);
-  r.add_worker("w1", "one", 1, 1);
-  r.add_worker("w2", "two", 1, 1);
+  r.add_two_workers();
   uint64_t id = r.submit({task("t"), task("dep", {0})});
   for (int i = 0; i < 3; ++i) {
     REQUIRE(r.host.sent.size() == static_cast<size_t>(i + 1));
@@ -772,8 +775,7 @@ TEST_CASE("an unreachable worker is dropped and its task goes elsewhere") {
 TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
   SECTION("via on_worker_lost") {
     Rig r;
-    r.add_worker("w1", "one", 1, 1);
-    r.add_worker("w2", "two", 1, 1);
+    r.add_two_workers();
     uint64_t id = r.submit({task("t"), task("u", {0})});
     Sent first = r.sent_to("w1");
     r.lose("w1", "worker one left");
@@ -827,7 +829,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     r.add_worker("w1", "one", 1, 1);
     uint64_t id = r.submit({task("t")});
     r.lose("w1");
-    r.sched.dispatch();
+    r.sched.dispatch();   // nowhere to go
     REQUIRE(r.host.sent.size() == 1u);
     REQUIRE(r.sched.ready_count() == 1u);
     r.add_worker("w3", "three", 1, 1);
@@ -837,8 +839,7 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
   }
   SECTION("a worker reconnecting under the same id gives back its tasks") {
     Rig r;
-    r.add_worker("w1", "one", 1, 1);
-    r.add_worker("w2", "two", 1, 1);
+    r.add_two_workers();
     uint64_t id = r.submit({task("t")});
     Sent first = r.sent_to("w1");
     auto orphans = r.registry.hello("w1b", "one", "host-one", "linux-x86_64", 1);
@@ -1041,8 +1042,7 @@ TEST_CASE("followers and infrastructure retries") {
   }
   SECTION("a retried primary runs once more for everybody") {
     Rig r;
-    r.add_worker("w1", "one", 1, 1);
-    r.add_worker("w2", "two", 1, 1);
+    r.add_two_workers();
     uint64_t b1 = r.submit({task("same")});
     uint64_t b2 = r.submit({task("same")});
     Sent first = r.host.sent.at(0);
@@ -1077,10 +1077,10 @@ TEST_CASE("losing workers does not use up a task's attempts; reported infra fail
   for (int i = 0; i < 6; ++i) r.add_worker("w" + std::to_string(i), "id" + std::to_string(i), 1, 1);
   uint64_t id = r.submit({task("t")});
   // Five workers die one after another while running the task: it keeps being retried.
-  for (int k = 0; k < 5; ++k) {
-    REQUIRE(r.host.sent.size() == static_cast<size_t>(k + 1));
+  for (size_t k = 1; k <= 5; ++k) {
+    REQUIRE(r.host.sent.size() == k);
     r.lose(r.host.sent.back().route);
-    r.sched.dispatch();
+    r.sched.dispatch();   // to the next worker
   }
   REQUIRE(r.host.sent.size() == 6u);
   r.run_all_expect_ok(id);
@@ -1140,8 +1140,7 @@ TEST_CASE("--verify-rate runs an action on two workers and compares") {
   SECTION("agreeing runs count once and are accepted") {
     Rig r;
     r.sched.set_verify_rate(1.0);
-    r.add_worker("w1", "one", 1, 1);
-    r.add_worker("w2", "two", 1, 1);
+    r.add_two_workers();
     uint64_t b = r.submit({task("a", {}, {"a.o"})});
     REQUIRE(r.host.sent.size() == 1u);
     Sent first = r.host.sent[0];
@@ -1158,8 +1157,7 @@ TEST_CASE("--verify-rate runs an action on two workers and compares") {
   SECTION("disagreeing runs fail the task, name both workers and set a repeat offender aside") {
     Rig r;
     r.sched.set_verify_rate(1.0, 1);
-    r.add_worker("w1", "one", 1, 1);
-    r.add_worker("w2", "two", 1, 1);
+    r.add_two_workers();
     uint64_t b = r.submit({task("a", {}, {"a.o"})});
     Sent first = r.host.sent[0];
     REQUIRE_FALSE(r.sched.on_result(first.route, first.gid, first.attempt, r.success(first)));
