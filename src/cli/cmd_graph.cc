@@ -5,7 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "client/graph_import.h"
+#include "graph/import.h"
 #include "common/fs.h"
 #include "graph/graph.h"
 
@@ -52,7 +52,7 @@ int cmd_graph(int argc, char** argv) {
     std::fprintf(stderr, "zbuild graph: give exactly one of --compdb FILE and --ninja-dir DIR\n%s", kGraphHelp);
     return 2;
   }
-  client::ImportOptions opts;
+  graph::ImportOptions opts;
   opts.root = args->get("--root");
   opts.strip_launchers = !args->has("--keep-launcher");
   opts.ninja = args->get("--ninja", "ninja");
@@ -63,8 +63,8 @@ int cmd_graph(int argc, char** argv) {
     if (j > i) opts.targets.push_back(targets.substr(i, j - i));
     i = j + 1;
   }
-  auto r = compdb ? client::import_compdb(args->get("--compdb"), opts)
-                  : client::import_ninja(args->get("--ninja-dir"), opts);
+  auto r = compdb ? graph::import_compdb(args->get("--compdb"), opts)
+                  : graph::import_ninja(args->get("--ninja-dir"), opts);
   if (!r.ok()) {
     std::fprintf(stderr, "zbuild graph: %s\n", r.error().message.c_str());
     return 2;
@@ -84,7 +84,7 @@ int cmd_graph(int argc, char** argv) {
   }
 
   std::string out = args->get("-o", "graph.json");
-  std::string text = client::graph_to_json(r->graph);
+  std::string text = graph::graph_to_json(r->graph);
   // The graph must load as `zbuild submit` will load it (inputs are checked there, when the
   // build runs: a compilation database may name sources that are generated later).
   std::filesystem::path out_dir =

@@ -8,7 +8,7 @@
 namespace zbuild::client {
 
 bool is_scannable_compile(const std::vector<std::string>& argv) {
-  return !argv.empty() && cmd::is_c_compiler(argv[0]) && std::find(argv.begin(), argv.end(), "-c") != argv.end();
+  return cmd::compiles_object(argv);
 }
 
 std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {

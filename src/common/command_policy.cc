@@ -50,6 +50,10 @@ bool is_compile(const std::vector<std::string>& argv) {
   return std::any_of(argv.begin() + 1, argv.end(), [](const std::string& a) { return a == "-c" || a == "-S" || a == "-E"; });
 }
 
+bool compiles_object(const std::vector<std::string>& argv) {
+  return !argv.empty() && is_c_compiler(argv[0]) && std::find(argv.begin() + 1, argv.end(), "-c") != argv.end();
+}
+
 std::optional<std::string> refused_env(std::string_view n) {
   if (starts(n, "LD_")) return "a dynamic-loader variable";
   static const char* const kExact[] = {"GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "HOSTALIASES",

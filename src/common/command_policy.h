@@ -36,6 +36,9 @@ bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& 
 
 // A compiler driver asked to compile without linking (-c, -S or -E).
 bool is_compile(const std::vector<std::string>& argv);
+// A compiler driver asked for an object file (-c): what a header scan and a graph importer
+// treat as a compile.
+bool compiles_object(const std::vector<std::string>& argv);
 
 // Why an environment variable may not be part of a task ("loader variable", ...), or nullopt
 // when it may. Covers the dynamic loader (LD_*), glibc (GCONV_PATH, MALLOC_*, GLIBC_TUNABLES,

@@ -1,4 +1,4 @@
-#include "client/graph_import.h"
+#include "graph/import.h"
 
 #include <algorithm>
 #include <functional>
@@ -8,14 +8,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "client/headers.h"
+#include "common/command_policy.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
 #include "graph/json_error.h"
 
-namespace zbuild::client {
+namespace zbuild::graph {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -275,7 +275,7 @@ Result<std::string> rel_to(const fs::path& root, const fs::path& abs, const std:
 std::string output_of(const std::vector<std::string>& argv) {
   for (size_t i = 1; i < argv.size(); ++i) {
     if (argv[i] == "-o" && i + 1 < argv.size()) return argv[i + 1];
-    if (argv[i].size() > 2 && argv[i].rfind("-o", 0) == 0 && is_scannable_compile(argv)) return argv[i].substr(2);
+    if (argv[i].size() > 2 && argv[i].rfind("-o", 0) == 0 && cmd::compiles_object(argv)) return argv[i].substr(2);
   }
   return {};
 }
@@ -722,7 +722,7 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     argvs[k] = std::move(argv.value());
     if (opts.strip_launchers && argvs[k].size() > 2 && is_launcher(argvs[k][0])) strip_launcher(argvs[k]);
     symlinks_to_copies(argvs[k]);
-    if (is_scannable_compile(argvs[k])) {
+    if (cmd::compiles_object(argvs[k])) {
       for (auto& in : e.q->explicit_inputs) {
         fs::path p = absolute_normal(dir, in);
         if (!producer.count(p.string())) places.push_back(p);
@@ -766,7 +766,7 @@ Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& o
     t.cwd = cwd.value();
     // A compile gets order-only generated files (headers, mostly) as inputs, so they are in
     // its sandbox; other commands only wait for them.
-    bool compile = is_scannable_compile(t.argv);
+    bool compile = cmd::compiles_object(t.argv);
     std::set<std::string> ins(t.outputs.begin(), t.outputs.end());
     std::set<std::string> deps;
     auto add = [&](const std::string& abs, bool ordering_only) {
@@ -827,4 +827,4 @@ std::string graph_to_json(const graph::Graph& g) {
   return doc.dump(1) + "\n";
 }
 
-}  // namespace zbuild::client
+}  // namespace zbuild::graph

@@ -21,7 +21,7 @@
 #include "common/result.h"
 #include "graph/graph.h"
 
-namespace zbuild::client {
+namespace zbuild::graph {
 
 struct ImportOptions {
   std::filesystem::path root;          // empty: the common ancestor of the build and source folders
@@ -74,4 +74,4 @@ std::vector<std::pair<std::string, std::string>> parse_ninja_targets(const std::
 // graph.json text (format version 1, the root written as an absolute path).
 std::string graph_to_json(const graph::Graph& g);
 
-}  // namespace zbuild::client
+}  // namespace zbuild::graph

@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "client/graph_import.h"
+#include "graph/import.h"
 #include "common/subprocess.h"
 #include "graph/graph.h"
 
-using namespace zbuild::client;
+using namespace zbuild::graph;
 using Words = std::vector<std::string>;
 
 // The words of a command that must split.
