@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <charconv>
+#include <sstream>
 
 namespace zbuild::cli {
 
@@ -38,6 +39,32 @@ Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec) {
     a.positional.push_back(s);
   }
   return a;
+}
+
+ArgSpec options_in_help(const std::string& help) {
+  ArgSpec spec;
+  std::istringstream lines(help);
+  std::string line;
+  while (std::getline(lines, line)) {
+    size_t start = line.find_first_not_of(' ');
+    if (start == std::string::npos || start == 0 || start > 4 || line[start] != '-') continue;
+    std::istringstream words(line.substr(start, line.find("  ", start) - start));
+    std::vector<std::string> names;
+    bool value = false, another = true;
+    std::string w;
+    while (!value && another && words >> w) {
+      another = w.back() == ',';   // "-o, --output": another name follows
+      if (another) w.pop_back();
+      if (auto eq = w.find('='); eq != std::string::npos) {   // "--sandbox=auto|none"
+        w.resize(eq);
+        value = true;
+      }
+      names.push_back(w);
+    }
+    if (!another && words >> w) value = true;   // a word after the names: the value's placeholder
+    for (const auto& n : names) (value ? spec.with_value : spec.flags).insert(n);
+  }
+  return spec;
 }
 
 Result<int> to_int(const std::string& opt, const std::string& v) {

@@ -36,6 +36,12 @@ struct Args {
 };
 
 Result<Args> parse_args(int argc, char** argv, int first, const ArgSpec& spec);
+
+// The options a help text describes, which is where each option is defined: a line indented
+// by 1 to 4 blanks that starts with the option's names ("-o, --output"), then its value
+// ("--listen HOST:PORT", "--sandbox=auto|none") or, for a flag, a gap of two blanks before the
+// description ("--json    the status as JSON"). Continuation lines (deeper) and prose do not count.
+ArgSpec options_in_help(const std::string& help);
 Result<int> to_int(const std::string& opt, const std::string& v);
 
 }  // namespace zbuild::cli

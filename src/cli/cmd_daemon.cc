@@ -175,12 +175,7 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
 }
 
 const CommandSpec& daemon_spec() {
-  static const CommandSpec spec{
-      "daemon", kDaemonHelp,
-      {{"--listen", "--store", "--store-max-size", "--heartbeat-ms", "--liveness-ms", "--max-attempts", "--ready-file",
-        "--workspace", "--local-workers", "--idle-exit", "--launch", "--min-workers", "--max-workers", "--max-pending",
-        "--release-after", "--curve-key", "--allow-workers", "--allow-clients", "--verify-rate"},
-       {"--insecure", "--verbose"}}};
+  static const CommandSpec spec{"daemon", kDaemonHelp};
   return spec;
 }
 

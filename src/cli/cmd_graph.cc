@@ -30,9 +30,7 @@ static const char* kGraphHelp =
     "Exit status: 0 written, 2 bad usage or an unreadable or unusable build description.\n";
 
 const CommandSpec& graph_spec() {
-  static const CommandSpec spec{
-      "graph", kGraphHelp,
-      {{"--root", "-o", "--compdb", "--ninja-dir", "--target", "--ninja"}, {"--keep-launcher", "--quiet"}}};
+  static const CommandSpec spec{"graph", kGraphHelp};
   return spec;
 }
 

@@ -19,7 +19,7 @@ static const char* kKeygenHelp =
     "  --dir DIR   where to write the two files (default: the current directory)\n";
 
 const CommandSpec& keygen_spec() {
-  static const CommandSpec spec{"keygen", kKeygenHelp, {{"--dir"}, {}}};
+  static const CommandSpec spec{"keygen", kKeygenHelp};
   return spec;
 }
 

@@ -18,7 +18,7 @@ static const char* kReportHelp =
     "  -o, --output FILE  where to write the page\n";
 
 const CommandSpec& report_spec() {
-  static const CommandSpec spec{"report", kReportHelp, {{"-o", "--output"}, {}}};
+  static const CommandSpec spec{"report", kReportHelp};
   return spec;
 }
 

@@ -20,7 +20,7 @@ static const char* kStatusHelp =
     "  --daemon-key FILE   the daemon's public key ($ZBUILD_DAEMON_KEY)\n";
 
 const CommandSpec& status_spec() {
-  static const CommandSpec spec{"status", kStatusHelp, {{"--daemon", "--curve-key", "--daemon-key"}, {"--json"}}};
+  static const CommandSpec spec{"status", kStatusHelp};
   return spec;
 }
 

@@ -39,11 +39,7 @@ static const char* kSubmitHelp =
     "  --daemon-key FILE   the daemon's public key ($ZBUILD_DAEMON_KEY)\n";
 
 const CommandSpec& submit_spec() {
-  static const CommandSpec spec{
-      "submit", kSubmitHelp,
-      {{"--daemon", "--metrics-out", "--csv-out", "--trace", "--wait-daemon", "--curve-key", "--daemon-key",
-        "--local-slots"},
-       {"--keep-going", "--quiet", "--require-sandbox"}}};
+  static const CommandSpec spec{"submit", kSubmitHelp};
   return spec;
 }
 

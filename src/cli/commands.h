@@ -7,9 +7,11 @@
 
 namespace zbuild::cli {
 
-// A command's help text and the options its parser accepts, side by side so that a test
-// (help_test.cc) can check that every accepted option is described in the help.
+// A command's help text, where each of its options is defined once (options_in_help), and
+// the parser's view of those options. help_test.cc checks that every option the command's
+// code looks up is one its help defines.
 struct CommandSpec {
+  CommandSpec(const char* name_, const char* help_) : name(name_), help(help_), args(options_in_help(help_)) {}
   const char* name;   // "daemon", ..., or the program ("zbuild-worker")
   const char* help;
   ArgSpec args;

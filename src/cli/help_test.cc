@@ -1,9 +1,10 @@
-// Every option a command's parser accepts is described in its --help: a line of the help that
-// starts (after indentation) with the option, alone or among "A, B" names. zbuild-cc has no
-// options; every ZBUILD_* variable its sources read must be named in its help instead.
+// Each command's options are defined by its --help (options_in_help); every option its code
+// looks up must be one of them. zbuild-cc has no options; every ZBUILD_* variable its sources
+// read must be named in its help instead.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -15,48 +16,47 @@ using namespace zbuild::cli;
 
 namespace {
 
-// The option names a help line describes: a line indented by 1 to 4 blanks, its leading words
-// up to a gap of two blanks, e.g.
-// "  -o, --output FILE  where..." -> {"-o", "--output"}.
-std::set<std::string> described(const std::string& help) {
-  std::set<std::string> out;
-  std::istringstream lines(help);
-  std::string line;
-  while (std::getline(lines, line)) {
-    size_t start = line.find_first_not_of(' ');
-    if (start == std::string::npos || start == 0 || start > 4 || line[start] != '-') continue;   // not a continuation
-    std::string head = line.substr(start, line.find("  ", start) - start);
-    std::istringstream words(head);
-    std::string w;
-    while (words >> w) {
-      if (!w.empty() && w.back() == ',') w.pop_back();
-      if (w.rfind("-", 0) == 0) out.insert(w.substr(0, w.find('=')));
-    }
-  }
-  return out;
-}
-
 std::vector<const CommandSpec*> all_specs() {
   return {&daemon_spec(), &submit_spec(), &status_spec(), &graph_spec(), &report_spec(), &keygen_spec(), &worker_spec()};
 }
 
 }  // namespace
 
-TEST_CASE("the description finder reads option lines only") {
-  auto d = described("usage: x [--a N]\n\ntext --b here\n  --c N      c\n  -o, --output FILE  o\n  --d=auto|x  d\n"
-                     "                       --e in a continuation\n");
-  CHECK(d == std::set<std::string>{"--c", "-o", "--output", "--d"});
+TEST_CASE("options are read from their help lines: names, value or flag") {
+  auto spec = options_in_help("usage: x [--a N]\n\ntext --b here\n  --c N      c\n  -o, --output FILE  o\n"
+                              "  --d=auto|x  d\n  --e F described after one blank\n  --flag     f\n"
+                              "                       --g in a continuation\n");
+  CHECK(spec.with_value == std::set<std::string>{"--c", "-o", "--output", "--d", "--e"});
+  CHECK(spec.flags == std::set<std::string>{"--flag"});
 }
 
-TEST_CASE("every option each command parses is described in its --help") {
-  for (const CommandSpec* c : all_specs()) {
-    auto d = described(c->help);
-    std::set<std::string> parsed = c->args.with_value;
-    parsed.insert(c->args.flags.begin(), c->args.flags.end());
-    for (const auto& opt : parsed) {
-      INFO(c->name << ": " << opt);
-      CHECK(d.count(opt) == 1);
+TEST_CASE("every option a command's code looks up is defined in its --help") {
+  // The option names each command's source reads (get, has, multi, values.count).
+  std::regex lookup_re(R"re((?:get|has|multi|values\.count)\("(-[-a-z]+)")re");
+  std::map<std::string, const CommandSpec*> file_spec = {
+      {"cmd_daemon.cc", &daemon_spec()}, {"cmd_submit.cc", &submit_spec()}, {"cmd_status.cc", &status_spec()},
+      {"cmd_graph.cc", &graph_spec()},   {"cmd_report.cc", &report_spec()}, {"cmd_keygen.cc", &keygen_spec()},
+      {"worker_main.cc", &worker_spec()}};
+  size_t seen = 0;
+  for (const auto& [file, spec] : file_spec) {
+    std::ifstream f(std::filesystem::path(ZBUILD_SOURCE_ROOT) / "src/cli" / file);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    REQUIRE_FALSE(text.empty());
+    for (std::sregex_iterator m(text.begin(), text.end(), lookup_re), end; m != end; ++m) {
+      std::string opt = (*m)[1];
+      INFO(file << ": " << opt);
+      CHECK((spec->args.with_value.count(opt) + spec->args.flags.count(opt)) == 1);
+      ++seen;
     }
+  }
+  CHECK(seen > 50);   // the scan found the lookups
+}
+
+TEST_CASE("every command defines options, each once") {
+  for (const CommandSpec* c : all_specs()) {
+    INFO(c->name);
+    CHECK(c->args.with_value.size() + c->args.flags.size() > 0);
+    for (const auto& v : c->args.with_value) CHECK(c->args.flags.count(v) == 0);
   }
 }
 

@@ -45,11 +45,7 @@ static const char* kWorkerHelp =
     "MALLOC_*, PYTHON*, ...) or PATH are refused.\n";
 
 const CommandSpec& worker_spec() {
-  static const CommandSpec spec{
-      "zbuild-worker", kWorkerHelp,
-      {{"--daemon", "--slots", "--work-dir", "--id", "--heartbeat-ms", "--liveness-ms", "--curve-key", "--daemon-key",
-        "--sandbox", "--allow-program", "--memory-limit-mb", "--allow-option", "--toolchain-dir"},
-       {"--verbose", "--allow-any-program"}}};
+  static const CommandSpec spec{"zbuild-worker", kWorkerHelp};
   return spec;
 }
 
