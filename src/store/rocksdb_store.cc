@@ -381,51 +381,21 @@ class RocksStore final : public Store {
 
   Result<bool> has_blob(const Digest& d) override { return has_through_missing(d); }
 
+  // Key-only: a blob's recency record is written in the batch that writes the blob and
+  // deleted in the batch that evicts it, so it answers for presence without the blob's bytes
+  // being read (BlobDB keeps large values in blob files). Present blobs are marked as used.
   Result<std::vector<Digest>> missing_blobs(const std::vector<Digest>& digests) override {
     std::lock_guard lock(mu_);
     ZB_TRY(readable());
-    // First a memory-only KeyMayExist (bloom filters, memtables, block cache): "no" is
-    // definite. The undecided rest goes through one batched MultiGet.
-    rocksdb::ReadOptions ro;
-    std::vector<char> present(digests.size(), 0);
-    std::vector<size_t> undecided;
-    std::vector<std::string> keys(digests.size());
-    for (size_t i = 0; i < digests.size(); ++i) {
-      keys[i] = digests[i].str();
-      std::string value;
-      bool found = false;
-      if (!db()->KeyMayExist(ro, cf(kCas), keys[i], &value, &found)) continue;
-      if (found) {
-        present[i] = 1;
-      } else {
-        undecided.push_back(i);
-      }
-    }
-    if (!undecided.empty()) {
-      std::vector<rocksdb::Slice> slices;
-      slices.reserve(undecided.size());
-      for (size_t i : undecided) slices.emplace_back(keys[i]);
-      std::vector<rocksdb::PinnableSlice> values(undecided.size());
-      std::vector<rocksdb::Status> statuses(undecided.size());
-      db()->MultiGet(ro, cf(kCas), slices.size(), slices.data(), values.data(), statuses.data());
-      for (size_t j = 0; j < undecided.size(); ++j) {
-        if (statuses[j].ok()) {
-          present[undecided[j]] = 1;
-        } else if (!statuses[j].IsNotFound()) {
-          return rocks_error(dir_, "looking up " + keys[undecided[j]], statuses[j]);
-        }
-      }
-    }
+    std::vector<std::string> entries;
+    entries.reserve(digests.size());
+    for (const Digest& d : digests) entries.push_back(kBlobTag + d.str());
+    auto present = touch(entries);
+    if (!present.ok()) return present.error();
     std::vector<Digest> missing;
-    std::vector<std::string> used;  // a present blob is about to be relied on: keep it
     for (size_t i = 0; i < digests.size(); ++i) {
-      if (!present[i]) {
-        missing.push_back(digests[i]);
-      } else {
-        used.push_back(kBlobTag + keys[i]);
-      }
+      if (!present.value()[i]) missing.push_back(digests[i]);
     }
-    touch(used);
     return missing;
   }
 
@@ -710,24 +680,32 @@ class RocksStore final : public Store {
     return {};
   }
 
-  // Marks entries as just used. Best effort: a store that cannot write still reads.
-  void touch(const std::vector<std::string>& entries) {
-    if (entries.empty() || read_only_ || !db_.db) return;
+  // Marks entries as just used (best effort: a store that cannot write still reads) and says
+  // which of them exist.
+  Result<std::vector<char>> touch(const std::vector<std::string>& entries) {
+    std::vector<char> present(entries.size(), 0);
+    if (entries.empty() || !db_.db) return present;
     std::vector<rocksdb::Slice> keys(entries.begin(), entries.end());
     std::vector<rocksdb::PinnableSlice> values(entries.size());
     std::vector<rocksdb::Status> statuses(entries.size());
     db()->MultiGet(rocksdb::ReadOptions(), cf(kLru), keys.size(), keys.data(), values.data(), statuses.data());
     rocksdb::WriteBatch b;
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (!statuses[i].ok()) continue;
+      if (!statuses[i].ok()) {
+        if (statuses[i].IsNotFound()) continue;
+        return rocks_error(dir_, "looking up " + entries[i].substr(1), statuses[i]);
+      }
       auto u = decode_usage(values[i]);
       if (!u) continue;
+      present[i] = 1;
+      if (read_only_) continue;
       const int64_t stamp = recency_.next();
       b.Delete(cf(kLruOrder), order_key(u->stamp, entries[i]));
       b.Put(cf(kLruOrder), order_key(stamp, entries[i]), encode_size(u->size));
       b.Put(cf(kLru), entries[i], encode_usage({stamp, u->size}));
     }
     if (b.Count() > 0) (void)write(b, "updating recency");
+    return present;
   }
 
   Result<std::optional<std::string>> get(Cf c, std::string_view key, bool counted) {
@@ -738,7 +716,7 @@ class RocksStore final : public Store {
     if (s.IsNotFound()) return std::optional<std::string>();
     if (!s.ok()) return rocks_error(dir_, std::string("reading ") + kCfNames[c] + " " + std::string(key), s);
     std::optional<std::string> out(value.ToString());
-    if (counted) touch({(c == kCas ? kBlobTag : kActionTag) + std::string(key)});
+    if (counted) (void)touch({(c == kCas ? kBlobTag : kActionTag) + std::string(key)});
     return out;
   }
 
