@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -420,250 +421,288 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
   return sent;
 }
 
-}  // namespace
+// One `zbuild submit`, as named steps: load the graph, connect, maybe start a local slot,
+// prepare the actions, then rounds of upload + submit + follow (one per daemon lifetime: a
+// daemon lost mid-build is waited for when --wait-daemon allows, and what completed is then a
+// cache hit), and last the report. A step that ends the command returns its exit code.
+class BuildSession {
+ public:
+  explicit BuildSession(const SubmitOptions& opts) : opts_(opts), t0_(steady_clock().now_ms()) {}
 
-int run_submit(const SubmitOptions& opts) {
-  int64_t t0 = steady_clock().now_ms();
-  auto g = graph::load_graph(opts.graph);
-  if (!g.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", printable(g.error().message).c_str());
-    return 2;
+  int run() {
+    for (auto step : {&BuildSession::load, &BuildSession::connect, &BuildSession::prepare}) {
+      if (auto code = (this->*step)()) return *code;
+    }
+    for (;;) {
+      Round r = round();
+      if (r == Round::refused) return 2;
+      if (r == Round::upload_failed && !wait_for_daemon()) return 1;
+      if (r == Round::finished || (r == Round::lost && !wait_for_daemon())) break;
+    }
+    return report();
   }
-  auto scans = checked_scans(g.value());
-  if (!scans.ok()) {
-    std::fprintf(stderr, "zbuild: %s: %s\n", printable(opts.graph).c_str(), printable(scans.error().message).c_str());
-    return 2;
+
+ private:
+  enum class Round { finished, lost, upload_failed, refused };
+
+  static int fail(int code, const std::string& message) {
+    std::fprintf(stderr, "zbuild: %s\n", printable(message).c_str());
+    return code;
   }
-  auto addr = parse_address(opts.daemon);
-  if (!addr.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", printable(addr.error().message).c_str());
-    return 2;
+
+  // The graph and the scan commands it implies, both checked before anything is contacted.
+  std::optional<int> load() {
+    auto g = graph::load_graph(opts_.graph);
+    if (!g.ok()) return fail(2, g.error().message);
+    graph_ = std::move(g.value());
+    auto scans = checked_scans(*graph_);
+    if (!scans.ok()) return fail(2, opts_.graph + ": " + scans.error().message);
+    scans_ = std::move(scans.value());
+    return std::nullopt;
   }
-  auto curve = proto::load_curve_client(opts.curve_key, opts.daemon_key);
-  if (!curve.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", printable(curve.error().message).c_str());
-    return 2;
+
+  // The daemon answers (its status tells the pool); a local slot joins it when some program
+  // of the graph is one no connected worker may run.
+  std::optional<int> connect() {
+    auto addr = parse_address(opts_.daemon);
+    if (!addr.ok()) return fail(2, addr.error().message);
+    addr_ = addr.value();
+    auto curve = proto::load_curve_client(opts_.curve_key, opts_.daemon_key);
+    if (!curve.ok()) return fail(2, curve.error().message);
+    bool keyed = curve.value().has_value();
+    conn_ = std::make_unique<DaemonConnection>(addr_, std::move(curve.value()));
+    auto st = conn_->ping(std::max<int64_t>(3000, int64_t{opts_.wait_daemon_s} * 1000));
+    if (!st.ok()) return fail(1, st.error().message);
+    status_ = st.value();
+    if (opts_.local_slots > 0) start_local_slot(keyed);
+    if (worker_count(status_) == 0) {
+      std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
+                   "starts when one joins\n", addr_.str().c_str());
+    }
+    return std::nullopt;
   }
-  bool keyed = curve.value().has_value();
-  DaemonConnection conn(addr.value(), std::move(curve.value()));
-  auto st = conn.ping(std::max<int64_t>(3000, int64_t{opts.wait_daemon_s} * 1000));
-  if (!st.ok()) {
-    std::fprintf(stderr, "zbuild: %s\n", printable(st.error().message).c_str());
-    return 1;
-  }
+
   // The submitting machine as the last-resort slot of its own build (local_slot.h).
-  std::unique_ptr<LocalSlot> local;
-  if (opts.local_slots > 0) {
+  void start_local_slot(bool keyed) {
     std::vector<std::vector<std::string>> argvs;
-    for (auto& t : g.value().tasks) argvs.push_back(t.argv);
-    auto need = programs_no_worker_runs(st.value(), argvs);
-    if (!need.empty() && keyed) {
+    for (auto& t : graph_->tasks) argvs.push_back(t.argv);
+    auto need = programs_no_worker_runs(status_, argvs);
+    if (need.empty()) return;
+    if (keyed) {
       std::fprintf(stderr, "zbuild: no connected worker may run %s, and a local slot needs a daemon without keys\n",
                    printable(need[0]).c_str());
-    } else if (!need.empty()) {
-      std::string why;
-      local = LocalSlot::start(addr.value(), opts.local_slots, conn, &why);
-      if (!local) std::fprintf(stderr, "zbuild: no local slot for %s: %s\n", printable(need[0]).c_str(), why.c_str());
+      return;
     }
+    std::string why;
+    local_ = LocalSlot::start(addr_, opts_.local_slots, *conn_, &why);
+    if (!local_) std::fprintf(stderr, "zbuild: no local slot for %s: %s\n", printable(need[0]).c_str(), why.c_str());
   }
-  if (worker_count(st.value()) == 0) {
-    std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
-                 "starts when one joins\n", addr.value().str().c_str());
+
+  // Every task's action: inputs hashed, programs resolved, headers discovered.
+  std::optional<int> prepare() {
+    Preparer prep(*graph_, *conn_, std::move(scans_));
+    auto prepared = prep.run();
+    if (!prepared.ok()) return fail(2, opts_.graph + ": " + prepared.error().message);
+    prepared_ = std::move(prepared.value());
+    prepare_ms_ = steady_clock().now_ms() - t0_;
+    return std::nullopt;
   }
-  Preparer prep(g.value(), conn, std::move(scans.value()));
-  auto prepared = prep.run();
-  if (!prepared.ok()) {
-    std::fprintf(stderr, "zbuild: %s: %s\n", printable(opts.graph).c_str(), printable(prepared.error().message).c_str());
-    return 2;
-  }
-  Prepared& p = prepared.value();
-  int64_t t_prepared = steady_clock().now_ms();
-  // One round per daemon lifetime: when the daemon is lost mid-build and --wait-daemon allows,
-  // wait for it to come back and submit again (what completed is then a cache hit).
-  Metrics metrics;
-  std::vector<std::string> task_ids;
-  for (auto& t : g.value().tasks) task_ids.push_back(t.id);
-  Timeline timeline(task_ids, p.deps);
-  bool done = false, ok = false, lost = false;
-  std::string fatal;
-  bool refused_outputs = false;   // a task's result named outputs it does not declare
-  std::vector<std::string> failed_ids, skipped_ids;
-  int64_t wait_ms = int64_t{opts.wait_daemon_s} * 1000;
-  auto can_wait_again = [&]() {
-    if (wait_ms <= 0) return false;
-    std::fprintf(stderr, "zbuild: lost the daemon at %s; waiting up to %d s for it to come back\n",
-                 addr.value().str().c_str(), opts.wait_daemon_s);
-    auto back = conn.ping(wait_ms);
-    if (!back.ok()) return false;
-    std::fprintf(stderr, "zbuild: daemon is back; submitting the build again\n");
-    return true;
-  };
-  for (;;) {
-    lost = false;
-    auto uploaded = upload_missing(conn, g.value(), p);
+
+  // One round: upload what the daemon lacks, submit, follow the events, fetch the outputs.
+  Round round() {
+    lost_ = false;
+    auto uploaded = upload_missing(*conn_, *graph_, *prepared_);
     if (!uploaded.ok()) {
-      std::fprintf(stderr, "zbuild: %s\n", printable(uploaded.error().message).c_str());
-      if (can_wait_again()) continue;
-      return 1;
+      fail(1, uploaded.error().message);
+      return Round::upload_failed;
     }
-    // Submit.
-    uint64_t rid = conn.next_request_id();
-    {
-      fbs::FlatBufferBuilder fbb(1 << 16);
-      std::vector<fbs::Offset<wire::SubmitTask>> ts;
-      for (size_t i = 0; i < p.actions.size(); ++i) {
-        auto act = proto::build_action(fbb, p.actions[i]);
-        ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(g.value().tasks[i].id), act, fbb.CreateVector(p.deps[i])));
-      }
-      conn.send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts.graph), fbb.CreateVector(ts),
-                                                           opts.keep_going, opts.require_sandbox,
-                                                           fbb.CreateString(local ? local->secret() : std::string())),
-                              rid));
-    }
-    Progress progress(g.value().tasks.size(), opts.quiet);
-    metrics = Metrics{};
-    metrics.set_pool(st.value());
-    timeline = Timeline(task_ids, p.deps);
-    metrics.total_tasks = g.value().tasks.size();
-    metrics.bytes_uploaded = uploaded.value();
-    metrics.header_scans = p.scans;
-    metrics.manifest_hits = p.manifest_hits;
-    metrics.prepare_ms = t_prepared - t0;
-    OutputWriter writer([&conn](const std::string& m) { conn.send(m); }, g.value().root, rid);
-    done = false;
-    ok = false;
-    fatal.clear();
-    refused_outputs = false;
-    failed_ids.clear();
-    skipped_ids.clear();
-    bool accepted = false;
+    uint64_t rid = submit();
+    Progress progress(graph_->tasks.size(), opts_.quiet);
+    start_metrics(uploaded.value());
+    OutputWriter writer([this](const std::string& m) { conn_->send(m); }, graph_->root, rid);
+    done_ = ok_ = refused_outputs_ = false;
+    fatal_.clear();
+    failed_ids_.clear();
+    skipped_ids_.clear();
     SilenceWatch silence(steady_clock(), 6000, 2000);
-    while (!done || !writer.idle()) {
-      auto m = conn.recv(500);
+    while ((!done_ || !writer.idle()) && fatal_.empty()) {
+      auto m = conn_->recv(500);
       if (!m) {
         auto action = silence.silent();
         if (action == SilenceWatch::Action::lost) {
-          fatal = "lost the daemon at " + addr.value().str() + " (no answer for " +
-                  std::to_string(silence.silent_ms() / 1000) + " s)";
-          lost = true;
+          fatal_ = "lost the daemon at " + addr_.str() + " (no answer for " + std::to_string(silence.silent_ms() / 1000) +
+                   " s)";
+          lost_ = true;
           break;
         }
         if (action == SilenceWatch::Action::ping) {
           fbs::FlatBufferBuilder fbb(32);
-          conn.send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
+          conn_->send(proto::finish(fbb, wire::CreateStatusRequest(fbb), 0));
         }
         progress.tick();
         continue;
       }
       silence.heard();
       auto env = proto::decode(m->data(), m->size(), proto::kMaxClientMessage);
-      if (!env.ok()) continue;
+      if (!env.ok() || env.value()->request_id() != rid) continue;
       const wire::Envelope* e = env.value().get();
-      if (e->request_id() != rid) continue;
       switch (e->body_type()) {
         case wire::Body::ErrorReply:
-          std::fprintf(stderr, "zbuild: daemon refused the build: %s\n",
-                       printable(proto::str(e->body_as_ErrorReply()->message())).c_str());
-          return 2;
-        case wire::Body::BuildAccepted: accepted = true; break;
-        case wire::Body::TaskEvent: {
-          auto* te = e->body_as_TaskEvent();
-          if (te->index() >= g.value().tasks.size()) break;
-          const auto& task = g.value().tasks[te->index()];
-          TaskReport r;
-          r.index = te->index();
-          r.id = task.id;
-          r.state = te->state();
-          r.exit_code = te->exit_code();
-          r.out = std::string(proto::bytes(te->stdout_data()));
-          r.err = std::string(proto::bytes(te->stderr_data()));
-          r.worker = proto::str(te->worker());
-          r.duration_ms = te->duration_ms();
-          r.attempts = te->attempts();
-          r.message = proto::str(te->message());
-          r.ready_us = te->ready_us();
-          r.start_us = te->start_us();
-          r.end_us = te->end_us();
-          r.fetch_ms = te->fetch_ms();
-          r.run_ms = te->run_ms();
-          r.upload_ms = te->upload_ms();
-          r.slot = te->slot();
-          progress.on_event(r);
-          metrics.on_event(r);
-          timeline.on_event(r);
-          if (r.state == wire::TaskState::Failed) failed_ids.push_back(r.id);
-          if (r.state == wire::TaskState::Skipped) skipped_ids.push_back(r.id);
-          if (r.state == wire::TaskState::Done || r.state == wire::TaskState::Cached) {
-            // Only the outputs the task declared are written; anything else fails the task.
-            auto outs = proto::parse_outputs(te->outputs());
-            Status claimed = outs.ok() ? check_claimed_outputs(task, outs.value())
-                                       : Status(make_error("task '" + task.id + "': the daemon sent a bad output list: " +
-                                                           outs.error().message));
-            if (!claimed.ok()) {
-              std::fprintf(stderr, "zbuild: %s\n", printable(claimed.error().message).c_str());
-              failed_ids.push_back(r.id);
-              refused_outputs = true;
-            } else {
-              for (auto& o : outs.value()) writer.want(task.id, o);
-            }
-          }
-          break;
-        }
+          fail(2, "daemon refused the build: " + proto::str(e->body_as_ErrorReply()->message()));
+          return Round::refused;
+        case wire::Body::TaskEvent: on_task_event(e->body_as_TaskEvent(), progress, writer); break;
         case wire::Body::BlobChunk: {
           auto w = writer.on_chunk(e->body_as_BlobChunk());
-          if (!w.ok()) {
-            fatal = w.error().message;
-          }
+          if (!w.ok()) fatal_ = w.error().message;
           break;
         }
         case wire::Body::BuildDone:
-          done = true;
-          ok = e->body_as_BuildDone()->ok();
+          done_ = true;
+          ok_ = e->body_as_BuildDone()->ok();
           break;
         default: break;
       }
-      if (!fatal.empty()) break;
     }
-    (void)accepted;
-    metrics.bytes_downloaded = writer.bytes();
+    metrics_.bytes_downloaded = writer.bytes();
     progress.finish();
-    if (lost && can_wait_again()) continue;
-    break;
+    return lost_ ? Round::lost : Round::finished;
   }
-  metrics.build_time_ms = steady_clock().now_ms() - t0;
-  metrics.schedule = timeline.summarize(metrics.total_slots);
-  if (!fatal.empty()) {
-    std::fprintf(stderr, "zbuild: %s\n", printable(fatal).c_str());
-    ok = false;
+
+  uint64_t submit() {
+    uint64_t rid = conn_->next_request_id();
+    fbs::FlatBufferBuilder fbb(1 << 16);
+    std::vector<fbs::Offset<wire::SubmitTask>> ts;
+    for (size_t i = 0; i < prepared_->actions.size(); ++i) {
+      auto act = proto::build_action(fbb, prepared_->actions[i]);
+      ts.push_back(wire::CreateSubmitTask(fbb, fbb.CreateString(graph_->tasks[i].id), act,
+                                          fbb.CreateVector(prepared_->deps[i])));
+    }
+    conn_->send(proto::finish(fbb, wire::CreateSubmitBuild(fbb, fbb.CreateString(opts_.graph), fbb.CreateVector(ts),
+                                                            opts_.keep_going, opts_.require_sandbox,
+                                                            fbb.CreateString(local_ ? local_->secret() : std::string())),
+                              rid));
+    return rid;
   }
-  std::string summary = metrics.summary();
-  if (!opts.quiet) std::fprintf(stdout, "%s\n", summary.c_str());
-  if (!failed_ids.empty()) {
-    std::fprintf(stdout, "failed: ");
-    for (size_t i = 0; i < failed_ids.size(); ++i)
-      std::fprintf(stdout, "%s%s", i ? ", " : "", printable(failed_ids[i]).c_str());
-    std::fprintf(stdout, "\n");
+
+  void start_metrics(uint64_t uploaded) {
+    metrics_ = Metrics{};
+    metrics_.set_pool(status_);
+    std::vector<std::string> ids;
+    for (auto& t : graph_->tasks) ids.push_back(t.id);
+    timeline_.emplace(std::move(ids), prepared_->deps);
+    metrics_.total_tasks = graph_->tasks.size();
+    metrics_.bytes_uploaded = uploaded;
+    metrics_.header_scans = prepared_->scans;
+    metrics_.manifest_hits = prepared_->manifest_hits;
+    metrics_.prepare_ms = prepare_ms_;
   }
-  if (!skipped_ids.empty()) {
-    std::fprintf(stdout, "skipped (%zu): ", skipped_ids.size());
-    for (size_t i = 0; i < skipped_ids.size() && i < 20; ++i)
-      std::fprintf(stdout, "%s%s", i ? ", " : "", printable(skipped_ids[i]).c_str());
-    std::fprintf(stdout, "%s\n", skipped_ids.size() > 20 ? ", ..." : "");
+
+  void on_task_event(const wire::TaskEvent* te, Progress& progress, OutputWriter& writer) {
+    if (te->index() >= graph_->tasks.size()) return;
+    const auto& task = graph_->tasks[te->index()];
+    TaskReport r;
+    r.index = te->index();
+    r.id = task.id;
+    r.state = te->state();
+    r.exit_code = te->exit_code();
+    r.out = std::string(proto::bytes(te->stdout_data()));
+    r.err = std::string(proto::bytes(te->stderr_data()));
+    r.worker = proto::str(te->worker());
+    r.duration_ms = te->duration_ms();
+    r.attempts = te->attempts();
+    r.message = proto::str(te->message());
+    r.ready_us = te->ready_us();
+    r.start_us = te->start_us();
+    r.end_us = te->end_us();
+    r.fetch_ms = te->fetch_ms();
+    r.run_ms = te->run_ms();
+    r.upload_ms = te->upload_ms();
+    r.slot = te->slot();
+    progress.on_event(r);
+    metrics_.on_event(r);
+    timeline_->on_event(r);
+    if (r.state == wire::TaskState::Failed) failed_ids_.push_back(r.id);
+    if (r.state == wire::TaskState::Skipped) skipped_ids_.push_back(r.id);
+    if (r.state != wire::TaskState::Done && r.state != wire::TaskState::Cached) return;
+    // Only the outputs the task declared are written; anything else fails the task.
+    auto outs = proto::parse_outputs(te->outputs());
+    Status claimed = outs.ok() ? check_claimed_outputs(task, outs.value())
+                               : Status(make_error("task '" + task.id + "': the daemon sent a bad output list: " +
+                                                   outs.error().message));
+    if (!claimed.ok()) {
+      fail(1, claimed.error().message);
+      failed_ids_.push_back(r.id);
+      refused_outputs_ = true;
+      return;
+    }
+    for (auto& o : outs.value()) writer.want(task.id, o);
   }
-  std::fflush(stdout);
-  if (!opts.metrics_out.empty()) {
-    auto w = write_file_atomic(opts.metrics_out, metrics.to_json());
+
+  // After a lost daemon: wait for it when --wait-daemon allows (then submit again).
+  bool wait_for_daemon() {
+    int64_t wait_ms = int64_t{opts_.wait_daemon_s} * 1000;
+    if (wait_ms <= 0) return false;
+    std::fprintf(stderr, "zbuild: lost the daemon at %s; waiting up to %d s for it to come back\n",
+                 addr_.str().c_str(), opts_.wait_daemon_s);
+    if (!conn_->ping(wait_ms).ok()) return false;
+    std::fprintf(stderr, "zbuild: daemon is back; submitting the build again\n");
+    return true;
+  }
+
+  static void print_ids(const char* what, const std::vector<std::string>& ids, size_t most) {
+    if (ids.empty()) return;
+    std::fprintf(stdout, "%s: ", what);
+    for (size_t i = 0; i < ids.size() && i < most; ++i)
+      std::fprintf(stdout, "%s%s", i ? ", " : "", printable(ids[i]).c_str());
+    std::fprintf(stdout, "%s\n", ids.size() > most ? ", ..." : "");
+  }
+
+  static void write_or_warn(const Status& w) {
     if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
   }
-  if (!opts.csv_out.empty()) {
-    auto w = metrics.append_csv(opts.csv_out);
-    if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
+
+  // The summary, the failed and skipped tasks, the metrics, CSV and trace files; the exit code.
+  int report() {
+    if (!timeline_) return 1;   // no round got as far as submitting
+    metrics_.build_time_ms = steady_clock().now_ms() - t0_;
+    metrics_.schedule = timeline_->summarize(metrics_.total_slots);
+    if (!fatal_.empty()) {
+      fail(1, fatal_);
+      ok_ = false;
+    }
+    if (!opts_.quiet) std::fprintf(stdout, "%s\n", metrics_.summary().c_str());
+    print_ids("failed", failed_ids_, SIZE_MAX);
+    print_ids(("skipped (" + std::to_string(skipped_ids_.size()) + ")").c_str(), skipped_ids_, 20);
+    std::fflush(stdout);
+    if (!opts_.metrics_out.empty()) write_or_warn(write_file_atomic(opts_.metrics_out, metrics_.to_json()));
+    if (!opts_.csv_out.empty()) write_or_warn(metrics_.append_csv(opts_.csv_out));
+    if (!opts_.trace_out.empty()) {
+      write_or_warn(write_file_atomic(opts_.trace_out,
+                                      timeline_->trace_json(metrics_.schedule, metrics_.to_json(), opts_.graph)));
+    }
+    return ok_ && fatal_.empty() && !refused_outputs_ ? 0 : 1;
   }
-  if (!opts.trace_out.empty()) {
-    auto w = write_file_atomic(opts.trace_out, timeline.trace_json(metrics.schedule, metrics.to_json(), opts.graph));
-    if (!w.ok()) std::fprintf(stderr, "zbuild: %s\n", w.error().message.c_str());
-  }
-  return ok && fatal.empty() && !refused_outputs ? 0 : 1;
-}
+
+  const SubmitOptions& opts_;
+  const int64_t t0_;
+  std::optional<graph::Graph> graph_;
+  std::vector<std::vector<std::string>> scans_;
+  Address addr_;
+  std::unique_ptr<DaemonConnection> conn_;
+  std::string status_;   // the daemon's status JSON when the session connected
+  std::unique_ptr<LocalSlot> local_;
+  std::optional<Prepared> prepared_;
+  int64_t prepare_ms_ = 0;
+  // The last round's outcome.
+  Metrics metrics_;
+  std::optional<Timeline> timeline_;
+  bool done_ = false, ok_ = false, lost_ = false, refused_outputs_ = false;
+  std::string fatal_;
+  std::vector<std::string> failed_ids_, skipped_ids_;
+};
+
+}  // namespace
+
+int run_submit(const SubmitOptions& opts) { return BuildSession(opts).run(); }
 
 }  // namespace zbuild::client
