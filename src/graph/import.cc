@@ -541,266 +541,324 @@ struct Edge {
 
 }  // namespace
 
-Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& opts) {
-  fs::path dir = absolute_normal(fs::current_path(), dir_in.string());
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return make_error(dir_in.string() + ": no such folder");
-  if (!fs::exists(dir / "build.ninja", ec)) return make_error(dir_in.string() + ": no build.ninja in this folder");
+namespace {
 
-  // Every node that an edge builds, with its rule, in build.ninja order.
-  auto all_text = run_ninja(opts, dir, {"-t", "targets", "all"});
-  if (!all_text.ok()) return all_text.error();
-  std::unordered_map<std::string, std::string> rule_of;
-  std::unordered_map<std::string, size_t> position;
-  for (auto& [path, rule] : parse_ninja_targets(all_text.value())) {
-    position.emplace(path, position.size());
-    rule_of.emplace(path, rule);
-  }
+// `zbuild graph --ninja-dir`, in phases: the nodes ninja builds, the roots asked for, a walk
+// from them (one `-t query` per node), each node's command (compdb, else `-t commands`),
+// nodes grouped into edges (one edge per rule, inputs and command; its other outputs found
+// too), inputs expanded through phony nodes, the root chosen, and one task per edge.
+class NinjaImport {
+ public:
+  NinjaImport(fs::path dir, std::string dir_name, const ImportOptions& opts)
+      : dir_(std::move(dir)), dir_name_(std::move(dir_name)), opts_(opts) {}
 
-  std::vector<std::string> roots = opts.targets;
-  if (roots.empty()) {
-    if (rule_of.count("all")) {
-      roots.push_back("all");
-    } else {
-      auto top = run_ninja(opts, dir, {"-t", "targets"});
-      if (!top.ok()) return top.error();
-      for (auto& [path, rule] : parse_ninja_targets(top.value())) {
-        if (!skipped_rules().count(rule) || rule == "phony") roots.push_back(path);
-      }
+  Result<ImportResult> run() {
+    for (auto phase : {&NinjaImport::list_targets, &NinjaImport::choose_roots, &NinjaImport::walk,
+                       &NinjaImport::read_commands, &NinjaImport::group_edges, &NinjaImport::add_other_outputs,
+                       &NinjaImport::expand_inputs, &NinjaImport::make_tasks}) {
+      ZB_TRY((this->*phase)());
     }
-  }
-  for (auto& t : roots) {
-    if (!rule_of.count(t)) return make_error(dir_in.string() + ": ninja knows no target '" + t + "'");
+    return std::move(result_);
   }
 
-  // Walk the graph from the roots, asking ninja about each built node once.
-  std::unordered_map<std::string, NinjaQueryNode> info;
-  std::vector<std::string> frontier;
-  std::unordered_set<std::string> seen;
-  for (auto& t : roots) {
-    if (seen.insert(t).second) frontier.push_back(t);
-  }
-  while (!frontier.empty()) {
-    std::vector<std::string> next;
-    auto nodes = query_ninja(opts, dir, frontier);
-    if (!nodes.ok()) return nodes.error();
-    for (auto& n : nodes.value()) {
-      if (n.rule.empty() || (skipped_rules().count(n.rule) && n.rule != "phony")) {
-        info.emplace(n.path, std::move(n));
-        continue;
-      }
-      for (auto* list : {&n.explicit_inputs, &n.implicit_inputs, &n.order_only_inputs}) {
-        for (auto& in : *list) {
-          if (rule_of.count(in) && seen.insert(in).second) next.push_back(in);
-        }
-      }
-      info.emplace(n.path, std::move(n));
-    }
-    frontier = std::move(next);
-  }
-
-  // Commands: `-t compdb` has every edge with inputs under its first output; the others
-  // (no inputs, or a second output) come from `-t commands -s`.
-  auto cdb_text = run_ninja(opts, dir, {"-t", "compdb", "-x"});
-  if (!cdb_text.ok()) return cdb_text.error();
-  std::unordered_map<std::string, std::string> command_of;
-  try {
-    json cdb = json::parse(cdb_text.value());
-    for (auto& e : cdb) {
-      if (!e.is_object() || !e.contains("output") || !e.contains("command")) continue;
-      command_of.emplace(e["output"].get<std::string>(), e["command"].get<std::string>());
-    }
-  } catch (const json::exception& e) {
-    return make_error("ninja -t compdb in " + dir.string() + ": unreadable output: " + e.what());
-  }
-
-  auto signature = [](const std::string& rule, const NinjaQueryNode& q) {
+ private:
+  static std::string signature(const std::string& rule, const NinjaQueryNode& q) {
     std::string s = rule;
     for (auto* list : {&q.explicit_inputs, &q.implicit_inputs, &q.order_only_inputs}) {
       s += '\x01';
       for (auto& in : *list) s += in + '\x02';
     }
     return s;
-  };
-  std::unordered_map<std::string, std::vector<std::string>> compdb_by_sig;
-  for (auto& [path, q] : info) {
-    if (command_of.count(path)) compdb_by_sig[signature(q.rule, q)].push_back(path);
+  }
+  Status error(const std::string& what) const { return make_error(dir_name_ + ": " + what); }
+  std::string abs(const std::string& node) const { return absolute_normal(dir_, node).string(); }
+  void sort_by_position(std::vector<std::string>& paths) {
+    std::sort(paths.begin(), paths.end(), [&](auto& a, auto& b) { return position_[a] < position_[b]; });
   }
 
-  std::vector<Edge> edges;
-  std::map<std::string, size_t> edge_by_key;
-  std::vector<std::string> built;
-  for (auto& [path, q] : info) {
-    if (q.rule.empty() || skipped_rules().count(q.rule)) continue;
-    built.push_back(path);
-  }
-  std::sort(built.begin(), built.end(), [&](auto& a, auto& b) { return position[a] < position[b]; });
-  auto command_for = [&](const std::string& path, const std::string& sig) -> Result<std::string> {
-    if (auto it = command_of.find(path); it != command_of.end()) return it->second;
-    if (auto s = compdb_by_sig.find(sig); s != compdb_by_sig.end() && s->second.size() == 1) {
-      return command_of.at(s->second.front());
+  // Every node that an edge builds, with its rule, in build.ninja order.
+  Status list_targets() {
+    auto all_text = run_ninja(opts_, dir_, {"-t", "targets", "all"});
+    if (!all_text.ok()) return all_text.error();
+    for (auto& [path, rule] : parse_ninja_targets(all_text.value())) {
+      position_.emplace(path, position_.size());
+      rule_of_.emplace(path, rule);
     }
-    auto text = run_ninja(opts, dir, {"-t", "commands", "-s", path});
+    return {};
+  }
+
+  // The targets asked for; by default `all`, else every top-level target.
+  Status choose_roots() {
+    roots_ = opts_.targets;
+    if (roots_.empty()) {
+      if (rule_of_.count("all")) {
+        roots_.push_back("all");
+      } else {
+        auto top = run_ninja(opts_, dir_, {"-t", "targets"});
+        if (!top.ok()) return top.error();
+        for (auto& [path, rule] : parse_ninja_targets(top.value())) {
+          if (!skipped_rules().count(rule) || rule == "phony") roots_.push_back(path);
+        }
+      }
+    }
+    for (auto& t : roots_) {
+      if (!rule_of_.count(t)) return error("ninja knows no target '" + t + "'");
+    }
+    return {};
+  }
+
+  // Walk the graph from the roots, asking ninja about each built node once.
+  Status walk() {
+    std::vector<std::string> frontier;
+    std::unordered_set<std::string> seen;
+    for (auto& t : roots_) {
+      if (seen.insert(t).second) frontier.push_back(t);
+    }
+    while (!frontier.empty()) {
+      std::vector<std::string> next;
+      auto nodes = query_ninja(opts_, dir_, frontier);
+      if (!nodes.ok()) return nodes.error();
+      for (auto& n : nodes.value()) {
+        if (!n.rule.empty() && !(skipped_rules().count(n.rule) && n.rule != "phony")) {
+          for (auto* list : {&n.explicit_inputs, &n.implicit_inputs, &n.order_only_inputs}) {
+            for (auto& in : *list) {
+              if (rule_of_.count(in) && seen.insert(in).second) next.push_back(in);
+            }
+          }
+        }
+        info_.emplace(n.path, std::move(n));
+      }
+      frontier = std::move(next);
+    }
+    return {};
+  }
+
+  // Commands: `-t compdb` has every edge with inputs under its first output; the others
+  // (no inputs, or a second output) come from `-t commands -s` (command_for).
+  Status read_commands() {
+    auto cdb_text = run_ninja(opts_, dir_, {"-t", "compdb", "-x"});
+    if (!cdb_text.ok()) return cdb_text.error();
+    try {
+      json cdb = json::parse(cdb_text.value());
+      for (auto& e : cdb) {
+        if (!e.is_object() || !e.contains("output") || !e.contains("command")) continue;
+        command_of_.emplace(e["output"].get<std::string>(), e["command"].get<std::string>());
+      }
+    } catch (const json::exception& e) {
+      return make_error("ninja -t compdb in " + dir_.string() + ": unreadable output: " + e.what());
+    }
+    for (auto& [path, q] : info_) {
+      if (command_of_.count(path)) compdb_by_sig_[signature(q.rule, q)].push_back(path);
+    }
+    return {};
+  }
+
+  Result<std::string> command_for(const std::string& path, const std::string& sig) {
+    if (auto it = command_of_.find(path); it != command_of_.end()) return it->second;
+    if (auto s = compdb_by_sig_.find(sig); s != compdb_by_sig_.end() && s->second.size() == 1) {
+      return command_of_.at(s->second.front());
+    }
+    auto text = run_ninja(opts_, dir_, {"-t", "commands", "-s", path});
     if (!text.ok()) return text.error();
     std::string cmd(trim(text.value()));
     auto nl = cmd.rfind('\n');
     return nl == std::string::npos ? cmd : cmd.substr(nl + 1);
-  };
-  std::set<std::string> reached_sigs, reached_rules;
-  for (auto& path : built) {
-    const NinjaQueryNode& q = info.at(path);
-    std::string sig = signature(q.rule, q);
-    auto cmd = command_for(path, sig);
-    if (!cmd.ok()) return cmd.error();
-    std::string key = sig + '\x03' + cmd.value();
-    auto [it, fresh] = edge_by_key.emplace(key, edges.size());
-    if (fresh) edges.push_back(Edge{q.rule, cmd.value(), {}, &q, position[path]});
-    edges[it->second].nodes.push_back(path);
-    reached_sigs.insert(sig);
-    reached_rules.insert(q.rule);
+  }
+
+  // The built nodes reached, grouped: nodes with one rule, inputs and command are one edge.
+  Status group_edges() {
+    std::vector<std::string> built;
+    for (auto& [path, q] : info_) {
+      if (!q.rule.empty() && !skipped_rules().count(q.rule)) built.push_back(path);
+    }
+    sort_by_position(built);
+    for (auto& path : built) {
+      const NinjaQueryNode& q = info_.at(path);
+      std::string sig = signature(q.rule, q);
+      auto cmd = command_for(path, sig);
+      if (!cmd.ok()) return cmd.error();
+      auto [it, fresh] = edge_by_key_.emplace(sig + '\x03' + cmd.value(), edges_.size());
+      if (fresh) edges_.push_back(Edge{q.rule, cmd.value(), {}, &q, position_[path]});
+      edges_[it->second].nodes.push_back(path);
+      reached_sigs_.insert(sig);
+      reached_rules_.insert(q.rule);
+    }
+    return {};
   }
 
   // Other outputs of the edges found (CMake's `libx.so.1` beside `libx.so`, a custom
   // command's second file) need not be reachable themselves: look for them among the nodes
   // not visited, and add those whose edge is one of ours.
-  std::vector<std::string> others;
-  for (auto& [path, rule] : rule_of) {
-    if (!info.count(path) && reached_rules.count(rule)) others.push_back(path);
-  }
-  std::sort(others.begin(), others.end(), [&](auto& a, auto& b) { return position[a] < position[b]; });
-  auto other_nodes = query_ninja(opts, dir, others);
-  if (!other_nodes.ok()) return other_nodes.error();
-  for (auto& n : other_nodes.value()) {
-    std::string sig = signature(n.rule, n);
-    if (!reached_sigs.count(sig)) continue;
-    auto cmd = command_for(n.path, sig);
-    if (!cmd.ok()) return cmd.error();
-    auto it = edge_by_key.find(sig + '\x03' + cmd.value());
-    if (it != edge_by_key.end()) edges[it->second].nodes.push_back(n.path);
+  Status add_other_outputs() {
+    std::vector<std::string> others;
+    for (auto& [path, rule] : rule_of_) {
+      if (!info_.count(path) && reached_rules_.count(rule)) others.push_back(path);
+    }
+    sort_by_position(others);
+    auto other_nodes = query_ninja(opts_, dir_, others);
+    if (!other_nodes.ok()) return other_nodes.error();
+    for (auto& n : other_nodes.value()) {
+      std::string sig = signature(n.rule, n);
+      if (!reached_sigs_.count(sig)) continue;
+      auto cmd = command_for(n.path, sig);
+      if (!cmd.ok()) return cmd.error();
+      auto it = edge_by_key_.find(sig + '\x03' + cmd.value());
+      if (it != edge_by_key_.end()) edges_[it->second].nodes.push_back(n.path);
+    }
+    for (size_t k = 0; k < edges_.size(); ++k) {
+      for (auto& n : edges_[k].nodes) producer_.emplace(abs(n), k);
+    }
+    return {};
   }
 
-  // Which files the edges write (absolute), and phony nodes expanded to the files behind them.
-  std::unordered_map<std::string, size_t> producer;   // absolute path -> edge
-  for (size_t k = 0; k < edges.size(); ++k) {
-    for (auto& n : edges[k].nodes) producer.emplace(absolute_normal(dir, n).string(), k);
-  }
-  // expand(): a node as the files behind it (through phony nodes); files reached only through
+  // A node as the files behind it (through phony nodes); files reached only through
   // order-only edges go to `order`.
-  std::function<void(const std::string&, bool, std::set<std::string>&, std::set<std::string>&, int)> expand;
-  expand = [&](const std::string& node, bool as_input, std::set<std::string>& ins, std::set<std::string>& order,
-               int depth) {
-    auto it = info.find(node);
-    bool phony = it != info.end() && it->second.rule == "phony";
+  void expand(const std::string& node, bool as_input, std::set<std::string>& ins, std::set<std::string>& order,
+              int depth) {
+    auto it = info_.find(node);
+    bool phony = it != info_.end() && it->second.rule == "phony";
     if (!phony || depth > 64) {
-      if (it != info.end() && skipped_rules().count(it->second.rule) && it->second.rule != "phony") return;
-      (as_input ? ins : order).insert(absolute_normal(dir, node).string());
+      if (it != info_.end() && skipped_rules().count(it->second.rule) && it->second.rule != "phony") return;
+      (as_input ? ins : order).insert(abs(node));
       return;
     }
     const auto& q = it->second;
     if (q.explicit_inputs.empty() && q.implicit_inputs.empty() && q.order_only_inputs.empty()) {
       // A phony alias for a file (CMake lists its own inputs so): the file itself.
-      fs::path p = absolute_normal(dir, node);
-      if (fs::exists(p, ec)) (as_input ? ins : order).insert(p.string());
+      std::error_code ec;
+      if (fs::exists(abs(node), ec)) (as_input ? ins : order).insert(abs(node));
       return;
     }
     for (auto& in : q.explicit_inputs) expand(in, as_input, ins, order, depth + 1);
     for (auto& in : q.implicit_inputs) expand(in, as_input, ins, order, depth + 1);
     for (auto& in : q.order_only_inputs) expand(in, false, ins, order, depth + 1);
-  };
+  }
 
-  // The root: the build folder and the sources that compiles read, unless given.
-  std::vector<fs::path> places{dir};
-  std::vector<std::set<std::string>> edge_inputs(edges.size()), edge_order(edges.size());
-  std::vector<std::vector<std::string>> argvs(edges.size());
-  for (size_t k = 0; k < edges.size(); ++k) {
-    auto& e = edges[k];
-    for (auto& in : e.q->explicit_inputs) expand(in, true, edge_inputs[k], edge_order[k], 0);
-    for (auto& in : e.q->implicit_inputs) expand(in, true, edge_inputs[k], edge_order[k], 0);
-    for (auto& in : e.q->order_only_inputs) expand(in, false, edge_inputs[k], edge_order[k], 0);
-    auto argv = command_to_argv(e.command);
-    if (!argv.ok()) return make_error(dir_in.string() + ": edge '" + e.nodes.front() + "': " + argv.error().message);
-    argvs[k] = std::move(argv.value());
-    if (opts.strip_launchers && argvs[k].size() > 2 && is_launcher(argvs[k][0])) strip_launcher(argvs[k]);
-    symlinks_to_copies(argvs[k]);
-    if (cmd::compiles_object(argvs[k])) {
+  // Each edge's inputs and argv; the root: the build folder and the sources that compiles
+  // read (any edge's sources when there is no compile), unless given.
+  Status expand_inputs() {
+    std::vector<fs::path> places{dir_};
+    edge_inputs_.resize(edges_.size());
+    edge_order_.resize(edges_.size());
+    argvs_.resize(edges_.size());
+    auto add_sources = [&](const Edge& e) {
       for (auto& in : e.q->explicit_inputs) {
-        fs::path p = absolute_normal(dir, in);
-        if (!producer.count(p.string())) places.push_back(p);
+        if (!producer_.count(abs(in))) places.push_back(abs(in));
       }
+    };
+    for (size_t k = 0; k < edges_.size(); ++k) {
+      auto& e = edges_[k];
+      for (auto& in : e.q->explicit_inputs) expand(in, true, edge_inputs_[k], edge_order_[k], 0);
+      for (auto& in : e.q->implicit_inputs) expand(in, true, edge_inputs_[k], edge_order_[k], 0);
+      for (auto& in : e.q->order_only_inputs) expand(in, false, edge_inputs_[k], edge_order_[k], 0);
+      auto argv = command_to_argv(e.command);
+      if (!argv.ok()) return error("edge '" + e.nodes.front() + "': " + argv.error().message);
+      argvs_[k] = std::move(argv.value());
+      if (opts_.strip_launchers && argvs_[k].size() > 2 && is_launcher(argvs_[k][0])) strip_launcher(argvs_[k]);
+      symlinks_to_copies(argvs_[k]);
+      if (cmd::compiles_object(argvs_[k])) add_sources(e);
     }
-  }
-  if (places.size() == 1) {
-    for (size_t k = 0; k < edges.size(); ++k) {
-      for (auto& in : edges[k].q->explicit_inputs) {
-        fs::path p = absolute_normal(dir, in);
-        if (!producer.count(p.string())) places.push_back(p);
-      }
+    if (places.size() == 1) {
+      for (auto& e : edges_) add_sources(e);
     }
+    auto root = pick_root(opts_, places);
+    if (!root.ok()) return error(root.error().message);
+    result_.graph.root = root.value();
+    return {};
   }
-  auto root = pick_root(opts, places);
-  if (!root.ok()) return make_error(dir_in.string() + ": " + root.error().message);
 
-  ImportResult r;
-  r.graph.root = root.value();
-  auto cwd = rel_to(r.graph.root, dir, "build folder");
-  if (!cwd.ok()) return cwd.error();
-  std::vector<size_t> order(edges.size());
-  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return edges[a].order < edges[b].order; });
-  // Outputs (and so ids) first: an order-only dependency of a non-compile names its producer.
-  std::vector<std::vector<std::string>> outputs(edges.size());
-  for (size_t k = 0; k < edges.size(); ++k) {
-    std::set<std::string> outs;
-    for (auto& n : edges[k].nodes) {
-      auto rel = rel_to(r.graph.root, absolute_normal(dir, n), "edge '" + edges[k].nodes.front() + "': output");
-      if (!rel.ok()) return make_error(dir_in.string() + ": " + rel.error().message);
-      if (outs.insert(rel.value()).second) outputs[k].push_back(rel.value());
+  // One task per edge, in build.ninja order; outputs (and so ids) first: an order-only
+  // dependency of a non-compile names its producer.
+  Status make_tasks() {
+    auto cwd = rel_to(result_.graph.root, dir_, "build folder");
+    if (!cwd.ok()) return cwd.error();
+    std::vector<size_t> order(edges_.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return edges_[a].order < edges_[b].order; });
+    outputs_.resize(edges_.size());
+    for (size_t k = 0; k < edges_.size(); ++k) {
+      std::set<std::string> outs;
+      for (auto& n : edges_[k].nodes) {
+        auto rel = rel_to(result_.graph.root, abs(n), "edge '" + edges_[k].nodes.front() + "': output");
+        if (!rel.ok()) return error(rel.error().message);
+        if (outs.insert(rel.value()).second) outputs_[k].push_back(rel.value());
+      }
     }
+    for (size_t k : order) result_.graph.tasks.push_back(make_task(k, cwd.value()));
+    if (outside_) {
+      result_.warnings.push_back(std::to_string(outside_) + " input(s) outside the root " +
+                                 result_.graph.root.string() + " left out (system files the commands read in place)");
+    }
+    return {};
   }
-  size_t outside = 0;
-  for (size_t k : order) {
+
+  graph::Task make_task(size_t k, const std::string& cwd) {
     graph::Task t;
-    t.outputs = outputs[k];
+    t.outputs = outputs_[k];
     t.id = t.outputs.front();
-    t.argv = std::move(argvs[k]);
-    t.cwd = cwd.value();
+    t.argv = std::move(argvs_[k]);
+    t.cwd = cwd;
     // A compile gets order-only generated files (headers, mostly) as inputs, so they are in
     // its sandbox; other commands only wait for them.
     bool compile = cmd::compiles_object(t.argv);
     std::set<std::string> ins(t.outputs.begin(), t.outputs.end());
     std::set<std::string> deps;
-    auto add = [&](const std::string& abs, bool ordering_only) {
-      if (!is_under(r.graph.root, abs)) {
-        if (!ordering_only) ++outside;
+    auto add = [&](const std::string& abs_path, bool ordering_only) {
+      if (!is_under(result_.graph.root, abs_path)) {
+        if (!ordering_only) ++outside_;
         return;
       }
-      auto rel = rel_to(r.graph.root, abs, "input");
+      auto rel = rel_to(result_.graph.root, abs_path, "input");
       if (!rel.ok()) return;
-      auto prod = producer.find(abs);
-      if (ordering_only && prod == producer.end()) return;
+      auto prod = producer_.find(abs_path);
+      if (ordering_only && prod == producer_.end()) return;
       if (ordering_only && !compile) {
-        if (prod->second != k && !ins.count(rel.value())) deps.insert(outputs[prod->second].front());
+        if (prod->second != k && !ins.count(rel.value())) deps.insert(outputs_[prod->second].front());
         return;
       }
-      if (prod == producer.end() && !fs::exists(abs, ec)) {
-        r.warnings.push_back("task '" + t.id + "': input '" + rel.value() +
-                             "' does not exist and no edge builds it; left out");
+      std::error_code ec;
+      if (prod == producer_.end() && !fs::exists(abs_path, ec)) {
+        result_.warnings.push_back("task '" + t.id + "': input '" + rel.value() +
+                                   "' does not exist and no edge builds it; left out");
         return;
       }
       if (ins.insert(rel.value()).second) t.inputs.push_back(rel.value());
     };
-    for (auto& in : edge_inputs[k]) add(in, false);
-    for (auto& in : edge_order[k]) add(in, true);
+    for (auto& in : edge_inputs_[k]) add(in, false);
+    for (auto& in : edge_order_[k]) add(in, true);
     for (auto& d : deps) {
       if (!ins.count(d)) t.deps.push_back(d);
     }
-    r.graph.tasks.push_back(std::move(t));
+    return t;
   }
-  if (outside) {
-    r.warnings.push_back(std::to_string(outside) + " input(s) outside the root " + r.graph.root.string() +
-                         " left out (system files the commands read in place)");
-  }
-  return r;
+
+  const fs::path dir_;
+  const std::string dir_name_;   // as the user gave it, for messages
+  const ImportOptions& opts_;
+  std::unordered_map<std::string, std::string> rule_of_;
+  std::unordered_map<std::string, size_t> position_;
+  std::vector<std::string> roots_;
+  std::unordered_map<std::string, NinjaQueryNode> info_;
+  std::unordered_map<std::string, std::string> command_of_;
+  std::unordered_map<std::string, std::vector<std::string>> compdb_by_sig_;
+  std::vector<Edge> edges_;
+  std::map<std::string, size_t> edge_by_key_;
+  std::set<std::string> reached_sigs_, reached_rules_;
+  std::unordered_map<std::string, size_t> producer_;   // absolute path -> edge
+  std::vector<std::set<std::string>> edge_inputs_, edge_order_;
+  std::vector<std::vector<std::string>> argvs_, outputs_;
+  size_t outside_ = 0;
+  ImportResult result_;
+};
+
+}  // namespace
+
+Result<ImportResult> import_ninja(const fs::path& dir_in, const ImportOptions& opts) {
+  fs::path dir = absolute_normal(fs::current_path(), dir_in.string());
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return make_error(dir_in.string() + ": no such folder");
+  if (!fs::exists(dir / "build.ninja", ec)) return make_error(dir_in.string() + ": no build.ninja in this folder");
+  return NinjaImport(dir, dir_in.string(), opts).run();
 }
 
 // ---------------------------------------------------------------------------------------------
