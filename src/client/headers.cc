@@ -62,28 +62,41 @@ Result<Digest> DigestMemo::get(const std::filesystem::path& p) {
   return d;
 }
 
-std::string encode_manifest(const std::vector<HeaderEntry>& entries) {
-  std::string out = "zbuild-manifest 1\n";
-  for (auto& e : entries) {
-    out.push_back(e.kind);
-    out.push_back(' ');
-    if (e.kind != 'G') {
-      out += e.digest.str();
+std::string encode_manifest(const std::vector<HeaderSet>& sets) {
+  std::string out = "zbuild-manifest 2\n";
+  for (auto& set : sets) {
+    out += "S\n";
+    for (auto& e : set) {
+      out.push_back(e.kind);
       out.push_back(' ');
+      if (e.kind != 'G') {
+        out += e.digest.str();
+        out.push_back(' ');
+      }
+      out += e.path;
+      out.push_back('\n');
     }
-    out += e.path;
-    out.push_back('\n');
   }
   return out;
 }
 
-Result<std::vector<HeaderEntry>> decode_manifest(const std::string& text) {
+Result<std::vector<HeaderSet>> decode_manifest(const std::string& text) {
   std::istringstream in(text);
   std::string line;
-  if (!std::getline(in, line) || line != "zbuild-manifest 1") return make_error("manifest: unknown format");
-  std::vector<HeaderEntry> out;
+  if (!std::getline(in, line) || (line != "zbuild-manifest 1" && line != "zbuild-manifest 2")) {
+    return make_error("manifest: unknown format");
+  }
+  const bool v1 = line == "zbuild-manifest 1";
+  std::vector<HeaderSet> sets;
+  if (v1) sets.emplace_back();   // version 1: one set, no S lines
   while (std::getline(in, line)) {
+    if (!v1 && line == "S") {
+      if (sets.size() == kManifestSets) return make_error("manifest: more than " + std::to_string(kManifestSets) + " sets");
+      sets.emplace_back();
+      continue;
+    }
     if (line.size() < 3 || line[1] != ' ') return make_error("manifest: malformed line");
+    if (sets.empty()) return make_error("manifest: an entry before the first set");
     HeaderEntry e;
     e.kind = line[0];
     if (e.kind == 'G') {
@@ -99,7 +112,16 @@ Result<std::vector<HeaderEntry>> decode_manifest(const std::string& text) {
       return make_error("manifest: unknown entry kind");
     }
     if (e.path.empty()) return make_error("manifest: empty path");
-    out.push_back(std::move(e));
+    sets.back().push_back(std::move(e));
+  }
+  return sets;
+}
+
+std::vector<HeaderSet> add_header_set(HeaderSet fresh, const std::vector<HeaderSet>& known) {
+  std::vector<HeaderSet> out{std::move(fresh)};
+  for (const auto& set : known) {
+    if (out.size() == kManifestSets) break;
+    if (set != out.front()) out.push_back(set);
   }
   return out;
 }

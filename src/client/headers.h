@@ -2,12 +2,16 @@
 // manifest kept in the daemon's store (as ccache's direct mode does) so an unchanged
 // translation unit is not rescanned.
 //
-// Manifest format, version 1 (text; value of store meta key "man:<key>"):
-//   zbuild-manifest 1
+// Manifest format, version 2 (text; value of store meta key "man:<key>"): the header sets the
+// translation unit was seen with, newest first, at most kManifestSets (as ccache's manifests
+// keep several results), so switching a header back and forth finds each version again:
+//   zbuild-manifest 2
+//   S                                           a set begins
 //   R <digest> <path relative to the root>      a file under the root
 //   H <digest> <absolute path>                  a file outside it (system header, compiler)
 //   G <path relative to the root>               a file another task generates
-// A manifest is valid when every R and H file still has its digest.
+// A set is valid when every R and H file still has its digest. Version 1 (no S lines, one
+// set) is still read.
 #pragma once
 
 #include <filesystem>
@@ -52,9 +56,15 @@ struct HeaderEntry {
   char kind;          // 'R', 'H' or 'G'
   std::string path;
   Digest digest;
+  bool operator==(const HeaderEntry&) const = default;
 };
 
-std::string encode_manifest(const std::vector<HeaderEntry>& entries);
-Result<std::vector<HeaderEntry>> decode_manifest(const std::string& text);
+using HeaderSet = std::vector<HeaderEntry>;
+constexpr size_t kManifestSets = 8;
+
+std::string encode_manifest(const std::vector<HeaderSet>& sets);
+Result<std::vector<HeaderSet>> decode_manifest(const std::string& text);
+// `fresh` first, then the `known` sets that differ from it, at most kManifestSets in all.
+std::vector<HeaderSet> add_header_set(HeaderSet fresh, const std::vector<HeaderSet>& known);
 
 }  // namespace zbuild::client

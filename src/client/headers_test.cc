@@ -25,19 +25,32 @@ TEST_CASE("only compiler drivers with -c are scanned") {
   REQUIRE_FALSE(is_scannable_compile({"ccache-gccx", "-c"}));
 }
 
-TEST_CASE("manifests round-trip and reject unknown formats") {
-  std::vector<HeaderEntry> es{{'R', "include/a.h", zbuild::digest_bytes("a")},
-                              {'H', "/usr/include/stdio.h", zbuild::digest_bytes("b")},
-                              {'G', "gen/c.h", {}}};
-  auto text = encode_manifest(es);
-  auto back = decode_manifest(text);
+TEST_CASE("manifests round-trip, read version 1, and reject unknown formats") {
+  HeaderSet set{{'R', "include/a.h", zbuild::digest_bytes("a")},
+                {'H', "/usr/include/stdio.h", zbuild::digest_bytes("b")},
+                {'G', "gen/c.h", {}}};
+  HeaderSet other{{'R', "include/a.h", zbuild::digest_bytes("a, edited")}};
+  auto back = decode_manifest(encode_manifest({set, other}));
   REQUIRE(back.ok());
-  REQUIRE(back.value().size() == 3);
-  REQUIRE(back.value()[0].path == "include/a.h");
-  REQUIRE(back.value()[0].digest == es[0].digest);
-  REQUIRE(back.value()[2].kind == 'G');
-  REQUIRE_FALSE(decode_manifest("zbuild-manifest 2\n").ok());
+  REQUIRE(back.value() == std::vector<HeaderSet>{set, other});
+  auto v1 = decode_manifest("zbuild-manifest 1\nR " + zbuild::digest_bytes("a").str() + " include/a.h\n");
+  REQUIRE(v1.ok());
+  REQUIRE(v1.value() == std::vector<HeaderSet>{{set[0]}});
+  REQUIRE(decode_manifest("zbuild-manifest 2\n").value().empty());
+  REQUIRE_FALSE(decode_manifest("zbuild-manifest 2\nR " + zbuild::digest_bytes("a").str() + " a.h\n").ok());
   REQUIRE_FALSE(decode_manifest("zbuild-manifest 1\nX foo\n").ok());
+  REQUIRE_FALSE(decode_manifest("zbuild-manifest 3\n").ok());
+}
+
+TEST_CASE("a manifest keeps the newest header sets, each once") {
+  auto set_of = [](const std::string& v) { return HeaderSet{{'R', "a.h", zbuild::digest_bytes(v)}}; };
+  std::vector<HeaderSet> known;
+  for (int i = 0; i < 20; ++i) known = add_header_set(set_of("v" + std::to_string(i % 3)), known);
+  // Three versions switched back and forth: three sets, the newest first.
+  REQUIRE(known == std::vector<HeaderSet>{set_of("v1"), set_of("v0"), set_of("v2")});
+  for (int i = 0; i < 20; ++i) known = add_header_set(set_of("w" + std::to_string(i)), known);
+  REQUIRE(known.size() == kManifestSets);
+  REQUIRE(known.front() == set_of("w19"));
 }
 
 TEST_CASE("the scan the client runs is checked: no option that runs a program or loads code") {

@@ -211,6 +211,20 @@ class Preparer {
     return {};
   }
 
+  // A stored set still describes the files here: every path of the right form (it comes from
+  // the daemon: a path under the root must be one) and every file with its recorded digest.
+  bool header_set_holds(const HeaderSet& set) {
+    for (auto& e : set) {
+      auto norm = normalize_relative(e.path, "manifest");
+      if (e.kind == 'H' ? e.path[0] != '/' : !norm.ok() || norm.value() != e.path) return false;
+      if (e.kind == 'G') continue;
+      fs::path full = e.kind == 'R' ? g_.root / e.path : fs::path(e.path);
+      auto d = memo_.get(full);
+      if (!d.ok() || d.value() != e.digest) return false;
+    }
+    return true;
+  }
+
   std::string manifest_key(const ActionSpec& a) {
     Hasher h;
     h.field("manifest-1");
@@ -254,40 +268,31 @@ class Preparer {
       }
     }
     std::vector<size_t> to_scan;
+    std::vector<std::vector<HeaderSet>> known(compiles.size());   // each manifest's sets, as stored
     for (size_t k = 0; k < compiles.size(); ++k) {
       size_t i = compiles[k];
       auto it = found.find(keys[k]);
-      bool ok = false;
       if (it != found.end()) {
-        auto entries = decode_manifest(it->second);
-        if (entries.ok()) {
-          ok = true;
-          for (auto& e : entries.value()) {
-            // A stored manifest comes from the daemon: a path under the root must be one.
-            auto norm = normalize_relative(e.path, "manifest");
-            if (e.kind == 'H' ? e.path[0] != '/' : !norm.ok() || norm.value() != e.path) {
-              ok = false;
-              break;
-            }
-            if (e.kind == 'G') continue;
-            fs::path full = e.kind == 'R' ? g_.root / e.path : fs::path(e.path);
-            auto d = memo_.get(full);
-            if (!d.ok() || d.value() != e.digest) {
-              ok = false;
-              break;
-            }
-          }
-          if (ok) {
-            ActionSpec& a = p.actions[i];
-            for (auto& e : entries.value()) {
-              if (e.kind == 'H') ZB_TRY(add_host_file(i, a, e.path));
-              else ZB_TRY(add_input(i, a, p.deps[i], e.path));
-            }
-            p.manifest_hits++;
-          }
+        auto sets = decode_manifest(it->second);
+        if (sets.ok()) known[k] = std::move(sets.value());
+      }
+      const HeaderSet* hit = nullptr;
+      for (const auto& set : known[k]) {
+        if (header_set_holds(set)) {
+          hit = &set;
+          break;
         }
       }
-      if (!ok) to_scan.push_back(k);
+      if (!hit) {
+        to_scan.push_back(k);
+        continue;
+      }
+      ActionSpec& a = p.actions[i];
+      for (auto& e : *hit) {
+        if (e.kind == 'H') ZB_TRY(add_host_file(i, a, e.path));
+        else ZB_TRY(add_input(i, a, p.deps[i], e.path));
+      }
+      p.manifest_hits++;
     }
     // Scan the rest with the compiler itself, a few at a time: the checked command (response
     // files expanded), in a clean environment (the task's checked variables and a fixed PATH).
@@ -330,7 +335,7 @@ class Preparer {
         ZB_TRY(classify_header(i, p.actions[i], p.deps[i], dep, &rec));
       }
       put_keys.push_back(keys[k]);
-      put_values.push_back(encode_manifest(rec));
+      put_values.push_back(encode_manifest(add_header_set(std::move(rec), known[k])));
     }
     if (!put_keys.empty()) {
       uint64_t rid = conn_.next_request_id();

@@ -63,12 +63,25 @@ class ShapesBuild(E2ECase):
         self.assertEqual(m["executed_tasks"], 0, r.stdout)
 
         # 4. Editing one header rebuilds exactly the translation units that include it.
+        with open(os.path.join(proj, "include", "shapes", "version.h")) as f:
+            version_h = f.read()
         with open(os.path.join(proj, "include", "shapes", "version.h"), "a") as f:
             f.write("\n// edited by the test\n")
         r, m = c.submit(graph)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         compiled = {t for t in executed_tasks(r.stdout) if t.startswith("obj/")}
         self.assertEqual(compiled, {"obj/version.o", "obj/main.o"}, r.stdout)
+        self.assertEqual(m["header_scans"], 2, "the two translation units that include it are rescanned")
+
+        # 5. The edit undone (a branch switched back): every task a hit, and no translation unit
+        # is rescanned — its manifest still holds the header set it had before the edit.
+        with open(os.path.join(proj, "include", "shapes", "version.h"), "w") as f:
+            f.write(version_h)
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], 0, r.stdout)
+        self.assertEqual(m["header_scans"], 0, r.stdout)
+        self.assertEqual(tree_files(os.path.join(proj, "out")), got)
 
     def test_worker_joining_mid_build_gets_tasks(self):
         proj = self.copy_example("shapes")
