@@ -5,11 +5,19 @@
 namespace zbuild::runner {
 
 namespace {
-constexpr std::string_view kMagic = "zbuild-cc-manifest 1\n";
+
+constexpr std::string_view kMagic1 = "zbuild-cc-manifest 1\n";
+constexpr std::string_view kMagic2 = "zbuild-cc-manifest 2\n";
+
+Result<size_t> parse_count(std::string_view num) {
+  size_t n = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+  if (ec != std::errc() || p != num.data() + num.size()) return make_error("runner manifest: bad byte count");
+  return n;
 }
 
-std::string encode_manifest(const Manifest& m) {
-  std::string out(kMagic);
+std::string encode_record(const Manifest& m) {
+  std::string out;
   for (auto& e : m.files) {
     out.push_back(e.kind);
     out.push_back(' ');
@@ -26,10 +34,9 @@ std::string encode_manifest(const Manifest& m) {
   return out;
 }
 
-Result<Manifest> decode_manifest(std::string_view text) {
-  if (text.substr(0, kMagic.size()) != kMagic) return make_error("runner manifest: unknown format");
+Result<Manifest> decode_record(std::string_view text) {
   Manifest m;
-  size_t i = kMagic.size();
+  size_t i = 0;
   while (i < text.size()) {
     size_t end = text.find('\n', i);
     if (end == std::string_view::npos) return make_error("runner manifest: truncated line");
@@ -37,12 +44,8 @@ Result<Manifest> decode_manifest(std::string_view text) {
     i = end + 1;
     if (line.size() < 3 || line[1] != ' ') return make_error("runner manifest: malformed line");
     if (line[0] == 'D') {
-      size_t n = 0;
-      auto num = line.substr(2);
-      auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
-      if (ec != std::errc() || p != num.data() + num.size() || n != text.size() - i) {
-        return make_error("runner manifest: bad depfile length");
-      }
+      auto n = parse_count(line.substr(2));
+      if (!n.ok() || n.value() != text.size() - i) return make_error("runner manifest: bad depfile length");
       m.has_depfile = true;
       m.depfile = std::string(text.substr(i));
       break;
@@ -61,6 +64,53 @@ Result<Manifest> decode_manifest(std::string_view text) {
     m.files.push_back(ManifestEntry{line[0], std::string(line.substr(sp + 1)), d.value()});
   }
   return m;
+}
+
+}  // namespace
+
+std::string encode_manifest(const std::vector<Manifest>& records) {
+  std::string out(kMagic2);
+  for (const auto& m : records) {
+    std::string body = encode_record(m);
+    out += "M " + std::to_string(body.size()) + "\n";
+    out += body;
+  }
+  return out;
+}
+
+Result<std::vector<Manifest>> decode_manifest(std::string_view text) {
+  std::vector<Manifest> out;
+  if (text.substr(0, kMagic1.size()) == kMagic1) {
+    auto m = decode_record(text.substr(kMagic1.size()));
+    if (!m.ok()) return m.error();
+    out.push_back(std::move(m.value()));
+    return out;
+  }
+  if (text.substr(0, kMagic2.size()) != kMagic2) return make_error("runner manifest: unknown format");
+  size_t i = kMagic2.size();
+  while (i < text.size()) {
+    if (out.size() == kManifestRecords) return make_error("runner manifest: too many records");
+    size_t end = text.find('\n', i);
+    if (end == std::string_view::npos || text.substr(i, 2) != "M ") return make_error("runner manifest: malformed record");
+    auto n = parse_count(text.substr(i + 2, end - i - 2));
+    if (!n.ok()) return n.error();
+    i = end + 1;
+    if (n.value() > text.size() - i) return make_error("runner manifest: truncated record");
+    auto m = decode_record(text.substr(i, n.value()));
+    if (!m.ok()) return m.error();
+    out.push_back(std::move(m.value()));
+    i += n.value();
+  }
+  return out;
+}
+
+std::vector<Manifest> add_manifest_record(Manifest fresh, const std::vector<Manifest>& known) {
+  std::vector<Manifest> out{std::move(fresh)};
+  for (const auto& m : known) {
+    if (out.size() == kManifestRecords) break;
+    if (m.files != out.front().files) out.push_back(m);
+  }
+  return out;
 }
 
 }  // namespace zbuild::runner

@@ -151,10 +151,17 @@ class Runner {
     if (!stored.ok()) fallback("no zbuild daemon answers at " + loc_.daemon + " (" + stored.error().message + ")");
     mark("manifest");
     bool hit = false;
+    std::vector<Manifest> known;   // the records stored for this key, newest first
     if (stored.value()) {
-      auto m = decode_manifest(*stored.value());
-      hit = m.ok() && still_valid(m.value());
-      if (hit) manifest_ = std::move(m.value());
+      auto ms = decode_manifest(*stored.value());
+      if (ms.ok()) known = std::move(ms.value());
+    }
+    for (const auto& m : known) {
+      if (still_valid(m)) {
+        manifest_ = m;
+        hit = true;
+        break;
+      }
     }
     if (!hit) scan();
     mark(hit ? "validate" : "scan");
@@ -180,7 +187,7 @@ class Runner {
     }
     if (!hit || made != manifest_.object) {
       manifest_.object = made;
-      session_->put_manifest(key, encode_manifest(manifest_));
+      session_->put_manifest(key, encode_manifest(add_manifest_record(manifest_, known)));
     }
     if (o.kind == TaskOutcome::Kind::Infra) fallback("the daemon could not run the compile: " + o.message);
     if (o.kind != TaskOutcome::Kind::Failed) {

@@ -130,27 +130,53 @@ TEST_CASE("depfile inputs: the first rule only, -MP's phony rules left out") {
   CHECK(depfile_inputs("t1 t2: a.c\n") == std::vector<std::string>{"a.c"});
 }
 
-TEST_CASE("manifest round trip, with and without a depfile") {
+TEST_CASE("manifest round trip, with and without a depfile, several records") {
   Manifest m;
   m.files.push_back({'R', "src/a.c", digest_bytes("a")});
   m.files.push_back({'H', "/usr/include/stdio.h", digest_bytes("stdio")});
   m.has_depfile = true;
-  m.depfile = "a.o: src/a.c \\\n /usr/include/stdio.h\n\nodd: D 3\n";
+  m.depfile = "a.o: src/a.c \\\n /usr/include/stdio.h\n\nodd: D 3\nM 5\n";
   m.object = digest_bytes("object");
-  auto back = decode_manifest(encode_manifest(m));
+  Manifest plain = m;
+  plain.has_depfile = false;
+  plain.depfile.clear();
+  plain.files[0].digest = digest_bytes("a, edited");
+  auto back = decode_manifest(encode_manifest({m, plain}));
   REQUIRE(back.ok());
-  CHECK(back.value().object == digest_bytes("object"));
-  CHECK(back.value().files.size() == 2);
-  CHECK(back.value().files[1].path == "/usr/include/stdio.h");
-  CHECK(back.value().files[1].digest == digest_bytes("stdio"));
-  CHECK(back.value().depfile == m.depfile);
-  m.has_depfile = false;
-  auto plain = decode_manifest(encode_manifest(m));
-  REQUIRE(plain.ok());
-  CHECK_FALSE(plain.value().has_depfile);
+  REQUIRE(back.value().size() == 2);
+  CHECK(back.value()[0].object == digest_bytes("object"));
+  CHECK(back.value()[0].files == m.files);
+  CHECK(back.value()[0].depfile == m.depfile);
+  CHECK_FALSE(back.value()[1].has_depfile);
+  CHECK(back.value()[1].files == plain.files);
+  // Version 1: one record's lines after the magic.
+  auto v1 = decode_manifest("zbuild-cc-manifest 1\nR " + digest_bytes("a").str() + " src/a.c\nD 3\nxyz");
+  REQUIRE(v1.ok());
+  REQUIRE(v1.value().size() == 1);
+  CHECK(v1.value()[0].depfile == "xyz");
   CHECK_FALSE(decode_manifest("zbuild-manifest 1\n").ok());
   CHECK_FALSE(decode_manifest("zbuild-cc-manifest 1\nX 1 y\n").ok());
   CHECK_FALSE(decode_manifest("zbuild-cc-manifest 1\nD 10\nshort").ok());
+  CHECK_FALSE(decode_manifest("zbuild-cc-manifest 2\nM 99\nshort").ok());
+  CHECK_FALSE(decode_manifest("zbuild-cc-manifest 2\nR x y\n").ok());
+}
+
+TEST_CASE("manifest records: newest first, one per set of files, at most kManifestRecords") {
+  auto rec = [](const std::string& v, const std::string& obj) {
+    Manifest m;
+    m.files.push_back({'R', "a.h", digest_bytes(v)});
+    m.object = digest_bytes(obj);
+    return m;
+  };
+  std::vector<Manifest> known;
+  known = add_manifest_record(rec("v1", "o1"), known);
+  known = add_manifest_record(rec("v2", "o2"), known);
+  known = add_manifest_record(rec("v1", "o1b"), known);   // v1 again: moves to the front, replaced
+  REQUIRE(known.size() == 2);
+  CHECK(known[0].object == digest_bytes("o1b"));
+  CHECK(known[1].files == rec("v2", "").files);
+  for (int i = 0; i < 20; ++i) known = add_manifest_record(rec("w" + std::to_string(i), "o"), known);
+  CHECK(known.size() == kManifestRecords);
 }
 
 TEST_CASE("stat cache: reused while the file is unchanged, rehashed after a change") {

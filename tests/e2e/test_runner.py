@@ -146,13 +146,26 @@ class RunnerMode(RunnerMixin, E2ECase):
         self.assertIn("no work to do", r.stdout)
 
         # Editing a header recompiles exactly what includes it (the depfiles are right).
-        with open(os.path.join(proj, "include", "geo", "point.h"), "a") as f:
+        point_h = os.path.join(proj, "include", "geo", "point.h")
+        with open(point_h) as f:
+            original = f.read()
+        with open(point_h, "a") as f:
             f.write("\n// edited by the test\n")
         self.run_ok(["ninja", "-C", build], env)
         rebuilt = sorted(l.split()[1] for l in self.cc_lines()[16:])
         self.assertEqual(rebuilt, sorted(f"CMakeFiles/{t}.o" for t in (
             "geo.dir/src/point.cc", "geo.dir/src/polygon.cc", "geo.dir/src/format.cc", "geo.dir/src/registry.cc",
             "geo-app.dir/app/main.cc")))
+
+        # The edit undone (a branch switched back): the same five compile again for ninja, and
+        # each is a cache hit found through its manifest's earlier record — no rescan, no run.
+        with open(point_h, "w") as f:
+            f.write(original)
+        self.run_ok(["ninja", "-C", build], env)
+        back = self.cc_lines()[21:]
+        self.assertEqual(len(back), 5, "\n".join(back))
+        self.assertTrue(all(" cached manifest-hit " in l for l in back), "\n".join(back))
+        self.assertEqual(objects(build), plain)
 
     def test_make_identical_and_up_to_date(self):
         proj = self.copy_example("make-small")
