@@ -100,6 +100,10 @@ class ComposeProfiles(E2ECase):
         self.assertEqual(run.stdout, ComposeProfiles.shapes_output, "profiles built different programs")
         with open(os.path.join(proj, "out", "test-results.txt")) as f:
             self.assertIn("checks passed", f.read())
+        # The containers' init reaped what the sandboxes left: init, worker, nothing else.
+        for w in sorted(names):
+            procs = self.podman("top", f"{self.project}_{w}_1", "pid")[1:]
+            self.assertLessEqual(len(procs), 2, f"{w}: processes left behind: {procs}")
 
         # Down removes every container and the network it started.
         self.daemon_log.stop()

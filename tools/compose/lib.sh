@@ -28,6 +28,13 @@ zc_load_state() {
   . "$STATE/env"
 }
 
+# Every container runs in a user namespace: its root is this unprivileged host uid range, not the
+# host's root. The workers' /proc is unmasked for bubblewrap (compose.yaml); with host root in
+# the container, /proc/sys would then let it set the host's sysctls. podman-compose 1.0.3 reads
+# no user-namespace key from compose.yaml, so the mapping goes on its `podman run` lines.
+ZC_UID_BASE=1500000000
+ZC_USERNS="--uidmap 0:$ZC_UID_BASE:65536 --gidmap 0:$ZC_UID_BASE:65536"
+
 zc_compose() {
-  podman-compose -p "$ZBUILD_PROJECT" -f "$ZC_DIR/compose.yaml" "$@"
+  podman-compose -p "$ZBUILD_PROJECT" -f "$ZC_DIR/compose.yaml" --podman-run-args "$ZC_USERNS" "$@"
 }
