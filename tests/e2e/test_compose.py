@@ -12,8 +12,6 @@ import uuid
 from harness import BUILD_DIR, REPO, E2ECase, Proc, free_port_block, workers_used
 
 COMPOSE = os.path.join(REPO, "tools", "compose")
-# Rootful podman; tools/compose/* say so too.
-AS_ROOT = [] if os.geteuid() == 0 else ["sudo", "-E"]
 
 
 class ComposeProfiles(E2ECase):
@@ -31,7 +29,7 @@ class ComposeProfiles(E2ECase):
         self.addCleanup(self.teardown_project)
 
     def run_tool(self, *argv, timeout=600):
-        return subprocess.run([*AS_ROOT, *argv], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(list(argv), env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def podman(self, *args):
         r = self.run_tool("podman", *args, timeout=120)
@@ -59,17 +57,19 @@ class ComposeProfiles(E2ECase):
                     rm = ["rm", "-f"] if kind == "ps -a" else ["network", "rm", "-f"]
                     self.run_tool("podman", *rm, *ids)
 
-    def client(self, *argv, timeout=600):
-        return subprocess.run([os.path.join(COMPOSE, "client"), *argv], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+    def client(self, *argv):
+        return self.run_tool(os.path.join(COMPOSE, "client"), *argv)
 
     def check_profile(self, n):
+        # tools/compose runs podman rootful (runc, cgroupfs), as root, like the other e2e tests
+        # that make namespaces.
+        self.assertEqual(os.geteuid(), 0, "tests/e2e/test_compose.py runs as root")
         r = self.run_tool(os.path.join(COMPOSE, "up"), f"w{n}")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         names = {f"worker{i}" for i in range(1, n + 1)}
 
         # The daemon's own account of the workers joining, from its container's log.
-        self.daemon_log = Proc([*AS_ROOT, "podman", "logs", "-f", f"{self.project}_daemon_1"], "daemon",
+        self.daemon_log = Proc(["podman", "logs", "-f", f"{self.project}_daemon_1"], "daemon",
                                env=self.env)
         for w in sorted(names):
             self.daemon_log.wait_for(f"worker {w} joined", timeout=60)
