@@ -191,7 +191,9 @@ std::string Timeline::trace_json(const ScheduleSummary& s, const std::string& me
       for (auto& [what, ms] : steps) {
         int64_t dur = std::min<int64_t>(ms * 1000, end - at);
         if (dur <= 0) continue;
-        events.push_back(complete(what, what, kWorkersPid, row, at, dur));
+        auto step = complete(what, what, kWorkersPid, row, at, dur);
+        step["args"] = {{"task", ids_[i]}};   // a slot's next task may start before this one's end is seen
+        events.push_back(std::move(step));
         at += dur;
       }
       if (e.start_us > e.ready_us && e.ready_us > 0) {

@@ -5,7 +5,8 @@
 // Trace format (version 1): {"traceEvents": [...], "displayTimeUnit": "ms", "zbuild": {...}}.
 //  * pid 1 "workers": one row (tid) per worker slot, named "WORKER slot N". A task that ran is
 //    one complete event ("ph":"X", cat "task", name = task id) with its steps nested inside it:
-//    "fetch" (inputs), "run" (the command), "upload" (outputs), as the worker measured them.
+//    "fetch" (inputs), "run" (the command), "upload" (outputs), as the worker measured them,
+//    each with args.task naming its task.
 //  * pid 2 "queue": a task's wait from ready to dispatched, an async span ("ph":"b"/"e",
 //    cat "queue", id = task index); viewers stack overlapping waits on their own.
 //  * pid 3 "cache": an instant event ("ph":"i", cat "cached") per task answered from the cache.
