@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -77,7 +78,9 @@ class Daemon final : public SchedulerHost {
     if (!r.ok()) log::error("SIGHUP: keeping the old allow-lists: " + r.error().message);
   }
 
-  Status bind(const Address& a) {
+  // Binds the three sockets. A TCP address with port 0 gets a block the system has free:
+  // `a.port` is set to the port bound.
+  Status bind(Address& a) {
     try {
       vent_.set(zmq::sockopt::router_mandatory, 1);
       vent_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
@@ -89,31 +92,64 @@ class Daemon final : public SchedulerHost {
       client_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
       client_.set(zmq::sockopt::sndhwm, 100000);
       client_.set(zmq::sockopt::linger, 0);
-      vent_.bind(a.ventilator());
-      // A worker whose connection drops (the process died, the host went away) is noticed at
-      // once instead of after the liveness window: the monitor reports the disconnect and a
-      // probe send to every worker finds which one is gone.
-      if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
-        monitor_.connect("inproc://zbuild-ventilator-monitor");
-      }
-      sink_.bind(a.sink());
-      // A client that goes away (killed, lost its network) has its builds cancelled: the
-      // disconnect triggers a probe of every build's client, as for workers.
-      if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
-        client_monitor_.connect("inproc://zbuild-client-monitor");
-      }
-      client_.bind(a.client());
     } catch (const zmq::error_t& e) {
-      return make_error("cannot listen on " + a.str() + " (ports " + std::to_string(a.port) + ".." +
-                        std::to_string(a.port + 2) + "): " + e.what());
+      return make_error(std::string("cannot set up the daemon's sockets: ") + e.what());
     }
+    // A worker whose connection drops (the process died, the host went away) is noticed at
+    // once instead of after the liveness window: the monitor reports the disconnect and a
+    // probe send to every worker finds which one is gone.
+    if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+      monitor_.connect("inproc://zbuild-ventilator-monitor");
+    }
+    // A client that goes away (killed, lost its network) has its builds cancelled: the
+    // disconnect triggers a probe of every build's client, as for workers.
+    if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+      client_monitor_.connect("inproc://zbuild-client-monitor");
+    }
+    zmq::socket_t* sockets[] = {&vent_, &sink_, &client_};
+    std::vector<std::pair<zmq::socket_t*, std::string>> bound;   // this attempt's, for unbind
+    auto bind_one = [&](int offset, int port) -> Result<int> {
+      zmq::socket_t& s = *sockets[offset];
+      std::string ep = !a.local_dir.empty() ? "ipc://" + local_socket(a.local_dir, offset)
+                                            : "tcp://" + a.host + ":" + (port ? std::to_string(port) : "*");
+      try {
+        s.bind(ep);
+        std::string got = s.get(zmq::sockopt::last_endpoint);
+        bound.emplace_back(&s, got);
+        if (!a.local_dir.empty() || port) return port;
+        int chosen = 0;
+        auto digits = std::string_view(got).substr(got.rfind(':') + 1);
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), chosen);
+        if (ec != std::errc() || chosen <= 0) return make_error("bound " + got + ", an endpoint without a port");
+        return chosen;
+      } catch (const zmq::error_t& e) {
+        return make_error(e.what());
+      }
+    };
+    auto unbind = [&] {
+      for (auto& [s, ep] : bound) {
+        try {
+          s->unbind(ep);
+        } catch (const zmq::error_t& e) {
+          log::debug("unbinding " + ep + ": " + e.what());
+        }
+      }
+      bound.clear();
+    };
+    auto port = bind_port_block(a.port, bind_one, unbind);
+    if (!port.ok()) {
+      std::string ports = a.port ? " (ports " + std::to_string(a.port) + ".." + std::to_string(a.port + 2) + ")" : "";
+      return make_error("cannot listen on " + a.str() + ports + ": " + port.error().message);
+    }
+    a.port = port.value();
     return {};
   }
 
-  void run(const std::atomic<bool>& stop) {
+  // `address` is the one bound (with its real port): launched workers are given it.
+  void run(const std::atomic<bool>& stop, const std::string& address) {
     int64_t next_hb = clock_.now_ms();
     PosixProcessControl procs;
-    Launcher launcher(clock_, procs, opts_.launch, opts_.listen);   // stops its workers on return
+    Launcher launcher(clock_, procs, opts_.launch, address);   // stops its workers on return
     IdleWatch idle(clock_, opts_.idle_exit_ms);
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
@@ -680,7 +716,7 @@ class Daemon final : public SchedulerHost {
 }  // namespace
 
 Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
-  auto addr = parse_address(opts.listen);
+  auto addr = parse_listen_address(opts.listen);
   if (!addr.ok()) return addr.error();
   bool curve = !opts.curve_secret.empty();
   if (!curve && (!opts.allow_workers.empty() || !opts.allow_clients.empty())) {
@@ -698,17 +734,26 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   // Private by default: a loopback daemon without keys binds no TCP port; its sockets live in a
   // folder only this user can enter, and a lock there keeps a second daemon off the address.
+  // Port 0 claims a number no daemon of the user holds, by taking its lock.
   std::optional<FileLock> local_lock;
   if (addr.value().is_loopback() && !curve && !opts.insecure) {
-    auto dir = private_socket_dir(addr.value().port, true);
-    if (!dir.ok()) return make_error("refusing to start: " + dir.error().message);
-    auto lock = FileLock::acquire(dir.value() + "/lock");
-    if (!lock.ok()) {
-      return make_error("a zbuild daemon already serves " + addr.value().str() + " for this user (its sockets are in " +
-                        dir.value() + ")");
+    if (addr.value().port == 0) {
+      auto claim = claim_free_local_port();
+      if (!claim.ok()) return make_error("cannot listen on " + opts.listen + ": " + claim.error().message);
+      addr.value().port = claim.value().port;
+      addr.value().local_dir = claim.value().dir;
+      local_lock.emplace(std::move(claim.value().lock));
+    } else {
+      auto dir = private_socket_dir(addr.value().port, true);
+      if (!dir.ok()) return make_error("refusing to start: " + dir.error().message);
+      auto lock = FileLock::acquire(dir.value() + "/lock");
+      if (!lock.ok()) {
+        return make_error("a zbuild daemon already serves " + addr.value().str() + " for this user (its sockets are in " +
+                          dir.value() + ")");
+      }
+      local_lock.emplace(std::move(lock.value()));
+      addr.value().local_dir = dir.value();
     }
-    local_lock.emplace(std::move(lock.value()));
-    addr.value().local_dir = dir.value();
   }
   // One daemon per user and workspace: a second one is refused, naming the first's address.
   std::optional<FileLock> workspace_lock;
@@ -735,7 +780,7 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   store::StoreOptions store_opts;
   store_opts.max_bytes = opts.store_max_bytes;
   auto store = store::open_store(spec, store_opts);
-  if (spec.starts_with("redis://")) {
+  if (store::is_redis_spec(spec)) {
     // A shared cache that is down must not stop builds: degrade to a local cache instead.
     std::unique_ptr<store::Store> primary;
     if (store.ok()) primary = std::move(store.value());
@@ -765,7 +810,7 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   WorkspaceFile ws(opts.workspace, addr.value().str());   // removed however run() ends
   ZB_TRY(ws.write());
-  d.run(stop);
+  d.run(stop, addr.value().str());
   log::info("daemon stopping");
   return {};
 }
