@@ -167,6 +167,8 @@ TEST_CASE("a free local port is claimed by its lock") {
   REQUIRE(dir.ok());
   CHECK(dir.value() == a.value().dir);
   CHECK_FALSE(FileLock::acquire(a.value().dir + "/lock").ok());   // held while the claim lives
+  std::filesystem::remove_all(a.value().dir);
+  std::filesystem::remove_all(b.value().dir);
 }
 
 TEST_CASE("local mode is chosen only when the daemon's private socket answers") {

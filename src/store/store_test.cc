@@ -822,7 +822,12 @@ std::string resp_command(const std::string& socket_path, const std::vector<std::
 // so no port has to be found free first; stopped by pid.
 class RedisServer {
  public:
-  RedisServer() { start(); }
+  RedisServer() {
+    // As in the daemon (install_stop_signals): a write to a Unix socket the server has closed
+    // must fail with EPIPE, for the store to reconnect, not kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    start();
+  }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
   ~RedisServer() { stop(); }

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import E2ECase, Proc, ZBUILD, tree_files
+from harness import E2ECase, Proc, tree_files
 
 
 def set_optimisation(proj, old, new):
