@@ -727,11 +727,6 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
                       ": a non-loopback address needs CurveZMQ keys (zbuild keygen; --curve-key, --allow-workers, "
                       "--allow-clients) or --insecure");
   }
-  if (!curve && opts.insecure) {
-    log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it" +
-              (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
-              " can run commands on the workers");
-  }
   // Private by default: a loopback daemon without keys binds no TCP port; its sockets live in a
   // folder only this user can enter, and a lock there keeps a second daemon off the address.
   // Port 0 claims a number no daemon of the user holds, by taking its lock.
@@ -796,6 +791,11 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   Daemon d(opts, std::move(store.value()));
   if (curve) ZB_TRY(d.enable_curve(opts));
   ZB_TRY(d.bind(addr.value()));
+  if (!curve && opts.insecure) {   // after the bind: with port 0 it names the port chosen
+    log::warn("listening on " + addr.value().str() + " WITHOUT authentication (--insecure): anyone who can reach it" +
+              (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
+              " can run commands on the workers");
+  }
   if (addr.value().local_dir.empty()) {
     log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
               ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
