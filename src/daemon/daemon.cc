@@ -92,19 +92,19 @@ class Daemon final : public SchedulerHost {
       client_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
       client_.set(zmq::sockopt::sndhwm, 100000);
       client_.set(zmq::sockopt::linger, 0);
+      // A worker whose connection drops (the process died, the host went away) is noticed at
+      // once instead of after the liveness window: the monitor reports the disconnect and a
+      // probe send to every worker finds which one is gone.
+      if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+        monitor_.connect("inproc://zbuild-ventilator-monitor");
+      }
+      // A client that goes away (killed, lost its network) has its builds cancelled: the
+      // disconnect triggers a probe of every build's client, as for workers.
+      if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+        client_monitor_.connect("inproc://zbuild-client-monitor");
+      }
     } catch (const zmq::error_t& e) {
-      return make_error(std::string("cannot set up the daemon's sockets: ") + e.what());
-    }
-    // A worker whose connection drops (the process died, the host went away) is noticed at
-    // once instead of after the liveness window: the monitor reports the disconnect and a
-    // probe send to every worker finds which one is gone.
-    if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
-      monitor_.connect("inproc://zbuild-ventilator-monitor");
-    }
-    // A client that goes away (killed, lost its network) has its builds cancelled: the
-    // disconnect triggers a probe of every build's client, as for workers.
-    if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
-      client_monitor_.connect("inproc://zbuild-client-monitor");
+      return make_error("cannot listen on " + a.str() + ": " + e.what());
     }
     zmq::socket_t* sockets[] = {&vent_, &sink_, &client_};
     std::vector<std::pair<zmq::socket_t*, std::string>> bound;   // this attempt's, for unbind

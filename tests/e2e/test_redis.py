@@ -17,7 +17,7 @@ class SharedRedis(E2ECase):
         redis = Proc(["redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--save", "",
                       "--appendonly", "no", "--daemonize", "no"], "redis-server")
         self.addCleanup(redis.stop)
-        redis.wait_for("Ready to accept connections", timeout=30)
+        redis.wait_for("ready to accept connections at " + sock, timeout=30)
         return redis, f"redis+unix://{sock}"
 
     def test_two_daemons_share_hits(self):
