@@ -100,8 +100,10 @@ class LaunchThroughSlurm(LaunchMixin, E2ECase):
         ok, why = slurm_usable()
         if not ok:
             self.fail(why)   # no test is skipped to get green
-        holder = Proc(["unshare", "--net", "sh", "-c", "ip link set lo up && echo netns up && exec sleep infinity"],
-                      "network namespace")
+        # 192.0.2.1 (TEST-NET-1) on lo: slurmd resolves its wildcard listen address with
+        # AI_ADDRCONFIG, which finds nothing where only loopback addresses are configured.
+        holder = Proc(["unshare", "--net", "sh", "-c", "ip link set lo up && ip addr add 192.0.2.1/32 dev lo && "
+                       "echo netns up && exec sleep infinity"], "network namespace")
         self.addCleanup(holder.stop)
         holder.wait_for("netns up")
         self.netns = ["nsenter", "-t", str(holder.pid), "-n"]
