@@ -2,6 +2,7 @@
 itself, --listen 127.0.0.1:0, and the harness reads the address from its log), waits on events
 they log (not on sleeps), and stops what it started by pid."""
 
+import fcntl
 import json
 import os
 import re
@@ -43,6 +44,20 @@ def bind_port_block(n=3, listen=False, tries=64):
             for s in held:
                 s.close()
     raise RuntimeError(f"no block of {n} free loopback ports after {tries} tries")
+
+
+def private_socket_dir(port):
+    """The local-mode folder of `port` (created 0700), where src/common/address.cc puts it:
+    /run/user/UID/zbuild-sockets/PORT when /run/user/UID is the user's, else
+    /tmp/zbuild-sockets-UID/PORT."""
+    uid = os.getuid()
+    run = f"/run/user/{uid}"
+    st = os.lstat(run) if os.path.isdir(run) and not os.path.islink(run) else None
+    base = f"{run}/zbuild-sockets" if st and st.st_uid == uid else f"/tmp/zbuild-sockets-{uid}"
+    path = os.path.join(base, str(port))
+    for d in (base, path):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    return path
 
 
 def listening_address(daemon):
@@ -187,11 +202,23 @@ class E2ECase(unittest.TestCase):
 
     def unanswered_address(self):
         """A daemon address nobody answers at, for as long as the test runs: the test holds its
-        three ports bound and never listens on them (connections are refused)."""
-        port, held = bind_port_block(3)
-        for s in held:
-            self.addCleanup(s.close)
-        return f"127.0.0.1:{port}"
+        three ports bound and never listens on them (connections are refused), and holds the
+        lock of the same number's local-mode folder, so no daemon of this user can take it there
+        either (clients look for a local daemon first)."""
+        for _ in range(16):
+            port, held = bind_port_block(3)
+            lock = open(os.path.join(private_socket_dir(port), "lock"), "a")
+            held.append(lock)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:   # a local daemon of this user has that number: another block
+                for h in held:
+                    h.close()
+                continue
+            for h in held:
+                self.addCleanup(h.close)
+            return f"127.0.0.1:{port}"
+        raise RuntimeError("no unanswered address after 16 tries")
 
     def _cleanup(self):
         self.cluster.stop()
