@@ -1,8 +1,8 @@
 """Shared helpers for the tools/bench-* scripts (python3 standard library only).
 
-A Cluster starts one zbuild daemon and N workers on free loopback ports, waits for the
-daemon's ready-file and for the workers to show up in `zbuild status --json`, and stops
-every process it started, by pid, when the script ends (normally, by exception or signal).
+A Cluster starts one zbuild daemon (on 127.0.0.1:0: it binds free ports itself) and N workers,
+reads the daemon's address from its ready-file, waits for the workers to show up in `zbuild
+status --json`, and stops every process it started, by pid, when the script ends (normally, by exception or signal).
 """
 
 import atexit
@@ -10,9 +10,9 @@ import csv
 import datetime
 import json
 import os
+import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,27 +61,54 @@ def need_tools(*names):
         die(f"missing {', '.join(missing)}: run tools/setup --bench")
 
 
-def _port_free(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listens_on(pid, port):
+    """True when process `pid` itself holds a socket listening on TCP `port` (read from /proc:
+    the socket's owner, not merely something answering on the port)."""
+    mine = set()
     try:
-        s.bind(("127.0.0.1", port))
-        return True
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                mine.add(target[len("socket:["):-1])
     except OSError:
         return False
-    finally:
-        s.close()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = [r.split() for r in f.read().splitlines()[1:]]
+        except OSError:
+            continue
+        for r in rows:
+            # local address "0100007F:1F90", state 0A is LISTEN, inode in column 9
+            if r[3] == "0A" and int(r[1].rsplit(":", 1)[1], 16) == port and r[9] in mine:
+                return True
+    return False
 
 
-def free_port_triple():
-    """A port P with P, P+1 and P+2 free on 127.0.0.1 (the daemon binds all three)."""
-    for _ in range(200):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port + 2 < 65536 and all(_port_free(port + k) for k in range(3)):
-            return port
-    die("could not find three free consecutive loopback ports")
+def start_listener(start, what, tries=20, deadline_s=10):
+    """(process, port) for a server that can only be told a port (distccd: no port 0). `start`
+    (port) -> Popen is tried on random candidates until the process itself holds the port: one
+    that exits (its bind failed: the port was taken) is retried on another. Candidates are below
+    Linux's ephemeral range (32768-60999), where outgoing connections take no ports."""
+    rng = random.Random()
+    for _ in range(tries):
+        port = rng.randrange(20000, 32768)
+        p = start(port)
+        end = time.monotonic() + deadline_s
+        while not _listens_on(p.pid, port):
+            if p.poll() is not None:
+                break
+            if time.monotonic() > end:
+                p.kill()
+                p.wait()
+                die(f"{what} did not listen on port {port} within {deadline_s} s")
+            time.sleep(0.05)
+        else:
+            return p, port
+    die(f"{what} could not bind any of {tries} ports")
 
 
 def vm_field(pid, field):
@@ -146,10 +173,9 @@ class Cluster:
         ready = os.path.join(self.workdir, "daemon.ready")
         if os.path.exists(ready):
             os.remove(ready)
-        port = free_port_triple()
-        self.addr = f"127.0.0.1:{port}"
         _live.append(self)
-        self.daemon = self._spawn([self.zbuild, "daemon", "--listen", self.addr, "--store", self.store,
+        # Port 0: the daemon binds free ports itself; its ready-file names the address.
+        self.daemon = self._spawn([self.zbuild, "daemon", "--listen", "127.0.0.1:0", "--store", self.store,
                                    "--ready-file", ready] + self.extra, "daemon.log")
         end = time.monotonic() + deadline_s
         while not os.path.exists(ready):
@@ -158,6 +184,8 @@ class Cluster:
             if time.monotonic() > end:
                 die("daemon did not write its ready-file in time")
             time.sleep(0.01)
+        with open(ready) as f:
+            self.addr = f.read().strip()
         for k in range(self.n_workers):
             wdir = os.path.join(self.workdir, f"worker{k + 1}")
             self.workers.append(self._spawn([self.worker_bin, "--daemon", self.addr, "--slots", str(self.slots),

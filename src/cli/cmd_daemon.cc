@@ -1,9 +1,4 @@
 // zbuild daemon
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,7 +14,8 @@
 namespace zbuild::cli {
 
 static const char* kDaemonHelp =
-    "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]] [--store-max-size SIZE]\n"
+    "usage: zbuild daemon [--listen HOST:PORT] [--store DIR|redis://HOST:PORT[/DB]|redis+unix://PATH]\n"
+    "                     [--store-max-size SIZE]\n"
     "                     [--heartbeat-ms N] [--liveness-ms N] [--max-attempts N]\n"
     "                     [--ready-file FILE] [--insecure] [--verify-rate P] [--verbose]\n"
     "                     [--workspace DIR] [--local-workers N] [--idle-exit SECONDS]\n"
@@ -28,7 +24,8 @@ static const char* kDaemonHelp =
     "\n"
     "Runs the scheduler and the cache.\n"
     "  --listen HOST:PORT   where the daemon listens (see below)\n"
-    "  --store DIR|redis://HOST:PORT[/DB]  the cache (default: see below)\n"
+    "  --store DIR|redis://HOST:PORT[/DB]|redis+unix://PATH[?db=DB]  the cache (default: see\n"
+    "                       below; redis+unix: Redis on a Unix socket)\n"
     "  --store-max-size SIZE  cap of the cache's size (see below)\n"
     "  --heartbeat-ms N     how often workers are pinged (default 1000)\n"
     "  --liveness-ms N      a worker silent this long is lost and its tasks requeued\n"
@@ -36,12 +33,16 @@ static const char* kDaemonHelp =
     "  --max-attempts N     a task fails after N attempts that failed on the worker's side\n"
     "                       (timeout, toolchain mismatch, sandbox or transfer error; default\n"
     "                       3); a lost worker's tasks are retried apart from these\n"
-    "  --ready-file FILE    written once the sockets are bound (for scripts and tests)\n"
+    "  --ready-file FILE    written once the sockets are bound, with the address (HOST:PORT, the\n"
+    "                       real port when --listen gave 0), for scripts and tests\n"
     "  --insecure           allow plain TCP on a non-loopback address without keys (below)\n"
     "  --verbose            debug logging\n"
     "\n"
     "HOST:PORT (default 127.0.0.1:7600, or $ZBUILD_DAEMON)\n"
-    "names the daemon: PORT takes workers, PORT+1 results, PORT+2 clients. On a loopback\n"
+    "names the daemon: PORT takes workers, PORT+1 results, PORT+2 clients. PORT 0 (e.g.\n"
+    "127.0.0.1:0): the daemon binds a free block itself (in local mode, below, a number no daemon\n"
+    "of the user holds) and names the real port in its 'daemon listening on HOST:PORT' line, the\n"
+    "--ready-file and the workspace file. On a loopback\n"
     "address without keys the daemon is private to its user: it binds no TCP port, only Unix\n"
     "sockets in an owner-only folder (/run/user/UID/zbuild-sockets/PORT, else\n"
     "/tmp/zbuild-sockets-UID/PORT) where the user's workers, clients and zbuild-cc find it; a\n"
@@ -65,7 +66,7 @@ static const char* kDaemonHelp =
     "\n"
     "Runner mode (zbuild-cc, docs/runner.md):\n"
     "  --workspace DIR      write DIR/.zbuild-daemon naming this daemon while it runs; zbuild-cc\n"
-    "                       under DIR finds it there (without --listen a free port is chosen).\n"
+    "                       under DIR finds it there (without --listen: 127.0.0.1:0, a free port).\n"
     "                       One daemon per user and workspace: a second is refused, naming the\n"
     "                       first's address. Without --store each workspace has its own store,\n"
     "                       ~/.cache/zbuild/workspaces/NAME-HASH\n"
@@ -82,31 +83,6 @@ static const char* kDaemonHelp =
     "  --max-pending N      at most N launched and not yet joined (default 2)\n"
     "  --release-after S    stop a launched worker idle for S seconds (default 60; 0: never, a\n"
     "                       worker keeps its slot until the daemon stops)\n";
-
-// Port P with P..P+2 free on loopback (a workspace daemon needs no fixed address).
-static int free_port_block() {
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (::bind(s, reinterpret_cast<sockaddr*>(&a), len) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-      port = ntohs(a.sin_port);
-    }
-    ::close(s);
-    bool ok = port > 0 && port + 2 < 65536;
-    for (int k = 1; ok && k < 3; ++k) {
-      int t = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      a.sin_port = htons(static_cast<uint16_t>(port + k));
-      ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(t);
-    }
-    if (ok) return port;
-  }
-  return 0;
-}
 
 // --workspace, --local-workers, --idle-exit and the --launch family. 0 when fine, else the
 // exit code (the message is printed).
@@ -140,14 +116,8 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
     }
     o.workspace = dir.string();
     while (o.workspace.size() > 1 && o.workspace.back() == '/') o.workspace.pop_back();
-    if (!args.values.count("--listen")) {
-      int port = free_port_block();
-      if (!port) {
-        std::fprintf(stderr, "zbuild daemon: no free loopback port block for the workspace daemon\n");
-        return 1;
-      }
-      o.listen = "127.0.0.1:" + std::to_string(port);
-    }
+    // A workspace daemon needs no fixed address: zbuild-cc reads it from the workspace file.
+    if (!args.values.count("--listen")) o.listen = "127.0.0.1:0";
   }
   o.idle_exit_ms = idle_s * 1000;
   if (local > 0) {
@@ -199,7 +169,7 @@ int cmd_daemon(int argc, char** argv) {
                    size.ok() ? "must be more than 0" : size.error().message.c_str());
       return 2;
     }
-    if (o.store.starts_with("redis://")) {
+    if (store::is_redis_spec(o.store)) {
       std::fprintf(stderr, "zbuild daemon: --store-max-size does not apply to Redis; set the server's maxmemory "
                            "and maxmemory-policy allkeys-lru (docs/store-format.md)\n");
       return 2;

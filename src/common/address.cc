@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 namespace zbuild {
 
@@ -107,7 +108,11 @@ bool Address::is_loopback() const {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
-Result<Address> parse_address(std::string_view text) {
+namespace {
+
+constexpr int kMaxPort = 65533;   // PORT+2 is the last port of a block
+
+Result<Address> parse(std::string_view text, int min_port, const char* range) {
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
     return make_error("address '" + std::string(text) + "' is not HOST:PORT");
@@ -116,10 +121,69 @@ Result<Address> parse_address(std::string_view text) {
   a.host = std::string(text.substr(0, colon));
   auto ps = text.substr(colon + 1);
   auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), a.port);
-  if (ec != std::errc() || p != ps.data() + ps.size() || a.port <= 0 || a.port > 65533) {
-    return make_error("address '" + std::string(text) + "': bad port (1..65533, uses PORT..PORT+2)");
+  if (ec != std::errc() || p != ps.data() + ps.size() || a.port < min_port || a.port > kMaxPort) {
+    return make_error("address '" + std::string(text) + "': bad port (" + range + ", uses PORT..PORT+2)");
   }
   return a;
+}
+
+}  // namespace
+
+Result<Address> parse_address(std::string_view text) { return parse(text, 1, "1..65533"); }
+
+Result<Address> parse_listen_address(std::string_view text) {
+  return parse(text, 0, "1..65533, or 0 for free ports chosen by the daemon");
+}
+
+Result<int> bind_port_block(int port, const BindPort& bind, const std::function<void()>& unbind, int tries) {
+  // Binds PORT+1 and PORT+2 after PORT; empty when all three are bound, else why not.
+  auto rest = [&](int base) -> std::string {
+    for (int k = 1; k < 3; ++k) {
+      auto r = bind(k, base + k);
+      if (!r.ok()) return "port " + std::to_string(base + k) + ": " + r.error().message;
+    }
+    return "";
+  };
+  if (port != 0) {
+    auto first = bind(0, port);
+    std::string why = first.ok() ? rest(port) : "port " + std::to_string(port) + ": " + first.error().message;
+    if (why.empty()) return port;
+    unbind();
+    return make_error(why);
+  }
+  std::string last;
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    auto first = bind(0, 0);
+    if (!first.ok()) {
+      unbind();
+      return first.error();   // no port at all on this host: another block will not help
+    }
+    int base = first.value();
+    last = base > 0 && base <= kMaxPort ? rest(base) : "port " + std::to_string(base) + ": no room for PORT+1, PORT+2";
+    if (last.empty()) return base;
+    unbind();
+  }
+  return make_error("no block of three free ports after " + std::to_string(tries) + " tries (last: " + last + ")");
+}
+
+Result<LocalPort> claim_free_local_port(int tries) {
+  // From the dynamic range (49152..65533), clear of the ports registered services use, which
+  // someone reading the address could take it for.
+  std::random_device rd;
+  std::uniform_int_distribution<int> pick(49152, kMaxPort);
+  std::string last;
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    int port = pick(rd);
+    auto dir = private_socket_dir(port, true);
+    if (!dir.ok()) {
+      last = dir.error().message;
+      continue;
+    }
+    auto lock = FileLock::acquire(dir.value() + "/lock");
+    if (lock.ok()) return LocalPort{port, dir.value(), std::move(lock.value())};
+    last = lock.error().message;
+  }
+  return make_error("no free local port after " + std::to_string(tries) + " tries (last: " + last + ")");
 }
 
 std::string daemon_address_from(const std::string& flag_value) {

@@ -10,6 +10,7 @@
 // the sockets there (prefer_local); another local user finds nothing to connect to.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,16 @@ struct Address {
 };
 
 Result<Address> parse_address(std::string_view text);
+// As parse_address, and port 0 too: where the daemon listens, 0 asking it to choose its ports.
+Result<Address> parse_listen_address(std::string_view text);
+
+// Binds the block PORT, PORT+1, PORT+2 through `bind(offset, port)`, which binds endpoint
+// `offset` and returns the port it got (offset 0 with port 0: any port the system picks).
+// `unbind()` releases whatever the attempt bound. An explicit port binds that block or fails
+// naming the port that was taken. Port 0 lets the first bind choose and tries up to `tries`
+// blocks while PORT+1 or PORT+2 is taken: the binder retries, nothing is probed first.
+using BindPort = std::function<Result<int>(int offset, int port)>;
+Result<int> bind_port_block(int port, const BindPort& bind, const std::function<void()>& unbind, int tries = 64);
 
 // The user's private folder for the local daemon on `port` (created 0700 when `create`).
 // Fails, naming the folder, when it (or its parent) is not owned by the user or is open to
@@ -62,6 +73,18 @@ class FileLock {
   explicit FileLock(int fd) : fd_(fd) {}
   int fd_ = -1;
 };
+
+// Local mode's claim on a port number: its private folder, locked by this process while the
+// claim lives (the lock is what keeps a second daemon of the user off that number).
+struct LocalPort {
+  int port = 0;
+  std::string dir;
+  FileLock lock;
+};
+// A port number no local daemon of this user holds, claimed by taking its folder's lock (a
+// candidate whose lock is held is skipped), up to `tries` candidates. Local mode binds no
+// TCP port, so the number is only a name: nothing on the network is asked.
+Result<LocalPort> claim_free_local_port(int tries = 64);
 
 // --daemon value if given, else $ZBUILD_DAEMON, else the default.
 std::string daemon_address_from(const std::string& flag_value);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -77,9 +78,9 @@ class Daemon final : public SchedulerHost {
     if (!r.ok()) log::error("SIGHUP: keeping the old allow-lists: " + r.error().message);
   }
 
-  // `private_clients`: a folder only this user can enter (keyed daemon on loopback) where the
-  // client endpoint is also bound as a Unix socket without CURVE, for this user's own clients.
-  Status bind(const Address& a, const std::string& private_clients = "") {
+  // Binds the three sockets. A TCP address with port 0 gets a block the system has free:
+  // `a.port` is set to the port bound.
+  Status bind(Address& a) {
     try {
       vent_.set(zmq::sockopt::router_mandatory, 1);
       vent_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxWorkerMessage));
@@ -91,40 +92,81 @@ class Daemon final : public SchedulerHost {
       client_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxClientMessage));
       client_.set(zmq::sockopt::sndhwm, 100000);
       client_.set(zmq::sockopt::linger, 0);
-      vent_.bind(a.ventilator());
       // A worker whose connection drops (the process died, the host went away) is noticed at
       // once instead of after the liveness window: the monitor reports the disconnect and a
       // probe send to every worker finds which one is gone.
       if (zmq_socket_monitor(vent_.handle(), "inproc://zbuild-ventilator-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
         monitor_.connect("inproc://zbuild-ventilator-monitor");
       }
-      sink_.bind(a.sink());
       // A client that goes away (killed, lost its network) has its builds cancelled: the
       // disconnect triggers a probe of every build's client, as for workers.
       if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
         client_monitor_.connect("inproc://zbuild-client-monitor");
       }
-      client_.bind(a.client());
-      if (!private_clients.empty()) {
-        // libzmq copies the socket's options into each listener at bind(), so this second
-        // endpoint of the same ROUTER speaks the NULL mechanism (its ZAP domain admits it) while the TCP one
-        // keeps CURVE. Only this user (and root) can reach it: the folder is theirs alone, as
-        // the daemon's secret key is. Local clients skip the encryption of every blob they move.
-        client_.set(zmq::sockopt::curve_server, 0);
-        client_.set(zmq::sockopt::zap_domain, proto::kPrivateClientsDomain);
-        client_.bind(local_socket(private_clients, 2).insert(0, "ipc://"));
-      }
     } catch (const zmq::error_t& e) {
-      return make_error("cannot listen on " + a.str() + " (ports " + std::to_string(a.port) + ".." +
-                        std::to_string(a.port + 2) + "): " + e.what());
+      return make_error("cannot listen on " + a.str() + ": " + e.what());
+    }
+    zmq::socket_t* sockets[] = {&vent_, &sink_, &client_};
+    std::vector<std::pair<zmq::socket_t*, std::string>> bound;   // this attempt's, for unbind
+    auto bind_one = [&](int offset, int port) -> Result<int> {
+      zmq::socket_t& s = *sockets[offset];
+      std::string ep = !a.local_dir.empty() ? "ipc://" + local_socket(a.local_dir, offset)
+                                            : "tcp://" + a.host + ":" + (port ? std::to_string(port) : "*");
+      try {
+        s.bind(ep);
+        std::string got = s.get(zmq::sockopt::last_endpoint);
+        bound.emplace_back(&s, got);
+        if (!a.local_dir.empty() || port) return port;
+        int chosen = 0;
+        auto digits = std::string_view(got).substr(got.rfind(':') + 1);
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), chosen);
+        if (ec != std::errc() || chosen <= 0) return make_error("bound " + got + ", an endpoint without a port");
+        return chosen;
+      } catch (const zmq::error_t& e) {
+        return make_error(e.what());
+      }
+    };
+    auto unbind = [&] {
+      for (auto& [s, ep] : bound) {
+        try {
+          s->unbind(ep);
+        } catch (const zmq::error_t& e) {
+          log::debug("unbinding " + ep + ": " + e.what());
+        }
+      }
+      bound.clear();
+    };
+    auto port = bind_port_block(a.port, bind_one, unbind);
+    if (!port.ok()) {
+      std::string ports = a.port ? " (ports " + std::to_string(a.port) + ".." + std::to_string(a.port + 2) + ")" : "";
+      return make_error("cannot listen on " + a.str() + ports + ": " + port.error().message);
+    }
+    a.port = port.value();
+    return {};
+  }
+
+  // `address` is the one bound (with its real port): launched workers are given it.
+  // A keyed daemon's second client endpoint: a Unix socket in `dir`, a folder only this user
+  // can enter, for this user's own clients. libzmq copies the socket's options into each
+  // listener at bind(), so this endpoint of the same ROUTER speaks the NULL mechanism (its ZAP
+  // domain admits it) while the TCP one keeps CURVE. Only this user (and root) can reach it, as
+  // only they can read the daemon's secret key; local clients skip the encryption of every
+  // blob they move.
+  Status bind_private_clients(const std::string& dir) {
+    try {
+      client_.set(zmq::sockopt::curve_server, 0);
+      client_.set(zmq::sockopt::zap_domain, proto::kPrivateClientsDomain);
+      client_.bind("ipc://" + local_socket(dir, 2));
+    } catch (const zmq::error_t& e) {
+      return make_error("cannot bind the private client socket in " + dir + ": " + e.what());
     }
     return {};
   }
 
-  void run(const std::atomic<bool>& stop) {
+  void run(const std::atomic<bool>& stop, const std::string& address) {
     int64_t next_hb = clock_.now_ms();
     PosixProcessControl procs;
-    Launcher launcher(clock_, procs, opts_.launch, opts_.listen);   // stops its workers on return
+    Launcher launcher(clock_, procs, opts_.launch, address);   // stops its workers on return
     IdleWatch idle(clock_, opts_.idle_exit_ms);
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
@@ -691,7 +733,7 @@ class Daemon final : public SchedulerHost {
 }  // namespace
 
 Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
-  auto addr = parse_address(opts.listen);
+  auto addr = parse_listen_address(opts.listen);
   if (!addr.ok()) return addr.error();
   bool curve = !opts.curve_secret.empty();
   if (!curve && (!opts.allow_workers.empty() || !opts.allow_clients.empty())) {
@@ -702,37 +744,27 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
                       ": a non-loopback address needs CurveZMQ keys (zbuild keygen; --curve-key, --allow-workers, "
                       "--allow-clients) or --insecure");
   }
-  if (!curve && opts.insecure) {
-    log::warn("listening on " + opts.listen + " WITHOUT authentication (--insecure): anyone who can reach it" +
-              (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
-              " can run commands on the workers");
-  }
   // Private by default: a loopback daemon without keys binds no TCP port; its sockets live in a
   // folder only this user can enter, and a lock there keeps a second daemon off the address.
+  // Port 0 claims a number no daemon of the user holds, by taking its lock.
   std::optional<FileLock> local_lock;
   if (addr.value().is_loopback() && !curve && !opts.insecure) {
-    auto dir = private_socket_dir(addr.value().port, true);
-    if (!dir.ok()) return make_error("refusing to start: " + dir.error().message);
-    auto lock = FileLock::acquire(dir.value() + "/lock");
-    if (!lock.ok()) {
-      return make_error("a zbuild daemon already serves " + addr.value().str() + " for this user (its sockets are in " +
-                        dir.value() + ")");
-    }
-    local_lock.emplace(std::move(lock.value()));
-    addr.value().local_dir = dir.value();
-  }
-  // A keyed daemon on loopback also gives this user's own clients its private Unix socket (the
-  // same guarantee as local mode: the folder is the user's alone). Skipped, not refused, when a
-  // local-mode daemon of the user already holds that folder: the TCP endpoint with CURVE serves.
-  std::string private_clients;
-  if (addr.value().is_loopback() && curve) {
-    auto dir = private_socket_dir(addr.value().port, true);
-    auto lock = dir.ok() ? FileLock::acquire(dir.value() + "/lock") : Result<FileLock>(dir.error());
-    if (lock.ok()) {
-      local_lock.emplace(std::move(lock.value()));
-      private_clients = dir.value();
+    if (addr.value().port == 0) {
+      auto claim = claim_free_local_port();
+      if (!claim.ok()) return make_error("cannot listen on " + opts.listen + ": " + claim.error().message);
+      addr.value().port = claim.value().port;
+      addr.value().local_dir = claim.value().dir;
+      local_lock.emplace(std::move(claim.value().lock));
     } else {
-      log::info("no private client socket: " + lock.error().message);
+      auto dir = private_socket_dir(addr.value().port, true);
+      if (!dir.ok()) return make_error("refusing to start: " + dir.error().message);
+      auto lock = FileLock::acquire(dir.value() + "/lock");
+      if (!lock.ok()) {
+        return make_error("a zbuild daemon already serves " + addr.value().str() + " for this user (its sockets are in " +
+                          dir.value() + ")");
+      }
+      local_lock.emplace(std::move(lock.value()));
+      addr.value().local_dir = dir.value();
     }
   }
   // One daemon per user and workspace: a second one is refused, naming the first's address.
@@ -760,7 +792,7 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   store::StoreOptions store_opts;
   store_opts.max_bytes = opts.store_max_bytes;
   auto store = store::open_store(spec, store_opts);
-  if (spec.starts_with("redis://")) {
+  if (store::is_redis_spec(spec)) {
     // A shared cache that is down must not stop builds: degrade to a local cache instead.
     std::unique_ptr<store::Store> primary;
     if (store.ok()) primary = std::move(store.value());
@@ -775,7 +807,27 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
   Daemon d(opts, std::move(store.value()));
   if (curve) ZB_TRY(d.enable_curve(opts));
-  ZB_TRY(d.bind(addr.value(), private_clients));
+  ZB_TRY(d.bind(addr.value()));
+  if (!curve && opts.insecure) {   // after the bind: with port 0 it names the port chosen
+    log::warn("listening on " + addr.value().str() + " WITHOUT authentication (--insecure): anyone who can reach it" +
+              (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
+              " can run commands on the workers");
+  }
+  // A keyed daemon on loopback also gives this user's own clients its private Unix socket (the
+  // same guarantee as local mode: the folder is the user's alone). Skipped, not refused, when a
+  // local-mode daemon of the user already holds that folder: the TCP endpoint with CURVE serves.
+  std::string private_clients;
+  if (addr.value().is_loopback() && curve) {
+    auto dir = private_socket_dir(addr.value().port, true);
+    auto lock = dir.ok() ? FileLock::acquire(dir.value() + "/lock") : Result<FileLock>(dir.error());
+    if (lock.ok()) {
+      local_lock.emplace(std::move(lock.value()));
+      private_clients = dir.value();
+      ZB_TRY(d.bind_private_clients(private_clients));
+    } else {
+      log::info("no private client socket: " + lock.error().message);
+    }
+  }
   if (addr.value().local_dir.empty()) {
     log::info("daemon listening on " + addr.value().str() + " (workers " + std::to_string(addr.value().port) +
               ", sink " + std::to_string(addr.value().port + 1) + ", clients " + std::to_string(addr.value().port + 2) +
@@ -792,7 +844,7 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   WorkspaceFile ws(opts.workspace, addr.value().str());   // removed however run() ends
   ZB_TRY(ws.write());
-  d.run(stop);
+  d.run(stop, addr.value().str());
   log::info("daemon stopping");
   return {};
 }

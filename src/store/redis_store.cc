@@ -40,17 +40,32 @@ using Command = std::vector<std::string_view>;
 struct Url {
   std::string host;
   int port = 6379;
+  std::string unix_path;   // redis+unix://PATH: a Unix socket instead of host and port
   int db = 0;
 };
 
 Result<Url> parse_url(const std::string& url) {
   auto bad = [&](const std::string& why) {
-    return make_error(url + ": bad Redis URL (" + why + "; expected redis://HOST:PORT[/DB])");
+    return make_error(url + ": bad Redis URL (" + why + "; expected redis://HOST:PORT[/DB] or redis+unix://PATH[?db=DB])");
   };
   std::string_view rest(url);
+  Url u;
+  if (rest.starts_with("redis+unix://")) {
+    rest.remove_prefix(13);
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+      std::string_view db = rest.substr(q + 1);
+      rest = rest.substr(0, q);
+      if (!db.starts_with("db=")) return bad("the only query is db=DB");
+      db.remove_prefix(3);
+      auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), u.db);
+      if (ec != std::errc() || p != db.data() + db.size() || u.db < 0) return bad("database is not a number");
+    }
+    if (!rest.starts_with("/")) return bad("the socket's path is not absolute");
+    u.unix_path = std::string(rest);
+    return u;
+  }
   if (!rest.starts_with("redis://")) return bad("scheme is not redis://");
   rest.remove_prefix(8);
-  Url u;
   std::string_view hostport = rest;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     hostport = rest.substr(0, slash);
@@ -287,7 +302,8 @@ class RedisStore final : public Store {
   }
 
   Status connect() {
-    ctx_.reset(redisConnectWithTimeout(u_.host.c_str(), u_.port, kConnectTimeout));
+    ctx_.reset(u_.unix_path.empty() ? redisConnectWithTimeout(u_.host.c_str(), u_.port, kConnectTimeout)
+                                    : redisConnectUnixWithTimeout(u_.unix_path.c_str(), kConnectTimeout));
     if (!ctx_) return make_error(url_ + ": cannot connect to Redis: out of memory");
     if (ctx_->err) {
       std::string why = ctx_->errstr;

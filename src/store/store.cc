@@ -40,10 +40,14 @@ Result<uint64_t> parse_byte_size(std::string_view text) {
   return n << shift;
 }
 
+bool is_redis_spec(std::string_view spec) { return spec.starts_with("redis://") || spec.starts_with("redis+unix://"); }
+
 Result<std::unique_ptr<Store>> open_store(const std::string& spec, const StoreOptions& opts) {
-  if (spec.empty()) return make_error("empty store spec (expected DIR, rocksdb:DIR, redis://HOST:PORT[/DB] or memory)");
+  if (spec.empty()) {
+    return make_error("empty store spec (expected DIR, rocksdb:DIR, redis://HOST:PORT[/DB], redis+unix://PATH or memory)");
+  }
   if (spec == "memory") return make_memory_store(opts);
-  if (spec.starts_with("redis://")) return open_redis_store(spec);  // evicts by the server's maxmemory
+  if (is_redis_spec(spec)) return open_redis_store(spec);  // evicts by the server's maxmemory
   if (spec.starts_with("rocksdb:")) {
     std::string dir = spec.substr(std::string_view("rocksdb:").size());
     if (dir.empty()) return make_error("store spec '" + spec + "' names no directory");

@@ -78,8 +78,11 @@ class Store {
   }
 };
 
-// "DIR" (RocksDB), "rocksdb:DIR", "redis://HOST:PORT[/DB]" or "memory".
+// "DIR" (RocksDB), "rocksdb:DIR", "redis://HOST:PORT[/DB]", "redis+unix://PATH[?db=DB]" (Redis
+// on a Unix socket) or "memory".
 Result<std::unique_ptr<Store>> open_store(const std::string& spec, const StoreOptions& opts = {});
+// A spec naming a Redis server (either form).
+bool is_redis_spec(std::string_view spec);
 
 std::unique_ptr<Store> make_memory_store(const StoreOptions& opts = {});
 // On a disk where a read-write open fails (full, read-only), opens read-only: reads work,

@@ -1,6 +1,6 @@
 // One contract, run against every backend (memory, RocksDB, Redis), plus backend specifics:
 // RocksDB reopen/locking/format, Redis pieces/reconnect/format/unreachable. The Redis cases
-// start their own redis-server on a free loopback port and stop it by pid.
+// start their own redis-server on a Unix socket in their folder and stop it by pid.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -765,59 +766,48 @@ TEST_CASE("parse_byte_size reads sizes with binary units", "[store]") {
 // ---------------------------------------------------------------------------------------
 // Redis
 
-int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Minimal RESP client for poking at the server behind the store's back. Returns the first
 // line of the reply ("+PONG", ":1", "$-1", "-ERR ...") or "" when the server is unreachable.
-std::string resp_command(int port, const std::vector<std::string>& args) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+std::string resp_command(const std::string& socket_path, const std::vector<std::string>& args) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   timeval tv{2, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
   std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string req = "*" + std::to_string(args.size()) + "\r\n";
-    for (const auto& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char c;
-      while (::recv(fd, &c, 1, 0) == 1 && c != '\n') out += c;
-      if (!out.empty() && out.back() == '\r') out.pop_back();
+  if (socket_path.size() < sizeof addr.sun_path) {
+    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      std::string req = "*" + std::to_string(args.size()) + "\r\n";
+      for (const auto& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+      if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+        char c;
+        while (::recv(fd, &c, 1, 0) == 1 && c != '\n') out += c;
+        if (!out.empty() && out.back() == '\r') out.pop_back();
+      }
     }
   }
   ::close(fd);
   return out;
 }
 
+// A redis-server of the test's own on a Unix socket in the test's folder (--port 0: no TCP),
+// so no port has to be found free first; stopped by pid.
 class RedisServer {
  public:
   RedisServer() {
-    for (int attempt = 0; attempt < 3 && pid_ <= 0; ++attempt) try_start();
-    if (pid_ <= 0) FAIL("could not start redis-server; see " << (tmp_.path / "redis.log"));
+    // As in the daemon (install_stop_signals): a write to a Unix socket the server has closed
+    // must fail with EPIPE, for the store to reconnect, not kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    start();
   }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
   ~RedisServer() { stop(); }
 
-  int port() const { return port_; }
-  std::string url(int db = 0) const {
-    return "redis://127.0.0.1:" + std::to_string(port_) + (db ? "/" + std::to_string(db) : "");
-  }
+  const std::string& socket() const { return socket_; }
+  std::string url(int db = 0) const { return "redis+unix://" + socket_ + (db ? "?db=" + std::to_string(db) : ""); }
 
   void stop() {
     if (pid_ <= 0) return;
@@ -828,13 +818,12 @@ class RedisServer {
   }
 
  private:
-  void try_start() {
-    port_ = free_loopback_port();
-    const std::string port = std::to_string(port_), dir = tmp_.path.string(),
-                      log = (tmp_.path / "redis.log").string();
-    std::vector<std::string> args = {"/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", port,
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                     "--dir", dir, "--logfile", log};
+  void start() {
+    socket_ = (tmp_.path / "redis.sock").string();
+    const std::string dir = tmp_.path.string(), log = (tmp_.path / "redis.log").string();
+    std::vector<std::string> args = {"/usr/bin/redis-server", "--port", "0", "--unixsocket", socket_,
+                                     "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                                     "--daemonize", "no", "--dir", dir, "--logfile", log};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -846,23 +835,23 @@ class RedisServer {
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) FAIL("posix_spawn redis-server: " << std::strerror(rc));
     pid_ = pid;
-    // Ready when it answers PING; give up at the deadline or if the server exits (e.g. the
-    // port was taken between our probe and its bind).
+    // Ready when it answers PING; give up at the deadline or if the server exits.
     const auto deadline = SteadyTime::now() + std::chrono::seconds(15);
     while (SteadyTime::now() < deadline) {
-      if (resp_command(port_, {"PING"}) == "+PONG") return;
+      if (resp_command(socket_, {"PING"}) == "+PONG") return;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        return;
+        FAIL("redis-server exited at start; see " << log);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval, not a wait for readiness
     }
     stop();
+    FAIL("redis-server did not answer within 15 s; see " << log);
   }
 
   TempDir tmp_;
-  int port_ = 0;
+  std::string socket_;
   pid_t pid_ = -1;
 };
 
@@ -871,10 +860,10 @@ TEST_CASE("redis store meets the store contract", "[store][redis]") {
   auto s = must(open_redis_store(server.url()));
   check_store_contract(*s);
   CHECK(s->stats().backend == server.url());
-  CHECK(resp_command(server.port(), {"GET", "zb:format"}) == "$1");
+  CHECK(resp_command(server.socket(), {"GET", "zb:format"}) == "$1");
   // The size cap is the server's own (maxmemory + allkeys-lru); stats report it.
   CHECK(s->stats().max_bytes == 0);
-  CHECK(resp_command(server.port(), {"CONFIG", "SET", "maxmemory", "104857600"}) == "+OK");
+  CHECK(resp_command(server.socket(), {"CONFIG", "SET", "maxmemory", "104857600"}) == "+OK");
   CHECK(s->stats().max_bytes == 100u << 20);
   CHECK(s->stats().evictions == 0);
 }
@@ -894,8 +883,8 @@ TEST_CASE("redis store counts its blobs and actions, not pieces, meta or other k
   must(s->put_action(digest_bytes("action 2"), "r2"));
   must(s->put_meta("manifest:a.cc", "a.h"));
   // Another application's keys in the same database.
-  CHECK(resp_command(server.port(), {"SET", "session:42", "x"}) == "+OK");
-  CHECK(resp_command(server.port(), {"SET", "zb:cas:not-a-digest", "x"}) == "+OK");
+  CHECK(resp_command(server.socket(), {"SET", "session:42", "x"}) == "+OK");
+  CHECK(resp_command(server.socket(), {"SET", "zb:cas:not-a-digest", "x"}) == "+OK");
   StoreStats st = s->stats();
   CHECK(st.blob_count == 3);
   CHECK(st.blob_bytes == small.size() + other.size() + big.size());
@@ -911,18 +900,18 @@ TEST_CASE("redis store stores large blobs in verified pieces", "[store][redis]")
   const std::string key = "zb:cas:" + d.str();
   must(s->put_blob(d, data));
   // Four pieces plus the header; no piece larger than 1 MiB.
-  for (int i = 0; i < 4; ++i) CHECK(resp_command(server.port(), {"EXISTS", key + ":" + std::to_string(i)}) == ":1");
-  CHECK(resp_command(server.port(), {"EXISTS", key + ":4"}) == ":0");
-  CHECK(resp_command(server.port(), {"STRLEN", key + ":0"}) == ":1048576");
-  CHECK(resp_command(server.port(), {"STRLEN", key + ":3"}) == ":5");
+  for (int i = 0; i < 4; ++i) CHECK(resp_command(server.socket(), {"EXISTS", key + ":" + std::to_string(i)}) == ":1");
+  CHECK(resp_command(server.socket(), {"EXISTS", key + ":4"}) == ":0");
+  CHECK(resp_command(server.socket(), {"STRLEN", key + ":0"}) == ":1048576");
+  CHECK(resp_command(server.socket(), {"STRLEN", key + ":3"}) == ":5");
   REQUIRE(*must(s->get_blob(d)) == data);
 
   SECTION("a corrupted piece reads as absent") {
-    CHECK(resp_command(server.port(), {"SETRANGE", key + ":1", "100", "X"}) == ":1048576");
+    CHECK(resp_command(server.socket(), {"SETRANGE", key + ":1", "100", "X"}) == ":1048576");
     CHECK_FALSE(must(s->get_blob(d)).has_value());
   }
   SECTION("a missing piece reads as absent") {
-    CHECK(resp_command(server.port(), {"DEL", key + ":2"}) == ":1");
+    CHECK(resp_command(server.socket(), {"DEL", key + ":2"}) == ":1");
     CHECK_FALSE(must(s->has_blob(d)));
     CHECK(must(s->missing_blobs({d})) == std::vector<Digest>{d});
     CHECK_FALSE(must(s->get_blob(d)).has_value());
@@ -933,7 +922,7 @@ TEST_CASE("redis store stores large blobs in verified pieces", "[store][redis]")
   SECTION("a corrupted small blob reads as absent") {
     const Digest small = digest_bytes("small blob");
     must(s->put_blob(small, "small blob"));
-    CHECK(resp_command(server.port(), {"SET", "zb:cas:" + small.str(), "other blob"}) == "+OK");
+    CHECK(resp_command(server.socket(), {"SET", "zb:cas:" + small.str(), "other blob"}) == "+OK");
     CHECK_FALSE(must(s->get_blob(small)).has_value());
   }
 }
@@ -942,7 +931,7 @@ TEST_CASE("redis store reconnects once after a dropped connection", "[store][red
   RedisServer server;
   auto s = must(open_redis_store(server.url(3)));
   must(s->put_meta("k", "v"));
-  CHECK_THAT(resp_command(server.port(), {"CLIENT", "KILL", "TYPE", "normal"}), Catch::StartsWith(":"));
+  CHECK_THAT(resp_command(server.socket(), {"CLIENT", "KILL", "TYPE", "normal"}), Catch::StartsWith(":"));
   CHECK(*must(s->get_meta("k")) == "v");
   // Database 3 is its own namespace.
   auto db0 = must(open_redis_store(server.url()));
@@ -962,7 +951,7 @@ TEST_CASE("redis store reconnects once after a dropped connection", "[store][red
 
 TEST_CASE("redis store refuses other format versions", "[store][redis]") {
   RedisServer server;
-  REQUIRE(resp_command(server.port(), {"SET", "zb:format", "2"}) == "+OK");
+  REQUIRE(resp_command(server.socket(), {"SET", "zb:format", "2"}) == "+OK");
   auto r = open_redis_store(server.url());
   REQUIRE_FALSE(r.ok());
   INFO(r.error().message);
@@ -970,8 +959,34 @@ TEST_CASE("redis store refuses other format versions", "[store][redis]") {
   CHECK_THAT(r.error().message, Catch::Contains("format '2'"));
 }
 
+// A loopback port this test holds bound and never listens on: connections to it are refused
+// for as long as the test runs, and nothing else can take it meanwhile.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  ~RefusingPort() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 TEST_CASE("redis store reports an unreachable server by URL", "[store][redis]") {
-  const std::string url = "redis://127.0.0.1:" + std::to_string(free_loopback_port());
+  RefusingPort nobody;
+  const std::string url = "redis://127.0.0.1:" + std::to_string(nobody.port());
   auto r = open_redis_store(url);
   REQUIRE_FALSE(r.ok());
   INFO(r.error().message);
@@ -979,9 +994,19 @@ TEST_CASE("redis store reports an unreachable server by URL", "[store][redis]") 
   auto via_spec = open_store(url + "/2");
   REQUIRE_FALSE(via_spec.ok());
   CHECK_THAT(via_spec.error().message, Catch::Contains(url + "/2"));
-  auto bad = open_redis_store("redis://127.0.0.1:notaport");
-  REQUIRE_FALSE(bad.ok());
-  CHECK_THAT(bad.error().message, Catch::Contains("redis://127.0.0.1:notaport"));
+  TempDir tmp;
+  const std::string no_socket = "redis+unix://" + (tmp.path / "no.sock").string();
+  auto u = open_store(no_socket + "?db=1");
+  REQUIRE_FALSE(u.ok());
+  CHECK_THAT(u.error().message, Catch::Contains(no_socket + "?db=1"));
+  CHECK_THAT(u.error().message, Catch::Contains("cannot connect"));
+  for (const char* bad : {"redis://127.0.0.1:notaport", "redis+unix://relative.sock", "redis+unix:///r.sock?db=x",
+                          "redis+unix:///r.sock?timeout=1"}) {
+    auto b = open_redis_store(bad);
+    REQUIRE_FALSE(b.ok());
+    CHECK_THAT(b.error().message, Catch::Contains(bad));
+    CHECK_THAT(b.error().message, Catch::Contains("bad Redis URL"));
+  }
 }
 
 }  // namespace

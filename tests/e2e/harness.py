@@ -1,8 +1,11 @@
-"""End-to-end test harness: starts the real zbuild binaries on free loopback ports, waits on
-events they log (not on sleeps), and stops what it started by pid."""
+"""End-to-end test harness: starts the real zbuild binaries (each daemon binds free ports
+itself, --listen 127.0.0.1:0, and the harness reads the address from its log), waits on events
+they log (not on sleeps), and stops what it started by pid."""
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,27 +22,53 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "examples")
 
 
-def free_port_block(n=3):
-    """A port P such that P..P+n-1 are all free on 127.0.0.1."""
-    for _ in range(200):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n >= 65535:
-            continue
-        ok = True
-        for p in range(base, base + n):
-            t = socket.socket()
-            try:
-                t.bind(("127.0.0.1", p))
-            except OSError:
-                ok = False
-            finally:
-                t.close()
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
+def bind_port_block(n=3, listen=False, tries=64):
+    """(P, sockets): n sockets this process holds bound to 127.0.0.1 ports P..P+n-1, the first
+    port chosen by the system; a block whose next port is taken is let go and another tried.
+    Nothing is probed and closed: the ports stay ours until the sockets are closed."""
+    for _ in range(tries):
+        held = [socket.socket()]
+        try:
+            held[0].bind(("127.0.0.1", 0))
+            base = held[0].getsockname()[1]
+            if base + n - 1 > 65535:
+                raise OSError(f"no room after port {base}")
+            for port in range(base + 1, base + n):
+                held.append(socket.socket())
+                held[-1].bind(("127.0.0.1", port))
+            if listen:
+                for s in held:
+                    s.listen(16)
+            return base, held
+        except OSError:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no block of {n} free loopback ports after {tries} tries")
+
+
+def private_socket_dir(port):
+    """The local-mode folder of `port` (created 0700), where src/common/address.cc puts it:
+    /run/user/UID/zbuild-sockets/PORT when /run/user/UID is the user's, else
+    /tmp/zbuild-sockets-UID/PORT."""
+    uid = os.getuid()
+    run = f"/run/user/{uid}"
+    st = os.lstat(run) if os.path.isdir(run) and not os.path.islink(run) else None
+    base = f"{run}/zbuild-sockets" if st and st.st_uid == uid else f"/tmp/zbuild-sockets-{uid}"
+    path = os.path.join(base, str(port))
+    for d in (base, path):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    return path
+
+
+def listening_address(daemon):
+    """HOST:PORT from a daemon's "daemon listening on HOST:PORT (...)" line: the port it bound
+    (with --listen HOST:0, the one it chose)."""
+    daemon.wait_for("daemon listening on")
+    line = next(l for l in daemon.lines if "daemon listening on" in l)
+    m = re.search(r"daemon listening on (\S+:\d+) ", line)
+    if not m:
+        raise AssertionError(f"{daemon.name}: no address in {line!r}")
+    return m.group(1)
 
 
 class Proc:
@@ -106,17 +135,22 @@ class Cluster:
 
     def __init__(self, tmp, store=None):
         self.tmp = tmp
-        self.port = free_port_block()
-        self.addr = f"127.0.0.1:{self.port}"
+        self.port = None   # known once the daemon has bound it
+        self.addr = None
         self.store = store or os.path.join(tmp, "store")
         self.daemon = None
         self.workers = {}
         self.worker_seq = 0
 
-    def start_daemon(self, extra=()):
-        self.daemon = Proc([ZBUILD, "daemon", "--listen", self.addr, "--store", self.store, *extra],
+    def start_daemon(self, extra=(), wrap=()):
+        """Starts the daemon (under the command prefix `wrap`, if any). The first one binds free
+        ports itself (127.0.0.1:0) and its log names them; a restart takes the same address, so
+        workers and clients waiting for it come back."""
+        listen = self.addr or "127.0.0.1:0"
+        self.daemon = Proc([*wrap, ZBUILD, "daemon", "--listen", listen, "--store", self.store, *extra],
                            "daemon")
-        self.daemon.wait_for("daemon listening on")
+        self.addr = listening_address(self.daemon)
+        self.port = int(self.addr.rsplit(":", 1)[1])
         return self.daemon
 
     def start_worker(self, slots=1, wrap=(), name=None, extra=(), allow=("sh", "true", "sleep")):
@@ -165,6 +199,26 @@ class E2ECase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="zbuild-e2e-")
         self.cluster = Cluster(self.tmp)
         self.addCleanup(self._cleanup)
+
+    def unanswered_address(self):
+        """A daemon address nobody answers at, for as long as the test runs: the test holds its
+        three ports bound and never listens on them (connections are refused), and holds the
+        lock of the same number's local-mode folder, so no daemon of this user can take it there
+        either (clients look for a local daemon first)."""
+        for _ in range(16):
+            port, held = bind_port_block(3)
+            lock = open(os.path.join(private_socket_dir(port), "lock"), "a")
+            held.append(lock)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:   # a local daemon of this user has that number: another block
+                for h in held:
+                    h.close()
+                continue
+            for h in held:
+                self.addCleanup(h.close)
+            return f"127.0.0.1:{port}"
+        raise RuntimeError("no unanswered address after 16 tries")
 
     def _cleanup(self):
         self.cluster.stop()

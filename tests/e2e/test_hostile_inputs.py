@@ -11,7 +11,7 @@ import stat
 import subprocess
 import unittest
 
-from harness import BUILD_DIR, E2ECase, ZBUILD, free_port_block
+from harness import BUILD_DIR, E2ECase, ZBUILD
 from test_runner import RunnerMixin
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
@@ -206,7 +206,7 @@ class HostileTrees(RunnerMixin, E2ECase):
         proj = os.path.join(self.tmp, "proj")
         write(os.path.join(proj, "a.c"), "int a(void) { return 1; }\n")
         write(os.path.join(proj, ".zbuild-daemon"), c.addr + "\n", mode=0o644)
-        nobody = f"127.0.0.1:{free_port_block()}"
+        nobody = self.unanswered_address()
         write(os.path.join(self.tmp, "config", "zbuild", "daemon"), nobody + "\n")   # the user's own choice
         env = self.env()
 

@@ -9,20 +9,19 @@ import subprocess
 import time
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, free_port_block
+from harness import E2ECase, Proc, WORKER, ZBUILD, listening_address
 from test_runner import RunnerMixin, have
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 class LaunchMixin(RunnerMixin):
-    def launch_daemon(self, launch, env, extra=()):
-        self.addr = f"127.0.0.1:{free_port_block()}"
-        d = Proc([ZBUILD, "daemon", "--listen", self.addr, "--store", os.path.join(self.tmp, "store"), "--launch",
-                  launch, "--max-workers", "2", "--max-pending", "2", "--release-after", "4", *extra],
+    def launch_daemon(self, launch, env, extra=(), wrap=()):
+        d = Proc([*wrap, ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"),
+                  "--launch", launch, "--max-workers", "2", "--max-pending", "2", "--release-after", "4", *extra],
                  "launching daemon", env=env)
         self.addCleanup(d.stop)
-        d.wait_for("daemon listening on")
+        self.addr = listening_address(d)
         return d
 
     def build_and_watch(self, d, launch_word):
@@ -66,11 +65,11 @@ class LaunchTemplate(E2ECase):
     def test_id_given_when_only_daemon_is_placeholder(self):
         """A template naming {daemon} but not {id} still gets --id (and keeps the worker:
         --release-after 0); the default --max-workers of a non-Slurm template is the constant."""
-        addr = f"127.0.0.1:{free_port_block()}"
-        d = Proc([ZBUILD, "daemon", "--listen", addr, "--store", os.path.join(self.tmp, "store"), "--launch",
+        d = Proc([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"), "--launch",
                   f"{WORKER} --slots 1 --daemon {{daemon}}", "--min-workers", "1", "--release-after", "0"],
                  "launching daemon")
         self.addCleanup(d.stop)
+        addr = listening_address(d)   # the real port, which {daemon} must name
         d.wait_for("zbuild daemon: --max-workers 4: the default (4)")
         d.wait_for("launched worker launch-1 (pid")
         line = next(l for l in d.lines if "launched worker launch-1 (pid" in l)
@@ -94,13 +93,24 @@ def slurm_usable():
 
 class LaunchThroughSlurm(LaunchMixin, E2ECase):
     def start_slurm(self):
+        """slurmctld and slurmd in a network namespace of the test's own, so their fixed ports
+        (Slurm cannot bind port 0 and report it) are nobody else's. Whatever talks to them (srun
+        through the daemon, sinfo, squeue) runs in it too: prefix `self.netns`. The daemon's
+        sockets are Unix sockets (local mode), reached by path from either namespace."""
         ok, why = slurm_usable()
         if not ok:
             self.fail(why)   # no test is skipped to get green
+        # 192.0.2.1 (TEST-NET-1) on lo: slurmd resolves its wildcard listen address with
+        # AI_ADDRCONFIG, which finds nothing where only loopback addresses are configured.
+        holder = Proc(["unshare", "--net", "sh", "-c", "ip link set lo up && ip addr add 192.0.2.1/32 dev lo && "
+                       "echo netns up && exec sleep infinity"], "network namespace")
+        self.addCleanup(holder.stop)
+        holder.wait_for("netns up")
+        self.netns = ["nsenter", "-t", str(holder.pid), "-n"]
         conf_dir = os.path.join(self.tmp, "slurm")
         for sub in ("state", "spool"):
             os.makedirs(os.path.join(conf_dir, sub))
-        ctld_port, slurmd_port = free_port_block(1), free_port_block(1)
+        ctld_port, slurmd_port = 6817, 6818   # Slurm's defaults, in the private namespace
         host = socket.gethostname()
         conf = os.path.join(conf_dir, "slurm.conf")
         with open(conf, "w") as f:
@@ -129,33 +139,32 @@ NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN
 PartitionName=zb Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """)
         env = self.runner_env(SLURM_CONF=conf)
-        ctld = Proc(["slurmctld", "-D", "-f", conf], "slurmctld", env=env)
+        ctld = Proc([*self.netns, "slurmctld", "-D", "-f", conf], "slurmctld", env=env)
         self.addCleanup(ctld.stop)
         ctld.wait_for("Running as primary controller")
-        slurmd = Proc(["slurmd", "-D", "-f", conf], "slurmd", env=env)
+        slurmd = Proc([*self.netns, "slurmd", "-D", "-f", conf], "slurmd", env=env)
         self.addCleanup(slurmd.stop)
         slurmd.wait_for("slurmd started")
         return env
 
     def test_max_workers_defaults_to_the_clusters_cpus(self):
         env = self.start_slurm()
-        addr = f"127.0.0.1:{free_port_block()}"
-        d = Proc([ZBUILD, "daemon", "--listen", addr, "--store", os.path.join(self.tmp, "store"), "--launch",
-                  f"srun -n1 -c1 {WORKER} --slots 1"], "launching daemon", env=env)
+        d = Proc([*self.netns, ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"),
+                  "--launch", f"srun -n1 -c1 {WORKER} --slots 1"], "launching daemon", env=env)
         self.addCleanup(d.stop)
         d.wait_for(f"zbuild daemon: --max-workers {os.cpu_count()}: the cluster's {os.cpu_count()} CPUs "
                    "(sinfo -h -o %C)")
 
     def test_srun_workers_take_tasks_and_are_released(self):
         env = self.start_slurm()
-        d = self.launch_daemon(f"srun -n1 -c1 {WORKER} --slots 1", env)
+        d = self.launch_daemon(f"srun -n1 -c1 {WORKER} --slots 1", env, wrap=self.netns)
         launched = self.build_and_watch(d, "srun")
         self.assertLessEqual(len(launched), 2)
         # srun ended each job: Slurm's queue empties (slurmctld learns it asynchronously; no
         # log line to wait on, so its state is polled, with a deadline).
         deadline = time.monotonic() + 60
         while True:
-            q = subprocess.run(["squeue", "-h", "-t", "PD,R"], env=env, capture_output=True, text=True)
+            q = subprocess.run([*self.netns, "squeue", "-h", "-t", "PD,R"], env=env, capture_output=True, text=True)
             if q.stdout.strip() == "" or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

@@ -1,25 +1,27 @@
-"""A Redis store shared by several daemons (a real redis-server on a free loopback port)."""
+"""A Redis store shared by several daemons (a real redis-server on a Unix socket in the test's
+folder: Redis cannot bind a free TCP port and report it, and a socket path needs no probing)."""
 
 import os
 import shutil
 import subprocess
 import unittest
 
-from harness import Cluster, E2ECase, Proc, free_port_block, tree_files
+from harness import Cluster, E2ECase, Proc, bind_port_block, tree_files
 
 
 class SharedRedis(E2ECase):
     def start_redis(self):
-        port = free_port_block(1)
-        redis = Proc(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                      "--daemonize", "no"], "redis-server")
+        """A redis-server without TCP (--port 0) on a socket in the test's folder; returns it and
+        its store spec (started again with the same arguments, it is back at the same spec)."""
+        sock = os.path.join(self.tmp, "redis.sock")
+        redis = Proc(["redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--save", "",
+                      "--appendonly", "no", "--daemonize", "no"], "redis-server")
         self.addCleanup(redis.stop)
-        redis.wait_for("Ready to accept connections", timeout=30)
-        return port
+        redis.wait_for("ready to accept connections at " + sock, timeout=30)
+        return redis, f"redis+unix://{sock}"
 
     def test_two_daemons_share_hits(self):
-        port = self.start_redis()
-        spec = f"redis://127.0.0.1:{port}/0"
+        _, spec = self.start_redis()
         proj = self.copy_example("shapes")
         graph = os.path.join(proj, "graph.json")
         first = self.cluster
@@ -43,13 +45,15 @@ class SharedRedis(E2ECase):
         self.assertEqual(second.status()["counters"]["dispatched"], 0)
         self.assertEqual(tree_files(os.path.join(proj, "out")), built)
         store = second.status()["store"]
-        self.assertIn("redis://", store["backend"])
+        self.assertIn(spec, store["backend"])
         # Counted from the store's keys: one result per distinct action, every output a blob.
         self.assertTrue(0 < store["actions"] <= m["total_tasks"], store)
         self.assertGreaterEqual(store["blobs"], len(set(built.values())), store)
 
     def test_unreachable_redis_degrades_to_no_cache(self):
-        dead = free_port_block(1)
+        # A TCP port the test holds and never listens on: connections are refused.
+        dead, held = bind_port_block(1)
+        self.addCleanup(held[0].close)
         c = self.cluster
         c.store = f"redis://127.0.0.1:{dead}/0"
         c.start_daemon()
@@ -63,12 +67,9 @@ class SharedRedis(E2ECase):
         self.assertEqual(run.returncode, 0)
 
     def test_redis_dying_mid_life_does_not_fail_builds(self):
-        port = free_port_block(1)
-        redis = Proc(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                     "redis-server")
-        redis.wait_for("Ready to accept connections", timeout=30)
+        redis, spec = self.start_redis()
         c = self.cluster
-        c.store = f"redis://127.0.0.1:{port}/0"
+        c.store = spec
         c.start_daemon()
         c.start_worker(slots=2)
         proj = self.copy_example("legacy")

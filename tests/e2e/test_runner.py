@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import BUILD_DIR, E2ECase, Proc, ZBUILD, free_port_block
+from harness import BUILD_DIR, E2ECase, Proc, ZBUILD
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
 
@@ -258,7 +258,7 @@ class RunnerMode(RunnerMixin, E2ECase):
     def test_daemon_gone_builds_locally_with_one_warning(self):
         proj = self.copy_example("cmake-small")
         build = os.path.join(proj, "build")
-        nobody = f"127.0.0.1:{free_port_block()}"
+        nobody = self.unanswered_address()
         env = self.runner_env(daemon=nobody, root=proj)
         self.cmake_configure(proj, build, env, launcher=True)
         r = self.run_ok(["ninja", "-C", build], env)

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, free_port_block
+from harness import E2ECase, Proc, WORKER, ZBUILD, bind_port_block, listening_address
 
 MARKER = "zbuild_secret_marker_4f1c"
 
@@ -16,16 +16,10 @@ class Recorder:
     """A TCP relay for PORT and PORT+1 (ventilator and sink) that records every byte."""
 
     def __init__(self, target_port):
-        self.port = free_port_block(2)
+        self.port, self.servers = bind_port_block(2, listen=True)
         self.data = bytearray()
         self.lock = threading.Lock()
-        self.servers = []
-        for off in (0, 1):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", self.port + off))
-            s.listen(16)
-            self.servers.append(s)
+        for off, s in enumerate(self.servers):
             threading.Thread(target=self._accept, args=(s, target_port + off), daemon=True).start()
 
     def _accept(self, srv, target):
@@ -206,15 +200,16 @@ class Curve(E2ECase):
 
 class SafeDefaults(E2ECase):
     def test_non_loopback_needs_keys_or_insecure(self):
-        port = free_port_block()
-        r = subprocess.run([ZBUILD, "daemon", "--listen", f"0.0.0.0:{port}", "--store", os.path.join(self.tmp, "s")],
+        r = subprocess.run([ZBUILD, "daemon", "--listen", "0.0.0.0:0", "--store", os.path.join(self.tmp, "s")],
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("needs CurveZMQ keys", r.stderr)
-        d = Proc([ZBUILD, "daemon", "--listen", f"0.0.0.0:{port}", "--store", os.path.join(self.tmp, "s2"),
+        d = Proc([ZBUILD, "daemon", "--listen", "0.0.0.0:0", "--store", os.path.join(self.tmp, "s2"),
                   "--insecure"], "insecure daemon")
         try:
             d.wait_for("WITHOUT authentication", timeout=30)
+            addr = listening_address(d)
+            self.assertTrue(addr.startswith("0.0.0.0:") and addr != "0.0.0.0:0", addr)
         finally:
             d.stop()
 

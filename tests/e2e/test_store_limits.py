@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import E2ECase, Proc, ZBUILD, tree_files
+from harness import E2ECase, Proc, tree_files
 
 
 def set_optimisation(proj, old, new):
@@ -66,9 +66,8 @@ class StoreLimits(E2ECase):
 
     def start_daemon_in(self, ns, store):
         c = self.cluster
-        c.daemon = Proc([*ns, ZBUILD, "daemon", "--listen", c.addr, "--store", store], "daemon")
-        c.daemon.wait_for("daemon listening on")
-        return c.daemon
+        c.store = store
+        return c.start_daemon(wrap=ns)
 
     def test_full_disk_stops_caching_keeps_building_and_restarts(self):
         ns, mnt = self.small_disk("16m")
