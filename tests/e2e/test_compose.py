@@ -1,6 +1,6 @@
 """The compose profiles (tools/compose): a daemon and 1, 3 or 5 workers in podman containers,
-on a private network, build examples/shapes submitted from the host through the daemon's
-published ports, with CurveZMQ keys. Each test brings its profile up under a project name of its
+on a private network, build examples/shapes submitted from the host to the daemon's address on
+that network (no host port published: none to choose), with CurveZMQ keys. Each test brings its profile up under a project name of its
 own and tears down every container and the network it started, by name, also when it fails."""
 
 import json
@@ -9,7 +9,7 @@ import subprocess
 import unittest
 import uuid
 
-from harness import BUILD_DIR, REPO, E2ECase, Proc, free_port_block, workers_used
+from harness import BUILD_DIR, REPO, E2ECase, Proc, workers_used
 
 COMPOSE = os.path.join(REPO, "tools", "compose")
 
@@ -20,9 +20,8 @@ class ComposeProfiles(E2ECase):
     def setUp(self):
         super().setUp()
         self.project = "zbtest-" + uuid.uuid4().hex[:10]
-        self.port = free_port_block()
         self.env = dict(os.environ, ZBUILD_COMPOSE_STATE=os.path.join(self.tmp, "state"),
-                        ZBUILD_COMPOSE_PROJECT=self.project, ZBUILD_COMPOSE_PORT=str(self.port),
+                        ZBUILD_COMPOSE_PROJECT=self.project, ZBUILD_COMPOSE_PORT="none",
                         ZBUILD_BUILD_DIR=BUILD_DIR, CONTAINERS_CONF=os.path.join(COMPOSE, "containers.conf"))
         self.daemon_log = None
         # Cleanups run last-added first: this one before E2ECase's removes the state folder.

@@ -3,7 +3,9 @@
 # One deployment's state lives in ZBUILD_COMPOSE_STATE (default ~/.cache/zbuild/compose): its
 # keys and an `env` file naming the project, ports and image, so `down` and `client` find what
 # `up` started. ZBUILD_COMPOSE_PROJECT (default zbuild) prefixes the containers' and network's
-# names; ZBUILD_COMPOSE_PORT (default 7600) is the first of the three host ports.
+# names; ZBUILD_COMPOSE_PORT (default 7600) is the first of the three host ports, or `none`:
+# nothing published, clients reach the daemon at its address on the project's bridge network
+# (what the tests do: no host port to choose, so none to collide with).
 
 ZC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$ZC_DIR/../.." && pwd)"
@@ -36,5 +38,5 @@ ZC_UID_BASE=1500000000
 ZC_USERNS="--uidmap 0:$ZC_UID_BASE:65536 --gidmap 0:$ZC_UID_BASE:65536"
 
 zc_compose() {
-  podman-compose -p "$ZBUILD_PROJECT" -f "$ZC_DIR/compose.yaml" --podman-run-args "$ZC_USERNS" "$@"
+  podman-compose -p "$ZBUILD_PROJECT" -f "${ZBUILD_COMPOSE_FILE:-$ZC_DIR/compose.yaml}" --podman-run-args "$ZC_USERNS" "$@"
 }
