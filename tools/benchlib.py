@@ -1,8 +1,8 @@
 """Shared helpers for the tools/bench-* scripts (python3 standard library only).
 
-A Cluster starts one zbuild daemon (on 127.0.0.1:0: it binds free ports itself) and N workers,
-reads the daemon's address from its ready-file, waits for the workers to show up in `zbuild
-status --json`, and stops every process it started, by pid, when the script ends (normally, by exception or signal).
+A Cluster is the tests' cluster (tests/e2e/harness.py) started for a benchmark: one zbuild
+daemon (on 127.0.0.1:0: it binds free ports itself) and N workers, every process stopped by pid
+when the script ends (normally, by exception or signal).
 """
 
 import atexit
@@ -19,6 +19,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+import harness  # noqa: E402  (the one cluster harness, shared with the tests)
 OUT = os.path.join(REPO, "out", "bench")
 
 
@@ -111,6 +113,39 @@ def start_listener(start, what, tries=20, deadline_s=10):
     die(f"{what} could not bind any of {tries} ports")
 
 
+class Distccd:
+    """A distccd with `jobs` slots on a loopback port it binds itself (start_listener), logging
+    to WORKDIR/NAME.log, stopped by pid. `hosts` is its DISTCC_HOSTS entry."""
+
+    def __init__(self, workdir, jobs, name="distccd"):
+        self.log = os.path.join(workdir, f"{name}.log")
+
+        def start(port):
+            # --log-stderr: as root distccd drops to `nobody`, who could not open a log file here.
+            argv = ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--port", str(port),
+                    "--allow", "127.0.0.1", "--jobs", str(jobs), "--log-stderr"]
+            if os.geteuid() == 0:
+                argv += ["--user", "nobody"]
+            with open(self.log, "wb") as logf:
+                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+
+        self.p, self.port = start_listener(start, f"distccd (see {self.log})")
+        self.hosts = f"127.0.0.1:{self.port}/{jobs}"
+
+    def compiles(self):
+        with open(self.log, errors="replace") as f:
+            return f.read().count("COMPILE_OK")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
 def vm_field(pid, field):
     """A /proc/PID/status field in KiB (VmHWM, VmRSS), or None."""
     try:
@@ -141,20 +176,22 @@ for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_sig, _on_signal)
 
 
-class Cluster:
-    """One daemon and `workers` workers with `slots` slots each, all under `workdir`."""
+class Cluster(harness.Cluster):
+    """The tests' cluster (tests/e2e/harness.py) for benchmarks: the daemon on 127.0.0.1:0 and
+    `workers` workers of `slots` slots each, started together under `workdir` with any program
+    allowed (benchmark graphs run true, cp, sh: trusted local work), stopped by pid when the
+    script ends (normally, by exception or signal)."""
+
+    worker_args = ()   # more zbuild-worker options (SimCluster: --sandbox none)
 
     def __init__(self, workdir, workers=2, slots=1, store=None, extra_daemon_args=()):
-        self.zbuild, self.worker_bin = zbuild_bins()
+        os.makedirs(workdir, exist_ok=True)
+        z, w = zbuild_bins()
+        super().__init__(workdir, store=store, zbuild=z, worker=w)
         self.workdir = workdir
         self.n_workers = workers
         self.slots = slots
-        self.store = store or os.path.join(workdir, "store")
         self.extra = list(extra_daemon_args)
-        self.daemon = None
-        self.workers = []
-        self.addr = None
-        self._logs = []
 
     def __enter__(self):
         self.start()
@@ -163,58 +200,15 @@ class Cluster:
     def __exit__(self, *exc):
         self.stop()
 
-    def _spawn(self, argv, logname):
-        f = open(os.path.join(self.workdir, logname), "wb")
-        self._logs.append(f)
-        return subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def start(self, deadline_s=30):
-        os.makedirs(self.workdir, exist_ok=True)
-        ready = os.path.join(self.workdir, "daemon.ready")
-        if os.path.exists(ready):
-            os.remove(ready)
+    def start(self):
         _live.append(self)
-        # Port 0: the daemon binds free ports itself; its ready-file names the address.
-        self.daemon = self._spawn([self.zbuild, "daemon", "--listen", "127.0.0.1:0", "--store", self.store,
-                                   "--ready-file", ready] + self.extra, "daemon.log")
-        end = time.monotonic() + deadline_s
-        while not os.path.exists(ready):
-            if self.daemon.poll() is not None:
-                die(f"daemon exited with {self.daemon.returncode}; see {self.workdir}/daemon.log")
-            if time.monotonic() > end:
-                die("daemon did not write its ready-file in time")
-            time.sleep(0.01)
-        with open(ready) as f:
-            self.addr = f.read().strip()
+        self.start_daemon(self.extra)
         for k in range(self.n_workers):
-            wdir = os.path.join(self.workdir, f"worker{k + 1}")
-            self.workers.append(self._spawn([self.worker_bin, "--daemon", self.addr, "--slots", str(self.slots),
-                                             "--work-dir", wdir, "--id", f"bench-w{k + 1}",
-                                             # benchmark graphs run true, cp, sh: trusted local work
-                                             "--allow-any-program",
-                                             # e.g. "--sandbox none" to measure dispatch without bubblewrap
-                                             *os.environ.get("ZBUILD_BENCH_WORKER_ARGS", "").split()],
-                                            f"worker{k + 1}.log"))
-        while True:
-            st = self.status()
-            if st is not None and len(st.get("workers", [])) >= self.n_workers:
-                break
-            for w in self.workers:
-                if w.poll() is not None:
-                    die(f"a worker exited with {w.returncode}; see {self.workdir}")
-            if time.monotonic() > end:
-                die("workers did not join the daemon in time")
-            time.sleep(0.05)
+            # ZBUILD_BENCH_WORKER_ARGS: e.g. "--sandbox none" to measure dispatch without bubblewrap
+            self.start_worker(slots=self.slots, name=f"bench-w{k + 1}", allow=(),
+                              extra=["--allow-any-program", *self.worker_args,
+                                     *os.environ.get("ZBUILD_BENCH_WORKER_ARGS", "").split()])
         return self
-
-    def status(self):
-        r = subprocess.run([self.zbuild, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True)
-        if r.returncode != 0:
-            return None
-        try:
-            return json.loads(r.stdout)
-        except ValueError:
-            return None
 
     def submit(self, graph, metrics_out, quiet=True, check=True):
         """Runs `zbuild submit`; returns (wall seconds, metrics dict)."""
@@ -231,21 +225,9 @@ class Cluster:
             return wall, json.load(f)
 
     def stop(self):
-        procs = self.workers + ([self.daemon] if self.daemon else [])
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.workers = []
+        super().stop()
+        self.workers = {}
         self.daemon = None
-        for f in self._logs:
-            f.close()
-        self._logs = []
         if self in _live:
             _live.remove(self)
 

@@ -133,8 +133,10 @@ class Proc:
 class Cluster:
     """A daemon and its workers for one test."""
 
-    def __init__(self, tmp, store=None):
+    def __init__(self, tmp, store=None, zbuild=None, worker=None):
         self.tmp = tmp
+        self.zbuild = zbuild or ZBUILD          # the binaries (the benchmarks bring their own build)
+        self.worker_bin = worker or WORKER
         self.port = None   # known once the daemon has bound it
         self.addr = None
         self.store = store or os.path.join(tmp, "store")
@@ -147,7 +149,7 @@ class Cluster:
         ports itself (127.0.0.1:0) and its log names them; a restart takes the same address, so
         workers and clients waiting for it come back."""
         listen = self.addr or "127.0.0.1:0"
-        self.daemon = Proc([*wrap, ZBUILD, "daemon", "--listen", listen, "--store", self.store, *extra],
+        self.daemon = Proc([*wrap, self.zbuild, "daemon", "--listen", listen, "--store", self.store, *extra],
                            "daemon")
         self.addr = listening_address(self.daemon)
         self.port = int(self.addr.rsplit(":", 1)[1])
@@ -158,7 +160,7 @@ class Cluster:
         wid = name or f"w{self.worker_seq}"
         work = os.path.join(self.tmp, f"work-{wid}-{self.worker_seq}")
         allow_args = [a for p in allow for a in ("--allow-program", p)]
-        argv = [*wrap, WORKER, "--daemon", self.addr, "--slots", str(slots), "--work-dir", work, "--id", wid,
+        argv = [*wrap, self.worker_bin, "--daemon", self.addr, "--slots", str(slots), "--work-dir", work, "--id", wid,
                 *allow_args, *extra]
         joined_before = sum(1 for l in self.daemon.lines if f"worker {wid} joined" in l)
         w = Proc(argv, f"worker {wid}")
@@ -168,7 +170,7 @@ class Cluster:
 
     def submit(self, graph, *extra, metrics=True, timeout=600, env=None):
         mpath = os.path.join(self.tmp, f"metrics-{time.monotonic_ns()}.json")
-        argv = [ZBUILD, "submit", "--daemon", self.addr, *extra]
+        argv = [self.zbuild, "submit", "--daemon", self.addr, *extra]
         if metrics:
             argv += ["--metrics-out", mpath]
         argv.append(graph)
@@ -180,7 +182,7 @@ class Cluster:
         return r, m
 
     def status(self):
-        r = subprocess.run([ZBUILD, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True,
+        r = subprocess.run([self.zbuild, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
