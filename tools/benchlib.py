@@ -66,16 +66,8 @@ def need_tools(*names):
 def _listens_on(pid, port):
     """True when process `pid` itself holds a socket listening on TCP `port` (read from /proc:
     the socket's owner, not merely something answering on the port)."""
-    mine = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                mine.add(target[len("socket:["):-1])
-    except OSError:
+    mine = harness.socket_inodes(pid)
+    if not mine:
         return False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

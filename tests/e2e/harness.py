@@ -71,6 +71,23 @@ def listening_address(daemon):
     return m.group(1)
 
 
+def socket_inodes(pid):
+    """The inodes of the sockets process `pid` has open (empty when it is gone)."""
+    out = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[len("socket:["):-1])
+    return out
+
+
 class Proc:
     """A started process whose stderr+stdout lines are collected; tests wait for a line."""
 

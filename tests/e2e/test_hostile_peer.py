@@ -10,24 +10,11 @@ import signal
 import subprocess
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, workers_used
+from harness import E2ECase, Proc, WORKER, ZBUILD, socket_inodes, workers_used
 
 PROBE = os.environ.get("ZBUILD_PROBE_BIN", os.path.join(os.path.dirname(ZBUILD), "..", "..", "tests", "zbuild-probe"))
 
 SOURCE = "int answer(void) { return 42; }\n"
-
-
-def socket_inodes(pid):
-    """The inodes of the sockets process `pid` has open."""
-    out = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            out.add(target[len("socket:["):-1])
-    return out
 
 
 def tcp_socket_inodes():
