@@ -1,7 +1,11 @@
 #include "cli/args.h"
 
+#include <cstdio>
+
 #include <charconv>
 #include <sstream>
+
+#include "cli/commands.h"
 
 namespace zbuild::cli {
 
@@ -72,6 +76,26 @@ Result<int> to_int(const std::string& opt, const std::string& v) {
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (ec != std::errc() || p != v.data() + v.size()) return make_error("option " + opt + ": '" + v + "' is not a number");
   return out;
+}
+
+int usage_error(const CommandSpec& spec, const std::string& message) {
+  std::string program = std::string(spec.name).rfind("zbuild", 0) == 0 ? spec.name : "zbuild " + std::string(spec.name);
+  std::fprintf(stderr, "%s: %s\n%s", program.c_str(), message.c_str(), spec.help);
+  return 2;
+}
+
+std::optional<Args> read_command_line(const CommandSpec& spec, int argc, char** argv, int first, int* exit) {
+  auto args = parse_args(argc, argv, first, spec.args);
+  if (!args.ok()) {
+    *exit = usage_error(spec, args.error().message);
+    return std::nullopt;
+  }
+  if (args->help) {
+    std::fputs(spec.help, stdout);
+    *exit = 0;
+    return std::nullopt;
+  }
+  return std::move(args.value());
 }
 
 }  // namespace zbuild::cli

@@ -150,15 +150,9 @@ const CommandSpec& daemon_spec() {
 }
 
 int cmd_daemon(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, daemon_spec().args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild daemon: %s\n%s", args.error().message.c_str(), kDaemonHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kDaemonHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = read_command_line(daemon_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
   daemon::DaemonOptions o;
   o.listen = daemon_address(args->get("--listen"));
   o.store = args->get("--store");

@@ -35,20 +35,13 @@ const CommandSpec& graph_spec() {
 }
 
 int cmd_graph(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, graph_spec().args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild graph: %s\n%s", args.error().message.c_str(), kGraphHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kGraphHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = read_command_line(graph_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
   bool compdb = args->values.count("--compdb") > 0;
   bool ninja = args->values.count("--ninja-dir") > 0;
   if (compdb == ninja || !args->positional.empty()) {
-    std::fprintf(stderr, "zbuild graph: give exactly one of --compdb FILE and --ninja-dir DIR\n%s", kGraphHelp);
-    return 2;
+    return usage_error(graph_spec(), "give exactly one of --compdb FILE and --ninja-dir DIR");
   }
   graph::ImportOptions opts;
   opts.root = args->get("--root");

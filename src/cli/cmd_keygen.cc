@@ -24,16 +24,10 @@ const CommandSpec& keygen_spec() {
 }
 
 int cmd_keygen(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, keygen_spec().args);
-  if (!args.ok() || (!args->help && args->positional.size() != 1)) {
-    std::fprintf(stderr, "zbuild keygen: %s\n%s", args.ok() ? "expected one NAME" : args.error().message.c_str(),
-                 kKeygenHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kKeygenHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = read_command_line(keygen_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
+  if (args->positional.size() != 1) return usage_error(keygen_spec(), "expected one NAME");
   std::string dir = args->get("--dir", ".");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

@@ -23,20 +23,11 @@ const CommandSpec& report_spec() {
 }
 
 int cmd_report(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, report_spec().args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild report: %s\n%s", args.error().message.c_str(), kReportHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kReportHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = read_command_line(report_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
   std::string out = args->get("-o", args->get("--output"));
-  if (args->positional.size() != 1 || out.empty()) {
-    std::fprintf(stderr, "zbuild report: expected one TRACE file and -o REPORT.html\n%s", kReportHelp);
-    return 2;
-  }
+  if (args->positional.size() != 1 || out.empty()) return usage_error(report_spec(), "expected one TRACE file and -o REPORT.html");
   return client::run_report(args->positional[0], out);
 }
 

@@ -25,15 +25,9 @@ const CommandSpec& status_spec() {
 }
 
 int cmd_status(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, status_spec().args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild status: %s\n%s", args.error().message.c_str(), kStatusHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kStatusHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = read_command_line(status_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
   return client::run_status(daemon_address(args->get("--daemon")), args->has("--json"), args->get("--curve-key"),
                             args->get("--daemon-key"));
 }

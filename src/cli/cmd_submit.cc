@@ -44,19 +44,10 @@ const CommandSpec& submit_spec() {
 }
 
 int cmd_submit(int argc, char** argv) {
-  auto args = parse_args(argc, argv, 2, submit_spec().args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild submit: %s\n%s", args.error().message.c_str(), kSubmitHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kSubmitHelp, stdout);
-    return 0;
-  }
-  if (args->positional.size() != 1) {
-    std::fprintf(stderr, "zbuild submit: expected one GRAPH file\n%s", kSubmitHelp);
-    return 2;
-  }
+  int exit = 0;
+  auto args = read_command_line(submit_spec(), argc, argv, 2, &exit);
+  if (!args) return exit;
+  if (args->positional.size() != 1) return usage_error(submit_spec(), "expected one GRAPH file");
   client::SubmitOptions o;
   o.daemon = daemon_address(args->get("--daemon"));
   o.graph = args->positional[0];

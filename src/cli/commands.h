@@ -1,6 +1,7 @@
 // One function per subcommand, each in its own file.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "cli/args.h"
@@ -16,6 +17,12 @@ struct CommandSpec {
   const char* help;
   ArgSpec args;
 };
+// The command line read against `spec` (from argv[first]); nullopt when the command is to end
+// at once, with `*exit` set: 0 after printing --help, 2 after a usage error (printed with the help).
+std::optional<Args> read_command_line(const CommandSpec& spec, int argc, char** argv, int first, int* exit);
+// Prints "PROGRAM: MESSAGE" and the help on stderr; returns 2.
+int usage_error(const CommandSpec& spec, const std::string& message);
+
 const CommandSpec& daemon_spec();
 const CommandSpec& submit_spec();
 const CommandSpec& status_spec();

@@ -12,16 +12,9 @@
 int main(int argc, char** argv) {
   using namespace zbuild;
   const cli::CommandSpec& spec = cli::worker_spec();
-  const char* kHelp = spec.help;
-  auto args = cli::parse_args(argc, argv, 1, spec.args);
-  if (!args.ok()) {
-    std::fprintf(stderr, "zbuild-worker: %s\n%s", args.error().message.c_str(), kHelp);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
+  int exit = 0;
+  auto args = cli::read_command_line(spec, argc, argv, 1, &exit);
+  if (!args) return exit;
   worker::WorkerOptions o;
   o.daemon = daemon_address_from(args->get("--daemon"));
   o.work_dir = args->get("--work-dir");
