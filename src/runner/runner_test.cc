@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/command_policy.h"
+#include "common/loopback_port.h"
 #include "common/temp_dir.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
@@ -408,15 +409,10 @@ TEST_CASE("sandbox paths in diagnostics become the exec root again") {
 }
 
 TEST_CASE("ZMTP dealer: handshake, short and long frames, multipart, PING") {
-  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(::bind(ls, reinterpret_cast<sockaddr*>(&a), len) == 0);
-  REQUIRE(::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  LoopbackPort listener;
+  int ls = listener.fd();
   REQUIRE(::listen(ls, 1) == 0);
-  int port = ntohs(a.sin_port);
+  int port = listener.port();
   std::string got_from_client;
   // A scripted peer: greeting, READY, then frames the way a ROUTER sends them.
   std::thread peer([&] {
@@ -464,7 +460,6 @@ TEST_CASE("ZMTP dealer: handshake, short and long frames, multipart, PING") {
     CHECK_FALSE(m5.value());
   }
   peer.join();
-  ::close(ls);
   CHECK(got_from_client.substr(0, 1) == "\xff");
   CHECK(got_from_client.find("DEALER") != std::string::npos);
   CHECK(got_from_client.find(std::string("\x00\x05" "first", 7)) != std::string::npos);

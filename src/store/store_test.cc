@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/loopback_port.h"
 #include "common/temp_dir.h"
 #include "store/store.h"
 #include "store/testing.h"
@@ -959,33 +960,8 @@ TEST_CASE("redis store refuses other format versions", "[store][redis]") {
   CHECK_THAT(r.error().message, Catch::Contains("format '2'"));
 }
 
-// A loopback port this test holds bound and never listens on: connections to it are refused
-// for as long as the test runs, and nothing else can take it meanwhile.
-class RefusingPort {
- public:
-  RefusingPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-  }
-  RefusingPort(const RefusingPort&) = delete;
-  RefusingPort& operator=(const RefusingPort&) = delete;
-  ~RefusingPort() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 TEST_CASE("redis store reports an unreachable server by URL", "[store][redis]") {
-  RefusingPort nobody;
+  LoopbackPort nobody;   // bound, never listening: connections are refused while the test runs
   const std::string url = "redis://127.0.0.1:" + std::to_string(nobody.port());
   auto r = open_redis_store(url);
   REQUIRE_FALSE(r.ok());
