@@ -36,7 +36,7 @@ void OutputWriter::want(const std::string& task_id, const OutputSpec& o) {
   pump();
 }
 
-Status OutputWriter::open_writers(Pending& p) {
+Status OutputWriter::open_writer(Pending& p) {
   p.writer = std::make_unique<FileBlobWriter>(p.digest);
   for (const auto& t : p.targets) {
     auto st = p.writer->add(root_, t.path, t.executable);
@@ -60,7 +60,7 @@ Status OutputWriter::on_chunk(const wire::BlobChunk* c) {
   if (c->missing()) return fail("blob " + d.str() + " is missing in the daemon's store");
   auto data = proto::bytes(c->data());
   if (!p.writer) {
-    auto st = open_writers(p);
+    auto st = open_writer(p);
     if (!st.ok()) {
       pending_.erase(it);
       pump();

@@ -59,7 +59,7 @@ class OutputWriter {
   };
 
   void pump();
-  Status open_writers(Pending& p);
+  Status open_writer(Pending& p);
 
   Send send_;
   std::filesystem::path root_;

@@ -515,7 +515,6 @@ class BuildSession {
 
   // One round: upload what the daemon lacks, submit, follow the events, fetch the outputs.
   Round round() {
-    lost_ = false;
     auto uploaded = upload_missing(*conn_, *graph_, *prepared_);
     if (!uploaded.ok()) {
       fail(1, uploaded.error().message);
@@ -525,19 +524,20 @@ class BuildSession {
     Progress progress(graph_->tasks.size(), opts_.quiet);
     start_metrics(uploaded.value());
     OutputWriter writer([this](const std::string& m) { conn_->send(m); }, graph_->root, rid);
-    done_ = ok_ = refused_outputs_ = false;
+    bool done = false, lost = false;
+    ok_ = refused_outputs_ = false;
     fatal_.clear();
     failed_ids_.clear();
     skipped_ids_.clear();
     SilenceWatch silence(steady_clock(), 6000, 2000);
-    while ((!done_ || !writer.idle()) && fatal_.empty()) {
+    while ((!done || !writer.idle()) && fatal_.empty()) {
       auto m = conn_->recv(500);
       if (!m) {
         auto action = silence.silent();
         if (action == SilenceWatch::Action::lost) {
           fatal_ = "lost the daemon at " + addr_.str() + " (no answer for " + std::to_string(silence.silent_ms() / 1000) +
                    " s)";
-          lost_ = true;
+          lost = true;
           break;
         }
         if (action == SilenceWatch::Action::ping) {
@@ -562,7 +562,7 @@ class BuildSession {
           break;
         }
         case wire::Body::BuildDone:
-          done_ = true;
+          done = true;
           ok_ = e->body_as_BuildDone()->ok();
           break;
         default: break;
@@ -570,7 +570,7 @@ class BuildSession {
     }
     metrics_.bytes_downloaded = writer.bytes();
     progress.finish();
-    return lost_ ? Round::lost : Round::finished;
+    return lost ? Round::lost : Round::finished;
   }
 
   uint64_t submit() {
@@ -668,7 +668,6 @@ class BuildSession {
 
   // The summary, the failed and skipped tasks, the metrics, CSV and trace files; the exit code.
   int report() {
-    if (!timeline_) return 1;   // no round got as far as submitting
     metrics_.build_time_ms = steady_clock().now_ms() - t0_;
     metrics_.schedule = timeline_->summarize(metrics_.total_slots);
     if (!fatal_.empty()) {
@@ -701,7 +700,7 @@ class BuildSession {
   // The last round's outcome.
   Metrics metrics_;
   std::optional<Timeline> timeline_;
-  bool done_ = false, ok_ = false, lost_ = false, refused_outputs_ = false;
+  bool ok_ = false, refused_outputs_ = false;
   std::string fatal_;
   std::vector<std::string> failed_ids_, skipped_ids_;
 };

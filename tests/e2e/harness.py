@@ -88,6 +88,30 @@ def socket_inodes(pid):
     return out
 
 
+def write_graph(path, tasks):
+    """Writes a graph.json (version 1) holding `tasks`; returns its path."""
+    with open(path, "w") as f:
+        json.dump({"version": 1, "tasks": tasks}, f)
+    return path
+
+
+def run_as_nobody(argv, home, files=None, timeout=60):
+    """Runs argv as the user nobody (another local user) in `home`, a folder made for it that
+    holds copies of `files` ({name: path}) owned by nobody, mode 0600 (keys must be)."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o755)
+    for name, src in (files or {}).items():
+        dst = os.path.join(home, name)
+        shutil.copy(src, dst)
+        os.chown(dst, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(dst, 0o600)
+    return subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                           *argv], cwd=home, capture_output=True, text=True, timeout=timeout,
+                          env={"PATH": os.environ["PATH"], "HOME": home})
+
+
 class Proc:
     """A started process whose stderr+stdout lines are collected; tests wait for a line."""
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, socket_inodes, workers_used
+from harness import E2ECase, Proc, WORKER, ZBUILD, run_as_nobody, socket_inodes, workers_used, write_graph
 
 PROBE = os.environ.get("ZBUILD_PROBE_BIN", os.path.join(os.path.dirname(ZBUILD), "..", "..", "tests", "zbuild-probe"))
 
@@ -30,16 +30,20 @@ def tcp_socket_inodes():
     return out
 
 
+def sh_task(tid, script, outputs):
+    """A task that runs `script` through sh, with no inputs."""
+    return {"id": tid, "argv": ["sh", "-c", script], "inputs": [], "outputs": outputs}
+
+
 class HostilePeer(E2ECase):
     def project(self):
         proj = os.path.join(self.tmp, "proj")
         os.makedirs(proj, exist_ok=True)
         with open(os.path.join(proj, "a.c"), "w") as f:
             f.write(SOURCE)
-        graph = os.path.join(proj, "graph.json")
-        with open(graph, "w") as f:
-            json.dump({"version": 1, "tasks": [{"id": "a.o", "argv": ["gcc", "-O2", "-c", "a.c", "-o", "a.o"],
-                                                "inputs": ["a.c"], "outputs": ["a.o"]}]}, f)
+        graph = write_graph(os.path.join(proj, "graph.json"),
+                            [{"id": "a.o", "argv": ["gcc", "-O2", "-c", "a.c", "-o", "a.o"], "inputs": ["a.c"],
+                              "outputs": ["a.o"]}])
         return proj, graph
 
     def local_object(self, proj):
@@ -50,11 +54,8 @@ class HostilePeer(E2ECase):
         with open(os.path.join(ref, "a.o"), "rb") as f:
             return f.read()
 
-    def probe(self, *args, user=None):
-        argv = [PROBE, self.cluster.addr, *args]
-        if user:
-            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    def probe(self, *args):
+        return subprocess.run([PROBE, self.cluster.addr, *args], capture_output=True, text=True, timeout=180)
 
     def start_probe_worker(self, attack):
         c = self.cluster
@@ -205,11 +206,9 @@ class HostilePeer(E2ECase):
         sockets = socket_inodes(c.daemon.pid)
         self.assertTrue(sockets)   # its Unix sockets
         self.assertEqual(sockets & tcp_socket_inodes(), set())
-        for user in ("nobody",):
-            r = subprocess.run(["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", ZBUILD, "status",
-                                "--daemon", c.addr], capture_output=True, text=True, timeout=60)
-            self.assertNotEqual(r.returncode, 0, r.stdout)
-            self.assertNotIn("workers", r.stdout)
+        r = run_as_nobody([ZBUILD, "status", "--daemon", c.addr], os.path.join(self.tmp, "nobody"))
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("workers", r.stdout)
         # The owner gets in; a second daemon on the same address is refused, naming the first.
         self.assertIn("workers", c.status())
         r = subprocess.run([ZBUILD, "daemon", "--listen", c.addr, "--store", os.path.join(self.tmp, "s2")],
@@ -225,8 +224,7 @@ class HostilePeer(E2ECase):
         os.makedirs(proj)
         graph = os.path.join(proj, "graph.json")
         tasks = [{"id": f"s{i}", "argv": ["sleep", "1"], "inputs": [], "outputs": []} for i in range(6)]
-        with open(graph, "w") as f:
-            json.dump({"version": 1, "tasks": tasks}, f)
+        write_graph(graph, tasks)
         sub = Proc([ZBUILD, "submit", "--daemon", c.addr, graph], "submit")
         c.daemon.wait_for("accepted")
         sub.stop(signal.SIGKILL)
@@ -242,10 +240,7 @@ class HostilePeer(E2ECase):
         c.start_worker(name="w")   # allows sh
         proj = os.path.join(self.tmp, "proj")
         os.makedirs(proj)
-        graph = os.path.join(proj, "graph.json")
-        with open(graph, "w") as f:
-            json.dump({"version": 1, "tasks": [{"id": "leak", "argv": ["sh", "-c", "ln -s /etc out"],
-                                                "inputs": [], "outputs": ["out/passwd"]}]}, f)
+        graph = write_graph(os.path.join(proj, "graph.json"), [sh_task("leak", "ln -s /etc out", ["out/passwd"])])
         r, m = c.submit(graph)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("not produced as a regular file inside the task's folder", r.stderr)
@@ -265,10 +260,8 @@ class HostilePeer(E2ECase):
         r, m = c.submit(graph)
         self.assertEqual(m["cached_tasks"], 1)   # verified results are cached
         # An action whose two runs differ (here: it writes the time) is caught, nothing cached.
-        nondet = os.path.join(proj, "nondet.json")
-        with open(nondet, "w") as f:
-            json.dump({"version": 1, "tasks": [{"id": "stamp", "argv": ["sh", "-c", "date +%s%N > stamp.txt"],
-                                                "inputs": [], "outputs": ["stamp.txt"]}]}, f)
+        nondet = write_graph(os.path.join(proj, "nondet.json"),
+                             [sh_task("stamp", "date +%s%N > stamp.txt", ["stamp.txt"])])
         r, m = c.submit(nondet)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("verification failed", r.stderr)

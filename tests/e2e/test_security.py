@@ -7,7 +7,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, bind_port_block, listening_address
+from harness import E2ECase, Proc, WORKER, ZBUILD, run_as_nobody, bind_port_block, listening_address
 
 MARKER = "zbuild_secret_marker_4f1c"
 
@@ -113,23 +113,6 @@ class Curve(E2ECase):
             rec.close()
         return c
 
-    def as_nobody(self, argv, files):
-        """Runs argv as the user nobody in a folder of its own holding copies of `files`."""
-        import pwd
-        import shutil
-        import tempfile
-        nobody = pwd.getpwnam("nobody")
-        home = tempfile.mkdtemp(prefix="zbuild-nobody-")
-        self.addCleanup(shutil.rmtree, home, True)
-        os.chmod(home, 0o755)
-        for name, src in files.items():
-            shutil.copy(src, os.path.join(home, name))
-            os.chown(os.path.join(home, name), nobody.pw_uid, nobody.pw_gid)
-            os.chmod(os.path.join(home, name), 0o600)
-        return subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
-                               *argv], cwd=home, capture_output=True, text=True, timeout=60,
-                              env={"PATH": os.environ["PATH"], "HOME": home})
-
     def keys(self):
         return {n: self.keygen(n) for n in ("daemon", "worker", "client", "stranger")}
 
@@ -170,8 +153,8 @@ class Curve(E2ECase):
                            "refused this peer's CurveZMQ key"),
                           ([], "requires CurveZMQ keys"),
                           (["--curve-key", "client.key", "--daemon-key", "daemon.pub"], None)):
-            r = self.as_nobody([ZBUILD, "status", "--daemon", c.addr, *args],
-                               {"stranger.key": skey, "client.key": keys["client"][0], "daemon.pub": dpub})
+            r = run_as_nobody([ZBUILD, "status", "--daemon", c.addr, *args], os.path.join(self.tmp, "nobody"),
+                              {"stranger.key": skey, "client.key": keys["client"][0], "daemon.pub": dpub})
             if why:
                 self.assertNotEqual(r.returncode, 0, r.stdout)
                 self.assertIn(why, r.stderr)
