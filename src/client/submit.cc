@@ -28,6 +28,7 @@
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
+#include "common/toolchain_probe.h"
 #include "graph/graph.h"
 #include "proto/wire.h"
 
@@ -80,6 +81,8 @@ Result<std::vector<std::vector<std::string>>> checked_scans(const graph::Graph& 
 
 struct Prepared {
   std::vector<ActionSpec> actions;
+  std::map<Digest, std::string> trees;   // toolchain tree digest -> its encoding (uploaded as a blob)
+  std::map<Digest, std::string> host_blobs;   // digest -> absolute path of a toolchain file or system header
   std::vector<std::vector<uint32_t>> deps;
   uint64_t scans = 0;
   uint64_t manifest_hits = 0;
@@ -124,6 +127,16 @@ class Preparer {
       ZB_TRY(add_tool(i, a, p.deps[i]));
     }
     ZB_TRY(discover_headers(p));
+    // A worker whose host files differ fetches the toolchain and headers from the store.
+    for (auto& [d, tree] : trees_) {
+      p.trees.emplace(d, tree.encode());
+      for (auto& e : tree.entries) {
+        if (e.kind == 'f' || e.kind == 'x') p.host_blobs.emplace(e.digest, e.path);
+      }
+    }
+    for (auto& a : p.actions) {
+      for (auto& h : a.host_files) p.host_blobs.emplace(h.digest, h.path);
+    }
     for (auto& a : p.actions) {
       std::sort(a.inputs.begin(), a.inputs.end(), [](auto& x, auto& y) { return x.path < y.path; });
       a.inputs.erase(std::unique(a.inputs.begin(), a.inputs.end(), [](auto& x, auto& y) { return x.path == y.path; }),
@@ -177,7 +190,8 @@ class Preparer {
     if (prog.find('/') == std::string::npos) {
       std::string found = find_in_path(prog);
       if (found.empty()) return make_error(where(i) + ": program '" + prog + "' not found in PATH");
-      return add_host_file(i, a, fs::path(found).lexically_normal().string());
+      ZB_TRY(add_host_file(i, a, fs::path(found).lexically_normal().string()));
+      return add_toolchain(a, a.host_files.back().path);
     }
     fs::path p = fs::path(prog).is_absolute() ? fs::path(prog) : (g_.root / a.cwd / prog);
     p = p.lexically_normal();
@@ -186,7 +200,29 @@ class Preparer {
       if (!rel.ok()) return rel.error();
       return add_input(i, a, deps, rel.value());
     }
-    return add_host_file(i, a, p.string());
+    ZB_TRY(add_host_file(i, a, p.string()));
+    return add_toolchain(a, p.string());
+  }
+
+  // A C/C++ compiler's task names its toolchain tree (found once per compiler and run). When
+  // the tree cannot be found the task runs only where the host files match, as before.
+  Status add_toolchain(ActionSpec& a, const std::string& compiler) {
+    if (!cmd::is_c_compiler(a.argv[0])) return {};
+    auto known = toolchain_of_.find(compiler);
+    if (known == toolchain_of_.end()) {
+      auto tree = toolchain::cached(compiler);
+      Digest d;
+      if (tree.ok()) {
+        d = tree.value().digest();
+        trees_.emplace(d, std::move(tree.value()));
+      } else {
+        std::fprintf(stderr, "zbuild: %s; its tasks run only on workers whose files match this host's\n",
+                     tree.error().message.c_str());
+      }
+      known = toolchain_of_.emplace(compiler, d).first;
+    }
+    a.toolchain = known->second;
+    return {};
   }
 
   Status classify_header(size_t i, ActionSpec& a, std::vector<uint32_t>& deps, const std::string& dep,
@@ -356,18 +392,24 @@ class Preparer {
   std::vector<std::vector<std::string>> scans_;
   RootGuard guard_;   // used from one thread only
   DigestMemo memo_;
+  std::map<std::string, Digest> toolchain_of_;   // compiler path -> tree digest (empty: none found)
+  std::map<Digest, toolchain::Tree> trees_;
 };
 
-// Uploads the source blobs the store lacks, in chunks, with a window of unacknowledged chunks.
+// Uploads the blobs the store lacks (sources, toolchain trees, toolchain files and system
+// headers), in chunks, with a window of unacknowledged chunks.
 Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, const Prepared& p) {
-  std::map<Digest, std::string> sources;   // digest -> a path under the root
+  std::map<Digest, std::string> sources = p.host_blobs;   // digest -> an absolute path
   for (auto& a : p.actions) {
     for (auto& in : a.inputs) {
-      if (!in.producer) sources.emplace(in.digest, in.path);
+      if (!in.producer) sources.emplace(in.digest, (g.root / in.path).string());
     }
   }
   std::vector<wire::Digest> ask;
   for (auto& [d, _] : sources) ask.push_back(proto::to_wire(d));
+  for (auto& [d, _] : p.trees) {
+    if (!sources.count(d)) ask.push_back(proto::to_wire(d));
+  }
   uint64_t rid = conn.next_request_id();
   {
     fbs::FlatBufferBuilder fbb(64 + ask.size() * 24);
@@ -401,11 +443,16 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
     return {};
   };
   for (auto& d : missing) {
-    auto it = sources.find(d);
-    if (it == sources.end()) continue;
-    auto data = read_file(g.root / it->second);
-    if (!data.ok()) return data.error();
-    if (digest_bytes(data.value()) != d) return make_error("input '" + it->second + "' changed while zbuild read it");
+    Result<std::string> data = make_error("");
+    if (auto t = p.trees.find(d); t != p.trees.end()) {
+      data = t->second;
+    } else if (auto it = sources.find(d); it != sources.end()) {
+      data = read_file(it->second);
+      if (!data.ok()) return data.error();
+      if (digest_bytes(data.value()) != d) return make_error("'" + it->second + "' changed while zbuild read it");
+    } else {
+      continue;
+    }
     size_t off = 0;
     do {
       size_t len = std::min(proto::kChunkSize, data.value().size() - off);

@@ -33,6 +33,10 @@ Digest action_key(const ActionSpec& a) {
     put_digest(h, f.digest);
   }
   h.field(a.root);
+  if (!a.toolchain.empty()) {   // absent before toolchains were shipped: older keys stay valid
+    h.field("toolchain");
+    put_digest(h, a.toolchain);
+  }
   return h.finish();
 }
 

@@ -37,6 +37,9 @@ struct ActionSpec {
   std::vector<HostFileSpec> host_files;
   std::string root;                   // exec root on the submitting host
   int64_t timeout_ms = 600000;
+  // The compiler's toolchain tree (common/toolchain_tree.h), a blob in the store; empty for a
+  // task that runs no C/C++ compiler. A worker whose host files differ runs the task with it.
+  Digest toolchain;
 };
 
 // Version of the canonical serialisation below; part of every key, so changing it

@@ -70,9 +70,11 @@ flatbuffers::Offset<wire::Action> build_action(flatbuffers::FlatBufferBuilder& f
     auto d = to_wire(h.digest);
     hosts.push_back(wire::CreateHostFile(fbb, fbb.CreateString(h.path), &d));
   }
+  auto tc = to_wire(a.toolchain);
   return wire::CreateAction(fbb, fbb.CreateVectorOfStrings(a.argv), fbb.CreateVectorOfStrings(a.env),
                             fbb.CreateString(a.cwd), fbb.CreateVector(ins), fbb.CreateVectorOfStrings(a.outputs),
-                            fbb.CreateVector(hosts), fbb.CreateString(a.root), a.timeout_ms);
+                            fbb.CreateVector(hosts), fbb.CreateString(a.root), a.timeout_ms,
+                            a.toolchain.empty() ? nullptr : &tc);
 }
 
 Result<ActionSpec> parse_action(const wire::Action* a) {
@@ -111,6 +113,7 @@ Result<ActionSpec> parse_action(const wire::Action* a) {
   }
   out.root = str(a->root());
   out.timeout_ms = a->timeout_ms();
+  if (a->toolchain()) out.toolchain = from_wire(a->toolchain());
   return out;
 }
 

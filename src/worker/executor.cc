@@ -104,23 +104,41 @@ std::string probe_bwrap() {
 // With bubblewrap the sandbox is mounted at the client's exec root itself, so the command sees
 // exactly the paths it would see on the submitting host (debug info, rpaths, __FILE__ need no
 // mapping); without it the sandbox stands in for the root and argv is mapped.
+// The system folders the sandbox shows: this host's, or a shipped toolchain's root (each of its
+// top-level folders bound read-only, each top-level link made again).
+static std::vector<std::string> system_binds(const fs::path& toolchain_root) {
+  if (toolchain_root.empty()) {
+    return {"--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+            "--ro-bind-try", "/opt", "/opt"};
+  }
+  std::vector<std::string> b;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(toolchain_root, ec)) {
+    std::string top = "/" + e.path().filename().string();
+    if (e.is_symlink(ec)) b.insert(b.end(), {"--symlink", fs::read_symlink(e.path(), ec).string(), top});
+    else b.insert(b.end(), {"--ro-bind", e.path().string(), top});
+  }
+  return b;
+}
+
 static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vector<std::string>& argv,
                                           const std::string& sb, const std::string& mount_at,
-                                          const std::string& cwd, const std::vector<std::string>& env) {
+                                          const std::string& cwd, const std::vector<std::string>& env,
+                                          const fs::path& toolchain_root) {
   std::vector<std::string> out;
   if (p.memory_limit_mb > 0) {
     out = {"prlimit", "--as=" + std::to_string(p.memory_limit_mb * 1024 * 1024), "--"};
   }
   if (p.use_bwrap) {
-    std::vector<std::string> b = {p.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-                                  "--ro-bind", "/usr", "/usr",
-                                  "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-                                  "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                                  "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
-                                  "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-                                  "--ro-bind-try", "/opt", "/opt",
-                                  "--proc", "/proc", "--dev", "/dev",
-                                  "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--clearenv"};
+    std::vector<std::string> b = {p.bwrap, "--unshare-all", "--die-with-parent", "--new-session"};
+    auto sys = system_binds(toolchain_root);
+    b.insert(b.end(), sys.begin(), sys.end());
+    b.insert(b.end(), {"--proc", "/proc", "--dev", "/dev",
+                       "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--clearenv"});
     // The task's environment reaches only the command inside; bwrap and prlimit run with the
     // worker's fixed one.
     for (auto& e : env) {
@@ -151,7 +169,7 @@ bool inside_without_links(const fs::path& dir, const std::string& rel) {
   return true;
 }
 
-ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
+ExecResult Executor::run(const ActionSpec& a, const std::string& name, const fs::path& toolchain_root) {
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
   std::string refused;
@@ -162,7 +180,12 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
     r.err = refused;
     return r;
   }
-  auto hc = hosts_.check(a.host_files);
+  if (!toolchain_root.empty() && !policy_.use_bwrap) {
+    r.infra_error = "a shipped toolchain needs the sandbox";
+    return r;
+  }
+  // With a shipped toolchain the host files are that toolchain's root's, not this host's.
+  auto hc = toolchain_root.empty() ? hosts_.check(a.host_files) : Status();
   if (!hc.ok()) {
     r.infra_error = hc.error().message;
     return r;
@@ -210,13 +233,13 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   if (at_root) {
     std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
     while (inner_cwd.size() > 1 && inner_cwd.back() == '/') inner_cwd.pop_back();   // gcc records it as given
-    ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd, env);
+    ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd, env, toolchain_root);
     ps.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   } else if (policy_.use_bwrap) {
-    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env);
+    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env, toolchain_root);
     ps.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   } else {
-    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env);
+    ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env, toolchain_root);
     ps.env = env;   // --sandbox none: the operator's choice; the variables were still checked
   }
   ps.timeout_ms = a.timeout_ms;

@@ -59,7 +59,9 @@ class Executor {
   Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts, SandboxPolicy policy = {})
       : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts), policy_(std::move(policy)) {}
 
-  ExecResult run(const ActionSpec& a, const std::string& name);
+  // `toolchain_root`: a shipped toolchain's private root (worker/toolchains.h) that the sandbox
+  // shows in place of this host's /usr, /lib, ...; empty: this host's own files.
+  ExecResult run(const ActionSpec& a, const std::string& name, const std::filesystem::path& toolchain_root = {});
   void cleanup(const ExecResult& r);
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the

@@ -23,6 +23,7 @@
 #include "worker/blob_cache.h"
 #include "worker/executor.h"
 #include "worker/host_check.h"
+#include "worker/toolchains.h"
 
 namespace zbuild::worker {
 
@@ -40,6 +41,9 @@ struct Job {
   std::string infra_error;         // set when fetching failed
   int64_t received_ms = 0;
   int64_t fetch_ms = 0;
+  bool placed = false;             // toolchain decided: this host's files, or shipped
+  bool shipped = false;            // runs with the shipped toolchain's root
+  uint64_t shipped_bytes = 0;      // toolchain bytes this task made the worker fetch
 };
 
 std::string hostname() {
@@ -69,6 +73,7 @@ class Worker {
         curve_(std::move(curve)),
         cache_(fs_root() / "blobs"),
         hosts_(toolchain_dirs(o)),
+        toolchains_(fs_root() / "toolchains", cache_, hosts_),
         done_pull_(ctx_, zmq::socket_type::pull) {}
 
   std::filesystem::path fs_root() const { return opts_.work_dir; }
@@ -83,6 +88,7 @@ class Worker {
     ZB_TRY(cache_.init());
     std::error_code ec;
     std::filesystem::remove_all(fs_root() / "sandbox", ec);
+    std::filesystem::remove_all(fs_root() / "toolchains", ec);
     std::filesystem::create_directories(fs_root() / "sandbox", ec);
     if (ec) return make_error(fs_root().string() + ": " + ec.message());
     done_pull_.bind("inproc://zbuild-slot-done");
@@ -187,6 +193,7 @@ class Worker {
     // Fetches in flight were addressed to the old connection.
     outstanding_ = 0;
     fetch_queue_.clear();
+    large_.clear();
     for (auto& d : fetching_) fetch_queue_.push_back({d.first, 0});
     for (auto& d : fetching_) cache_.abandon(d.second);
     hello();
@@ -259,33 +266,84 @@ class Worker {
       return;
     }
     job->action = std::move(a.value());
-    for (auto& in : job->action.inputs) {
-      if (cache_.has(in.digest)) continue;
-      auto key = in.digest.str();
-      job->waiting.insert(key);
-      if (!fetching_.count(key)) {
-        fetching_[key] = in.digest;
-        fetch_queue_.push_back({key, 0});
-      }
-    }
+    for (auto& in : job->action.inputs) want(*job, in.digest);
+    if (!job->action.toolchain.empty()) want(*job, job->action.toolchain);
     if (job->waiting.empty()) {
-      enqueue(std::move(job));
+      ready(std::move(job));
       return;
     }
     fetch_jobs_.push_back(std::move(job));
     pump_fetches();
   }
 
+  // Adds `d` to what `job` waits for, unless the blob cache has it.
+  void want(Job& job, const Digest& d) {
+    if (cache_.has(d)) return;
+    auto key = d.str();
+    job.waiting.insert(key);
+    if (!fetching_.count(key)) {
+      fetching_[key] = d;
+      fetch_queue_.push_back({key, 0});
+    }
+  }
+
+  // Every blob the job waited for is here. A task with a toolchain runs with this host's files
+  // when they match the client's; otherwise the toolchain's blobs are fetched first (once per
+  // worker: later tasks find them in the blob cache) and it runs with the shipped root.
+  void ready(std::unique_ptr<Job> job) {
+    if (!job->infra_error.empty() || job->action.toolchain.empty() || job->placed) {
+      enqueue(std::move(job));
+      return;
+    }
+    job->placed = true;
+    auto tree = toolchains_.tree(job->action.toolchain);
+    if (!tree.ok()) {
+      job->infra_error = tree.error().message;
+    } else if (!toolchains_.host_matches(*tree.value(), job->action.host_files)) {
+      job->shipped = true;
+      if (!sandboxed_) {
+        job->infra_error = "this host's toolchain differs from the client's, and running the client's needs the "
+                           "sandbox (this worker runs with --sandbox none)";
+      } else {
+        for (auto& d : toolchains_.missing_blobs(*tree.value(), job->action.host_files)) {
+          if (!job->waiting.count(d.str())) job->shipped_bytes += d.size;
+          want(*job, d);
+        }
+        if (!job->waiting.empty()) {
+          log::info("task " + std::to_string(job->task_id) + ": this host's toolchain differs from the client's; "
+                    "fetching " + std::to_string(job->waiting.size()) + " blobs (" +
+                    std::to_string(job->shipped_bytes) + " bytes) of toolchain " + job->action.toolchain.hex().substr(0, 12));
+          fetch_jobs_.push_back(std::move(job));
+          pump_fetches();
+          return;
+        }
+      }
+    }
+    enqueue(std::move(job));
+  }
+
   void pump_fetches() {
     constexpr int kWindow = 32;   // chunk requests in flight (flow control)
+    // One large blob (a compiler of a shipped toolchain) at a time: the daemon keeps the blobs it
+    // serves in a bounded cache, and several large ones at once would each be read again per chunk.
+    constexpr uint64_t kLarge = 8u << 20;
     std::vector<wire::ChunkRef> refs;
+    std::deque<std::pair<std::string, uint64_t>> later;
     while (outstanding_ + static_cast<int>(refs.size()) < kWindow && !fetch_queue_.empty()) {
       auto [key, off] = fetch_queue_.front();
       fetch_queue_.pop_front();
       auto it = fetching_.find(key);
       if (it == fetching_.end()) continue;
+      if (it->second.size > kLarge && off == 0) {
+        if (!large_.empty() && large_ != key) {
+          later.push_back({key, off});
+          continue;
+        }
+        large_ = key;
+      }
       refs.emplace_back(proto::to_wire(it->second), off, static_cast<uint32_t>(proto::kChunkSize));
     }
+    fetch_queue_.insert(fetch_queue_.end(), later.begin(), later.end());
     if (refs.empty()) return;
     outstanding_ += static_cast<int>(refs.size());
     fb::FlatBufferBuilder fbb(64 + refs.size() * 40);
@@ -309,18 +367,21 @@ class Worker {
     }
     if (complete || !error.empty()) {
       fetching_.erase(key);
+      if (large_ == key) large_.clear();
       if (!error.empty()) cache_.abandon(d);
+      std::vector<std::unique_ptr<Job>> done;
       for (auto it = fetch_jobs_.begin(); it != fetch_jobs_.end();) {
         Job& j = **it;
         if (j.waiting.erase(key) && !error.empty() && j.infra_error.empty()) j.infra_error = error;
         if (j.waiting.empty()) {
           j.fetch_ms = clock_.now_ms() - j.received_ms;
-          enqueue(std::move(*it));
+          done.push_back(std::move(*it));
           it = fetch_jobs_.erase(it);
         } else {
           ++it;
         }
       }
+      for (auto& j : done) ready(std::move(j));
     }
     pump_fetches();
   }
@@ -375,9 +436,22 @@ class Worker {
     if (!job.infra_error.empty()) {
       r.infra_error = job.infra_error;
     } else {
+      std::filesystem::path tc_root;
+      if (job.shipped) {
+        auto root = toolchains_.root_for(job.action.toolchain, job.action.host_files);
+        if (!root.ok()) r.infra_error = "shipped toolchain: " + root.error().message;
+        else tc_root = root.value();
+        if (job.shipped_bytes > 0 && root.ok()) {
+          log::info("toolchain " + job.action.toolchain.hex().substr(0, 12) + " ready: " +
+                    std::to_string(job.shipped_bytes) + " bytes fetched, " +
+                    std::to_string(clock_.now_ms() - job.received_ms) + " ms from the task's arrival");
+        }
+      }
       // An unpredictable folder name: a task cannot aim at another slot's folder.
-      r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
-                                         std::to_string(job.attempt) + "-" + random_hex());
+      if (r.infra_error.empty()) {
+        r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
+                                           std::to_string(job.attempt) + "-" + random_hex(), tc_root);
+      }
     }
     int64_t up_start = clock_.now_ms();
     if (r.infra_error.empty() && r.exit_code == 0) {
@@ -429,6 +503,7 @@ class Worker {
   zmq::context_t ctx_;
   BlobCache cache_;
   HostFileChecker hosts_;
+  Toolchains toolchains_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<zmq::socket_t> dealer_;
   std::unique_ptr<proto::HandshakeWatch> watch_;
@@ -444,6 +519,7 @@ class Worker {
   std::deque<std::pair<std::string, uint64_t>> fetch_queue_;
   std::vector<std::unique_ptr<Job>> fetch_jobs_;
   int outstanding_ = 0;
+  std::string large_;   // the large blob being fetched, if any
 
   // Slots.
   std::mutex mu_;

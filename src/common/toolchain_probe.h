@@ -1,0 +1,30 @@
+// Finding a compiler's toolchain tree on the submitting host (client and zbuild-cc), by asking
+// the compiler itself: the programs it names (-print-prog-name, -print-file-name), the commands
+// and files a small compile and link reports (-v, and the linker's -t trace of every file it
+// reads), and the shared libraries and loader every program and library there needs (ldd).
+// Symbolic links and folders on the way to each file are entries too, so the tree rebuilt on a
+// worker resolves every path as the host does.
+//
+// Computed once per toolchain: the result is remembered in a per-user file
+// ($XDG_CACHE_HOME/zbuild/toolchains-1/, else ~/.cache/zbuild/toolchains-1/;
+// ZBUILD_TOOLCHAIN_CACHE=DIR moves it, =off disables) with the size, mtime and inode of every
+// file of the tree, and reused while all of them still match.
+//
+// Cache file format, version 1: "zbuild-toolchain-cache 1 <compiler path>", then one line per
+// file "<size> <mtime_ns> <inode> <path>", then a line "--", then the tree's encoding.
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "common/toolchain_tree.h"
+
+namespace zbuild::toolchain {
+
+// `compiler`: the absolute path the task runs (argv[0] resolved in PATH).
+Result<Tree> discover(const std::string& compiler);
+
+// discover() through the per-user cache.
+Result<Tree> cached(const std::string& compiler);
+
+}  // namespace zbuild::toolchain
