@@ -227,6 +227,18 @@ Result<Tree> discover(const std::string& compiler) {
   return b.tree();
 }
 
+std::string tree_file(const Tree& t) {
+  std::string dir = cache_dir();
+  if (dir.empty()) return {};
+  std::string text = t.encode();
+  std::string file = dir + "/trees/" + digest_bytes(text).hex();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && static_cast<size_t>(st.st_size) == text.size()) return file;
+  std::error_code ec;
+  fs::create_directories(dir + "/trees", ec);
+  return write_file_atomic(file, text).ok() ? file : std::string();
+}
+
 Result<Tree> cached(const std::string& compiler) {
   std::string dir = cache_dir();
   std::string file = dir.empty() ? std::string() : dir + "/" + digest_bytes(compiler).hex();

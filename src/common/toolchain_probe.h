@@ -27,4 +27,8 @@ Result<Tree> discover(const std::string& compiler);
 // discover() through the per-user cache.
 Result<Tree> cached(const std::string& compiler);
 
+// A file holding `t`'s encoding (in the per-user cache, written once), for uploaders that send
+// files by path; empty when the cache is off or cannot be written.
+std::string tree_file(const Tree& t);
+
 }  // namespace zbuild::toolchain

@@ -599,6 +599,7 @@ class Daemon final : public SchedulerHost {
     std::vector<NewTask> tasks;
     std::vector<Digest> sources;
     std::vector<std::pair<size_t, size_t>> source_at;   // (task, input)
+    std::map<Digest, std::string> shipped;              // toolchain trees and host files -> whose
     if (s->tasks()) {
       tasks.reserve(s->tasks()->size());
       for (auto* st : *s->tasks()) {
@@ -619,6 +620,14 @@ class Daemon final : public SchedulerHost {
           return;
         }
         if (st->deps()) nt.deps.assign(st->deps()->begin(), st->deps()->end());
+        // A task with a toolchain may run on a worker that fetches it: its tree and host files
+        // must be in the store too.
+        if (!nt.action.toolchain.empty()) {
+          shipped.emplace(nt.action.toolchain, "task '" + printable(nt.id) + "': its toolchain tree");
+          for (auto& h : nt.action.host_files) {
+            shipped.emplace(h.digest, "task '" + printable(nt.id) + "': host file '" + printable(h.path) + "'");
+          }
+        }
         for (size_t i = 0; i < nt.action.inputs.size(); ++i) {
           if (!nt.action.inputs[i].producer) {
             sources.push_back(nt.action.inputs[i].digest);
@@ -638,6 +647,16 @@ class Daemon final : public SchedulerHost {
                                       "' (" + m.str() + ") was not uploaded");
           return;
         }
+      }
+    }
+    if (!shipped.empty()) {
+      std::vector<Digest> ds;
+      for (auto& [d, _] : shipped) ds.push_back(d);
+      auto miss = store_->missing_blobs(ds);
+      if (miss.ok() && !miss.value().empty()) {
+        auto& [d, what] = *shipped.find(miss.value()[0]);
+        reply_error(route, rid, what + " (" + d.str() + ") was not uploaded");
+        return;
       }
     }
     std::string name = str(s->name());

@@ -19,6 +19,7 @@
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
+#include "common/toolchain_probe.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
@@ -176,6 +177,14 @@ class Runner {
     ActionSpec a = action();
     std::vector<std::pair<Digest, std::string>> sources;
     for (auto& in : a.inputs) sources.emplace_back(in.digest, root_ + "/" + in.path);
+    // A worker whose files differ from this host's fetches the toolchain and the headers.
+    for (auto& h : a.host_files) sources.emplace_back(h.digest, h.path);
+    if (tree_) {
+      sources.emplace_back(a.toolchain, tree_file_);
+      for (auto& e : tree_->entries) {
+        if (e.kind == 'f' || e.kind == 'x') sources.emplace_back(e.digest, e.path);
+      }
+    }
     auto r = session_->run(a, rel(obj_), sources, hit ? manifest_.object : Digest{});
     mark("run");
     if (!r.ok()) fallback(r.error().message);
@@ -378,6 +387,13 @@ class Runner {
     a.root = root_;
     a.outputs.push_back(rel(obj_));
     a.host_files.push_back(HostFileSpec{inv_.compiler, compiler_digest_});
+    if (!tree_) {
+      if (auto t = toolchain::cached(inv_.compiler); t.ok()) {
+        tree_file_ = toolchain::tree_file(t.value());
+        if (!tree_file_.empty()) tree_ = std::move(t.value());
+      }
+    }
+    if (tree_) a.toolchain = tree_->digest();
     for (auto& e : manifest_.files) {
       if (e.kind == 'H') a.host_files.push_back(HostFileSpec{e.path, e.digest});
       else a.inputs.push_back(InputSpec{e.path, e.digest, is_executable_file(root_ + "/" + e.path), 0});
@@ -393,6 +409,8 @@ class Runner {
   }
 
   Invocation inv_;
+  std::optional<toolchain::Tree> tree_;   // the compiler's toolchain (none: runs where files match)
+  std::string tree_file_;
   Compile c_;
   std::string cwd_;
   StatCache stats_;
