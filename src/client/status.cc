@@ -31,7 +31,10 @@ void print_status(const Address& addr, const nlohmann::json& j) {
     } else if (w.contains("programs")) {
       for (const auto& p : w.at("programs")) runs += ", " + text(p);
     }
-    std::printf("    platform %s, runs %s\n", text(w.at("platform")).c_str(), runs.c_str());
+    std::string sandbox = w.value("sandboxed", true) ? "sandboxed" : "no sandbox (runs only toolchains its host has)";
+    size_t toolchains = w.contains("toolchains") ? w.at("toolchains").size() : 0;
+    std::printf("    platform %s, runs %s, %s, %zu toolchain%s in use\n", text(w.at("platform")).c_str(), runs.c_str(),
+                sandbox.c_str(), toolchains, toolchains == 1 ? "" : "s");
   }
   const auto& queue = j.at("queue");
   std::printf("queue: %llu ready, %llu running\n", u64(queue.at("ready")), u64(queue.at("running")));

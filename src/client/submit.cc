@@ -396,10 +396,11 @@ class Preparer {
   std::map<Digest, toolchain::Tree> trees_;
 };
 
-// Uploads the blobs the store lacks (sources, toolchain trees, toolchain files and system
-// headers), in chunks, with a window of unacknowledged chunks.
+// Uploads the blobs the store lacks (sources and toolchain trees), in chunks, with a window of
+// unacknowledged chunks. Toolchain files and system headers go only when a worker wants them
+// (send_wanted).
 Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, const Prepared& p) {
-  std::map<Digest, std::string> sources = p.host_blobs;   // digest -> an absolute path
+  std::map<Digest, std::string> sources;   // digest -> an absolute path
   for (auto& a : p.actions) {
     for (auto& in : a.inputs) {
       if (!in.producer) sources.emplace(in.digest, (g.root / in.path).string());
@@ -470,6 +471,32 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
     sent += d.size;
   }
   while (outstanding > 0) ZB_TRY(wait_ack());
+  return sent;
+}
+
+// A worker whose files differ from this host's wants toolchain files or system headers: sent
+// as uploads on the build's request id; one this build does not name (or cannot read now) is
+// answered `missing`, so nothing else of this host can be asked for. Returns the bytes sent.
+uint64_t send_wanted(DaemonConnection& conn, const Prepared& p, const wire::BlobWanted* w, uint64_t rid) {
+  uint64_t sent = 0;
+  if (!w->digests()) return 0;
+  for (auto* wd : *w->digests()) {
+    Digest d = proto::from_wire(wd);
+    Result<std::string> data = make_error("not named by this build");
+    if (auto it = p.host_blobs.find(d); it != p.host_blobs.end()) data = read_file(it->second);
+    bool ok = data.ok() && digest_bytes(data.value()) == d;
+    size_t off = 0;
+    do {
+      size_t len = ok ? std::min(proto::kChunkSize, data.value().size() - off) : 0;
+      fbs::FlatBufferBuilder fbb(len + 128);
+      auto wire_d = proto::to_wire(d);
+      auto bytes = ok ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)
+                      : fbs::Offset<fbs::Vector<uint8_t>>();
+      conn.send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wire_d, off, bytes, !ok), rid));
+      off += len;
+    } while (ok && off < data.value().size());
+    if (ok) sent += d.size;
+  }
   return sent;
 }
 
@@ -603,6 +630,9 @@ class BuildSession {
           fail(2, "daemon refused the build: " + proto::str(e->body_as_ErrorReply()->message()));
           return Round::refused;
         case wire::Body::TaskEvent: on_task_event(e->body_as_TaskEvent(), progress, writer); break;
+        case wire::Body::BlobWanted:
+          metrics_.bytes_uploaded += send_wanted(*conn_, *prepared_, e->body_as_BlobWanted(), rid);
+          break;
         case wire::Body::BlobChunk: {
           auto w = writer.on_chunk(e->body_as_BlobChunk());
           if (!w.ok()) fatal_ = w.error().message;

@@ -6,7 +6,7 @@ namespace zbuild::daemon {
 
 namespace fb = flatbuffers;
 
-std::string BlobService::receive(const std::string& sender, const wire::BlobChunk* c) {
+std::string BlobService::receive(const std::string& sender, const wire::BlobChunk* c, bool* stored) {
   Digest d = proto::from_wire(c->digest());
   auto r = assembler_.add(sender, d, c->offset(), proto::bytes(c->data()), clock_.now_ms());
   if (!r.ok()) return r.error().message;
@@ -14,6 +14,7 @@ std::string BlobService::receive(const std::string& sender, const wire::BlobChun
   auto p = store_.put_blob(d, *r.value());
   if (!p.ok()) return "store error: " + p.error().message;
   bytes_received_ += d.size;
+  if (stored) *stored = true;
   return {};
 }
 
@@ -39,22 +40,28 @@ const std::string* BlobService::cached_blob(const Digest& d, const std::function
 }
 
 void BlobService::serve(const wire::BlobRequest* req, uint64_t request_id, const Send& send,
-                        const std::function<void(const std::string&)>& store_error) {
+                        const std::function<void(const std::string&)>& store_error, const Defer& defer) {
   if (!req->items()) return;
   for (auto* item : *req->items()) {
     Digest d = proto::from_wire(&item->digest());
-    const std::string* blob = cached_blob(d, store_error);
-    fb::FlatBufferBuilder fbb(blob ? std::min<size_t>(blob->size(), proto::kChunkSize) + 256 : 256);
-    auto wd = proto::to_wire(d);
-    if (!blob || item->offset() > blob->size()) {
-      send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), 0, true), request_id));
-      continue;
-    }
-    size_t len = std::min<size_t>({static_cast<size_t>(item->length() ? item->length() : proto::kChunkSize),
-                                   proto::kChunkSize, blob->size() - item->offset()});
-    auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(blob->data() + item->offset()), len);
-    send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, item->offset(), data, false), request_id));
+    if (defer && !cached_blob(d, store_error) && defer(d, item->offset(), item->length())) continue;
+    serve_item(d, item->offset(), item->length(), request_id, send, store_error);
   }
+}
+
+void BlobService::serve_item(const Digest& d, uint64_t offset, uint32_t length, uint64_t request_id, const Send& send,
+                             const std::function<void(const std::string&)>& store_error) {
+  const std::string* blob = cached_blob(d, store_error);
+  fb::FlatBufferBuilder fbb(blob ? std::min<size_t>(blob->size(), proto::kChunkSize) + 256 : 256);
+  auto wd = proto::to_wire(d);
+  if (!blob || offset > blob->size()) {
+    send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, offset, 0, true), request_id));
+    return;
+  }
+  size_t len = std::min<size_t>({static_cast<size_t>(length ? length : proto::kChunkSize), proto::kChunkSize,
+                                 blob->size() - offset});
+  auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(blob->data() + offset), len);
+  send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wd, offset, data, false), request_id));
 }
 
 }  // namespace zbuild::daemon

@@ -27,11 +27,18 @@ class BlobService {
 
   // One chunk of an upload from `sender`. Stores the blob when this chunk completes it.
   // Returns an error message (a refused chunk, a store error) or empty.
-  std::string receive(const std::string& sender, const wire::BlobChunk* c);
+  // `stored`, when given, is set when this chunk completed a blob that is now in the store.
+  std::string receive(const std::string& sender, const wire::BlobChunk* c, bool* stored = nullptr);
   // Answers every item of a BlobRequest with one BlobChunk (or `missing`), echoing `request_id`.
   // `store_error` receives read errors of the store.
+  // `defer`, when given, is asked first about an item whose blob the store lacks: true means
+  // the caller answers it later (serve_item), once the blob arrives.
+  using Defer = std::function<bool(const Digest& d, uint64_t offset, uint32_t length)>;
   void serve(const wire::BlobRequest* req, uint64_t request_id, const Send& send,
-             const std::function<void(const std::string&)>& store_error);
+             const std::function<void(const std::string&)>& store_error, const Defer& defer = {});
+  // One item: a BlobChunk of `d` from `offset` (or `missing`).
+  void serve_item(const Digest& d, uint64_t offset, uint32_t length, uint64_t request_id, const Send& send,
+                  const std::function<void(const std::string&)>& store_error);
 
   void drop_sender(const std::string& sender) { assembler_.drop_sender(sender); }
   void expire() { assembler_.expire(clock_.now_ms()); }

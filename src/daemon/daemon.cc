@@ -19,7 +19,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/text.h"
+#include "common/toolchain_tree.h"
 #include "daemon/action_cache.h"
+#include "daemon/blob_pull.h"
 #include "daemon/blob_service.h"
 #include "daemon/registry.h"
 #include "daemon/scheduler.h"
@@ -274,6 +276,10 @@ class Daemon final : public SchedulerHost {
   }
 
   void build_done(const Build& b) override {
+    for (auto& [d, w] : pull_.build_ended(b.id)) {
+      blobs_.serve_item(d, w.offset, w.length, 0, [&](const std::string& m) { send_to(vent_, w.route, m); },
+                        [&](const std::string& e) { warn_store(e); });
+    }
     fb::FlatBufferBuilder fbb(128);
     auto msg = proto::finish(fbb, wire::CreateBuildDone(fbb, b.id, !b.failed), b.request_id);
     send_to(client_, b.client_route, msg);
@@ -445,7 +451,7 @@ class Daemon final : public SchedulerHost {
         w->credit = std::clamp(w->credit + e.body_as_Credit()->slots(), 0, w->slots);
         break;
       case wire::Body::Heartbeat: break;
-      case wire::Body::BlobRequest: serve_blobs(vent_, route, e.body_as_BlobRequest(), 0); break;
+      case wire::Body::BlobRequest: serve_worker_blobs(route, e.body_as_BlobRequest()); break;
       case wire::Body::Bye: {
         auto gone = registry_.remove(route);
         if (gone) {
@@ -462,6 +468,67 @@ class Daemon final : public SchedulerHost {
   void serve_blobs(zmq::socket_t& s, const std::string& route, const wire::BlobRequest* req, uint64_t request_id) {
     blobs_.serve(req, request_id, [&](const std::string& m) { send_to(s, route, m); },
                  [&](const std::string& e) { warn_store(e); });
+  }
+
+  // A worker's fetch: a blob the store lacks that a build's client offers (a toolchain file, a
+  // system header) is asked of that client and the request held until it arrives.
+  void serve_worker_blobs(const std::string& route, const wire::BlobRequest* req) {
+    std::map<std::string, std::pair<uint64_t, std::vector<wire::Digest>>> asks;   // client route -> (rid, digests)
+    blobs_.serve(req, 0, [&](const std::string& m) { send_to(vent_, route, m); }, [&](const std::string& e) { warn_store(e); },
+                 [&](const Digest& d, uint64_t off, uint32_t len) {
+                   std::optional<BlobPull::Provider> ask;
+                   if (!pull_.hold(d, BlobPull::Waiter{route, off, len}, &ask)) return false;
+                   if (ask) {
+                     auto& a = asks[ask->route];
+                     a.first = ask->rid;
+                     a.second.push_back(proto::to_wire(d));
+                   }
+                   return true;
+                 });
+    for (auto& [client, a] : asks) {
+      fb::FlatBufferBuilder fbb(64 + a.second.size() * 40);
+      send_to(client_, client, proto::finish(fbb, wire::CreateBlobWanted(fbb, fbb.CreateVectorOfStructs(a.second)), a.first));
+    }
+  }
+
+  // Answers the workers held on `d` (from the store: the blob, or `missing`).
+  void release_pulled(const Digest& d) {
+    for (auto& w : pull_.release(d)) {
+      blobs_.serve_item(d, w.offset, w.length, 0, [&](const std::string& m) { send_to(vent_, w.route, m); },
+                        [&](const std::string& e) { warn_store(e); });
+    }
+  }
+
+  // What build `id`'s client can send when asked: the files of its tasks' toolchain trees and
+  // their host files.
+  void offer_shipped(uint64_t id, const std::string& route, uint64_t rid) {
+    auto bi = sched_.builds().find(id);
+    if (bi == sched_.builds().end()) return;
+    const Build* b = bi->second.get();
+    std::set<Digest> ds;
+    for (auto& t : b->tasks) {
+      if (t.action.toolchain.empty()) continue;
+      for (auto& h : t.action.host_files) ds.insert(h.digest);
+      auto files = tree_files_.find(t.action.toolchain);
+      if (files == tree_files_.end()) {
+        std::vector<Digest> fs;
+        auto blob = store_->get_blob(t.action.toolchain);
+        if (blob.ok() && blob.value()) {
+          auto tree = toolchain::Tree::decode(*blob.value());
+          if (tree.ok()) {
+            for (auto& e : tree.value().entries) {
+              if (e.kind == 'f' || e.kind == 'x') fs.push_back(e.digest);
+            }
+          } else {
+            log::warn("build " + std::to_string(id) + ": " + tree.error().message);
+          }
+        }
+        if (tree_files_.size() > 256) tree_files_.clear();
+        files = tree_files_.emplace(t.action.toolchain, std::move(fs)).first;
+      }
+      ds.insert(files->second.begin(), files->second.end());
+    }
+    pull_.offer(id, route, rid, std::vector<Digest>(ds.begin(), ds.end()));
   }
 
   void on_output_chunk(const wire::BlobChunk* c) {
@@ -544,7 +611,13 @@ class Daemon final : public SchedulerHost {
       }
       case wire::Body::BlobChunk: {
         auto* c = e.body_as_BlobChunk();
-        std::string err = blobs_.receive("c:" + route, c);
+        if (c->missing()) {   // a client cannot send a blob it was asked for
+          release_pulled(proto::from_wire(c->digest()));
+          return;
+        }
+        bool stored = false;
+        std::string err = blobs_.receive("c:" + route, c, &stored);
+        if (stored) release_pulled(proto::from_wire(c->digest()));
         fb::FlatBufferBuilder fbb(128);
         auto wd = proto::to_wire(proto::from_wire(c->digest()));
         send_to(client_, route, proto::finish(fbb, wire::CreateUploadAck(fbb, &wd, c->offset(), fbb.CreateString(err)), rid));
@@ -599,7 +672,7 @@ class Daemon final : public SchedulerHost {
     std::vector<NewTask> tasks;
     std::vector<Digest> sources;
     std::vector<std::pair<size_t, size_t>> source_at;   // (task, input)
-    std::map<Digest, std::string> shipped;              // toolchain trees and host files -> whose
+    std::map<Digest, std::string> shipped;              // toolchain trees -> whose
     if (s->tasks()) {
       tasks.reserve(s->tasks()->size());
       for (auto* st : *s->tasks()) {
@@ -620,13 +693,10 @@ class Daemon final : public SchedulerHost {
           return;
         }
         if (st->deps()) nt.deps.assign(st->deps()->begin(), st->deps()->end());
-        // A task with a toolchain may run on a worker that fetches it: its tree and host files
-        // must be in the store too.
+        // A task with a toolchain may run on a worker that fetches it: its tree must be in
+        // the store (its files and the host files are pulled from the client when wanted).
         if (!nt.action.toolchain.empty()) {
           shipped.emplace(nt.action.toolchain, "task '" + printable(nt.id) + "': its toolchain tree");
-          for (auto& h : nt.action.host_files) {
-            shipped.emplace(h.digest, "task '" + printable(nt.id) + "': host file '" + printable(h.path) + "'");
-          }
         }
         for (size_t i = 0; i < nt.action.inputs.size(); ++i) {
           if (!nt.action.inputs[i].producer) {
@@ -668,6 +738,7 @@ class Daemon final : public SchedulerHost {
       return;
     }
     log::info("build " + std::to_string(id.value()) + " (" + name + ") accepted: " + std::to_string(n) + " tasks");
+    offer_shipped(id.value(), route, rid);
     fb::FlatBufferBuilder fbb(64);
     send_to(client_, route, proto::finish(fbb, wire::CreateBuildAccepted(fbb, id.value(), static_cast<uint32_t>(n)), rid));
     sched_.start_build(id.value());
@@ -738,6 +809,8 @@ class Daemon final : public SchedulerHost {
   std::vector<int64_t> probe_at_;          // follow-up probes of workers after a disconnect
   std::vector<int64_t> client_probe_at_;   // and of builds' clients
   BlobService blobs_{*store_, clock_};
+  BlobPull pull_;
+  std::map<Digest, std::vector<Digest>> tree_files_;   // toolchain tree -> the digests of its files
   ActionCache action_cache_{*store_};
   struct Dispatch {
     uint64_t token = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/digest.h"
 
 namespace zbuild::daemon {
 
@@ -30,6 +31,7 @@ struct WorkerRec {
   int64_t joined_ms = 0;
   uint64_t tasks_done = 0;
   std::set<uint64_t> running; // global task ids
+  std::set<Digest> toolchains;   // toolchain trees it has run a task with (its own files or fetched)
 };
 
 class Registry {

@@ -261,7 +261,9 @@ WorkerRec* Scheduler::pick_worker(const TaskRec& t) {
       if (!fallback || w.credit > fallback->credit) fallback = &w;
       continue;
     }
-    if (!best || w.credit > best->credit) best = &w;
+    // Locality: a worker that already has the task's toolchain (its own or fetched) first.
+    auto rank = [&](const WorkerRec& x) { return std::pair(x.toolchains.count(t.action.toolchain) > 0, x.credit); };
+    if (!best || rank(w) > rank(*best)) best = &w;
   }
   return best ? best : fallback;
 }
@@ -375,6 +377,7 @@ bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
   if (auto* w = registry_.find(worker_route)) {
     w->running.erase(gid);
     w->tasks_done++;
+    if (outcome.infra_error.empty() && !t->action.toolchain.empty()) w->toolchains.insert(t->action.toolchain);
   }
   t->running_on.clear();
   b.running--;

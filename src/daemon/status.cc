@@ -9,12 +9,15 @@ std::string status_json(const StatusInputs& in) {
   j["version"] = 1;
   auto& ws = j["workers"] = nlohmann::json::array();
   for (auto& [_, w] : in.registry.workers()) {
+    std::vector<std::string> toolchains;
+    for (auto& d : w.toolchains) toolchains.push_back(d.str());
     ws.push_back({{"id", w.id},
                   {"host", w.host},
                   {"platform", w.platform},
                   {"sandboxed", w.sandboxed},
                   {"programs", w.programs},
                   {"any_program", w.any_program},
+                  {"toolchains", toolchains},
                   {"verify_mismatches", w.mismatches},
                   {"set_aside", w.set_aside},
                   {"slots", w.slots},

@@ -23,7 +23,7 @@ struct StatusInputs {
 };
 
 // Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed","programs",
-// "any_program",
+// "any_program","toolchains" (digests of the toolchain trees it has run tasks with: its own files or fetched),
 // "verify_mismatches","set_aside","slots","busy","credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
 // "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...,"verified",
 // "verify_mismatches","verify_skipped"},

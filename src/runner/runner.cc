@@ -177,15 +177,17 @@ class Runner {
     ActionSpec a = action();
     std::vector<std::pair<Digest, std::string>> sources;
     for (auto& in : a.inputs) sources.emplace_back(in.digest, root_ + "/" + in.path);
-    // A worker whose files differ from this host's fetches the toolchain and the headers.
-    for (auto& h : a.host_files) sources.emplace_back(h.digest, h.path);
+    // A worker whose files differ from this host's fetches the toolchain and the headers: the
+    // tree goes with the sources, its files and the headers only when a worker asks.
+    std::vector<std::pair<Digest, std::string>> on_demand;
+    for (auto& h : a.host_files) on_demand.emplace_back(h.digest, h.path);
     if (tree_) {
       sources.emplace_back(a.toolchain, tree_file_);
       for (auto& e : tree_->entries) {
-        if (e.kind == 'f' || e.kind == 'x') sources.emplace_back(e.digest, e.path);
+        if (e.kind == 'f' || e.kind == 'x') on_demand.emplace_back(e.digest, e.path);
       }
     }
-    auto r = session_->run(a, rel(obj_), sources, hit ? manifest_.object : Digest{});
+    auto r = session_->run(a, rel(obj_), sources, hit ? manifest_.object : Digest{}, on_demand);
     mark("run");
     if (!r.ok()) fallback(r.error().message);
     TaskOutcome& o = r.value();

@@ -144,6 +144,29 @@ Status Session::upload(const std::vector<Digest>& missing, const std::vector<std
   return {};
 }
 
+void Session::send_wanted(const wire::BlobWanted* w, const std::vector<std::pair<Digest, std::string>>& files,
+                          uint64_t rid) {
+  if (!w->digests()) return;
+  for (auto* wd : *w->digests()) {
+    Digest d = proto::from_wire(wd);
+    Result<std::string> data = make_error("not named by this compile");
+    for (auto& f : files) {
+      if (f.first == d) data = read_file(f.second);
+    }
+    bool ok = data.ok() && digest_bytes(data.value()) == d;
+    size_t off = 0;
+    do {
+      size_t len = ok ? std::min(proto::kChunkSize, data.value().size() - off) : 0;
+      fbs::FlatBufferBuilder fbb(len + 128);
+      auto wire_d = proto::to_wire(d);
+      auto bytes = ok ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)
+                      : fbs::Offset<fbs::Vector<uint8_t>>();
+      send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wire_d, off, bytes, !ok), rid));
+      off += len;
+    } while (ok && off < data.value().size());
+  }
+}
+
 uint64_t Session::submit(const ActionSpec& action, const std::string& name) {
   uint64_t rid = next_request_id();
   fbs::FlatBufferBuilder fbb(4096);
@@ -168,7 +191,8 @@ void Session::request_chunks(uint64_t rid, const Digest& d, uint64_t* requested,
 }
 
 Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& name,
-                                 const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted) {
+                                 const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted,
+                                 const std::vector<std::pair<Digest, std::string>>& on_demand) {
   // FindMissing and the submission travel together; when something was missing the daemon
   // refuses that submission (it checks sources first), the runner uploads and submits again.
   uint64_t find_rid = next_request_id();
@@ -208,6 +232,10 @@ Result<TaskOutcome> Session::run(const ActionSpec& action, const std::string& na
       continue;
     }
     resubmit_on_error = false;
+    if (auto* bw = env.value()->body_as_BlobWanted()) {
+      send_wanted(bw, on_demand, rid);
+      continue;
+    }
     if (auto* te = env.value()->body_as_TaskEvent()) {
       switch (te->state()) {
         case wire::TaskState::Done: out.kind = TaskOutcome::Kind::Done; break;

@@ -44,8 +44,11 @@ class Session {
   // (digest, absolute path) are the inputs to upload when the store lacks them. `predicted`,
   // when not empty, is the object expected: its first chunks are asked for in the same breath,
   // and download() uses them when the result names that digest.
+  // `on_demand` (digest, absolute path): toolchain files and system headers, sent only when the
+  // daemon asks for them (BlobWanted: a worker whose own files differ needs them).
   Result<TaskOutcome> run(const ActionSpec& action, const std::string& name,
-                          const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted = {});
+                          const std::vector<std::pair<Digest, std::string>>& sources, const Digest& predicted = {},
+                          const std::vector<std::pair<Digest, std::string>>& on_demand = {});
   // Downloads `o` to `rel` below `root` (temp file + rename, confined to the root: no folder
   // on the way may be a link leading out of it, a link at `rel` is replaced), checking its
   // digest.
@@ -58,6 +61,8 @@ class Session {
   Result<proto::Frame> next(uint64_t rid, int64_t silence_ms, std::string& buf);
   Status upload(const std::vector<Digest>& missing, const std::vector<std::pair<Digest, std::string>>& sources,
                 uint64_t rid);
+  // Answers a BlobWanted on `rid`: each wanted blob `files` names, or `missing`; no acknowledgement awaited.
+  void send_wanted(const wire::BlobWanted* w, const std::vector<std::pair<Digest, std::string>>& files, uint64_t rid);
   uint64_t submit(const ActionSpec& action, const std::string& name);
 
   void send(const std::string& payload);
