@@ -29,6 +29,7 @@
 #include "common/subprocess.h"
 #include "common/text.h"
 #include "graph/graph.h"
+#include "proto/root_free.h"
 #include "proto/wire.h"
 
 namespace zbuild::client {
@@ -88,8 +89,9 @@ struct Prepared {
 class Preparer {
  public:
   // `scans`: checked_scans(g).
-  Preparer(const graph::Graph& g, DaemonConnection& conn, std::vector<std::vector<std::string>> scans)
-      : g_(g), conn_(conn), scans_(std::move(scans)), guard_(g.root) {}
+  Preparer(const graph::Graph& g, DaemonConnection& conn, std::vector<std::vector<std::string>> scans,
+           bool keep_root_paths)
+      : g_(g), conn_(conn), scans_(std::move(scans)), guard_(g.root), keep_root_paths_(keep_root_paths) {}
 
   Result<Prepared> run() {
     Prepared p;
@@ -106,6 +108,8 @@ class Preparer {
       a.argv = t.argv;
       a.cwd = t.cwd;
       a.root = g_.root.string();
+      // C/C++ compiles map the root to "." so what they write is the same in every checkout.
+      if (!keep_root_paths_) add_root_prefix_map(a.argv, a.root);
       a.outputs = t.outputs;
       a.timeout_ms = t.timeout_s * 1000;
       std::map<std::string, std::string> env;
@@ -355,6 +359,7 @@ class Preparer {
   DaemonConnection& conn_;
   std::vector<std::vector<std::string>> scans_;
   RootGuard guard_;   // used from one thread only
+  bool keep_root_paths_ = false;
   DigestMemo memo_;
 };
 
@@ -505,7 +510,7 @@ class BuildSession {
 
   // Every task's action: inputs hashed, programs resolved, headers discovered.
   std::optional<int> prepare() {
-    Preparer prep(*graph_, *conn_, std::move(scans_));
+    Preparer prep(*graph_, *conn_, std::move(scans_), opts_.keep_root_paths);
     auto prepared = prep.run();
     if (!prepared.ok()) return fail(2, opts_.graph + ": " + prepared.error().message);
     prepared_ = std::move(prepared.value());

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "proto/root_free.h"
 
 namespace zbuild::worker {
 
@@ -36,7 +37,9 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   argv.reserve(a.argv.size() + 1);
   for (auto& s : a.argv) argv.push_back(map_root(s, a.root, sandbox));
   bool compiles = std::any_of(a.argv.begin(), a.argv.end(), [](auto& s) { return s == "-c" || s == "-S"; });
-  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
+  // A root-free compile maps the root to "." itself (its map, mapped above, names the sandbox).
+  bool own_map = std::find(a.argv.begin(), a.argv.end(), root_prefix_map(a.root)) != a.argv.end();
+  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty() && !own_map) {
     argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + a.root);
   }
   return argv;
@@ -151,6 +154,25 @@ bool inside_without_links(const fs::path& dir, const std::string& rel) {
   return true;
 }
 
+// A root-free compile's depfiles name headers under the root by the absolute path the command
+// saw (the root itself under bubblewrap, else the sandbox): rewritten relative to the task's
+// folder before they are hashed, so the cached depfile fits every checkout (proto/root_free.h).
+static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
+  for (auto& d : depfile_outputs(a)) {
+    if (std::find(a.outputs.begin(), a.outputs.end(), d) == a.outputs.end() || !inside_without_links(sb, d)) continue;
+    fs::path f = sb / d;
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;   // reported as not produced below
+    auto text = read_file(f);
+    if (!text.ok()) return make_error("depfile '" + d + "': " + text.error().message);
+    std::string rel = relativize_depfile(text.value(), {a.root, sb.string()}, a.cwd);
+    if (rel == text.value()) continue;
+    auto w = write_file_atomic(f, rel);
+    if (!w.ok()) return make_error("depfile '" + d + "': " + w.error().message);
+  }
+  return {};
+}
+
 ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -236,6 +258,12 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   r.out = std::move(p.out);
   r.err = std::move(p.err);
   if (r.exit_code != 0) return r;
+  if (root_free(a)) {
+    if (auto st = relativize_depfiles(a, sb); !st.ok()) {
+      r.infra_error = st.error().message;
+      return r;
+    }
+  }
   for (auto& o : a.outputs) {
     fs::path f = sb / o;
     struct stat st {};
