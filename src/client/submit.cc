@@ -615,8 +615,8 @@ class BuildSession {
     r.id = task.id;
     r.state = te->state();
     r.exit_code = te->exit_code();
-    r.out = std::string(proto::bytes(te->stdout_data()));
-    r.err = std::string(proto::bytes(te->stderr_data()));
+    r.out = with_root(proto::bytes(te->stdout_data()), graph_->root.string());   // root-free messages
+    r.err = with_root(proto::bytes(te->stderr_data()), graph_->root.string());
     r.worker = proto::str(te->worker());
     r.duration_ms = te->duration_ms();
     r.attempts = te->attempts();

@@ -174,6 +174,18 @@ std::string without_root(std::string_view s, std::string_view root) {
   return out;
 }
 
+std::string with_root(std::string_view s, std::string_view root) {
+  std::string out;
+  size_t from = 0;
+  for (size_t j = s.find(kRootPlaceholder); j != std::string_view::npos; j = s.find(kRootPlaceholder, from)) {
+    out.append(s.substr(from, j - from));
+    out.append(root);
+    from = j + kRootPlaceholder.size();
+  }
+  out.append(s.substr(from));
+  return out;
+}
+
 std::vector<std::string> depfile_outputs(const ActionSpec& a) {
   std::vector<std::string> files;
   std::string object, source;

@@ -55,6 +55,11 @@ bool root_free(const ActionSpec& a);
 // by kRootPlaceholder.
 std::string without_root(std::string_view s, std::string_view root);
 
+// `s` with every kRootPlaceholder replaced by `root`: a root-free task's stdout and stderr come
+// from the cache with the placeholder where the root (or the sandbox) was, and each client puts
+// its own root back.
+std::string with_root(std::string_view s, std::string_view root);
+
 // The depfiles a compile writes (-MF, -MD/-MMD beside the object, -Wp,-MD,FILE), as paths
 // relative to the exec root (lexically normal; those outside the root left out).
 std::vector<std::string> depfile_outputs(const ActionSpec& a);

@@ -151,6 +151,9 @@ TEST_CASE("placeholders at path boundaries only") {
   REQUIRE(without_root("-I/r/inc", "/r") == "-I" + std::string(kRootPlaceholder) + "/inc");
   REQUIRE(without_root("/r", "/r") == std::string(kRootPlaceholder));
   REQUIRE(without_root("/rx/inc", "/r") == "/rx/inc");
+  // A cached message: the root out, the reader's root back in.
+  std::string msg = "/home/a/p/src/x.c:1:5: warning: unused variable\n/home/a/px/y.c\n";
+  REQUIRE(with_root(without_root(msg, "/home/a/p"), "/b/q") == "/b/q/src/x.c:1:5: warning: unused variable\n/home/a/px/y.c\n");
 }
 
 TEST_CASE("the depfiles a compile writes") {

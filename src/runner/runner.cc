@@ -213,6 +213,8 @@ class Runner {
         return 1;
       }
     }
+    o.out = with_root(o.out, root_);   // a root-free compile's messages name the root by a placeholder
+    o.err = with_root(o.err, root_);
     std::vector<std::string> rels{a.outputs[0]};
     for (auto& in : a.inputs) rels.push_back(in.path);
     std::vector<std::string> hosts;

@@ -257,6 +257,9 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name) {
   r.exit_code = p.exit_code;
   r.out = std::move(p.out);
   r.err = std::move(p.err);
+  if (root_free(a)) {   // messages name the root or the sandbox: cached for every checkout, each client puts its root back
+    for (auto* s : {&r.out, &r.err}) *s = without_root(without_root(*s, sb.string()), a.root);
+  }
   if (r.exit_code != 0) return r;
   if (root_free(a)) {
     if (auto st = relativize_depfiles(a, sb); !st.ok()) {

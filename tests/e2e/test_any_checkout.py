@@ -16,7 +16,7 @@ from test_runner import ZBUILD_CC, RunnerMixin, have, objects
 
 FILES = {
     "include/util.h": "#pragma once\nint twice(int x);\nconst char* where_util(void);\n",
-    "src/util.c": '#include "util.h"\nint twice(int x) { return 2 * x; }\n'
+    "src/util.c": '#include "util.h"\nint twice(int x) { int unused; return 2 * x; }\n'
                   'const char* where_util(void) { return __FILE__; }\n',
     "src/main.c": '#include <stdio.h>\n#include "util.h"\nint extra(void);\n'
                   'int main(void) { printf("%d %s %s\\n", twice(extra()), __FILE__, where_util()); return 0; }\n',
@@ -36,7 +36,7 @@ def make_tree(root):
 def compile_argv(root, src, compiler):
     """What CMake's Ninja generator runs (in the build folder): absolute -I and source."""
     obj = f"obj/{os.path.basename(src)}.o"
-    return [compiler, "-I" + os.path.join(root, "include"), "-g", "-O1", "-MD", "-MT", obj, "-MF", obj + ".d",
+    return [compiler, "-I" + os.path.join(root, "include"), "-g", "-O1", "-Wall", "-MD", "-MT", obj, "-MF", obj + ".d",
             "-o", obj, "-c", os.path.join(root, src)]
 
 
@@ -88,6 +88,9 @@ class AnyCheckoutGraph(E2ECase):
         self.assertEqual(m["executed_tasks"], 0, r.stdout)
         self.assertEqual(executed_tasks(r.stdout), set(), r.stdout)
         self.assertEqual(c.status()["counters"]["dispatched"], dispatched)
+        # The cached warning names B's source, not A's.
+        self.assertIn(os.path.join(self.b, "src", "util.c") + ":1:", r.stderr)
+        self.assertNotIn(self.a, r.stdout + r.stderr)
 
         oa, ob = objects(os.path.join(self.a, "build")), objects(os.path.join(self.b, "build"))
         self.assertEqual(sorted(oa), ["obj/extra.cc.o", "obj/main.c.o", "obj/util.c.o"])
