@@ -51,12 +51,14 @@ bool is_source(std::string_view s) {
   return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
 }
 
-// Positions where `root` occurs ending at a path boundary.
+// Positions where `root` occurs ending at a path boundary: '/', the end, or '=' (the root's own
+// prefix map). Only these are replaced in a key; any other occurrence stays in it as it is, so
+// it cannot make two checkouts share a key.
 std::vector<size_t> occurrences(std::string_view s, std::string_view root) {
   std::vector<size_t> out;
   for (size_t j = s.find(root); j != std::string_view::npos; j = s.find(root, j + 1)) {
     size_t end = j + root.size();
-    if (end == s.size() || s[end] == '/') out.push_back(j);
+    if (end == s.size() || s[end] == '/' || s[end] == '=') out.push_back(j);
   }
   return out;
 }

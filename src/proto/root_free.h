@@ -51,8 +51,8 @@ bool add_root_prefix_map(std::vector<std::string>& argv, std::string_view root);
 // The rule above.
 bool root_free(const ActionSpec& a);
 
-// `s` with every occurrence of `root` that ends at a path boundary ('/' or the end) replaced
-// by kRootPlaceholder.
+// `s` with every occurrence of `root` that ends at a path boundary ('/', '=' or the end)
+// replaced by kRootPlaceholder.
 std::string without_root(std::string_view s, std::string_view root);
 
 // `s` with every kRootPlaceholder replaced by `root`: a root-free task's stdout and stderr come
