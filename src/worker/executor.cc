@@ -37,10 +37,10 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   argv.reserve(a.argv.size() + 1);
   for (auto& s : a.argv) argv.push_back(map_root(s, a.root, sandbox));
   bool compiles = std::any_of(a.argv.begin(), a.argv.end(), [](auto& s) { return s == "-c" || s == "-S"; });
-  // A root-free compile maps the root to "." itself (its map, mapped above, names the sandbox).
-  bool own_map = std::find(a.argv.begin(), a.argv.end(), root_prefix_map(a.root)) != a.argv.end();
-  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty() && !own_map) {
-    argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + a.root);
+  // A compile that maps the root to "." (root-free) has the sandbox mapped to "." too.
+  bool to_dot = std::find(a.argv.begin(), a.argv.end(), root_prefix_map(a.root)) != a.argv.end();
+  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
+    argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + (to_dot ? std::string(".") : a.root));
   }
   return argv;
 }

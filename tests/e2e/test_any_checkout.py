@@ -41,7 +41,10 @@ def compile_argv(root, src, compiler):
             "-o", obj, "-c", os.path.join(root, src)]
 
 
-def make_graph(root):
+CLANG = shutil.which("clang-14") or shutil.which("clang")
+
+
+def make_graph(root, clang=False):
     tasks = []
     for src, cc in (("src/util.c", "gcc"), ("src/main.c", "gcc"), ("src/extra.cc", "g++")):
         obj = f"obj/{os.path.basename(src)}.o"
@@ -51,6 +54,12 @@ def make_graph(root):
     tasks.append({"id": "app", "argv": ["g++", *objs, "-o", "app"], "cwd": "build",
                   "inputs": ["build/" + o for o in objs], "outputs": ["build/app"], "deps": [], "env": {},
                   "timeout_s": 600})
+    if clang:   # one more object of util.c, by clang (not linked)
+        argv = compile_argv(root, "src/util.c", os.path.basename(CLANG))
+        argv = [a.replace("util.c.o", "util-clang.o") for a in argv]
+        tasks.append({"id": "obj/util-clang.o", "argv": argv, "cwd": "build", "inputs": ["src/util.c"],
+                      "outputs": ["build/obj/util-clang.o", "build/obj/util-clang.o.d"], "deps": [], "env": {},
+                      "timeout_s": 600})
     graph = os.path.join(root, "graph.json")
     with open(graph, "w") as f:
         json.dump({"version": 1, "root": root, "tasks": tasks}, f)
@@ -71,12 +80,11 @@ class AnyCheckoutGraph(E2ECase):
         self.b = os.path.join(self.tmp, "bob", "work", "checkout-2")
         for root in (self.a, self.b):
             make_tree(root)
-        c = self.cluster
-        c.start_daemon()
-        c.start_worker(name="wa")
+        self.cluster.start_daemon()
 
     def test_second_checkout_all_hits_identical_objects(self):
         c = self.cluster
+        c.start_worker(name="wa")
         ga, gb = make_graph(self.a), make_graph(self.b)
         r, m = c.submit(ga)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -128,8 +136,42 @@ class AnyCheckoutGraph(E2ECase):
         self.assertTrue(read(os.path.join(build, "obj/util.c.o")) == read(os.path.join(self.tmp, "cached.o")),
                         "a local compile with the prefix map differs from the cached object")
 
+    @unittest.skipUnless(CLANG, "needs clang")
+    def test_unsandboxed_worker_and_clang(self):
+        """A worker without bubblewrap runs the compile in a folder standing in for the root (argv
+        mapped to it): the root's map must still win over the worker's own (clang keeps the
+        first map given, gcc the last)."""
+        c = self.cluster
+        c.start_worker(name="bare", extra=["--sandbox", "none"])
+        ga, gb = make_graph(self.a, clang=True), make_graph(self.b, clang=True)
+        r, m = c.submit(ga)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["executed_tasks"], 5)
+        r, m = c.submit(gb)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual((m["cached_tasks"], m["executed_tasks"]), (5, 0), r.stdout)
+        self.assertNotIn(self.a, r.stdout + r.stderr)
+        oa, ob = objects(os.path.join(self.a, "build")), objects(os.path.join(self.b, "build"))
+        self.assertEqual(len(oa), 4)
+        for rel in oa:
+            self.assertTrue(oa[rel] == ob[rel], f"{rel} differs between the checkouts")
+            self.assertNotIn(b"/work-bare", oa[rel], f"{rel} names the worker's sandbox")
+            self.assertNotIn(self.a.encode(), oa[rel], f"{rel} names its checkout")
+        d = read(os.path.join(self.b, "build", "obj", "util-clang.o.d"), "r")
+        self.assertEqual([w for w in d.split() if w != "\\"][:3], ["obj/util-clang.o:", "../src/util.c",
+                                                                  "../include/util.h"], d)
+        self.assertNotIn("work-bare", d)
+        # clang, by hand, with the map: the cached object.
+        build = os.path.join(self.b, "build")
+        argv = [a.replace("util.c.o", "util-clang.o") for a in compile_argv(self.b, "src/util.c", CLANG)]
+        argv[1:1] = [f"-ffile-prefix-map={self.b}=.", "-o", "hand.o"]
+        argv = argv[:argv.index("-o", 4)] + argv[argv.index("-o", 4) + 2:]
+        subprocess.run(argv, cwd=build, check=True, capture_output=True)
+        self.assertTrue(read(os.path.join(build, "hand.o")) == ob["obj/util-clang.o"])
+
     def test_keep_root_paths_keys_by_root(self):
         c = self.cluster
+        c.start_worker(name="wa")
         ga, gb = make_graph(self.a), make_graph(self.b)
         r, m = c.submit(ga, "--keep-root-paths")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
