@@ -155,6 +155,11 @@ bool add_root_prefix_map(std::vector<std::string>& argv, std::string_view root) 
 
 bool root_free(const ActionSpec& a) {
   if (a.argv.empty() || !root_mappable(a.root)) return false;
+  // A host file (the compiler, a system header) under the root would be mapped as well: its
+  // path in the output would depend on the root (a client may name any root, /usr/include too).
+  for (auto& f : a.host_files) {
+    if (!occurrences(f.path, a.root).empty()) return false;
+  }
   for (auto& e : a.env) {
     if (starts(e, "DEPENDENCIES_OUTPUT=") || starts(e, "SUNPRO_DEPENDENCIES=")) return false;
     if (!occurrences(e, a.root).empty()) return false;

@@ -18,7 +18,8 @@
 //    ld, strip, objcopy, nm) whose argv does not name the root at all and that compiles no
 //    source itself and does not use LTO;
 //  * in both cases the environment does not name the root and sets no DEPENDENCIES_OUTPUT /
-//    SUNPRO_DEPENDENCIES.
+//    SUNPRO_DEPENDENCIES, and no host file (compiler, system header) names the root (a client
+//    may name any root, /usr/include too: the map would then rewrite system headers' paths).
 // A -D value, a -Wl,-rpath, any other option naming the root, and every other program (sh,
 // python, custom commands: they may write their working directory) keep the root in the key.
 #pragma once

@@ -88,6 +88,17 @@ TEST_CASE("a root named where the map does not reach keeps the root in the key")
   REQUIRE(action_key(a) != action_key(b));
 }
 
+TEST_CASE("a root that holds host files keeps the root in the key") {
+  // A client may name any root: with /usr/include the map would rewrite system headers' paths.
+  auto a = compile_in("/usr/include");
+  a.host_files.push_back(HostFileSpec{"/usr/include/stdio.h", Digest{1, 1, 1}});
+  REQUIRE_FALSE(root_free(a));
+  auto b = compile_in("/home/b/proj");
+  b.host_files.push_back(HostFileSpec{"/usr/include/stdio.h", Digest{1, 1, 1}});
+  REQUIRE(root_free(b));
+  REQUIRE(action_key(a) != action_key(b));
+}
+
 TEST_CASE("a -D not naming the root stays shared") {
   auto a = compile_in("/home/a/proj", false, {"-DVERSION=3", "-D", "NAME=x"});
   auto b = compile_in("/home/b/proj", false, {"-DVERSION=3", "-D", "NAME=x"});
