@@ -2,6 +2,9 @@
 # Reference local build: runs every task of graph.json, one at a time, in
 # dependency order (list order when unconstrained), in place under ./out.
 # Tests compare zbuild's outputs byte-for-byte against the files this produces.
+# C/C++ compiles get -ffile-prefix-map=ROOT=. as zbuild gives them (its default, so that every
+# checkout shares the cache: docs/graph-format.md, "Any checkout"); ZBUILD_KEEP_ROOT_PATHS=1
+# leaves it out, as `zbuild submit --keep-root-paths` does.
 #
 #   ./build-local.sh           # build everything
 #   ./build-local.sh --dry-run # print the commands only
@@ -10,6 +13,7 @@ cd "$(dirname "$0")"
 exec python3 - "$@" <<'PY'
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -22,6 +26,19 @@ if graph.get("version") != 1:
     sys.exit("build-local.sh: unsupported graph version %r" % graph.get("version"))
 root = os.path.normpath(os.path.join(os.path.dirname(graph_path), graph.get("root", ".")))
 tasks = graph["tasks"]
+keep_root_paths = os.environ.get("ZBUILD_KEEP_ROOT_PATHS", "") not in ("", "0")
+
+
+def with_root_map(argv):
+    """zbuild's rule (proto/root_free.cc, add_root_prefix_map): a compiler driver asked for -c
+    or -S (not -E) under a root that needs no quoting gets the root's map after its name."""
+    compiler = re.fullmatch(r"(.*-)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-[0-9.]+)?", os.path.basename(argv[0]))
+    mapping = "-ffile-prefix-map=%s=." % root
+    if (keep_root_paths or not compiler or "-E" in argv[1:] or not ({"-c", "-S"} & set(argv[1:]))
+            or not re.fullmatch(r"/[A-Za-z0-9._+,@~/-]+", root) or mapping in argv):
+        return argv
+    return [argv[0], mapping, *argv[1:]]
+
 
 # Explicit deps plus the implicit ones: a task that consumes another's output.
 producer = {}
@@ -66,7 +83,7 @@ for n, task_id in enumerate(order, 1):
     env = dict(os.environ)
     env.update(t.get("env", {}))
     try:
-        rc = subprocess.run(t["argv"], cwd=cwd, env=env, timeout=t.get("timeout_s")).returncode
+        rc = subprocess.run(with_root_map(t["argv"]), cwd=cwd, env=env, timeout=t.get("timeout_s")).returncode
     except subprocess.TimeoutExpired:
         sys.exit("build-local.sh: task %s timed out" % task_id)
     if rc != 0:

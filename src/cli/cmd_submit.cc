@@ -13,7 +13,7 @@ std::string daemon_address(const std::string& flag) { return daemon_address_from
 static const char* kSubmitHelp =
     "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--csv-out FILE]\n"
     "                     [--trace FILE] [--keep-going] [--require-sandbox] [--wait-daemon SECONDS]\n"
-    "                     [--local-slots N] [--quiet] GRAPH\n"
+    "                     [--local-slots N] [--keep-root-paths] [--quiet] GRAPH\n"
     "\n"
     "Builds the tasks of GRAPH (graph.json, docs/graph-format.md) on the daemon's workers,\n"
     "answering from the cache whatever was built before, and writes the outputs under the\n"
@@ -33,6 +33,9 @@ static const char* kSubmitHelp =
     "  --local-slots N     when a task's program is allowed by no connected worker (e.g. a\n"
     "                      test run through sh), run such tasks here, N at a time, in the same\n"
     "                      sandbox as a worker's (default 1; 0: never; not with CurveZMQ keys)\n"
+    "  --keep-root-paths   compile without -ffile-prefix-map=ROOT=. (added by default: objects\n"
+    "                      and cache keys are then the same in every checkout) and key every\n"
+    "                      task by the root: objects byte-identical to a build in place\n"
     "  --quiet             no progress lines\n"
     "  --curve-key FILE    this client's secret key, for a daemon with CurveZMQ keys\n"
     "                      ($ZBUILD_CURVE_KEY); with --daemon-key\n"
@@ -56,6 +59,7 @@ int cmd_submit(int argc, char** argv) {
   o.trace_out = args->get("--trace");
   o.keep_going = args->has("--keep-going");
   o.require_sandbox = args->has("--require-sandbox");
+  o.keep_root_paths = args->has("--keep-root-paths");
   o.quiet = args->has("--quiet");
   o.curve_key = args->get("--curve-key");
   o.daemon_key = args->get("--daemon-key");

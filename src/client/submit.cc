@@ -30,6 +30,7 @@
 #include "common/text.h"
 #include "common/toolchain_probe.h"
 #include "graph/graph.h"
+#include "proto/root_free.h"
 #include "proto/wire.h"
 
 namespace zbuild::client {
@@ -91,8 +92,9 @@ struct Prepared {
 class Preparer {
  public:
   // `scans`: checked_scans(g).
-  Preparer(const graph::Graph& g, DaemonConnection& conn, std::vector<std::vector<std::string>> scans)
-      : g_(g), conn_(conn), scans_(std::move(scans)), guard_(g.root) {}
+  Preparer(const graph::Graph& g, DaemonConnection& conn, std::vector<std::vector<std::string>> scans,
+           bool keep_root_paths)
+      : g_(g), conn_(conn), scans_(std::move(scans)), guard_(g.root), keep_root_paths_(keep_root_paths) {}
 
   Result<Prepared> run() {
     Prepared p;
@@ -109,6 +111,8 @@ class Preparer {
       a.argv = t.argv;
       a.cwd = t.cwd;
       a.root = g_.root.string();
+      // C/C++ compiles map the root to "." so what they write is the same in every checkout.
+      if (!keep_root_paths_) add_root_prefix_map(a.argv, a.root);
       a.outputs = t.outputs;
       a.timeout_ms = t.timeout_s * 1000;
       std::map<std::string, std::string> env;
@@ -391,6 +395,7 @@ class Preparer {
   DaemonConnection& conn_;
   std::vector<std::vector<std::string>> scans_;
   RootGuard guard_;   // used from one thread only
+  bool keep_root_paths_ = false;
   DigestMemo memo_;
   std::map<std::string, Digest> toolchain_of_;   // compiler path -> tree digest (empty: none found)
   std::map<Digest, toolchain::Tree> trees_;
@@ -579,7 +584,7 @@ class BuildSession {
 
   // Every task's action: inputs hashed, programs resolved, headers discovered.
   std::optional<int> prepare() {
-    Preparer prep(*graph_, *conn_, std::move(scans_));
+    Preparer prep(*graph_, *conn_, std::move(scans_), opts_.keep_root_paths);
     auto prepared = prep.run();
     if (!prepared.ok()) return fail(2, opts_.graph + ": " + prepared.error().message);
     prepared_ = std::move(prepared.value());
@@ -687,8 +692,8 @@ class BuildSession {
     r.id = task.id;
     r.state = te->state();
     r.exit_code = te->exit_code();
-    r.out = std::string(proto::bytes(te->stdout_data()));
-    r.err = std::string(proto::bytes(te->stderr_data()));
+    r.out = with_root(proto::bytes(te->stdout_data()), graph_->root.string());   // root-free messages
+    r.err = with_root(proto::bytes(te->stderr_data()), graph_->root.string());
     r.worker = proto::str(te->worker());
     r.duration_ms = te->duration_ms();
     r.attempts = te->attempts();

@@ -15,6 +15,7 @@ struct SubmitOptions {
   std::string trace_out;         // Chrome trace-event JSON of the build's timeline
   bool keep_going = false;
   bool require_sandbox = false;   // only workers that announced a sandbox
+  bool keep_root_paths = false;   // no -ffile-prefix-map=ROOT=.: keys name the root (proto/root_free.h)
   int wait_daemon_s = 0;
   int local_slots = 1;           // tasks no connected worker may run run here (0: never)
   bool quiet = false;

@@ -1,5 +1,7 @@
 #include "proto/action.h"
 
+#include "proto/root_free.h"
+
 namespace zbuild {
 
 namespace {
@@ -14,10 +16,11 @@ Digest action_key(const ActionSpec& a) {
   Hasher h;
   h.field("zbuild-action");
   h.field(kActionKeyVersion);
+  bool free = root_free(a);   // the root as a placeholder, and left out (proto/root_free.h)
   h.field(a.argv.size());
-  for (auto& s : a.argv) h.field(s);
+  for (auto& s : a.argv) h.field(free ? without_root(s, a.root) : s);
   h.field(a.env.size());
-  for (auto& s : a.env) h.field(s);
+  for (auto& s : a.env) h.field(free ? without_root(s, a.root) : s);
   h.field(a.cwd);
   h.field(a.inputs.size());
   for (auto& in : a.inputs) {
@@ -32,8 +35,8 @@ Digest action_key(const ActionSpec& a) {
     h.field(f.path);
     put_digest(h, f.digest);
   }
-  h.field(a.root);
-  if (!a.toolchain.empty()) {   // absent before toolchains were shipped: older keys stay valid
+  h.field(free ? kRootPlaceholder : std::string_view(a.root));
+  if (!a.toolchain.empty()) {   // absent before toolchains were shipped
     h.field("toolchain");
     put_digest(h, a.toolchain);
   }

@@ -44,11 +44,12 @@ struct ActionSpec {
 
 // Version of the canonical serialisation below; part of every key, so changing it
 // invalidates old cache entries instead of misreading them.
-constexpr uint64_t kActionKeyVersion = 1;
+constexpr uint64_t kActionKeyVersion = 2;   // 2: root-free keys (proto/root_free.h)
 
 // Digest of a canonical serialisation: argv, env, cwd, every input's path+digest+mode, the
 // outputs, every host file's path+digest and the root (outputs may embed it through debug
-// info). Contents decide, not timestamps: editing a header changes the key of every action
+// info) — unless the action is root-free (proto/root_free.h): then the root's occurrences in
+// argv and env are a fixed placeholder and the root is left out, so every checkout shares it. Contents decide, not timestamps: editing a header changes the key of every action
 // that reads it. Requires every input digest to be resolved.
 Digest action_key(const ActionSpec& a);
 

@@ -24,6 +24,7 @@ bool struct_vectors_aligned(const wire::Envelope& e) {
     case wire::Body::BlobRequest: return elements_aligned(e.body_as_BlobRequest()->items());
     case wire::Body::FindMissing: return elements_aligned(e.body_as_FindMissing()->digests());
     case wire::Body::MissingBlobs: return elements_aligned(e.body_as_MissingBlobs()->digests());
+    case wire::Body::BlobWanted: return elements_aligned(e.body_as_BlobWanted()->digests());
     default: return true;
   }
 }

@@ -141,5 +141,5 @@ TEST_CASE("decode checks every vector of structs in the schema") {
       if (structs.count((*f)[2])) found.insert(std::string((*t)[1]) + "." + std::string((*f)[1]));
     }
   }
-  REQUIRE(found == std::set<std::string>{"BlobRequest.items", "FindMissing.digests", "MissingBlobs.digests"});
+  REQUIRE(found == std::set<std::string>{"BlobRequest.items", "BlobWanted.digests", "FindMissing.digests", "MissingBlobs.digests"});
 }

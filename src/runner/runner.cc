@@ -20,6 +20,7 @@
 #include "common/subprocess.h"
 #include "common/text.h"
 #include "common/toolchain_probe.h"
+#include "proto/root_free.h"
 #include "runner/cmdline.h"
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
@@ -50,6 +51,9 @@ const char* const kHelp =
     "  ZBUILD_TIMEOUT=SECONDS   the task's timeout on the worker (default 600)\n"
     "  ZBUILD_STAT_CACHE=FILE   the per-user stat cache file, or off\n"
     "  ZBUILD_LOG=FILE          append one line per compile: what happened and where time went\n"
+    "  ZBUILD_KEEP_ROOT_PATHS=1 compile without -ffile-prefix-map=ROOT=. (added by default, here and\n"
+    "                           on the workers, so every checkout shares the cache): objects\n"
+    "                           byte-identical to a plain compile in place, cached per root\n"
     "More: docs/runner.md.\n";
 
 // Environment variables that change what a compiler produces or prints; part of the action
@@ -117,7 +121,6 @@ class Runner {
     }
     mark("find");
     auto addr = parse_address(loc_.daemon);
-    if (!addr.ok()) fallback(addr.error().message + " (from " + loc_.source + ")");
     src_ = absolute(cwd_, c_.source);
     obj_ = absolute(cwd_, c_.object);
     if (c_.deps.md) dep_ = absolute(cwd_, c_.depfile_path());
@@ -125,6 +128,10 @@ class Runner {
     if (root_.empty() || !is_under(root_, cwd_) || !is_under(root_, src_) || !is_under(root_, obj_)) {
       local("no exec root holds the working directory, the source and the object (set ZBUILD_ROOT)");
     }
+    // From here on every run of this compile, remote or local, maps the root to "." (one
+    // object for every checkout), unless told to keep the root's paths.
+    if (!keep_root_paths()) add_root_prefix_map(inv_.argv, root_);
+    if (!addr.ok()) fallback(addr.error().message + " (from " + loc_.source + ")");
     if (is_under(root_, inv_.compiler)) local("the compiler lies under the exec root");
     // gcc does not create directories: a missing one is the local compile's error to report.
     if (!fs::is_directory(fs::path(obj_).parent_path()) || (!dep_.empty() && !fs::is_directory(fs::path(dep_).parent_path()))) {
@@ -217,6 +224,8 @@ class Runner {
         return 1;
       }
     }
+    o.out = with_root(o.out, root_);   // a root-free compile's messages name the root by a placeholder
+    o.err = with_root(o.err, root_);
     std::vector<std::string> rels{a.outputs[0]};
     for (auto& in : a.inputs) rels.push_back(in.path);
     std::vector<std::string> hosts;
@@ -237,7 +246,13 @@ class Runner {
     return r.ok() ? r.value() : abs;
   }
 
-  // Runs the compiler here, unchanged, without a word (not something zbuild-cc ships).
+  static bool keep_root_paths() {
+    const char* v = std::getenv("ZBUILD_KEEP_ROOT_PATHS");
+    return v && *v && std::string(v) != "0";
+  }
+
+  // Runs the compiler here, unchanged (but for the root's prefix map, once the root is
+  // chosen), without a word (not something zbuild-cc ships).
   [[noreturn]] void local(const std::string& why) {
     trace("local " + why);
     stats_.flush();
@@ -304,6 +319,7 @@ class Runner {
     for (auto& s : c_.argv) h.field(s);
     h.field(cwd_);
     h.field(root_);
+    h.field(keep_root_paths() ? "keep-root-paths" : "root-free");
     for (auto& e : env_) h.field(e);
     h.field(compiler_digest_.str());
     auto sd = root_digest(rel(src_));
@@ -383,6 +399,7 @@ class Runner {
   ActionSpec action() {
     ActionSpec a;
     a.argv = c_.remote_argv(want_color());
+    if (!keep_root_paths()) add_root_prefix_map(a.argv, root_);
     a.env = env_;
     std::sort(a.env.begin(), a.env.end());
     a.cwd = rel(cwd_);

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
+#include "proto/root_free.h"
 
 namespace zbuild::worker {
 
@@ -36,8 +37,10 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   argv.reserve(a.argv.size() + 1);
   for (auto& s : a.argv) argv.push_back(map_root(s, a.root, sandbox));
   bool compiles = std::any_of(a.argv.begin(), a.argv.end(), [](auto& s) { return s == "-c" || s == "-S"; });
+  // A compile that maps the root to "." (root-free) has the sandbox mapped to "." too.
+  bool to_dot = std::find(a.argv.begin(), a.argv.end(), root_prefix_map(a.root)) != a.argv.end();
   if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
-    argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + a.root);
+    argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + (to_dot ? std::string(".") : a.root));
   }
   return argv;
 }
@@ -169,6 +172,25 @@ bool inside_without_links(const fs::path& dir, const std::string& rel) {
   return true;
 }
 
+// A root-free compile's depfiles name headers under the root by the absolute path the command
+// saw (the root itself under bubblewrap, else the sandbox): rewritten relative to the task's
+// folder before they are hashed, so the cached depfile fits every checkout (proto/root_free.h).
+static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
+  for (auto& d : depfile_outputs(a)) {
+    if (std::find(a.outputs.begin(), a.outputs.end(), d) == a.outputs.end() || !inside_without_links(sb, d)) continue;
+    fs::path f = sb / d;
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;   // reported as not produced below
+    auto text = read_file(f);
+    if (!text.ok()) return make_error("depfile '" + d + "': " + text.error().message);
+    std::string rel = relativize_depfile(text.value(), {a.root, sb.string()}, a.cwd);
+    if (rel == text.value()) continue;
+    auto w = write_file_atomic(f, rel);
+    if (!w.ok()) return make_error("depfile '" + d + "': " + w.error().message);
+  }
+  return {};
+}
+
 ExecResult Executor::run(const ActionSpec& a, const std::string& name, const fs::path& toolchain_root) {
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -258,7 +280,16 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const fs:
   r.exit_code = p.exit_code;
   r.out = std::move(p.out);
   r.err = std::move(p.err);
+  if (root_free(a)) {   // messages name the root or the sandbox: cached for every checkout, each client puts its root back
+    for (auto* s : {&r.out, &r.err}) *s = without_root(without_root(*s, sb.string()), a.root);
+  }
   if (r.exit_code != 0) return r;
+  if (root_free(a)) {
+    if (auto st = relativize_depfiles(a, sb); !st.ok()) {
+      r.infra_error = st.error().message;
+      return r;
+    }
+  }
   for (auto& o : a.outputs) {
     fs::path f = sb / o;
     struct stat st {};

@@ -117,3 +117,18 @@ TEST_CASE("outputs reached through a symlinked folder are not inside the task's 
   REQUIRE_FALSE(inside_without_links(t.path, "out/etc/passwd"));
   REQUIRE_FALSE(inside_without_links(t.path, "../x"));
 }
+
+TEST_CASE("without bubblewrap the sandbox stands in for the root, mapped as the task maps the root") {
+  ActionSpec a;
+  a.root = "/home/a/proj";
+  a.argv = {"gcc", "-I/home/a/proj/include", "-g", "-c", "/home/a/proj/src/x.c", "-o", "x.o"};
+  // --keep-root-paths: the sandbox is mapped back to the root.
+  REQUIRE(Executor::map_argv(a, "/sb/1") ==
+          std::vector<std::string>{"gcc", "-ffile-prefix-map=/sb/1=/home/a/proj", "-I/sb/1/include", "-g", "-c",
+                                   "/sb/1/src/x.c", "-o", "x.o"});
+  // Root-free: the root is mapped to ".", so is the sandbox, first (clang keeps the first map).
+  a.argv.insert(a.argv.begin() + 1, "-ffile-prefix-map=/home/a/proj=.");
+  auto m = Executor::map_argv(a, "/sb/1");
+  REQUIRE(m[1] == "-ffile-prefix-map=/sb/1=.");
+  REQUIRE(m[3] == "-I/sb/1/include");
+}

@@ -49,7 +49,7 @@ class RunnerMixin:
 
     def runner_env(self, daemon=None, root=None, **extra):
         env = dict(os.environ)
-        for k in ("ZBUILD_DAEMON", "ZBUILD_ROOT", "ZBUILD_FALLBACK", "ZBUILD_STAT_CACHE", "CCACHE_DISABLE", "CPATH",
+        for k in ("ZBUILD_DAEMON", "ZBUILD_ROOT", "ZBUILD_FALLBACK", "ZBUILD_KEEP_ROOT_PATHS", "ZBUILD_STAT_CACHE", "CCACHE_DISABLE", "CPATH",
                   "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "MAKEFLAGS", "MFLAGS"):
             env.pop(k, None)
         self.cc_log = os.path.join(self.tmp, "zbuild-cc.log")
@@ -101,7 +101,9 @@ class RunnerMode(RunnerMixin, E2ECase):
         proj = self.copy_example("cmake-small")
         build = os.path.join(proj, "build")
         c = self.start_cluster()
-        env = self.runner_env(daemon=c.addr, root=proj)
+        # Byte-identical to a plain build in place is what ZBUILD_KEEP_ROOT_PATHS=1 promises;
+        # the default (the root mapped to ".") is test_any_checkout.py's.
+        env = self.runner_env(daemon=c.addr, root=proj, ZBUILD_KEEP_ROOT_PATHS="1")
 
         # Plain build first, in the same directory, as the reference.
         self.cmake_configure(proj, build, env, launcher=False)
@@ -170,7 +172,7 @@ class RunnerMode(RunnerMixin, E2ECase):
     def test_make_identical_and_up_to_date(self):
         proj = self.copy_example("make-small")
         c = self.start_cluster()
-        env = self.runner_env(daemon=c.addr, root=proj)
+        env = self.runner_env(daemon=c.addr, root=proj, ZBUILD_KEEP_ROOT_PATHS="1")   # as a build in place
         self.run_ok(["make", "-j2"], env, cwd=proj)
         plain = objects(proj, (".o", ".d"))
         self.assertEqual(len(plain), 12, sorted(plain))

@@ -64,9 +64,13 @@ class ShippedToolchain(E2ECase):
         return proj, graph
 
     def local_build(self, proj):
-        """The same commands run here, in place, with this host's toolchain."""
+        """The same commands zbuild runs (compiles get the root's prefix map, docs/graph-format.md),
+        run here, in place, with this host's toolchain."""
         for t in TASKS:
-            subprocess.run(t["argv"], cwd=proj, check=True)
+            argv = t["argv"]
+            if "-c" in argv:
+                argv = [argv[0], f"-ffile-prefix-map={proj}=.", *argv[1:]]
+            subprocess.run(argv, cwd=proj, check=True)
         ref = read_outputs(proj)
         for o in ref:
             os.remove(os.path.join(proj, o))
@@ -117,15 +121,16 @@ class ShippedToolchain(E2ECase):
         self.assertTrue(all(b < (1 << 20) for b in later), w.output())
 
         # zbuild-cc takes the same path: its object equals this host's compile.
-        cc_env = dict(env, ZBUILD_DAEMON=c.addr, ZBUILD_FALLBACK="0")
+        cc_env = dict(env, ZBUILD_DAEMON=c.addr, ZBUILD_FALLBACK="0", ZBUILD_ROOT=proj)
         src = os.path.join(proj, "src")
         r = subprocess.run([ZBUILD_CC, "g++", "-g", "-O2", "-c", "shape.cc", "-o", "cc-shape.o"], cwd=src, env=cc_env,
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr + w.output())
-        subprocess.run(["g++", "-g", "-O2", "-c", "shape.cc", "-o", "local-shape.o"], cwd=src, check=True)
+        subprocess.run(["g++", f"-ffile-prefix-map={proj}=.", "-g", "-O2", "-c", "shape.cc", "-o", "local-shape.o"],
+                       cwd=src, check=True)
         with open(os.path.join(src, "cc-shape.o"), "rb") as a, open(os.path.join(src, "local-shape.o"), "rb") as b:
             self.assertEqual(a.read(), b.read())
-        self.assertIn("(cc-shape.o) finished: 1 tasks, ok", c.daemon.output())   # it ran remotely
+        self.assertIn("(src/cc-shape.o) finished: 1 tasks, ok", c.daemon.output())   # it ran remotely
 
     def test_a_worker_without_a_sandbox_cannot_run_a_shipped_toolchain_and_says_why(self):
         c = self.cluster
