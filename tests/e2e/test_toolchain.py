@@ -1,5 +1,5 @@
 """Toolchains shipped by content (issue 10, docs/toolchains.md): a worker whose host has no
-usable compiler (its /usr/lib/gcc hidden in a mount namespace of its own, so cc1, cc1plus,
+usable compiler (its /usr/lib/gcc and /usr/lib/llvm-* hidden in a mount namespace of its own, so cc1, cc1plus,
 collect2 and the startup files are gone) fetches the client's toolchain tree from the store once
 and builds with it: objects and programs byte-identical to the client's own compile, the
 program runs, later tasks fetch nothing more, a rebuild is all hits, and zbuild-cc's compiles
@@ -14,9 +14,11 @@ from harness import BUILD_DIR, E2ECase, write_graph
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
 
-# A host without gcc's own programs: /usr/lib/gcc is an empty tmpfs in the worker's namespace.
+# A host without a working compiler: /usr/lib/gcc and LLVM's folders are empty in the worker's
+# mount namespace (gcc's cc1/cc1plus/collect2, clang's libraries and GCC installation gone).
 NO_GCC = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-          "mount -t tmpfs none /usr/lib/gcc && exec \"$@\"", "no-gcc"]
+          "mount -t tmpfs none /usr/lib/gcc && for d in /usr/lib/llvm-*; do mount -t tmpfs none $d; done && "
+          "exec \"$@\"", "no-gcc"]
 
 SOURCES = {
     "src/shape.h": '#pragma once\n#include <string>\nstd::string describe(int sides);\n',
@@ -39,6 +41,15 @@ TASKS = [
     {"id": "app", "argv": ["g++", "out/main.o", "out/shape.o", "out/twice.o", "-o", "out/app"],
      "inputs": ["out/main.o", "out/shape.o", "out/twice.o"], "outputs": ["out/app"],
      "deps": ["main.o", "shape.o", "twice.o"]},
+    # `cc` is a link through /etc/alternatives: the tree holds the links as the host has them.
+    {"id": "twice-cc.o", "argv": ["cc", "-O2", "-c", "src/twice.c", "-o", "out/twice-cc.o"],
+     "inputs": ["src/twice.c"], "outputs": ["out/twice-cc.o"]},
+    # clang finds its GCC installation (crtbegin, libstdc++) in the shipped tree too.
+    {"id": "shape-clang.o", "argv": ["clang++", "-g", "-O1", "-c", "src/shape.cc", "-o", "out/shape-clang.o"],
+     "inputs": ["src/shape.cc", "src/shape.h"], "outputs": ["out/shape-clang.o"]},
+    {"id": "app-clang", "argv": ["clang++", "out/main.o", "out/shape-clang.o", "out/twice.o", "-o", "out/app-clang"],
+     "inputs": ["out/main.o", "out/shape-clang.o", "out/twice.o"], "outputs": ["out/app-clang"],
+     "deps": ["main.o", "shape-clang.o", "twice.o"]},
 ]
 
 
@@ -90,12 +101,13 @@ class ShippedToolchain(E2ECase):
         ref = self.local_build(proj)
         r, m = c.submit(graph, env=env)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + w.output())
-        self.assertEqual(m["executed_tasks"], 4, r.stdout)
+        self.assertEqual(m["executed_tasks"], len(TASKS), r.stdout)
         got = read_outputs(proj)
         for o in ref:
             self.assertEqual(got[o], ref[o], f"{o} differs from the client's own build")
-        run = subprocess.run([os.path.join(proj, "out/app")], capture_output=True, text=True)
-        self.assertEqual(run.stdout, "a shape with 6 sides in src/main.cc\n")
+        for app in ("out/app", "out/app-clang"):
+            run = subprocess.run([os.path.join(proj, app)], capture_output=True, text=True)
+            self.assertEqual(run.stdout, "a shape with 6 sides in src/main.cc\n")
 
         # The toolchain crossed once, whole: the compiler programs are large.
         w.wait_for("bytes fetched")
@@ -108,7 +120,7 @@ class ShippedToolchain(E2ECase):
             os.remove(os.path.join(proj, o))
         r, m = c.submit(graph, env=env)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(m["cached_tasks"], 4, r.stdout)
+        self.assertEqual(m["cached_tasks"], len(TASKS), r.stdout)
         self.assertEqual(read_outputs(proj), ref)
 
         # A changed source runs again on the worker, which fetches nothing of the toolchain.
