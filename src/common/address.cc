@@ -1,6 +1,9 @@
 #include "common/address.h"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,7 +71,7 @@ Result<std::string> private_runtime_dir(bool create) {
 }
 
 Address prefer_local(Address a, int offset) {
-  if (!a.local_dir.empty() || !a.is_loopback()) return a;
+  if (!a.local_dir.empty() || !a.is_this_host()) return a;
   auto dir = private_socket_dir(a.port, false);
   if (!dir.ok()) return a;
   // A socket file alone is not a daemon: one killed with SIGKILL leaves its files behind, and
@@ -106,6 +109,27 @@ FileLock::~FileLock() {
 
 bool Address::is_loopback() const {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+bool Address::is_this_host() const {
+  if (is_loopback()) return true;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (i->ifa_addr->sa_family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf, sizeof buf);
+    } else {
+      continue;
+    }
+    found = host == buf;
+  }
+  ::freeifaddrs(list);
+  return found;
 }
 
 namespace {

@@ -31,6 +31,8 @@ struct Address {
   std::string endpoint(int offset) const;
   std::string str() const { return host + ":" + std::to_string(port); }
   bool is_loopback() const;
+  // Loopback, or an address of one of this host's interfaces (getifaddrs).
+  bool is_this_host() const;
 };
 
 Result<Address> parse_address(std::string_view text);

@@ -905,11 +905,12 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
               (addr.value().is_loopback() ? std::string(" (every local user)") : std::string()) +
               " can run commands on the workers");
   }
-  // A keyed daemon on loopback also gives this user's own clients its private Unix socket (the
-  // same guarantee as local mode: the folder is the user's alone). Skipped, not refused, when a
-  // local-mode daemon of the user already holds that folder: the TCP endpoint with CURVE serves.
+  // A keyed daemon also gives this user's own clients on its host its private Unix socket (the
+  // same guarantee as local mode: the folder is the user's alone), whichever address it binds.
+  // Skipped, not refused, when a local-mode daemon of the user already holds that folder: the
+  // TCP endpoint with CURVE serves.
   std::string private_clients;
-  if (addr.value().is_loopback() && curve) {
+  if (curve) {
     auto dir = private_socket_dir(addr.value().port, true);
     auto lock = dir.ok() ? FileLock::acquire(dir.value() + "/lock") : Result<FileLock>(dir.error());
     if (lock.ok()) {

@@ -54,5 +54,21 @@ class LocalSlot(E2ECase):
         self.assertEqual([w["id"] for w in c.status()["workers"]], ["plain"])
 
 
+    def test_the_showcase_builds_and_tests_itself_with_workers_started_with_no_options(self):
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(slots=2, name="plain", allow=())
+        proj = self.copy_example("shapes")
+        r, m = c.submit(os.path.join(proj, "graph.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + c.daemon.output())
+        self.assertEqual(m["executed_tasks"], m["total_tasks"], r.stdout)
+        self.assertEqual(m["failed_tasks"], 0)
+        ran_on = {l.split()[2]: l.split()[4] for l in r.stdout.splitlines()
+                  if len(l.split()) >= 5 and l.split()[1] == "done"}
+        sh_tasks = [t for t, w in ran_on.items() if w.startswith("local-")]
+        self.assertEqual(len(sh_tasks), 1, r.stdout)   # the test run, through sh, here; the rest on the worker
+        self.assertEqual(sum(1 for w in ran_on.values() if w == "plain"), m["total_tasks"] - 1, r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
