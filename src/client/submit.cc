@@ -483,26 +483,14 @@ Result<uint64_t> upload_missing(DaemonConnection& conn, const graph::Graph& g, c
 // as uploads on the build's request id; one this build does not name (or cannot read now) is
 // answered `missing`, so nothing else of this host can be asked for. Returns the bytes sent.
 uint64_t send_wanted(DaemonConnection& conn, const Prepared& p, const wire::BlobWanted* w, uint64_t rid) {
-  uint64_t sent = 0;
-  if (!w->digests()) return 0;
-  for (auto* wd : *w->digests()) {
-    Digest d = proto::from_wire(wd);
-    Result<std::string> data = make_error("not named by this build");
-    if (auto it = p.host_blobs.find(d); it != p.host_blobs.end()) data = read_file(it->second);
-    bool ok = data.ok() && digest_bytes(data.value()) == d;
-    size_t off = 0;
-    do {
-      size_t len = ok ? std::min(proto::kChunkSize, data.value().size() - off) : 0;
-      fbs::FlatBufferBuilder fbb(len + 128);
-      auto wire_d = proto::to_wire(d);
-      auto bytes = ok ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)
-                      : fbs::Offset<fbs::Vector<uint8_t>>();
-      conn.send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wire_d, off, bytes, !ok), rid));
-      off += len;
-    } while (ok && off < data.value().size());
-    if (ok) sent += d.size;
-  }
-  return sent;
+  return proto::answer_wanted(
+      w, rid,
+      [&](const Digest& d) -> Result<std::string> {
+        auto it = p.host_blobs.find(d);
+        if (it == p.host_blobs.end()) return make_error("not named by this build");
+        return read_file(it->second);
+      },
+      [&](const std::string& m) { conn.send(m); });
 }
 
 // One `zbuild submit`, as named steps: load the graph, connect, maybe start a local slot,

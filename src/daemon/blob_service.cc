@@ -19,7 +19,9 @@ std::string BlobService::receive(const std::string& sender, const wire::BlobChun
 }
 
 // Chunked reads of one large blob and the same header sent to several workers cost one store
-// read, not one each.
+// read, not one each. Up to 256 MB: several workers fetching a shipped toolchain at once each
+// hold a different large program (cc1plus, cc1, lto1: ~35 MB each) in flight, and a smaller
+// cache would read each of them again for every chunk.
 const std::string* BlobService::cached_blob(const Digest& d, const std::function<void(const std::string&)>& store_error) {
   for (auto& [k, v] : served_) {
     if (k == d) return &v;
@@ -32,7 +34,7 @@ const std::string* BlobService::cached_blob(const Digest& d, const std::function
   if (!r.value()) return nullptr;
   served_bytes_ += r.value()->size();
   served_.emplace_back(d, std::move(*r.value()));
-  while (served_.size() > 1 && (served_bytes_ > (64u << 20) || served_.size() > 256)) {
+  while (served_.size() > 1 && (served_bytes_ > (256u << 20) || served_.size() > 256)) {
     served_bytes_ -= served_.front().second.size();
     served_.pop_front();
   }

@@ -143,4 +143,28 @@ Result<std::vector<OutputSpec>> parse_outputs(const flatbuffers::Vector<flatbuff
 
 const char* body_name(wire::Body b) { return wire::EnumNameBody(b); }
 
+uint64_t answer_wanted(const wire::BlobWanted* w, uint64_t request_id,
+                       const std::function<Result<std::string>(const Digest&)>& read,
+                       const std::function<void(const std::string&)>& send) {
+  uint64_t sent = 0;
+  if (!w->digests()) return 0;
+  for (auto* wd : *w->digests()) {
+    Digest d = from_wire(wd);
+    auto data = read(d);
+    bool ok = data.ok() && digest_bytes(data.value()) == d;
+    size_t off = 0;
+    do {
+      size_t len = ok ? std::min(kChunkSize, data.value().size() - off) : 0;
+      flatbuffers::FlatBufferBuilder fbb(len + 128);
+      auto wire_d = to_wire(d);
+      auto chunk = ok ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)
+                      : flatbuffers::Offset<flatbuffers::Vector<uint8_t>>();
+      send(finish(fbb, wire::CreateBlobChunk(fbb, &wire_d, off, chunk, !ok), request_id));
+      off += len;
+    } while (ok && off < data.value().size());
+    if (ok) sent += d.size;
+  }
+  return sent;
+}
+
 }  // namespace zbuild::proto

@@ -6,6 +6,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,5 +78,12 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::OutputFile>>> 
 Result<std::vector<OutputSpec>> parse_outputs(const flatbuffers::Vector<flatbuffers::Offset<wire::OutputFile>>* v);
 
 const char* body_name(wire::Body b);
+
+// Answers a BlobWanted (client and zbuild-cc): each wanted blob `read` gives (checked against
+// its digest) goes as BlobChunk uploads on `request_id`; one it cannot give is answered with a
+// `missing` chunk. Every message goes to `send`. Returns the bytes sent.
+uint64_t answer_wanted(const wire::BlobWanted* w, uint64_t request_id,
+                       const std::function<Result<std::string>(const Digest&)>& read,
+                       const std::function<void(const std::string&)>& send);
 
 }  // namespace zbuild::proto

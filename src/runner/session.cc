@@ -146,25 +146,15 @@ Status Session::upload(const std::vector<Digest>& missing, const std::vector<std
 
 void Session::send_wanted(const wire::BlobWanted* w, const std::vector<std::pair<Digest, std::string>>& files,
                           uint64_t rid) {
-  if (!w->digests()) return;
-  for (auto* wd : *w->digests()) {
-    Digest d = proto::from_wire(wd);
-    Result<std::string> data = make_error("not named by this compile");
-    for (auto& f : files) {
-      if (f.first == d) data = read_file(f.second);
-    }
-    bool ok = data.ok() && digest_bytes(data.value()) == d;
-    size_t off = 0;
-    do {
-      size_t len = ok ? std::min(proto::kChunkSize, data.value().size() - off) : 0;
-      fbs::FlatBufferBuilder fbb(len + 128);
-      auto wire_d = proto::to_wire(d);
-      auto bytes = ok ? fbb.CreateVector(reinterpret_cast<const uint8_t*>(data.value().data() + off), len)
-                      : fbs::Offset<fbs::Vector<uint8_t>>();
-      send(proto::finish(fbb, wire::CreateBlobChunk(fbb, &wire_d, off, bytes, !ok), rid));
-      off += len;
-    } while (ok && off < data.value().size());
-  }
+  proto::answer_wanted(
+      w, rid,
+      [&](const Digest& d) -> Result<std::string> {
+        for (auto& f : files) {
+          if (f.first == d) return read_file(f.second);
+        }
+        return make_error("not named by this compile");
+      },
+      [&](const std::string& m) { send(m); });
 }
 
 uint64_t Session::submit(const ActionSpec& action, const std::string& name) {
