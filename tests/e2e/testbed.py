@@ -362,6 +362,14 @@ def sweep_stale():
             teardown_state(st)
 
 
+def clean_stale():
+    """sweep_stale() under the lock beds are made with (for tools/testbed clean)."""
+    os.makedirs(STATE_ROOT, exist_ok=True)
+    with open(os.path.join(STATE_ROOT, "lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sweep_stale()
+
+
 # ---------------------------------------------------------------------------------------------
 
 class Host:
