@@ -4,9 +4,9 @@ CURVE-keyed daemon on one host with workers on two others (one behind a delayed 
 Needs root (network and mount namespaces), iproute2, util-linux, bubblewrap, ping, g++-11 and
 clang-16 (tools/setup installs them)."""
 
+import json
 import os
 import re
-import socket
 import subprocess
 import unittest
 
@@ -162,7 +162,8 @@ class TestBedHosts(E2ECase):
         c.start_worker(name="c", host=self.c, extra=keys.worker_args("c"))
         proj = self.copy_example("shapes")
         r, m = c.submit(os.path.join(proj, "graph.json"), *keys.client_args(), "--local-slots", "0")
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + c.daemon.output())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + c.daemon.output() + "\n".join(
+            f"--- worker {n}:\n" + w.output() for n, w in c.workers.items()))
         self.assertEqual(m["failed_tasks"], 0)
         self.assertEqual(m["executed_tasks"], m["total_tasks"])
         used = workers_used(r.stdout)
@@ -173,6 +174,25 @@ class TestBedHosts(E2ECase):
         # Everything went over the bridge: each host's port carried the build's traffic.
         for h in (self.a, self.b, self.c):
             self.assertGreater(self.bytes_through(h) - before[h.name], 10000, h.name)
+
+    def test_workers_start_on_every_profile(self):
+        """What a test of toolchain transfer needs: a keyed worker starts and joins from a host
+        without a compiler, or with another one (building there is not expected to work yet:
+        the client's toolchain is not on those hosts)."""
+        hosts = (self.nc, self.g11, self.c16)
+        keys = CurveKeys(self.tmp, workers=tuple(h.name for h in hosts))
+        c = self.cluster
+        c.start_daemon(keys.daemon_args(), host=self.a)
+        for h in hosts:
+            c.start_worker(name=h.name, host=h, extra=keys.worker_args(h.name))   # waits for "joined"
+        self.assertEqual(sorted(w["id"] for w in self.status(c, keys)["workers"]), sorted(h.name for h in hosts))
+
+    @staticmethod
+    def status(cluster, keys):
+        r = subprocess.run([cluster.zbuild, "status", "--daemon", cluster.addr, "--json", *keys.client_args()],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
 
     @staticmethod
     def bytes_through(host):
