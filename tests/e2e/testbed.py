@@ -45,8 +45,10 @@ delays D1 and D2, by 2*(D1+D2).
 Clean-up: `close()` (or leaving `with TestBed() as bed:`) stops every process the bed started
 and every process still in a host's network namespace, by pid; ends the holders (their mount
 namespaces, and so their mounts, go with them); deletes the namespaces, veths, the bridge and the
-state folder /run/zbuild-testbed/<tag>. A bed whose process died without closing is swept by the
-next TestBed made on the machine (its state file names its owner).
+state folder /run/zbuild-testbed/<tag>. It also runs at exit and, unless the program handles
+SIGTERM itself, on SIGTERM (then the process dies of the signal as before). A bed whose process
+died without closing (SIGKILL) is swept by the next TestBed made on the machine (its state file
+names its owner), or by `tools/testbed clean`.
 """
 
 import atexit
@@ -62,7 +64,9 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
+import weakref
 
 STATE_ROOT = "/run/zbuild-testbed"
 PROFILES = ("same", "nocompiler", "gcc11", "clang16")
@@ -420,6 +424,26 @@ class Host:
         return f"Host({self.name} {self.addr} usr={self.profile})"
 
 
+_open_beds = weakref.WeakSet()
+
+
+def _on_sigterm(sig, _frame):
+    """SIGTERM (meson's test timeout, a CI stop) while beds are open: close them, then die of
+    the signal as before."""
+    for bed in list(_open_beds):
+        try:
+            bed.close()
+        except Exception:
+            pass
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+
+
+def _watch_sigterm():
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 class TestBed:
     """A bridge and hosts on it; see the module's doc. Use as a context manager or close()."""
 
@@ -450,6 +474,8 @@ class TestBed:
             self.gateway = str(base + 1)
             self._save()   # before anything exists, so a crash from here on is swept
             atexit.register(self.close)
+            _open_beds.add(self)
+            _watch_sigterm()
             try:
                 _run(["ip", "link", "add", self.bridge, "type", "bridge"])
                 # Bridged frames skip iptables (br_netfilter may be loaded for containers).
@@ -553,6 +579,7 @@ class TestBed:
         if self.closed:
             return
         self.closed = True
+        _open_beds.discard(self)
         try:
             atexit.unregister(self.close)
         except Exception:
