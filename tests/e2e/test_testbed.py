@@ -177,8 +177,8 @@ class TestBedHosts(E2ECase):
 
     def test_workers_start_on_every_profile(self):
         """What a test of toolchain transfer needs: a keyed worker starts and joins from a host
-        without a compiler, or with another one (building there is not expected to work yet:
-        the client's toolchain is not on those hosts)."""
+        without a compiler, or with another one. (Building there fetches the client's toolchain,
+        ~130 MB the first time: too slow for this test; docs/testbed.md.)"""
         hosts = (self.nc, self.g11, self.c16)
         keys = CurveKeys(self.tmp, workers=tuple(h.name for h in hosts))
         c = self.cluster
