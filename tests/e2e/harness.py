@@ -185,18 +185,27 @@ class Cluster:
         self.workers = {}
         self.worker_seq = 0
 
-    def start_daemon(self, extra=(), wrap=()):
+    def start_daemon(self, extra=(), wrap=(), listen=None, host=None):
         """Starts the daemon (under the command prefix `wrap`, if any). The first one binds free
-        ports itself (127.0.0.1:0) and its log names them; a restart takes the same address, so
-        workers and clients waiting for it come back."""
-        listen = self.addr or "127.0.0.1:0"
+        ports itself (`listen`, default 127.0.0.1:0) and its log names them; a restart takes the
+        same address, so workers and clients waiting for it come back. `host`: a test-bed host
+        (tests/e2e/testbed.py) to run it in, listening on that host's address unless `listen`
+        says otherwise (a non-loopback address needs keys, `extra` += CurveKeys.daemon_args())."""
+        if host is not None:
+            wrap = (*host.wrap(), *wrap)
+            listen = listen or f"{host.addr}:0"
+        listen = self.addr or listen or "127.0.0.1:0"
         self.daemon = Proc([*wrap, self.zbuild, "daemon", "--listen", listen, "--store", self.store, *extra],
                            "daemon")
         self.addr = listening_address(self.daemon)
         self.port = int(self.addr.rsplit(":", 1)[1])
         return self.daemon
 
-    def start_worker(self, slots=1, wrap=(), name=None, extra=(), allow=("sh", "true", "sleep")):
+    def start_worker(self, slots=1, wrap=(), name=None, extra=(), allow=("sh", "true", "sleep"), host=None):
+        """Starts a worker (under the command prefix `wrap`, or in test-bed host `host`) and
+        waits until the daemon logs it joined."""
+        if host is not None:
+            wrap = (*host.wrap(), *wrap)
         self.worker_seq += 1
         wid = name or f"w{self.worker_seq}"
         work = os.path.join(self.tmp, f"work-{wid}-{self.worker_seq}")
@@ -233,6 +242,42 @@ class Cluster:
             w.stop()
         if self.daemon:
             self.daemon.stop()
+
+
+class CurveKeys:
+    """CurveZMQ keys (`zbuild keygen`) in tmp/keys for a daemon, its workers and its clients, with
+    the daemon's allow lists; the *_args methods give each role's command-line options."""
+
+    def __init__(self, tmp, workers=("worker",), clients=("client",), zbuild=None):
+        self.dir = os.path.join(tmp, "keys")
+        self.zbuild = zbuild or ZBUILD
+        self.keys = {n: self._keygen(n) for n in ("daemon", *workers, *clients)}
+        self.allow_workers = os.path.join(self.dir, "workers.allow")
+        self.allow_clients = os.path.join(self.dir, "clients.allow")
+        for path, names in ((self.allow_workers, workers), (self.allow_clients, clients)):
+            with open(path, "w") as f:
+                f.writelines(f"{self.keys[n][1]} {n}\n" for n in names)
+
+    def _keygen(self, name):
+        r = subprocess.run([self.zbuild, "keygen", "--dir", self.dir, name], capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode != 0:
+            raise AssertionError(f"zbuild keygen {name}: {r.stderr}")
+        with open(os.path.join(self.dir, name + ".pub")) as f:
+            return os.path.join(self.dir, name + ".key"), f.read().strip()
+
+    def daemon_pub(self):
+        return os.path.join(self.dir, "daemon.pub")
+
+    def daemon_args(self):
+        return ["--curve-key", self.keys["daemon"][0], "--allow-workers", self.allow_workers,
+                "--allow-clients", self.allow_clients]
+
+    def worker_args(self, name="worker"):
+        return ["--curve-key", self.keys[name][0], "--daemon-key", self.daemon_pub()]
+
+    def client_args(self, name="client"):
+        return ["--curve-key", self.keys[name][0], "--daemon-key", self.daemon_pub()]
 
 
 class E2ECase(unittest.TestCase):
