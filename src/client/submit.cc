@@ -195,7 +195,9 @@ class Preparer {
       std::string found = find_in_path(prog);
       if (found.empty()) return make_error(where(i) + ": program '" + prog + "' not found in PATH");
       ZB_TRY(add_host_file(i, a, fs::path(found).lexically_normal().string()));
-      return add_toolchain(a, a.host_files.back().path);
+      std::string compiler = a.host_files.back().path;
+      ZB_TRY(add_toolchain(a, compiler));
+      return add_link_libraries(i, a, compiler);
     }
     fs::path p = fs::path(prog).is_absolute() ? fs::path(prog) : (g_.root / a.cwd / prog);
     p = p.lexically_normal();
@@ -205,7 +207,61 @@ class Preparer {
       return add_input(i, a, deps, rel.value());
     }
     ZB_TRY(add_host_file(i, a, p.string()));
-    return add_toolchain(a, p.string());
+    ZB_TRY(add_toolchain(a, p.string()));
+    return add_link_libraries(i, a, p.string());
+  }
+
+  // A link by a C/C++ driver reads libraries outside the root that are not the toolchain's:
+  // those the command names by path (CMake does: /usr/lib/x86_64-linux-gnu/libpng.a), and each
+  // -lNAME as the linker finds it in the -L folders and the compiler's own, with the shared
+  // libraries those need. They become host files, so a worker whose files differ gets them too.
+  Status add_link_libraries(size_t i, ActionSpec& a, const std::string& compiler) {
+    if (a.toolchain.empty() || compiles_code(a.argv)) return {};
+    std::vector<std::string> dirs, names;
+    bool static_only = false;
+    for (size_t k = 1; k < a.argv.size(); ++k) {
+      const std::string& s = a.argv[k];
+      if (s == "-static") static_only = true;
+      else if (s.size() > 2 && s.starts_with("-L")) dirs.push_back(s.substr(2));
+      else if (s == "-L" && k + 1 < a.argv.size()) dirs.push_back(a.argv[++k]);
+      else if (s.size() > 2 && s.starts_with("-l")) names.push_back(s.substr(2));
+      else if (s.size() > 1 && s[0] == '/') ZB_TRY(add_library(i, a, s));
+    }
+    auto known = lib_dirs_.find(compiler);
+    if (known == lib_dirs_.end()) known = lib_dirs_.emplace(compiler, toolchain::library_dirs(compiler)).first;
+    dirs.insert(dirs.end(), known->second.begin(), known->second.end());
+    for (auto& name : names) {
+      std::vector<std::string> files;
+      if (name[0] == ':') files = {name.substr(1)};
+      else if (static_only) files = {"lib" + name + ".a"};
+      else files = {"lib" + name + ".so", "lib" + name + ".a"};
+      bool found = false;
+      for (auto& d : dirs) {
+        if (d.empty() || d[0] != '/') continue;   // a folder under the root: its files are inputs
+        for (auto& f : files) {
+          std::string p = (fs::path(d) / f).lexically_normal().string();
+          if (!found && fs::exists(p)) {
+            ZB_TRY(add_library(i, a, p));
+            found = true;
+          }
+        }
+        if (found) break;
+      }
+    }
+    return {};
+  }
+
+  Status add_library(size_t i, ActionSpec& a, const std::string& path) {
+    std::string p = fs::path(path).lexically_normal().string();
+    std::error_code ec;
+    if (is_under(g_.root, p) || !toolchain::allowed_path(p) || !fs::is_regular_file(p, ec)) return {};
+    ZB_TRY(add_host_file(i, a, p));
+    auto deps = lib_deps_.find(p);
+    if (deps == lib_deps_.end()) deps = lib_deps_.emplace(p, toolchain::shared_libraries(p)).first;
+    for (auto& lib : deps->second) {
+      if (toolchain::allowed_path(lib) && fs::is_regular_file(lib, ec)) ZB_TRY(add_host_file(i, a, lib));
+    }
+    return {};
   }
 
   // A C/C++ compiler's task names its toolchain tree (found once per compiler and run). When
@@ -399,6 +455,8 @@ class Preparer {
   DigestMemo memo_;
   std::map<std::string, Digest> toolchain_of_;   // compiler path -> tree digest (empty: none found)
   std::map<Digest, toolchain::Tree> trees_;
+  std::map<std::string, std::vector<std::string>> lib_dirs_;   // compiler -> its library folders
+  std::map<std::string, std::vector<std::string>> lib_deps_;   // library -> the shared libraries it needs
 };
 
 // Uploads the blobs the store lacks (sources and toolchain trees), in chunks, with a window of

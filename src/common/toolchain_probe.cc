@@ -151,6 +151,38 @@ std::string stamp_of(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> shared_libraries(const std::string& path) {
+  std::vector<std::string> out;
+  std::string ldd = find_in_path("ldd");
+  if (ldd.empty() || !is_dynamic_elf(path)) return out;
+  ProcessSpec ps;
+  ps.argv = {ldd, path};
+  ps.timeout_ms = 30000;
+  auto r = run_process(ps);
+  if (!r.ok() || r.value().exit_code != 0) return out;
+  for (auto line : split(r.value().out, '\n')) {
+    auto arrow = line.find("=> ");
+    std::string rest(arrow == std::string::npos ? line : line.substr(arrow + 3));
+    auto start = rest.find_first_not_of(" \t");
+    if (start == std::string::npos || rest[start] != '/') continue;
+    out.push_back(rest.substr(start, rest.find(' ', start) - start));
+  }
+  return out;
+}
+
+std::vector<std::string> library_dirs(const std::string& compiler) {
+  std::vector<std::string> out;
+  auto r = ask(compiler, {"-print-search-dirs"});
+  if (!r.ok() || r.value().exit_code != 0) return out;
+  for (auto line : split(r.value().out, '\n')) {
+    if (!line.starts_with("libraries: =")) continue;
+    for (auto d : split(line.substr(12), ':')) {
+      if (!d.empty() && d[0] == '/') out.push_back(fs::path(std::string(d)).lexically_normal().string());
+    }
+  }
+  return out;
+}
+
 Result<Tree> discover(const std::string& compiler) {
   Builder b;
   if (compiler.empty() || compiler[0] != '/' || !b.walk(compiler)) {
@@ -199,27 +231,23 @@ Result<Tree> discover(const std::string& compiler) {
   for (auto& p : paths_in(link.value().out + "\n" + link.value().err)) {
     if (!p.starts_with(tmp)) b.walk(p);
   }
+  // What linker scripts name (libc.so, libm.so: `GROUP ( /lib/.../libm.so.6 AS_NEEDED ( ...
+  // libmvec.so.1 ) )`), which a probe that does not link that library never opens.
+  for (auto& [path, e] : std::map<std::string, Entry>(b.entries())) {
+    if ((e.kind != 'f') || e.digest.size > 16384) continue;
+    auto text = read_file(path);
+    if (!text.ok() || text.value().find("GROUP") == std::string::npos) continue;
+    for (auto& p : paths_in(text.value())) b.walk(p);
+  }
   // Shared libraries and the loader of every program and library found (ldd is transitive).
-  std::string ldd = find_in_path("ldd");
   std::map<std::string, bool> seen;
-  for (bool more = true; more && !ldd.empty();) {
+  for (bool more = true; more;) {
     more = false;
     auto now = b.entries();
     for (auto& [path, e] : now) {
       if ((e.kind != 'f' && e.kind != 'x') || seen[path]) continue;
       seen[path] = true;
-      if (!is_dynamic_elf(path)) continue;
-      ProcessSpec ps;
-      ps.argv = {ldd, path};
-      ps.timeout_ms = 30000;
-      auto r = run_process(ps);
-      if (!r.ok() || r.value().exit_code != 0) continue;
-      for (auto line : split(r.value().out, '\n')) {
-        auto arrow = line.find("=> ");
-        std::string rest(arrow == std::string::npos ? line : line.substr(arrow + 3));
-        auto start = rest.find_first_not_of(" \t");
-        if (start == std::string::npos || rest[start] != '/') continue;
-        std::string lib = rest.substr(start, rest.find(' ', start) - start);
+      for (auto& lib : shared_libraries(path)) {
         if (b.walk(lib)) more = true;
       }
     }

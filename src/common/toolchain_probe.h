@@ -15,6 +15,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "common/toolchain_tree.h"
@@ -26,6 +27,13 @@ Result<Tree> discover(const std::string& compiler);
 
 // discover() through the per-user cache.
 Result<Tree> cached(const std::string& compiler);
+
+// The shared libraries (and loader) a dynamic ELF file needs, as ldd resolves them on this
+// host; empty for anything else.
+std::vector<std::string> shared_libraries(const std::string& path);
+
+// The folders the compiler's linker searches for -lNAME (-print-search-dirs), in order.
+std::vector<std::string> library_dirs(const std::string& compiler);
 
 // A file holding `t`'s encoding (in the per-user cache, written once), for uploaders that send
 // files by path; empty when the cache is off or cannot be written.

@@ -122,6 +122,45 @@ bool link_root_free(const ActionSpec& a) {
   return true;
 }
 
+// CMake's archive step, `sh -c 'cmake -E rm -f LIB && ar qc LIB OBJS && ranlib LIB'` (its
+// Ninja and Makefile generators write it so): simple commands joined by "&&", each `:`, a
+// `cmake -E rm -f`, an archiver or ranlib, with words free of shell expansion, quoting and
+// redirection, and no word naming the root. Such a script writes nothing that depends on its
+// folder (ar keeps members' names, not their folders), so it is shared like an archive.
+bool archive_script_root_free(const ActionSpec& a) {
+  if (a.argv.size() != 3 || base_name(a.argv[0]) != "sh" || a.argv[1] != "-c") return false;
+  const std::string& script = a.argv[2];
+  if (script.find_first_of("$`;|<>()'\"\\*?[]{}~#\n\t") != std::string::npos) return false;
+  if (!occurrences(script, a.root).empty()) return false;
+  std::vector<std::vector<std::string_view>> cmds(1);
+  for (size_t i = 0; i < script.size();) {
+    size_t j = script.find(' ', i);
+    if (j == std::string::npos) j = script.size();
+    std::string_view w = std::string_view(script).substr(i, j - i);
+    i = j + 1;
+    if (w.empty()) continue;
+    if (w == "&&") {
+      cmds.emplace_back();
+      continue;
+    }
+    if (w.find('&') != std::string_view::npos) return false;
+    cmds.back().push_back(w);
+  }
+  for (auto& c : cmds) {
+    if (c.empty()) return false;
+    std::string_view prog = base_name(c[0]);
+    if (c.size() == 1 && prog == ":") continue;
+    if (prog == "cmake" && c.size() >= 4 && c[1] == "-E" && c[2] == "rm" && c[3] == "-f") continue;
+    if (prog == "ar" || prog == "gcc-ar" || prog == "llvm-ar" || prog == "ranlib" || prog == "gcc-ranlib" ||
+        prog == "llvm-ranlib" || starts(prog, "x86_64-linux-gnu-")) {
+      if (starts(prog, "x86_64-linux-gnu-") && !(prog.ends_with("-ar") || prog.ends_with("-ranlib"))) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool root_mappable(std::string_view root) {
@@ -164,6 +203,7 @@ bool root_free(const ActionSpec& a) {
     if (starts(e, "DEPENDENCIES_OUTPUT=") || starts(e, "SUNPRO_DEPENDENCIES=")) return false;
     if (!occurrences(e, a.root).empty()) return false;
   }
+  if (archive_script_root_free(a)) return true;
   return compiles_code(a.argv) ? compile_root_free(a) : link_root_free(a);
 }
 

@@ -20,6 +20,9 @@
 //  * in both cases the environment does not name the root and sets no DEPENDENCIES_OUTPUT /
 //    SUNPRO_DEPENDENCIES, and no host file (compiler, system header) names the root (a client
 //    may name any root, /usr/include too: the map would then rewrite system headers' paths).
+//  * CMake's archive step, `sh -c 'cmake -E rm -f LIB && ar qc LIB OBJS && ranlib LIB'`: only
+//    `:`, `cmake -E rm -f`, archivers and ranlib joined by "&&", no shell expansion, quoting or
+//    redirection, and no word naming the root;
 // A -D value, a -Wl,-rpath, any other option naming the root, and every other program (sh,
 // python, custom commands: they may write their working directory) keep the root in the key.
 #pragma once

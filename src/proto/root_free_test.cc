@@ -141,6 +141,23 @@ TEST_CASE("links and archives: shared unless they name the root") {
   }
 }
 
+TEST_CASE("CMake's archive script is shared; other shell scripts are not") {
+  const std::string cmake_ar =
+      "/usr/bin/cmake -E rm -f libx.a && /usr/bin/ar qc libx.a  CMakeFiles/x.dir/a.c.o && /usr/bin/ranlib libx.a";
+  auto a = link_in("/home/a/proj", {"sh", "-c", cmake_ar});
+  auto b = link_in("/home/b/proj", {"sh", "-c", cmake_ar});
+  REQUIRE(root_free(a));
+  REQUIRE(action_key(a) == action_key(b));
+  REQUIRE(root_free(link_in("/p", {"sh", "-c", ": && /usr/bin/ar qc libx.a a.o && :"})));
+  for (std::string script : {"/usr/bin/ar qc libx.a a.o && pwd > where", "/usr/bin/ar qc /home/a/proj/libx.a a.o",
+                             "/usr/bin/ar qc libx.a $(pwd)/a.o", "/usr/bin/ar qc libx.a a.o; pwd > w",
+                             "/usr/bin/ar qc libx.a a.o & pwd", "/usr/bin/ar qc 'lib x.a' a.o",
+                             "/usr/bin/cmake -E copy a b", "x86_64-linux-gnu-gcc -c a.c", "/usr/bin/ar qc libx.a a.o &&"}) {
+    INFO(script);
+    REQUIRE_FALSE(root_free(link_in("/home/a/proj", {"sh", "-c", script})));
+  }
+}
+
 TEST_CASE("the root's map is added to C/C++ compiles only") {
   std::vector<std::string> c = {"cc", "-c", "x.c"};
   REQUIRE(add_root_prefix_map(c, "/r"));

@@ -10,7 +10,8 @@ import re
 import subprocess
 import unittest
 
-from harness import BUILD_DIR, E2ECase, write_graph
+from harness import BUILD_DIR, CurveKeys, E2ECase, workers_used, write_graph
+from testbed import TestBed
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
 
@@ -62,7 +63,8 @@ def read_outputs(proj):
     return out
 
 
-class ShippedToolchain(E2ECase):
+class Project:
+    """The small project above, and the client's own build of its commands."""
     def project(self, name="proj"):
         proj = os.path.join(self.tmp, name)
         for rel, text in SOURCES.items():
@@ -87,6 +89,8 @@ class ShippedToolchain(E2ECase):
             os.remove(os.path.join(proj, o))
         return ref
 
+
+class ShippedToolchain(Project, E2ECase):
     def test_a_worker_without_gcc_builds_with_the_clients_toolchain(self):
         c = self.cluster
         env = dict(os.environ, XDG_CACHE_HOME=os.path.join(self.tmp, "cache"))   # the client's toolchain cache
@@ -154,6 +158,56 @@ class ShippedToolchain(E2ECase):
         self.assertNotEqual(r.returncode, 0, r.stdout)
         self.assertIn("running the client's needs the sandbox", r.stdout + r.stderr + w.output())
         self.assertFalse(os.path.exists(os.path.join(proj, "out/app")))
+
+
+class AcrossHosts(Project, E2ECase):
+    """On the test bed (tests/e2e/testbed.py): a CurveZMQ daemon on the client's host, listening
+    on the bridge; one worker on a host with no compiler at all, one on a host whose gcc/g++ are
+    GCC 11 (the client's are GCC 12). Every object and program equals the client's own build, the
+    second build is all hits, and zbuild-cc's compile through them equals the local one."""
+
+    def test_hosts_without_the_clients_compiler_build_byte_identical_objects(self):
+        bed = TestBed("toolchain")
+        self.addCleanup(bed.close)
+        bare = bed.add_host("bare", usr="nocompiler")
+        old = bed.add_host("old", usr="gcc11")
+        self.assertNotEqual(bare.run(["sh", "-c", "command -v g++ || command -v clang"]).returncode, 0)
+        self.assertIn("11", old.run(["g++", "-dumpversion"]).stdout)
+        keys = CurveKeys(self.tmp, workers=("bare", "old"))
+        c = self.cluster
+        c.start_daemon(keys.daemon_args(), listen=f"{bed.gateway}:0")
+        workers = {h.name: c.start_worker(slots=1, name=h.name, host=h, allow=(), extra=keys.worker_args(h.name))
+                   for h in (bare, old)}
+        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(self.tmp, "cache"))
+        proj, graph = self.project()
+        ref = self.local_build(proj)
+        r, m = c.submit(graph, *keys.client_args(), env=env)
+        logs = "".join(w.output() for w in workers.values())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + logs)
+        self.assertEqual(m["executed_tasks"], len(TASKS), r.stdout)
+        self.assertEqual(read_outputs(proj), ref)
+        used = workers_used(r.stdout)
+        self.assertEqual(set(used), {"bare", "old"}, r.stdout)   # both hosts built with the client's toolchain
+        for name, w in workers.items():
+            self.assertIn("this host's toolchain differs from the client's", w.output(), name)
+        for o in ref:
+            os.remove(os.path.join(proj, o))
+        r, m = c.submit(graph, *keys.client_args(), env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], len(TASKS), r.stdout)
+        self.assertEqual(read_outputs(proj), ref)
+
+        # zbuild-cc on the daemon's host (its private socket: zbuild-cc speaks no CURVE).
+        src = os.path.join(proj, "src")
+        cc_env = dict(env, ZBUILD_DAEMON=c.addr, ZBUILD_FALLBACK="0", ZBUILD_ROOT=proj)
+        r = subprocess.run([ZBUILD_CC, "g++", "-g", "-O2", "-c", "main.cc", "-o", "cc-main.o"], cwd=src, env=cc_env,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        subprocess.run(["g++", f"-ffile-prefix-map={proj}=.", "-g", "-O2", "-c", "main.cc", "-o", "local-main.o"],
+                       cwd=src, check=True)
+        with open(os.path.join(src, "cc-main.o"), "rb") as a, open(os.path.join(src, "local-main.o"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertIn("(src/cc-main.o) finished: 1 tasks, ok", c.daemon.output())
 
 
 if __name__ == "__main__":
