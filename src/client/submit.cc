@@ -222,6 +222,7 @@ class Preparer {
     for (size_t k = 1; k < a.argv.size(); ++k) {
       const std::string& s = a.argv[k];
       if (s == "-static") static_only = true;
+      else if (s == "-pthread") names.push_back("pthread");   // the driver adds -lpthread
       else if (s.size() > 2 && s.starts_with("-L")) dirs.push_back(s.substr(2));
       else if (s == "-L" && k + 1 < a.argv.size()) dirs.push_back(a.argv[++k]);
       else if (s.size() > 2 && s.starts_with("-l")) names.push_back(s.substr(2));

@@ -141,6 +141,12 @@ std::string cache_dir() {
   return {};
 }
 
+// The cache file's first line: its format and what finds a tree (a newer probe finds more, so
+// its trees replace those an older one left).
+std::string cache_header(const std::string& compiler) {
+  return "zbuild-toolchain-cache 1 probe " + std::to_string(kProbeVersion) + " " + compiler;
+}
+
 std::string stamp_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
@@ -205,7 +211,9 @@ Result<Tree> discover(const std::string& compiler) {
   // Files a link reads that the probe below may not (another startup file, static libraries).
   for (const char* f : {"liblto_plugin.so", "crt1.o", "Scrt1.o", "crti.o", "crtn.o", "crtbegin.o", "crtbeginS.o",
                         "crtbeginT.o", "crtend.o", "crtendS.o", "libgcc.a", "libgcc_eh.a", "libgcc_s.so", "libstdc++.so",
-                        "libstdc++.a", "libc.so", "libm.so", "libc_nonshared.a"}) {
+                        "libstdc++.a", "libc.so", "libm.so", "libc_nonshared.a", "libpthread.so", "libpthread.a",
+                        "libdl.so", "libdl.a", "librt.so", "librt.a", "libm.a", "libc.a", "libatomic.so",
+                        "libatomic.a"}) {
     auto r = ask(compiler, {std::string("-print-file-name=") + f});
     if (r.ok() && r.value().exit_code == 0) {
       std::string p = trim(r.value().out);
@@ -275,7 +283,7 @@ Result<Tree> cached(const std::string& compiler) {
       const std::string& s = text.value();
       auto sep = s.find("\n--\n");
       auto nl = s.find('\n');
-      if (sep != std::string::npos && s.substr(0, nl) == "zbuild-toolchain-cache 1 " + compiler) {
+      if (sep != std::string::npos && s.substr(0, nl) == cache_header(compiler)) {
         bool fresh = true;
         std::string stamps = sep > nl ? s.substr(nl + 1, sep - nl - 1) : std::string();
         for (auto lv : split(stamps, '\n')) {
@@ -303,7 +311,7 @@ Result<Tree> cached(const std::string& compiler) {
   }
   auto tree = discover(compiler);
   if (!tree.ok() || file.empty()) return tree;
-  std::string out = "zbuild-toolchain-cache 1 " + compiler + "\n";
+  std::string out = cache_header(compiler) + "\n";
   for (auto& e : tree.value().entries) {
     if (e.kind == 'f' || e.kind == 'x') out += stamp_of(e.path) + " " + e.path + "\n";
   }

@@ -10,7 +10,8 @@
 // ZBUILD_TOOLCHAIN_CACHE=DIR moves it, =off disables) with the size, mtime and inode of every
 // file of the tree, and reused while all of them still match.
 //
-// Cache file format, version 1: "zbuild-toolchain-cache 1 <compiler path>", then one line per
+// Cache file format, version 1: "zbuild-toolchain-cache 1 probe <kProbeVersion> <compiler path>",
+// then one line per
 // file "<size> <mtime_ns> <inode> <path>", then a line "--", then the tree's encoding.
 #pragma once
 
@@ -21,6 +22,9 @@
 #include "common/toolchain_tree.h"
 
 namespace zbuild::toolchain {
+
+// What discover() looks at; raised when it finds more, so cached trees are found again.
+constexpr int kProbeVersion = 3;
 
 // `compiler`: the absolute path the task runs (argv[0] resolved in PATH).
 Result<Tree> discover(const std::string& compiler);
