@@ -54,6 +54,14 @@ int main(int argc, char** argv) {
       *dst = v.value();
     }
   }
+  if (args->values.count("--prefetch")) {
+    auto v = cli::to_int("--prefetch", args->get("--prefetch"));
+    if (!v.ok() || v.value() < 0 || v.value() > 4) {
+      std::fprintf(stderr, "zbuild-worker: --prefetch must be between 0 and 4\n");
+      return 2;
+    }
+    o.prefetch = v.value();
+  }
   if (args->values.count("--slots")) {
     auto v = cli::to_int("--slots", args->get("--slots"));
     if (!v.ok() || v.value() <= 0 || v.value() > 1024) {

@@ -424,6 +424,7 @@ class Daemon final : public SchedulerHost {
         w->sandboxed = h->sandboxed();
         w->any_program = h->any_program();
         w->private_for = str(h->private_for());
+        w->prefetch = std::clamp(h->prefetch(), 0, 4);
         if (auto* ps = h->programs()) {
           for (size_t i = 0; i < ps->size() && i < 256; ++i) w->programs.push_back(str(ps->Get(i)));
         }
@@ -448,7 +449,7 @@ class Daemon final : public SchedulerHost {
     w->last_seen_ms = clock_.now_ms();
     switch (e.body_type()) {
       case wire::Body::Credit:
-        w->credit = std::clamp(w->credit + e.body_as_Credit()->slots(), 0, w->slots);
+        w->credit = std::clamp(w->credit + e.body_as_Credit()->slots(), 0, w->slots + w->prefetch);
         break;
       case wire::Body::Heartbeat: break;
       case wire::Body::BlobRequest: serve_worker_blobs(route, e.body_as_BlobRequest()); break;

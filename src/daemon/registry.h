@@ -26,7 +26,8 @@ struct WorkerRec {
   std::string private_for;    // a client's local slot: serves only builds naming this secret
   uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
   bool set_aside = false;     // too many mismatches: no more work
-  int credit = 0;             // free slots the worker has granted
+  int prefetch = 0;           // tasks it takes beyond its slots (announced in Hello, 0..4)
+  int credit = 0;             // free slots the worker has granted (at most slots + prefetch)
   int64_t last_seen_ms = 0;   // set by the daemon on every message from the worker; expire() reads it
   int64_t joined_ms = 0;
   uint64_t tasks_done = 0;

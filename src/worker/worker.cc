@@ -204,11 +204,11 @@ class Worker {
     send(proto::finish(fbb, wire::CreateHello(fbb, fbb.CreateString(opts_.id), fbb.CreateString(hostname()),
                                               opts_.slots, fbb.CreateString(platform()), ::getpid(), sandboxed_,
                                               fbb.CreateVectorOfStrings(opts_.allow_programs), opts_.allow_any_program,
-                                              fbb.CreateString(opts_.private_for))));
+                                              fbb.CreateString(opts_.private_for), opts_.prefetch)));
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
-      free_slots = opts_.slots - busy_;
+      free_slots = opts_.slots + opts_.prefetch - busy_ - static_cast<int>(fetch_jobs_.size());
     }
     if (free_slots > 0) send_credit(free_slots);
   }

@@ -16,6 +16,7 @@ namespace zbuild::worker {
 struct WorkerOptions {
   std::string daemon = "127.0.0.1:7600";
   int slots = 0;               // 0: number of cores
+  int prefetch = 1;            // tasks taken beyond the slots (inputs fetched ahead)
   std::string work_dir;        // default: $TMPDIR/zbuild-worker-<pid>
   int64_t heartbeat_ms = 1000;
   int64_t liveness_ms = 3000;  // daemon silent this long: reconnect
