@@ -43,7 +43,14 @@ bool Timeline::Entry::ran() const {
   return final && start_us > 0 && end_us >= start_us && (state == S::Done || state == S::Failed);
 }
 
-int64_t Timeline::Entry::work_us() const { return ran() ? end_us - start_us : 0; }
+// Time the task held a slot: its run and upload as the worker reports them (a worker fetches
+// inputs on its main thread, not in a slot). Not dispatch to result: a worker takes tasks beyond
+// its slots (--prefetch), so that span can include a wait in the worker's queue.
+int64_t Timeline::Entry::work_us() const {
+  if (!ran()) return 0;
+  if (run_ms > 0) return std::min(end_us - start_us, (run_ms + upload_ms) * 1000);
+  return end_us - start_us;
+}
 
 Timeline::Timeline(std::vector<std::string> ids, std::vector<std::vector<uint32_t>> deps)
     : ids_(std::move(ids)), deps_(std::move(deps)), tasks_(ids_.size()) {
