@@ -211,12 +211,44 @@ class Preparer {
     return add_link_libraries(i, a, p.string());
   }
 
+  // An archiver, ranlib, a linker run directly, or CMake's archive script (sh, cmake -E rm, ar,
+  // ranlib) names the tree of its programs, so a worker without them (a clang project's
+  // llvm-ar on a host with no LLVM) runs the client's.
+  Status add_program_tree(ActionSpec& a, const std::string& program) {
+    std::vector<std::string> programs;
+    if (auto script = archive_script_programs(a.argv); !script.empty()) {
+      for (auto& p : script) {
+        std::string found = p.find('/') == std::string::npos ? find_in_path(p) : p;
+        if (found.empty() || found[0] != '/') return {};
+        programs.push_back(fs::path(found).lexically_normal().string());
+      }
+    } else if (cmd::toolchain_program(a.argv[0])) {
+      programs = {program};
+    } else {
+      return {};
+    }
+    std::string key;
+    for (auto& p : programs) key += p + '\n';
+    auto known = toolchain_of_.find(key);
+    if (known == toolchain_of_.end()) {
+      auto tree = toolchain::programs_tree(programs);
+      Digest d;
+      if (tree.ok()) {
+        d = tree.value().digest();
+        trees_.emplace(d, std::move(tree.value()));
+      }
+      known = toolchain_of_.emplace(key, d).first;
+    }
+    a.toolchain = known->second;
+    return {};
+  }
+
   // A link by a C/C++ driver reads libraries outside the root that are not the toolchain's:
   // those the command names by path (CMake does: /usr/lib/x86_64-linux-gnu/libpng.a), and each
   // -lNAME as the linker finds it in the -L folders and the compiler's own, with the shared
   // libraries those need. They become host files, so a worker whose files differ gets them too.
   Status add_link_libraries(size_t i, ActionSpec& a, const std::string& compiler) {
-    if (a.toolchain.empty() || compiles_code(a.argv)) return {};
+    if (a.toolchain.empty() || !cmd::is_c_compiler(a.argv[0]) || compiles_code(a.argv)) return {};
     std::vector<std::string> dirs, names;
     bool static_only = false;
     for (size_t k = 1; k < a.argv.size(); ++k) {
@@ -252,15 +284,25 @@ class Preparer {
     return {};
   }
 
+  // By the name the linker looks for, in its folder's real path: the linker finds /lib/x/libm.so
+  // or libz.so.1 by that name, and /lib is a link of the toolchain tree on a worker.
+  static std::string library_path(const std::string& path) {
+    fs::path p = fs::path(path).lexically_normal();
+    std::error_code ec;
+    fs::path dir = fs::canonical(p.parent_path(), ec);
+    return ec ? p.string() : (dir / p.filename()).string();
+  }
+
   Status add_library(size_t i, ActionSpec& a, const std::string& path) {
-    std::string p = fs::path(path).lexically_normal().string();
+    std::string p = library_path(path);
     std::error_code ec;
     if (is_under(g_.root, p) || !toolchain::allowed_path(p) || !fs::is_regular_file(p, ec)) return {};
     ZB_TRY(add_host_file(i, a, p));
     auto deps = lib_deps_.find(p);
     if (deps == lib_deps_.end()) deps = lib_deps_.emplace(p, toolchain::shared_libraries(p)).first;
     for (auto& lib : deps->second) {
-      if (toolchain::allowed_path(lib) && fs::is_regular_file(lib, ec)) ZB_TRY(add_host_file(i, a, lib));
+      std::string named = library_path(lib);
+      if (toolchain::allowed_path(named) && fs::is_regular_file(named, ec)) ZB_TRY(add_host_file(i, a, named));
     }
     return {};
   }
@@ -268,7 +310,7 @@ class Preparer {
   // A C/C++ compiler's task names its toolchain tree (found once per compiler and run). When
   // the tree cannot be found the task runs only where the host files match, as before.
   Status add_toolchain(ActionSpec& a, const std::string& compiler) {
-    if (!cmd::is_c_compiler(a.argv[0])) return {};
+    if (!cmd::is_c_compiler(a.argv[0])) return add_program_tree(a, compiler);
     auto known = toolchain_of_.find(compiler);
     if (known == toolchain_of_.end()) {
       auto tree = toolchain::cached(compiler);

@@ -157,6 +157,39 @@ std::string stamp_of(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> shared_libraries(const std::string& path);
+
+namespace {
+
+void add_shared_libraries(Builder& b) {
+  // Shared libraries and the loader of every program and library found (ldd is transitive).
+  std::map<std::string, bool> seen;
+  for (bool more = true; more;) {
+    more = false;
+    auto now = b.entries();
+    for (auto& [path, e] : now) {
+      if ((e.kind != 'f' && e.kind != 'x') || seen[path]) continue;
+      seen[path] = true;
+      for (auto& lib : shared_libraries(path)) {
+        if (b.walk(lib)) more = true;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Result<Tree> programs_tree(const std::vector<std::string>& programs) {
+  Builder b;
+  for (auto& p : programs) {
+    if (p.empty() || p[0] != '/' || !b.walk(p)) {
+      return make_error("program '" + p + "': not a file under the toolchain folders (/usr, /opt, ...)");
+    }
+  }
+  add_shared_libraries(b);
+  return b.tree();
+}
+
 std::vector<std::string> shared_libraries(const std::string& path) {
   std::vector<std::string> out;
   std::string ldd = find_in_path("ldd");
@@ -247,19 +280,7 @@ Result<Tree> discover(const std::string& compiler) {
     if (!text.ok() || text.value().find("GROUP") == std::string::npos) continue;
     for (auto& p : paths_in(text.value())) b.walk(p);
   }
-  // Shared libraries and the loader of every program and library found (ldd is transitive).
-  std::map<std::string, bool> seen;
-  for (bool more = true; more;) {
-    more = false;
-    auto now = b.entries();
-    for (auto& [path, e] : now) {
-      if ((e.kind != 'f' && e.kind != 'x') || seen[path]) continue;
-      seen[path] = true;
-      for (auto& lib : shared_libraries(path)) {
-        if (b.walk(lib)) more = true;
-      }
-    }
-  }
+  add_shared_libraries(b);
   return b.tree();
 }
 

@@ -29,6 +29,10 @@ constexpr int kProbeVersion = 3;
 // `compiler`: the absolute path the task runs (argv[0] resolved in PATH).
 Result<Tree> discover(const std::string& compiler);
 
+// The tree of other toolchain programs (an archiver, ranlib, the shell and cmake of CMake's
+// archive step): each program with its links, and the shared libraries and loader they need.
+Result<Tree> programs_tree(const std::vector<std::string>& programs);
+
 // discover() through the per-user cache.
 Result<Tree> cached(const std::string& compiler);
 

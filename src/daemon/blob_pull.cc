@@ -15,12 +15,13 @@ bool BlobPull::hold(const Digest& d, Waiter w, std::optional<Provider>* ask) {
   auto o = offers_.find(d);
   if (o == offers_.end() || o->second.empty()) return false;
   auto& ws = waiting_[d];
-  if (ws.empty() && ask) *ask = o->second.back();   // the newest build's client
+  if (ws.empty() && ask && !asked_.count(d)) *ask = o->second.back();   // the newest build's client
   ws.push_back(std::move(w));
   return true;
 }
 
 std::vector<BlobPull::Waiter> BlobPull::release(const Digest& d) {
+  asked_.erase(d);
   auto it = waiting_.find(d);
   if (it == waiting_.end()) return {};
   auto ws = std::move(it->second);
@@ -34,6 +35,7 @@ std::vector<std::pair<Digest, BlobPull::Waiter>> BlobPull::build_ended(uint64_t 
     auto& ps = it->second;
     ps.erase(std::remove_if(ps.begin(), ps.end(), [&](auto& p) { return p.build == build; }), ps.end());
     if (ps.empty()) {
+      asked_.erase(it->first);
       for (auto& w : release(it->first)) out.emplace_back(it->first, std::move(w));
       it = offers_.erase(it);
     } else {

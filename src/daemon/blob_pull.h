@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,9 @@ class BlobPull {
   // A worker asks for `d`, which the store lacks. False: nobody offers it (answer `missing`).
   // True: held; `ask` is set when the client must be asked now (the first waiter).
   bool hold(const Digest& d, Waiter w, std::optional<Provider>* ask);
+  // `d` was asked of a client ahead of any waiter (the rest of a toolchain whose first file a
+  // worker wanted): a later hold does not ask again.
+  void asked(const Digest& d) { asked_.insert(d); }
   // `d` is in the store now, or its client cannot send it: the waiters to answer.
   std::vector<Waiter> release(const Digest& d);
   // Build `build` ended: its offers go, and the waiters on blobs nobody else offers are returned.
@@ -45,6 +49,7 @@ class BlobPull {
  private:
   std::map<Digest, std::vector<Provider>> offers_;
   std::map<Digest, std::vector<Waiter>> waiting_;
+  std::set<Digest> asked_;
 };
 
 }  // namespace zbuild::daemon

@@ -483,6 +483,16 @@ class Daemon final : public SchedulerHost {
                      auto& a = asks[ask->route];
                      a.first = ask->rid;
                      a.second.push_back(proto::to_wire(d));
+                     // The first file of a toolchain a worker wants: the rest will follow, so the
+                     // client sends all of them now, while this worker fetches the first.
+                     if (auto t = tree_of_.find(d); t != tree_of_.end()) {
+                       auto miss = store_->missing_blobs(tree_files_[t->second]);
+                       for (auto& m : miss.ok() ? miss.value() : std::vector<Digest>{}) {
+                         if (m == d) continue;
+                         pull_.asked(m);
+                         a.second.push_back(proto::to_wire(m));
+                       }
+                     }
                    }
                    return true;
                  });
@@ -524,7 +534,11 @@ class Daemon final : public SchedulerHost {
             log::warn("build " + std::to_string(id) + ": " + tree.error().message);
           }
         }
-        if (tree_files_.size() > 256) tree_files_.clear();
+        if (tree_files_.size() > 256) {
+          tree_files_.clear();
+          tree_of_.clear();
+        }
+        for (auto& f : fs) tree_of_[f] = t.action.toolchain;
         files = tree_files_.emplace(t.action.toolchain, std::move(fs)).first;
       }
       ds.insert(files->second.begin(), files->second.end());
@@ -812,6 +826,7 @@ class Daemon final : public SchedulerHost {
   BlobService blobs_{*store_, clock_};
   BlobPull pull_;
   std::map<Digest, std::vector<Digest>> tree_files_;   // toolchain tree -> the digests of its files
+  std::map<Digest, Digest> tree_of_;                   // a toolchain file -> a tree holding it
   ActionCache action_cache_{*store_};
   struct Dispatch {
     uint64_t token = 0;

@@ -128,10 +128,15 @@ bool link_root_free(const ActionSpec& a) {
 // redirection, and no word naming the root. Such a script writes nothing that depends on its
 // folder (ar keeps members' names, not their folders), so it is shared like an archive.
 bool archive_script_root_free(const ActionSpec& a) {
-  if (a.argv.size() != 3 || base_name(a.argv[0]) != "sh" || a.argv[1] != "-c") return false;
-  const std::string& script = a.argv[2];
-  if (script.find_first_of("$`;|<>()'\"\\*?[]{}~#\n\t") != std::string::npos) return false;
-  if (!occurrences(script, a.root).empty()) return false;
+  return !archive_script_programs(a.argv).empty() && occurrences(a.argv[2], a.root).empty();
+}
+
+}  // namespace
+
+std::vector<std::string> archive_script_programs(const std::vector<std::string>& argv) {
+  if (argv.size() != 3 || base_name(argv[0]) != "sh" || argv[1] != "-c") return {};
+  const std::string& script = argv[2];
+  if (script.find_first_of("$`;|<>()'\"\\*?[]{}~#\n\t") != std::string::npos) return {};
   std::vector<std::vector<std::string_view>> cmds(1);
   for (size_t i = 0; i < script.size();) {
     size_t j = script.find(' ', i);
@@ -143,25 +148,23 @@ bool archive_script_root_free(const ActionSpec& a) {
       cmds.emplace_back();
       continue;
     }
-    if (w.find('&') != std::string_view::npos) return false;
+    if (w.find('&') != std::string_view::npos) return {};
     cmds.back().push_back(w);
   }
+  std::vector<std::string> programs{argv[0]};
   for (auto& c : cmds) {
-    if (c.empty()) return false;
+    if (c.empty()) return {};
     std::string_view prog = base_name(c[0]);
     if (c.size() == 1 && prog == ":") continue;
-    if (prog == "cmake" && c.size() >= 4 && c[1] == "-E" && c[2] == "rm" && c[3] == "-f") continue;
-    if (prog == "ar" || prog == "gcc-ar" || prog == "llvm-ar" || prog == "ranlib" || prog == "gcc-ranlib" ||
-        prog == "llvm-ranlib" || starts(prog, "x86_64-linux-gnu-")) {
-      if (starts(prog, "x86_64-linux-gnu-") && !(prog.ends_with("-ar") || prog.ends_with("-ranlib"))) return false;
-      continue;
-    }
-    return false;
+    bool archiver = prog == "ar" || prog == "gcc-ar" || prog == "llvm-ar" || prog == "ranlib" ||
+                    prog == "gcc-ranlib" || prog == "llvm-ranlib" ||
+                    (starts(prog, "x86_64-linux-gnu-") && (prog.ends_with("-ar") || prog.ends_with("-ranlib")));
+    bool cmake_rm = prog == "cmake" && c.size() >= 4 && c[1] == "-E" && c[2] == "rm" && c[3] == "-f";
+    if (!archiver && !cmake_rm) return {};
+    programs.emplace_back(c[0]);
   }
-  return true;
+  return programs;
 }
-
-}  // namespace
 
 bool root_mappable(std::string_view root) {
   if (root.size() < 2 || root[0] != '/' || root.back() == '/') return false;

@@ -55,6 +55,11 @@ bool add_root_prefix_map(std::vector<std::string>& argv, std::string_view root);
 // The rule above.
 bool root_free(const ActionSpec& a);
 
+// CMake's archive script (`sh -c 'cmake -E rm -f LIB && ar qc LIB OBJS && ranlib LIB'`, in the
+// shape the rule above describes): the programs it runs, the shell first, as written; empty
+// for any other command.
+std::vector<std::string> archive_script_programs(const std::vector<std::string>& argv);
+
 // `s` with every occurrence of `root` that ends at a path boundary ('/', '=' or the end)
 // replaced by kRootPlaceholder.
 std::string without_root(std::string_view s, std::string_view root);

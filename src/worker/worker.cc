@@ -306,7 +306,7 @@ class Worker {
                            "sandbox (this worker runs with --sandbox none)";
       } else {
         for (auto& d : toolchains_.missing_blobs(*tree.value(), job->action.host_files)) {
-          if (!job->waiting.count(d.str())) job->shipped_bytes += d.size;
+          if (!fetching_.count(d.str())) job->shipped_bytes += d.size;   // not already on its way for another task
           want(*job, d);
         }
         if (!job->waiting.empty()) {
