@@ -72,11 +72,43 @@ Status make_parents(const fs::path& root, const std::string& abs) {
   return {};
 }
 
+// `abs` as the sandbox resolves it: each folder on the way that is a link of the tree (/lib ->
+// usr/lib) followed inside `root`, never out of it ("/.." stays "/"). The file itself is not
+// followed: a link there is the tree's own entry.
+Result<std::string> resolve_in_root(const fs::path& root, std::string abs) {
+  for (int depth = 0; depth < 40; ++depth) {
+    std::string cur;
+    bool moved = false;
+    size_t i = 1;
+    for (size_t s = abs.find('/', i); s != std::string::npos; s = abs.find('/', i)) {
+      cur += "/" + abs.substr(i, s - i);
+      i = s + 1;
+      struct stat st {};
+      if (::lstat((root.string() + cur).c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+      std::error_code ec;
+      std::string target = fs::read_symlink(root.string() + cur, ec).string();
+      if (ec || target.empty()) return make_error(cur + ": unreadable link in the toolchain");
+      fs::path base = target[0] == '/' ? fs::path(target) : fs::path(cur).parent_path() / target;
+      abs = (fs::path("/") / base / abs.substr(s + 1)).lexically_normal().string();
+      moved = true;
+      break;
+    }
+    if (!moved) return abs;
+  }
+  return make_error(abs + ": too many links in the toolchain");
+}
+
 }  // namespace
 
-Status Toolchains::place(Root& r, const std::string& abs, const Digest& d, bool exec) {
+Status Toolchains::place(Root& r, const std::string& named, const Digest& d, bool exec) {
+  if (!toolchain::normalised_absolute(named) || !toolchain::allowed_path(named)) {
+    return make_error("host file '" + named + "' is not a normalised path under the toolchain folders");
+  }
+  auto resolved = resolve_in_root(r.path, named);
+  if (!resolved.ok()) return resolved.error();
+  const std::string& abs = resolved.value();
   if (!toolchain::normalised_absolute(abs) || !toolchain::allowed_path(abs)) {
-    return make_error("host file '" + abs + "' is not a normalised path under the toolchain folders");
+    return make_error("host file '" + named + "' leads out of the toolchain folders");
   }
   if (auto it = r.files.find(abs); it != r.files.end()) {
     if (it->second == d) return {};
