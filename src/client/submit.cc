@@ -229,18 +229,27 @@ class Preparer {
     }
     std::string key;
     for (auto& p : programs) key += p + '\n';
-    auto known = toolchain_of_.find(key);
-    if (known == toolchain_of_.end()) {
-      auto tree = toolchain::programs_tree(programs);
-      Digest d;
-      if (tree.ok()) {
-        d = tree.value().digest();
-        trees_.emplace(d, std::move(tree.value()));
-      }
-      known = toolchain_of_.emplace(key, d).first;
-    }
-    a.toolchain = known->second;
+    a.toolchain = remember_tree(key, [&] { return toolchain::programs_tree(programs); });
     return {};
+  }
+
+  // The tree remembered under `key` (a compiler, or a list of programs), found by `find` the
+  // first time; empty when it cannot be found (the task then runs only where files match).
+  template <class Find>
+  Digest remember_tree(const std::string& key, Find find) {
+    auto known = toolchain_of_.find(key);
+    if (known != toolchain_of_.end()) return known->second;
+    Result<toolchain::Tree> tree = find();
+    Digest d;
+    if (tree.ok()) {
+      d = tree.value().digest();
+      trees_.emplace(d, std::move(tree.value()));
+    } else {
+      std::fprintf(stderr, "zbuild: %s; its tasks run only on workers whose files match this host's\n",
+                   tree.error().message.c_str());
+    }
+    toolchain_of_.emplace(key, d);
+    return d;
   }
 
   // A link by a C/C++ driver reads libraries outside the root that are not the toolchain's:
@@ -311,20 +320,7 @@ class Preparer {
   // the tree cannot be found the task runs only where the host files match, as before.
   Status add_toolchain(ActionSpec& a, const std::string& compiler) {
     if (!cmd::is_c_compiler(a.argv[0])) return add_program_tree(a, compiler);
-    auto known = toolchain_of_.find(compiler);
-    if (known == toolchain_of_.end()) {
-      auto tree = toolchain::cached(compiler);
-      Digest d;
-      if (tree.ok()) {
-        d = tree.value().digest();
-        trees_.emplace(d, std::move(tree.value()));
-      } else {
-        std::fprintf(stderr, "zbuild: %s; its tasks run only on workers whose files match this host's\n",
-                     tree.error().message.c_str());
-      }
-      known = toolchain_of_.emplace(compiler, d).first;
-    }
-    a.toolchain = known->second;
+    a.toolchain = remember_tree(compiler, [&] { return toolchain::cached(compiler); });
     return {};
   }
 

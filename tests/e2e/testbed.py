@@ -118,6 +118,27 @@ def _gcc_versions(usr):
     return sorted(int(v) for v in _listdir(os.path.join(usr, "lib", "gcc", TRIPLET)) if v.isdigit())
 
 
+def _keep_one_version(names, present, family_kept, keep, hide, links, generic):
+    """Adds to `hide` and `links`: of the compilers in /usr/bin (`names`), binutils and version
+    `keep` of `family_kept` stay, an unversioned name of that family links to its `-keep`
+    program, a generic name in `generic` links to its value (None: kept as it is), every other
+    compiler goes."""
+    for n in names:
+        c = _classify(n)
+        if not c:
+            continue
+        family, base, ver = c
+        if family == "binutils" or (family == family_kept and ver == keep):
+            continue
+        if family == family_kept and ver is None and f"{n}-{keep}" in present:
+            links[f"bin/{n}"] = f"{n}-{keep}"
+        elif family == "generic" and base in generic:
+            if generic[base]:
+                links[f"bin/{n}"] = generic[base]
+        else:
+            hide.append(f"bin/{n}")
+
+
 def usr_plan(profile, usr=USR):
     """{"hide": [paths relative to /usr], "links": {path relative to /usr: link target}} for a
     profile; computed from the machine's /usr (pass `usr` to plan against another tree)."""
@@ -140,21 +161,8 @@ def usr_plan(profile, usr=USR):
         keep = 11
         if f"g++-{keep}" not in present:
             raise TestBedError(f"profile gcc11 needs {bindir}/g++-11 (apt-get install g++-11)")
-        for n in names:
-            c = _classify(n)
-            if not c:
-                continue
-            family, base, ver = c
-            if family == "binutils" or (family == "gcc" and ver == keep):
-                continue
-            if family == "gcc" and ver is None and f"{n}-{keep}" in present:
-                links[f"bin/{n}"] = f"{n}-{keep}"
-            elif family == "generic" and base in ("cc", "c++"):
-                links[f"bin/{n}"] = "gcc-11" if base == "cc" else "g++-11"
-            elif family == "generic" and base in ("c89-gcc", "c99-gcc"):
-                continue   # scripts that run `gcc`, which is gcc-11 here
-            else:
-                hide.append(f"bin/{n}")
+        generic = {"cc": "gcc-11", "c++": "g++-11", "c89-gcc": None, "c99-gcc": None}   # c89/c99: run `gcc`
+        _keep_one_version(names, present, "gcc", keep, hide, links, generic)
         for v in gccv:
             if v != keep:
                 hide += [f"lib/gcc/{TRIPLET}/{v}", f"libexec/gcc/{TRIPLET}/{v}", f"include/c++/{v}",
@@ -164,17 +172,7 @@ def usr_plan(profile, usr=USR):
         keep = 16
         if f"clang-{keep}" not in present:
             raise TestBedError(f"profile clang16 needs {bindir}/clang-16 (apt-get install clang-16)")
-        for n in names:
-            c = _classify(n)
-            if not c:
-                continue
-            family, base, ver = c
-            if family == "binutils" or (family == "clang" and ver == keep):
-                continue
-            if family == "clang" and ver is None and f"{n}-{keep}" in present:
-                links[f"bin/{n}"] = f"{n}-{keep}"
-            else:
-                hide.append(f"bin/{n}")
+        _keep_one_version(names, present, "clang", keep, hide, links, {})
         newest = gccv[-1] if gccv else None
         for v in gccv:
             if v != newest:
