@@ -293,24 +293,16 @@ class Preparer {
     return {};
   }
 
-  // By the name the linker looks for, in its folder's real path: the linker finds /lib/x/libm.so
-  // or libz.so.1 by that name, and /lib is a link of the toolchain tree on a worker.
-  static std::string library_path(const std::string& path) {
-    fs::path p = fs::path(path).lexically_normal();
-    std::error_code ec;
-    fs::path dir = fs::canonical(p.parent_path(), ec);
-    return ec ? p.string() : (dir / p.filename()).string();
-  }
-
   Status add_library(size_t i, ActionSpec& a, const std::string& path) {
-    std::string p = library_path(path);
+    // By the path the linker opens (a worker places it through the tree's links, /lib -> usr/lib).
+    std::string p = fs::path(path).lexically_normal().string();
     std::error_code ec;
     if (is_under(g_.root, p) || !toolchain::allowed_path(p) || !fs::is_regular_file(p, ec)) return {};
     ZB_TRY(add_host_file(i, a, p));
     auto deps = lib_deps_.find(p);
     if (deps == lib_deps_.end()) deps = lib_deps_.emplace(p, toolchain::shared_libraries(p)).first;
     for (auto& lib : deps->second) {
-      std::string named = library_path(lib);
+      std::string named = fs::path(lib).lexically_normal().string();
       if (toolchain::allowed_path(named) && fs::is_regular_file(named, ec)) ZB_TRY(add_host_file(i, a, named));
     }
     return {};

@@ -50,6 +50,16 @@ bool is_compile(const std::vector<std::string>& argv) {
   return std::any_of(argv.begin() + 1, argv.end(), [](const std::string& a) { return a == "-c" || a == "-S" || a == "-E"; });
 }
 
+bool compiles_code(const std::vector<std::string>& argv) {
+  if (argv.empty() || !is_c_compiler(argv[0])) return false;
+  bool code = false;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (argv[i] == "-E") return false;
+    if (argv[i] == "-c" || argv[i] == "-S") code = true;
+  }
+  return code;
+}
+
 bool compiles_object(const std::vector<std::string>& argv) {
   return !argv.empty() && is_c_compiler(argv[0]) && std::find(argv.begin() + 1, argv.end(), "-c") != argv.end();
 }

@@ -36,6 +36,9 @@ bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& 
 
 // A compiler driver asked to compile without linking (-c, -S or -E).
 bool is_compile(const std::vector<std::string>& argv);
+// A compiler driver asked for code it writes itself: -c or -S, not -E (what the root's prefix
+// map and a toolchain's compiler proper apply to).
+bool compiles_code(const std::vector<std::string>& argv);
 // A compiler driver asked for an object file (-c): what a header scan and a graph importer
 // treat as a compile.
 bool compiles_object(const std::vector<std::string>& argv);

@@ -1,5 +1,7 @@
 #include "common/paths.h"
 
+#include <cstdlib>
+
 #include <vector>
 
 namespace zbuild {
@@ -61,6 +63,12 @@ Result<std::string> relative_to_root(const std::filesystem::path& root, std::str
   std::string joined = (base_rel.empty() || base_rel == ".") ? std::string(path)
                                                              : std::string(base_rel) + "/" + std::string(path);
   return normalize_relative(joined, what);
+}
+
+std::string user_cache_path(std::string_view name) {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zbuild/" + std::string(name);
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zbuild/" + std::string(name);
+  return {};
 }
 
 }  // namespace zbuild

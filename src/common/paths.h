@@ -22,4 +22,8 @@ Result<std::string> relative_to_root(const std::filesystem::path& root, std::str
 // True when `p` (absolute, lexically normal) is `root` or lies below it.
 bool is_under(const std::filesystem::path& root, const std::filesystem::path& p);
 
+// `name` in this user's zbuild cache folder: $XDG_CACHE_HOME/zbuild/NAME, else
+// ~/.cache/zbuild/NAME; empty when neither variable is set.
+std::string user_cache_path(std::string_view name);
+
 }  // namespace zbuild

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/fs.h"
+#include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
 
@@ -136,9 +137,7 @@ bool is_dynamic_elf(const std::string& path) {
 
 std::string cache_dir() {
   if (const char* v = std::getenv("ZBUILD_TOOLCHAIN_CACHE"); v && *v) return std::string(v) == "off" ? "" : v;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zbuild/toolchains-1";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zbuild/toolchains-1";
-  return {};
+  return user_cache_path("toolchains-1");
 }
 
 // The cache file's first line: its format and what finds a tree (a newer probe finds more, so

@@ -20,6 +20,11 @@ bool BlobPull::hold(const Digest& d, Waiter w, std::optional<Provider>* ask) {
   return true;
 }
 
+bool BlobPull::offered_by(const Digest& d, const std::string& route) const {
+  auto o = offers_.find(d);
+  return o != offers_.end() && std::any_of(o->second.begin(), o->second.end(), [&](auto& p) { return p.route == route; });
+}
+
 std::vector<BlobPull::Waiter> BlobPull::release(const Digest& d) {
   asked_.erase(d);
   auto it = waiting_.find(d);

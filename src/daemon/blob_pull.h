@@ -38,6 +38,9 @@ class BlobPull {
   // `d` was asked of a client ahead of any waiter (the rest of a toolchain whose first file a
   // worker wanted): a later hold does not ask again.
   void asked(const Digest& d) { asked_.insert(d); }
+  // True when the client at `route` offers `d`: only it may say it cannot send it (another
+  // client's `missing` would fail a build that is not its own).
+  bool offered_by(const Digest& d, const std::string& route) const;
   // `d` is in the store now, or its client cannot send it: the waiters to answer.
   std::vector<Waiter> release(const Digest& d);
   // Build `build` ended: its offers go, and the waiters on blobs nobody else offers are returned.

@@ -20,6 +20,8 @@ TEST_CASE("a blob a client offers is asked of it once and its waiters are answer
   std::optional<BlobPull::Provider> again;
   REQUIRE(p.hold(cc1, {"w2", 524288, 0}, &again));
   CHECK_FALSE(again);   // already asked
+  CHECK(p.offered_by(cc1, "client-a"));
+  CHECK_FALSE(p.offered_by(cc1, "client-b"));   // another client's `missing` is not heard
   auto ws = p.release(cc1);
   REQUIRE(ws.size() == 2);
   CHECK(ws[1].route == "w2");

@@ -17,6 +17,7 @@
 #include "common/command_policy.h"
 #include "common/digest.h"
 #include "common/fs.h"
+#include "common/paths.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "common/toolchain_tree.h"
@@ -38,9 +39,8 @@ using proto::bytes;
 using proto::str;
 
 std::string default_store_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zbuild/store";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zbuild/store";
-  return "/tmp/zbuild-" + std::to_string(::getuid()) + "/store";
+  std::string dir = user_cache_path("store");
+  return dir.empty() ? "/tmp/zbuild-" + std::to_string(::getuid()) + "/store" : dir;
 }
 
 namespace {
@@ -626,8 +626,9 @@ class Daemon final : public SchedulerHost {
       }
       case wire::Body::BlobChunk: {
         auto* c = e.body_as_BlobChunk();
-        if (c->missing()) {   // a client cannot send a blob it was asked for
-          release_pulled(proto::from_wire(c->digest()));
+        if (c->missing()) {   // a client cannot send a blob it was asked for (only its own say counts)
+          Digest d = proto::from_wire(c->digest());
+          if (pull_.offered_by(d, route)) release_pulled(d);
           return;
         }
         bool stored = false;

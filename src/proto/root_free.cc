@@ -178,15 +178,7 @@ bool root_mappable(std::string_view root) {
 
 std::string root_prefix_map(std::string_view root) { return "-ffile-prefix-map=" + std::string(root) + "=."; }
 
-bool compiles_code(const std::vector<std::string>& argv) {
-  if (argv.empty() || !cmd::is_c_compiler(argv[0])) return false;
-  bool code = false;
-  for (size_t i = 1; i < argv.size(); ++i) {
-    if (argv[i] == "-E") return false;
-    if (argv[i] == "-c" || argv[i] == "-S") code = true;
-  }
-  return code;
-}
+bool compiles_code(const std::vector<std::string>& argv) { return cmd::compiles_code(argv); }
 
 bool add_root_prefix_map(std::vector<std::string>& argv, std::string_view root) {
   if (!root_mappable(root) || !compiles_code(argv)) return false;

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "common/fs.h"
+#include "common/paths.h"
 
 namespace zbuild::runner {
 
@@ -123,9 +124,7 @@ std::string default_stat_cache_path() {
     std::string v = e;
     return v == "off" || v == "0" ? std::string() : v;
   }
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zbuild/hoststat-1";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zbuild/hoststat-1";
-  return {};
+  return user_cache_path("hoststat-1");
 }
 
 StatCache::~StatCache() {

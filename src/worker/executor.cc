@@ -36,10 +36,9 @@ std::vector<std::string> Executor::map_argv(const ActionSpec& a, const std::stri
   std::vector<std::string> argv;
   argv.reserve(a.argv.size() + 1);
   for (auto& s : a.argv) argv.push_back(map_root(s, a.root, sandbox));
-  bool compiles = std::any_of(a.argv.begin(), a.argv.end(), [](auto& s) { return s == "-c" || s == "-S"; });
   // A compile that maps the root to "." (root-free) has the sandbox mapped to "." too.
   bool to_dot = std::find(a.argv.begin(), a.argv.end(), root_prefix_map(a.root)) != a.argv.end();
-  if (!argv.empty() && cmd::is_c_compiler(a.argv[0]) && compiles && !a.root.empty()) {
+  if (cmd::compiles_code(a.argv) && !a.root.empty()) {
     argv.insert(argv.begin() + 1, "-ffile-prefix-map=" + sandbox + "=" + (to_dot ? std::string(".") : a.root));
   }
   return argv;
@@ -191,7 +190,8 @@ static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
   return {};
 }
 
-ExecResult Executor::run(const ActionSpec& a, const std::string& name, const fs::path& toolchain_root) {
+ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host) {
+  const fs::path& toolchain_root = host.shipped_root;
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
   std::string refused;
@@ -207,7 +207,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const fs:
     return r;
   }
   // With a shipped toolchain the host files are that toolchain's root's, not this host's.
-  auto hc = toolchain_root.empty() ? hosts_.check(a.host_files) : Status();
+  auto hc = toolchain_root.empty() && !host.checked ? hosts_.check(a.host_files) : Status();
   if (!hc.ok()) {
     r.infra_error = hc.error().message;
     return r;

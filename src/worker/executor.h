@@ -54,14 +54,21 @@ std::string refusal(const SandboxPolicy& p, const ActionSpec& a, const std::stri
 // Finds bwrap and checks that it can create a sandbox here; empty when it cannot.
 std::string probe_bwrap();
 
+// Where a task's files outside the root come from: a shipped toolchain's private root
+// (worker/toolchains.h) that the sandbox shows in place of this host's /usr, /lib, ...; else this
+// host's own files, checked by Executor::run unless the caller just checked them (a task with a
+// toolchain tree: Toolchains::host_matches).
+struct HostSide {
+  std::filesystem::path shipped_root;
+  bool checked = false;
+};
+
 class Executor {
  public:
   Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts, SandboxPolicy policy = {})
       : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts), policy_(std::move(policy)) {}
 
-  // `toolchain_root`: a shipped toolchain's private root (worker/toolchains.h) that the sandbox
-  // shows in place of this host's /usr, /lib, ...; empty: this host's own files.
-  ExecResult run(const ActionSpec& a, const std::string& name, const std::filesystem::path& toolchain_root = {});
+  ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide());
   void cleanup(const ExecResult& r);
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the

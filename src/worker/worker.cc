@@ -436,11 +436,12 @@ class Worker {
     if (!job.infra_error.empty()) {
       r.infra_error = job.infra_error;
     } else {
-      std::filesystem::path tc_root;
+      HostSide host;
+      host.checked = job.placed && !job.shipped;   // ready() compared this host's files just now
       if (job.shipped) {
         auto root = toolchains_.root_for(job.action.toolchain, job.action.host_files);
         if (!root.ok()) r.infra_error = "shipped toolchain: " + root.error().message;
-        else tc_root = root.value();
+        else host.shipped_root = root.value();
         if (job.shipped_bytes > 0 && root.ok()) {
           log::info("toolchain " + job.action.toolchain.hex().substr(0, 12) + " ready: " +
                     std::to_string(job.shipped_bytes) + " bytes fetched, " +
@@ -450,7 +451,7 @@ class Worker {
       // An unpredictable folder name: a task cannot aim at another slot's folder.
       if (r.infra_error.empty()) {
         r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
-                                           std::to_string(job.attempt) + "-" + random_hex(), tc_root);
+                                           std::to_string(job.attempt) + "-" + random_hex(), host);
       }
     }
     int64_t up_start = clock_.now_ms();
