@@ -167,6 +167,16 @@ class HostilePeer(E2ECase):
         r = self.probe("submit", "hostfile:/usr/no/such/file", proj)
         self.assertIn("is not the same on this worker", r.stdout)   # missing reads the same as different
 
+        # A hostile toolchain tree: nothing is written through its links onto the worker's host.
+        outside = os.path.join(self.tmp, "outside")
+        os.makedirs(outside)
+        for kind, needle in [("tree-escape:" + outside, "leads out of the toolchain folders"),
+                             ("tree-below-link:" + outside, "lies below a link")]:
+            r = self.probe("submit", kind, proj)
+            self.assertEqual(r.returncode, 0, kind + ": " + r.stdout + r.stderr)
+            self.assertIn(needle, r.stdout, kind)
+            self.assertEqual(os.listdir(outside), [], kind)
+
         self.assertIsNone(w.p.poll(), "the worker died")
         self.assertEqual(w.stop(), 0, "the worker did not stop cleanly on SIGTERM")
         self.assertIsNone(c.daemon.p.poll(), "the daemon died")

@@ -245,6 +245,23 @@ int submit(zmq::context_t& ctx, const Address& a, const std::string& kind, const
     act.argv = {root + "/gcc", "-c", "a.c", "-o", "a.o"};
   } else if (kind.rfind("hostfile:", 0) == 0) {
     act.host_files.push_back(HostFileSpec{kind.substr(9), Digest{1, 2, 3}});
+  } else if (kind.rfind("tree-escape:", 0) == 0 || kind.rfind("tree-below-link:", 0) == 0) {
+    // A toolchain tree that differs from every host (so the worker builds a private root from
+    // it) and tries to write DIR/pwned on the worker's host: through a link of the tree that a
+    // header's path goes through, or with an entry below a link of the tree.
+    std::string dir = kind.substr(kind.find(':') + 1);
+    std::string fake = "not a real toolchain file\n", pwned = "pwned\n";
+    check(upload(s, fake, 3) && upload(s, pwned, 4), "submit: tree blobs uploaded");
+    std::string tree = "zbuild-toolchain 1\n";
+    if (kind.rfind("tree-escape:", 0) == 0) {
+      tree += "d\t/usr\nd\t/usr/lib\nf\t/usr/lib/zbuild-probe-fake\t" + digest_bytes(fake).str() + "\nl\t/usr/lib/zbx\t" +
+              dir + "\n";
+      act.host_files.push_back(HostFileSpec{"/usr/lib/zbx/pwned", digest_bytes(pwned)});
+    } else {
+      tree += "l\t/usr/lib\t" + dir + "\nf\t/usr/lib/pwned\t" + digest_bytes(pwned).str() + "\n";
+    }
+    check(upload(s, tree, 5), "submit: tree uploaded");
+    act.toolchain = digest_bytes(tree);
   } else {
     std::fprintf(stderr, "unknown submit kind %s\n", kind.c_str());
     return 2;
@@ -290,6 +307,7 @@ int run_attack(int argc, char** argv) {
   if (attack == "submit" && argc >= 5) return submit(ctx, a, argv[3], argv[4], argc > 5 ? argv[5] : "/tmp/zbuild-probe-marker");
   std::fprintf(stderr,
                "usage: zbuild-probe ADDR worker-forge | worker-extra | flood N | submit KIND ROOT [MARKER]\n"
-               "  KIND: ldpreload, wrapper, rspfile, plugin, shipped-program, hostfile:PATH\n");
+               "  KIND: ldpreload, wrapper, rspfile, plugin, shipped-program, hostfile:PATH, tree-escape:DIR,\n"
+               "        tree-below-link:DIR\n");
   return 2;
 }
