@@ -52,7 +52,6 @@ class LaunchMixin(RunnerMixin):
         return launched
 
 
-@unittest.skipUnless(have("make"), "needs make")
 class LaunchPlainCommand(LaunchMixin, E2ECase):
     def test_local_command_grows_and_releases(self):
         env = self.runner_env()

@@ -88,7 +88,6 @@ class RunnerMixin:
         return [f"CC={ZBUILD_CC} gcc", f"CXX={ZBUILD_CC} g++"]
 
 
-@unittest.skipUnless(have("cmake") and have("ninja") and have("make"), "needs cmake, ninja and make")
 class RunnerMode(RunnerMixin, E2ECase):
     def start_cluster(self):
         c = self.cluster
