@@ -1,6 +1,7 @@
 #include "common/command_policy.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/fs.h"
 #include "common/text.h"
@@ -43,6 +44,16 @@ bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& 
   if (any_program || toolchain_program(argv0)) return true;
   std::string_view base = base_name(argv0);
   return std::any_of(extra.begin(), extra.end(), [&](const std::string& e) { return e == base || e == argv0; });
+}
+
+bool option_takes_value(std::string_view s) {
+  static const std::set<std::string_view> kWithValue = {
+      "-o", "-x", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-iprefix", "-iwithprefix",
+      "-iwithprefixbefore", "-isysroot", "-imultilib", "-D", "-U", "-MF", "-MT", "-MQ", "--param", "-L",
+      "-l", "-Xlinker", "-Xclang", "-target", "-arch", "-T", "-u", "-z", "-e", "--sysroot",
+      "-aux-info", "-Xassembler", "-Xpreprocessor", "-B", "-specs", "--specs", "-dumpbase", "-dumpdir",
+      "-dumpbase-ext", "-G", "-A", "-mllvm", "-wrapper", "-MJ"};
+  return kWithValue.count(s) > 0;
 }
 
 bool is_compile(const std::vector<std::string>& argv) {

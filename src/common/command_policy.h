@@ -34,6 +34,10 @@ bool toolchain_program(std::string_view argv0);
 // tasks with it, so a worker is never sent a task it would refuse).
 bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& extra, bool any_program);
 
+// Options whose value is the next argument when not joined ("-I dir", "-o out.o", "-D X"): the
+// one list the runner's analysis, the include scanner and the client use to step over values.
+bool option_takes_value(std::string_view option);
+
 // A compiler driver asked to compile without linking (-c, -S or -E).
 bool is_compile(const std::vector<std::string>& argv);
 // A compiler driver asked for code it writes itself: -c or -S, not -E (what the root's prefix

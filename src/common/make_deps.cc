@@ -33,4 +33,39 @@ std::vector<std::string> parse_make_deps(const std::string& text) {
   return deps;
 }
 
+std::string make_quote(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == ' ' || c == '\t' || c == '#') out.push_back('\\');
+    if (c == '$') out.push_back('$');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string make_deps_rule(const std::vector<std::string>& targets, const std::vector<std::string>& prereqs, bool phony) {
+  std::string out;
+  size_t col = 0;
+  auto word = [&](const std::string& w, bool first) {
+    if (!first && col + 1 + w.size() > 76) {
+      out += " \\\n ";
+      col = 1;
+    } else if (!first) {
+      out += ' ';
+      ++col;
+    }
+    out += w;
+    col += w.size();
+  };
+  for (size_t i = 0; i < targets.size(); ++i) word(targets[i], i == 0);
+  out += ':';
+  ++col;
+  for (auto& p : prereqs) word(make_quote(p), false);
+  out += '\n';
+  if (phony) {
+    for (size_t i = 1; i < prereqs.size(); ++i) out += "\n" + make_quote(prereqs[i]) + ":\n";
+  }
+  return out;
+}
+
 }  // namespace zbuild

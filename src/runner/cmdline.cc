@@ -14,14 +14,6 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-// Options whose value is the next argument when not joined ("-I dir", "-o out.o").
-constexpr std::array<std::string_view, 40> kSeparateValue = {
-    "-o", "-x", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-iprefix", "-iwithprefix",
-    "-iwithprefixbefore", "-isysroot", "-imultilib", "-D", "-U", "-MF", "-MT", "-MQ", "--param", "-L",
-    "-l", "-Xlinker", "-Xclang", "-target", "-arch", "-T", "-u", "-z", "-e", "--sysroot",
-    "-aux-info", "-Xassembler", "-Xpreprocessor", "-B", "-specs", "-dumpbase", "-dumpdir", "-dumpbase-ext", "-G",
-    "-A"};
-
 // Options that make a compile unfit to run elsewhere: other outputs, other modes, files the
 // runner cannot see, or output that names local paths.
 constexpr std::array<std::string_view, 28> kLocalExact = {
@@ -114,7 +106,7 @@ Analysis analyze(const std::vector<std::string>& raw, const std::string& cwd) {
   for (size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     std::string_view s = a;
-    bool separate = in(kSeparateValue, s);
+    bool separate = cmd::option_takes_value(s);
     const std::string* value = nullptr;
     if (separate) {
       if (i + 1 >= argv.size()) return local("option " + a + " lacks its value");

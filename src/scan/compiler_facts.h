@@ -1,0 +1,56 @@
+// What the include scanner must ask the compiler, once per compiler and set of options: its
+// search chains (`-v`) and predefined macros (`-dM`), from `CC <options> -E -dM -v -x LANG
+// /dev/null`, and the files it reads before any source (`CC <options> -M -x LANG /dev/null`). The answer is kept per user, keyed by the compiler's digest, the options and
+// the working directory, so a build asks once per distinct flag set, not once per compile.
+//
+// Cache file format, version 1 (text; <user cache>/scan-1/<key>, written atomically):
+//   zbuild-scan-facts 1
+//   Q <folder>        the "..." chain, in order
+//   B <folder>        the <...> chain, in order
+//   S <folder>        the same, a system folder
+//   P <path>          a file the compiler reads before the source (gcc's stdc-predef.h)
+//   D <name> <body>   a predefined macro (#define's text)
+// A file that does not read as this is a miss.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "scan/include_scan.h"
+
+namespace zbuild::scan {
+
+// A compile's options as the scanner needs them.
+struct ScanOptions {
+  std::vector<std::string> probe_argv;   // the compiler and the options that decide its chains and macros
+  std::vector<std::pair<char, std::string>> command_macros;   // -D / -U, in order
+  std::vector<std::string> forced_includes;                   // -include
+  std::vector<std::string> user_dirs;    // -I folders (not system), as given
+  std::string unsupported;               // non-empty: an option the scanner does not follow
+};
+
+// `argv[0]` is the compiler, response files already expanded; `source` is the one source.
+ScanOptions scan_options(const std::vector<std::string>& argv, const std::string& source);
+
+struct CompilerFacts {
+  SearchPath paths;
+  std::vector<std::string> predefined;
+  std::vector<std::string> preincluded;   // absolute
+};
+
+// From the probes' output: stdout of -dM, stderr of -v, stdout of -M. `user_dirs` (absolute,
+// normalised) are the bracket folders that are not system folders.
+Result<CompilerFacts> parse_compiler_facts(const std::string& dm, const std::string& v, const std::string& m,
+                                           const std::string& cwd, const std::vector<std::string>& user_dirs);
+
+std::string encode_facts(const CompilerFacts& f);
+Result<CompilerFacts> decode_facts(const std::string& text);
+
+// Asks the compiler (or the cache). `compiler_id` identifies the compiler's contents (its
+// digest); `cache_dir` empty: no cache.
+Result<CompilerFacts> compiler_facts(const ScanOptions& o, bool cplusplus, const std::string& cwd,
+                                     const std::string& compiler_id, const std::string& cache_dir);
+
+}  // namespace zbuild::scan

@@ -1,0 +1,294 @@
+#include "scan/directives.h"
+
+#include <cstring>
+
+namespace zbuild::scan {
+namespace {
+
+bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || (c & 0x80); }
+bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool hspace(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r'; }
+
+// Phase 2: backslash-newline removed. `splices` gets the position in the result of each one, so
+// physical line numbers can be told.
+std::string splice(std::string_view in, std::vector<size_t>* splices) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '\\') {
+      size_t j = i + 1;
+      if (j < in.size() && in[j] == '\r') ++j;
+      if (j < in.size() && in[j] == '\n') {
+        splices->push_back(out.size());
+        i = j;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+  }
+  return out;
+}
+
+class Lexer {
+ public:
+  Lexer(std::string_view s, const std::vector<size_t>& splices) : s_(s), splices_(splices) {}
+
+  std::vector<Directive> run() {
+    std::vector<Directive> out;
+    bool line_start = true;
+    while (i_ < s_.size()) {
+      char c = s_[i_];
+      if (c == '\n') {
+        line_start = true;
+        ++i_;
+      } else if (hspace(c)) {
+        ++i_;
+      } else if (c == '/' && peek(1) == '*') {
+        skip_block_comment();
+      } else if (c == '/' && peek(1) == '/') {
+        skip_to_newline();
+      } else if (c == '#' && line_start) {
+        directive(&out);
+        line_start = true;   // directive() stops at the newline that ends it
+      } else {
+        line_start = false;
+        skip_token();
+      }
+    }
+    return out;
+  }
+
+ private:
+  char peek(size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
+
+  uint32_t line_of(size_t pos) {
+    while (nl_pos_ < pos) {
+      if (s_[nl_pos_] == '\n') ++line_;
+      ++nl_pos_;
+    }
+    while (sp_ < splices_.size() && splices_[sp_] <= pos) {
+      ++line_;
+      ++sp_;
+    }
+    return line_;
+  }
+
+  void skip_block_comment() {
+    size_t end = s_.find("*/", i_ + 2);
+    i_ = end == std::string_view::npos ? s_.size() : end + 2;
+  }
+  void skip_to_newline() {
+    size_t end = s_.find('\n', i_);
+    i_ = end == std::string_view::npos ? s_.size() : end;
+  }
+  // A quoted literal from the opening quote; an unterminated one ends at the newline.
+  void skip_quoted(char q) {
+    ++i_;
+    while (i_ < s_.size() && s_[i_] != '\n') {
+      if (s_[i_] == '\\') {
+        i_ += 2;
+        continue;
+      }
+      if (s_[i_++] == q) return;
+    }
+    if (i_ > s_.size()) i_ = s_.size();
+  }
+  // R"delim( ... )delim" from the quote. Not a raw string (bad delimiter): an ordinary one.
+  void skip_raw(size_t quote) {
+    size_t open = s_.find('(', quote + 1);
+    if (open == std::string_view::npos || open - quote - 1 > 16 ||
+        s_.substr(quote + 1, open - quote - 1).find_first_of(" \\)\t\n") != std::string_view::npos) {
+      i_ = quote;
+      skip_quoted('"');
+      return;
+    }
+    std::string close = ")" + std::string(s_.substr(quote + 1, open - quote - 1)) + "\"";
+    size_t end = s_.find(close, open + 1);
+    i_ = end == std::string_view::npos ? s_.size() : end + close.size();
+  }
+  void skip_token() {
+    char c = s_[i_];
+    if (c == '"' || c == '\'') {
+      skip_quoted(c);
+    } else if (digit(c) || (c == '.' && digit(peek(1)))) {
+      // pp-number: digits, letters, '.', e+/p+ signs, and C++14's 1'000 separators
+      ++i_;
+      while (i_ < s_.size()) {
+        char d = s_[i_];
+        if ((d == '+' || d == '-') && std::strchr("eEpP", s_[i_ - 1])) ++i_;
+        else if (ident_char(d) || d == '.') ++i_;
+        else if (d == '\'' && ident_char(peek(1))) i_ += 2;
+        else break;
+      }
+    } else if (ident_start(c)) {
+      size_t b = i_;
+      while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
+      std::string_view id = s_.substr(b, i_ - b);
+      if (i_ < s_.size() && s_[i_] == '"') {
+        if (id == "R" || id == "LR" || id == "uR" || id == "UR" || id == "u8R") skip_raw(i_);
+        else if (id == "L" || id == "u" || id == "U" || id == "u8") skip_quoted('"');
+      } else if (i_ < s_.size() && s_[i_] == '\'' && (id == "L" || id == "u" || id == "U" || id == "u8")) {
+        skip_quoted('\'');
+      }
+    } else {
+      ++i_;
+    }
+  }
+
+  // Blanks and block comments on the directive's line (a comment may carry it over newlines).
+  void skip_blanks() {
+    while (i_ < s_.size()) {
+      if (hspace(s_[i_])) ++i_;
+      else if (s_[i_] == '/' && peek(1) == '*') skip_block_comment();
+      else break;
+    }
+  }
+
+  // From '#' to the end of its logical line.
+  void directive(std::vector<Directive>* out) {
+    uint32_t line = line_of(i_);
+    ++i_;
+    skip_blanks();
+    size_t nb = i_;
+    while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
+    std::string name(s_.substr(nb, i_ - nb));
+    std::string text;
+    if (name == "include" || name == "include_next" || name == "import") {
+      skip_blanks();
+      if (i_ < s_.size() && s_[i_] == '<') {
+        size_t end = s_.find_first_of(">\n", i_);
+        if (end == std::string_view::npos) end = s_.size();
+        else if (s_[end] == '>') ++end;
+        text.append(s_.substr(i_, end - i_));
+        i_ = end;
+      }
+    }
+    while (i_ < s_.size() && s_[i_] != '\n') {
+      char c = s_[i_];
+      if (c == '/' && peek(1) == '*') {
+        skip_block_comment();
+        text.push_back(' ');
+      } else if (c == '/' && peek(1) == '/') {
+        skip_to_newline();
+      } else if (c == '"' || c == '\'') {
+        size_t b = i_;
+        skip_quoted(c);
+        text.append(s_.substr(b, i_ - b));
+      } else {
+        text.push_back(hspace(c) ? ' ' : c);
+        ++i_;
+      }
+    }
+    if (name.empty()) return;   // the null directive, or a line marker
+    std::string rest = text;
+    size_t rb = rest.find_first_not_of(' ');
+    rest = rb == std::string::npos ? std::string() : rest.substr(rb);
+    while (!rest.empty() && rest.back() == ' ') rest.pop_back();
+    DirKind k;
+    if (name == "include") k = DirKind::Include;
+    else if (name == "include_next") k = DirKind::IncludeNext;
+    else if (name == "import") k = DirKind::Import;
+    else if (name == "define") k = DirKind::Define;
+    else if (name == "undef") k = DirKind::Undef;
+    else if (name == "if") k = DirKind::If;
+    else if (name == "ifdef") k = DirKind::Ifdef;
+    else if (name == "ifndef") k = DirKind::Ifndef;
+    else if (name == "elif") k = DirKind::Elif;
+    else if (name == "elifdef") k = DirKind::Elifdef;
+    else if (name == "elifndef") k = DirKind::Elifndef;
+    else if (name == "else") k = DirKind::Else;
+    else if (name == "endif") k = DirKind::Endif;
+    else if (name == "error") k = DirKind::Error;
+    else if (name == "pragma") {
+      auto toks = tokenize(rest);
+      if (toks.size() == 1 && toks[0].text == "once") k = DirKind::PragmaOnce;
+      else if (toks.size() >= 2 && toks[0].text == "GCC" && toks[1].text == "system_header") k = DirKind::PragmaSystemHeader;
+      else return;
+    } else {
+      return;
+    }
+    out->push_back(Directive{k, line, std::move(rest)});
+  }
+
+  std::string_view s_;
+  const std::vector<size_t>& splices_;
+  size_t i_ = 0;
+  size_t nl_pos_ = 0, sp_ = 0;
+  uint32_t line_ = 1;
+};
+
+}  // namespace
+
+std::vector<Directive> lex_directives(std::string_view text) {
+  std::vector<size_t> splices;
+  std::string s = splice(text, &splices);
+  return Lexer(s, splices).run();
+}
+
+std::vector<Token> tokenize(std::string_view t, bool header_name) {
+  std::vector<Token> out;
+  size_t i = 0;
+  bool space = false;
+  while (i < t.size()) {
+    char c = t[i];
+    if (c == ' ' || hspace(c) || c == '\n') {
+      space = true;
+      ++i;
+      continue;
+    }
+    Token tok;
+    tok.space_before = space;
+    space = false;
+    size_t b = i;
+    if (header_name && out.empty() && c == '<') {
+      size_t end = t.find('>', i);
+      if (end == std::string_view::npos) end = t.size() - 1;
+      i = end + 1;
+      tok.kind = TokKind::HeaderName;
+    } else if (ident_start(c)) {
+      while (i < t.size() && ident_char(t[i])) ++i;
+      tok.kind = TokKind::Ident;
+      std::string_view id = t.substr(b, i - b);
+      if (i < t.size() && (t[i] == '"' || t[i] == '\'') && (id == "L" || id == "u" || id == "U" || id == "u8")) {
+        char q = t[i++];
+        while (i < t.size() && t[i] != q) i += t[i] == '\\' ? 2 : 1;
+        i = std::min(i + 1, t.size());
+        tok.kind = q == '"' ? TokKind::String : TokKind::Char;
+      }
+    } else if (digit(c) || (c == '.' && i + 1 < t.size() && digit(t[i + 1]))) {
+      ++i;
+      while (i < t.size()) {
+        char d = t[i];
+        if ((d == '+' || d == '-') && std::strchr("eEpP", t[i - 1])) ++i;
+        else if (ident_char(d) || d == '.') ++i;
+        else if (d == '\'' && i + 1 < t.size() && ident_char(t[i + 1])) i += 2;
+        else break;
+      }
+      tok.kind = TokKind::Number;
+    } else if (c == '"' || c == '\'') {
+      ++i;
+      while (i < t.size() && t[i] != c) i += t[i] == '\\' ? 2 : 1;
+      i = std::min(i + 1, t.size());
+      tok.kind = c == '"' ? TokKind::String : TokKind::Char;
+    } else {
+      static const char* const kPuncts[] = {"<<=", ">>=", "...", "##", "<<", ">>", "<=", ">=", "==", "!=", "&&",
+                                            "||", "->", "++", "--", "::"};
+      tok.kind = TokKind::Punct;
+      size_t len = 1;
+      for (const char* p : kPuncts) {
+        size_t n = std::strlen(p);
+        if (t.substr(i, n) == p) {
+          len = n;
+          break;
+        }
+      }
+      i += len;
+    }
+    tok.text = std::string(t.substr(b, i - b));
+    out.push_back(std::move(tok));
+  }
+  return out;
+}
+
+}  // namespace zbuild::scan

@@ -1,0 +1,345 @@
+#include "scan/include_scan.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+#include <unordered_set>
+
+#include "scan/macros.h"
+
+namespace zbuild::scan {
+
+namespace {
+
+bool is_punct(const Token& t, std::string_view p) { return t.kind == TokKind::Punct && t.text == p; }
+
+bool opens(DirKind k) { return k == DirKind::If || k == DirKind::Ifdef || k == DirKind::Ifndef; }
+
+// G when `d` is "#ifndef G" or "#if !defined(G)" / "#if !defined G".
+std::string guard_of(const Directive& d) {
+  auto t = tokenize(d.text);
+  if (d.kind == DirKind::Ifndef) return t.size() == 1 && t[0].kind == TokKind::Ident ? t[0].text : std::string();
+  if (d.kind != DirKind::If || t.size() < 3 || !is_punct(t[0], "!") || t[1].text != "defined") return {};
+  if (t.size() == 3 && t[2].kind == TokKind::Ident) return t[2].text;
+  if (t.size() == 5 && is_punct(t[2], "(") && t[3].kind == TokKind::Ident && is_punct(t[4], ")")) return t[3].text;
+  return {};
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+std::string dir_of(const std::string& named) {
+  auto slash = named.rfind('/');
+  if (slash == std::string::npos) return {};
+  return slash == 0 ? std::string("/") : named.substr(0, slash);
+}
+
+}  // namespace
+
+FileInfo file_info(std::string_view text) {
+  FileInfo f;
+  f.directives = lex_directives(text);
+  auto& d = f.directives;
+  if (d.size() >= 2 && (d[0].kind == DirKind::Ifndef || d[0].kind == DirKind::If)) {
+    std::string g = guard_of(d[0]);
+    int depth = 0;
+    size_t end = 0;
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (opens(d[i].kind)) ++depth;
+      if (d[i].kind == DirKind::Endif && --depth == 0) {
+        end = i;
+        break;
+      }
+    }
+    // Only #ifndef G ... #endif, no #else/#elif at the top level, nothing after: a second
+    // inclusion with G defined reads nothing.
+    bool plain = !g.empty() && end == d.size() - 1;
+    depth = 0;
+    for (size_t i = 0; plain && i < d.size(); ++i) {
+      if (opens(d[i].kind)) ++depth;
+      else if (d[i].kind == DirKind::Endif) --depth;
+      else if (depth == 1 && (d[i].kind == DirKind::Else || d[i].kind == DirKind::Elif ||
+                              d[i].kind == DirKind::Elifdef || d[i].kind == DirKind::Elifndef))
+        plain = false;
+    }
+    if (plain) f.guard = g;
+  }
+  return f;
+}
+
+std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
+  auto it = found_.find(path);
+  if (it != found_.end()) return it->second;
+  struct stat st {};
+  std::optional<Id> r;
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r = Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  found_.emplace(path, r);
+  return r;
+}
+
+std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) {
+  auto it = loaded_.find(id);
+  if (it != loaded_.end()) return it->second;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      ::close(fd);
+      return nullptr;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  bytes_ += text.size();
+  auto info = std::make_shared<const FileInfo>(file_info(text));
+  loaded_.emplace(id, info);
+  return info;
+}
+
+namespace {
+
+constexpr int kMaxDepth = 200;
+
+struct Here {
+  std::string named;
+  FileSource::Id id;
+  int chain = -1;   // index in quote+bracket where it was found, -1: not through the chains
+  bool system = false;
+};
+
+class Walker {
+ public:
+  Walker(const ScanRequest& req, FileSource& fs) : req_(req), fs_(fs) {
+    cx_.macros = &macros_;
+    cx_.cplusplus = req.cplusplus;
+    cx_.has_include = [this](const std::string& h, bool next) { return resolve(h, next, *here_).has_value(); };
+  }
+
+  ScanResult run() {
+    for (auto& d : req_.predefined) macros_.define(d, true);
+    for (auto& [kind, v] : req_.command_macros) {
+      if (kind == 'U') {
+        macros_.undef(v, true);
+        continue;
+      }
+      auto eq = v.find('=');
+      macros_.define(eq == std::string::npos ? v + " 1" : v.substr(0, eq) + " " + v.substr(eq + 1), true);
+    }
+    Here top;
+    top.named = req_.source;
+    auto id = fs_.find(abs_of(req_.source));
+    if (!id) return give_up("cannot read the source " + req_.source);
+    top.id = *id;
+    record(top);
+    for (auto& p : req_.preincluded) {
+      auto pid = fs_.find(p);
+      if (!pid) continue;   // the compiler reads it only if it exists
+      if (!enter(Here{p, *pid, -1, true}, 1)) return std::move(result_);
+    }
+    // -include FILE: searched in the working directory first, then the "..." chain.
+    for (auto& f : req_.forced_includes) {
+      Here cwd_ctx;   // named "" dir: the working directory
+      auto hit = resolve("\"" + f + "\"", false, cwd_ctx);
+      if (!hit) return give_up("-include " + f + ": not found");
+      if (!enter(*hit, 1)) return std::move(result_);
+    }
+    if (!walk_file(top, 0)) return std::move(result_);
+    return std::move(result_);
+  }
+
+ private:
+  std::string abs_of(const std::string& named) const {
+    return !named.empty() && named[0] == '/' ? named : join(req_.cwd, named);
+  }
+
+  ScanResult give_up(std::string why) {
+    if (result_.gave_up.empty()) result_.gave_up = std::move(why);
+    return std::move(result_);
+  }
+  bool fail(std::string why) {
+    if (result_.gave_up.empty()) result_.gave_up = std::move(why);
+    return false;
+  }
+
+  void record(const Here& h) {
+    if (recorded_.insert(h.named).second) result_.files.push_back(ScannedFile{h.named, h.system});
+  }
+
+  // `header` with its delimiters: <x> or "x".
+  std::optional<Here> resolve(const std::string& header, bool next, const Here& cur) {
+    if (header.size() < 3) return std::nullopt;
+    bool angled = header[0] == '<';
+    std::string name = header.substr(1, header.size() - 2);
+    if (name[0] == '/') {
+      auto id = fs_.find(name);
+      if (!id) return std::nullopt;
+      return Here{name, *id, -1, cur.system};
+    }
+    const auto& q = req_.paths.quote;
+    const auto& b = req_.paths.bracket;
+    size_t start = angled ? q.size() : 0;
+    if (next && cur.chain >= 0) {
+      start = static_cast<size_t>(cur.chain) + 1;
+    } else if (!angled) {
+      std::string named = join(dir_of(cur.named), name);
+      if (auto id = fs_.find(abs_of(named))) return Here{named, *id, -1, cur.system};
+    }
+    for (size_t i = start; i < q.size() + b.size(); ++i) {
+      bool in_quote = i < q.size();
+      std::string named = join(in_quote ? q[i] : b[i - q.size()], name);
+      if (auto id = fs_.find(abs_of(named))) {
+        bool sys = cur.system || (!in_quote && i - q.size() < req_.paths.bracket_system.size() &&
+                                  req_.paths.bracket_system[i - q.size()]);
+        return Here{named, *id, static_cast<int>(i), sys};
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool enter(const Here& h, int depth) {
+    if (depth > kMaxDepth) return fail("#include nested deeper than " + std::to_string(kMaxDepth));
+    record(h);
+    if (once_.count(h.id)) return true;
+    return walk_file(h, depth);
+  }
+
+  bool walk_file(const Here& h, int depth) {
+    auto info = fs_.load(abs_of(h.named), h.id);
+    if (!info) return fail("cannot read " + h.named);
+    if (!info->guard.empty() && macros_.state(info->guard) == MacroTable::State::Defined) return true;
+    Here cur = h;
+    struct Frame {
+      Tri parent, cur, any;
+    };
+    std::vector<Frame> conds;
+    auto active = [&] { return conds.empty() ? Tri::True : conds.back().cur; };
+    auto cond = [&](const Directive& d) -> Tri {
+      here_ = &cur;
+      if (d.kind == DirKind::If || d.kind == DirKind::Elif) return eval_condition(d.text, cx_);
+      auto t = tokenize(d.text);
+      if (t.empty() || t[0].kind != TokKind::Ident) return Tri::Maybe;
+      auto s = macros_.defined(t[0].text);
+      if (s == MacroTable::State::Unknown) return Tri::Maybe;
+      bool defined = s == MacroTable::State::Defined;
+      bool want = d.kind == DirKind::Ifdef || d.kind == DirKind::Elifdef;
+      return defined == want ? Tri::True : Tri::False;
+    };
+    for (auto& d : info->directives) {
+      switch (d.kind) {
+        case DirKind::If:
+        case DirKind::Ifdef:
+        case DirKind::Ifndef: {
+          Tri parent = active();
+          if (parent == Tri::False) {
+            conds.push_back({parent, Tri::False, Tri::True});
+          } else {
+            Tri v = cond(d);
+            if (v == Tri::Maybe) ++result_.maybe_branches;
+            conds.push_back({parent, tri_and(parent, v), v});
+          }
+          break;
+        }
+        case DirKind::Elif:
+        case DirKind::Elifdef:
+        case DirKind::Elifndef: {
+          if (conds.empty()) return fail(h.named + ":" + std::to_string(d.line) + ": #elif without #if");
+          Frame& f = conds.back();
+          if (f.parent == Tri::False || f.any == Tri::True) {
+            f.cur = Tri::False;
+            break;
+          }
+          Tri v = cond(d);
+          if (v == Tri::Maybe) ++result_.maybe_branches;
+          Tri c = f.any == Tri::False ? v : (v == Tri::False ? Tri::False : Tri::Maybe);
+          f.cur = tri_and(f.parent, c);
+          f.any = tri_or(f.any, v);
+          break;
+        }
+        case DirKind::Else: {
+          if (conds.empty()) return fail(h.named + ":" + std::to_string(d.line) + ": #else without #if");
+          Frame& f = conds.back();
+          f.cur = f.parent == Tri::False ? Tri::False : tri_and(f.parent, tri_not(f.any));
+          f.any = Tri::True;
+          break;
+        }
+        case DirKind::Endif:
+          if (conds.empty()) return fail(h.named + ":" + std::to_string(d.line) + ": #endif without #if");
+          conds.pop_back();
+          break;
+        default: {
+          Tri a = active();
+          if (a == Tri::False) break;
+          bool certain = a == Tri::True;
+          if (d.kind == DirKind::Define) {
+            macros_.define(d.text, certain);
+          } else if (d.kind == DirKind::Undef) {
+            macros_.undef(d.text, certain);
+          } else if (d.kind == DirKind::PragmaOnce) {
+            if (certain) once_.insert(cur.id);
+          } else if (d.kind == DirKind::PragmaSystemHeader) {
+            if (depth > 0 && certain) cur.system = true;
+          } else if (d.kind == DirKind::Error) {
+            if (certain) return fail(h.named + ":" + std::to_string(d.line) + ": #error " + d.text);
+          } else {   // #include, #include_next, #import
+            std::string header = operand(d.text);
+            if (header.empty()) {
+              here_ = &cur;
+              auto x = expand_include_operand(d.text, cx_);
+              if (!x) {
+                if (!certain) continue;
+                return fail(h.named + ":" + std::to_string(d.line) + ": computed #include " + d.text);
+              }
+              header = *x;
+            }
+            auto hit = resolve(header, d.kind == DirKind::IncludeNext, cur);
+            if (!hit) {
+              if (!certain) continue;
+              return fail(h.named + ":" + std::to_string(d.line) + ": " + header + " not found");
+            }
+            if (d.kind == DirKind::Import && once_.count(hit->id)) {
+              record(*hit);
+              continue;
+            }
+            if (!enter(*hit, depth + 1)) return false;
+            if (d.kind == DirKind::Import) once_.insert(hit->id);
+          }
+        }
+      }
+    }
+    if (!conds.empty()) return fail(h.named + ": unterminated #if");
+    return true;
+  }
+
+  // The operand of an #include written as "x" or <x>; empty when it is computed.
+  static std::string operand(const std::string& text) {
+    if (text.empty()) return {};
+    char close = text[0] == '<' ? '>' : text[0] == '"' ? '"' : '\0';
+    if (!close) return {};
+    size_t end = text.find(close, 1);
+    if (end == std::string::npos) return {};
+    return text.substr(0, end + 1);
+  }
+
+  const ScanRequest& req_;
+  FileSource& fs_;
+  MacroTable macros_;
+  EvalContext cx_;
+  const Here* here_ = nullptr;
+  std::set<FileSource::Id> once_;
+  std::unordered_set<std::string> recorded_;
+  ScanResult result_;
+};
+
+}  // namespace
+
+ScanResult scan_includes(const ScanRequest& req, FileSource& files) { return Walker(req, files).run(); }
+
+}  // namespace zbuild::scan

@@ -1,0 +1,93 @@
+// The include scanner: which files a C or C++ compile reads, found in-process without running
+// the preprocessor (issue 11: no local preprocessing on a cold build).
+//
+// It follows #include, #include_next and #import the way gcc searches (the including file's
+// folder for "..." then the quote chain, then the bracket chain; #include_next from the folder
+// after the one the current file was found in), honours #pragma once and include guards, and
+// evaluates #if conditions over the compiler's predefined macros, the command's -D/-U and the
+// #defines it meets, in three values (scan/macros.h). Where it cannot decide a condition it
+// takes both branches, so the files it names are a superset of those the compiler opens — a
+// key built from them is never too small. What it cannot follow at all (a computed #include it
+// cannot expand, an #error or a missing header on a path that is surely taken, nesting beyond
+// 200) makes it give up and say why: the caller then asks the compiler (gcc -M).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scan/directives.h"
+
+namespace zbuild::scan {
+
+// The search chains, as the compiler reports them (scan/compiler_facts.h).
+struct SearchPath {
+  std::vector<std::string> quote;     // -iquote folders
+  std::vector<std::string> bracket;   // -I, -isystem, the compiler's own, -idirafter, in order
+  std::vector<bool> bracket_system;   // per bracket folder: a system folder (left out by -MM)
+};
+
+// A file's identity and its directives, read once per scan process.
+struct FileInfo {
+  std::vector<Directive> directives;
+  std::string guard;   // the include guard when the whole file is #ifndef G ... #endif
+};
+
+// The scanner's view of the file system (an interface so tests and callers may supply files).
+class FileSource {
+ public:
+  virtual ~FileSource() = default;
+  struct Id {
+    uint64_t dev = 0, ino = 0;
+    auto operator<=>(const Id&) const = default;
+  };
+  // A regular file at `path` (absolute), else nullopt.
+  virtual std::optional<Id> find(const std::string& path) = 0;
+  // Its directives; nullptr when it cannot be read.
+  virtual std::shared_ptr<const FileInfo> load(const std::string& path, Id id) = 0;
+};
+
+// The real file system, remembering what it looked up and read (one instance per process).
+class DiskFiles : public FileSource {
+ public:
+  std::optional<Id> find(const std::string& path) override;
+  std::shared_ptr<const FileInfo> load(const std::string& path, Id id) override;
+  uint64_t bytes_read() const { return bytes_; }
+
+ private:
+  std::map<std::string, std::optional<Id>> found_;
+  std::map<Id, std::shared_ptr<const FileInfo>> loaded_;
+  uint64_t bytes_ = 0;
+};
+
+// The directives of `text` and its include guard.
+FileInfo file_info(std::string_view text);
+
+struct ScanRequest {
+  std::string cwd;                  // absolute
+  std::string source;               // as the command names it
+  bool cplusplus = false;
+  SearchPath paths;
+  std::vector<std::string> predefined;                      // #define texts ("NAME BODY") from the compiler
+  std::vector<std::pair<char, std::string>> command_macros;   // ('D', "X=1") / ('U', "X"), in order
+  std::vector<std::string> forced_includes;                 // -include FILE, in order
+  std::vector<std::string> preincluded;                     // read first, as system files (absolute)
+};
+
+struct ScannedFile {
+  std::string path;    // as the compiler names it in a depfile ("src/a.h", "/usr/include/stdio.h")
+  bool system = false; // found in a system folder or included from a system file (-MM leaves it out)
+};
+
+struct ScanResult {
+  std::vector<ScannedFile> files;   // the source first, then in the order first met
+  std::string gave_up;              // non-empty: the scan could not follow the compile, and why
+  size_t maybe_branches = 0;        // conditions it could not decide (both branches taken)
+};
+
+ScanResult scan_includes(const ScanRequest& req, FileSource& files);
+
+}  // namespace zbuild::scan

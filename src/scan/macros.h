@@ -1,0 +1,66 @@
+// The macro table of an include scan and the evaluation of #if conditions over it, in three
+// values: true, false, or maybe (the scan cannot tell: a macro defined only on a path it could
+// not decide, or __has_builtin and its kin, which only the compiler knows). A scan takes every
+// branch that may be taken, so what it finds is a superset of what the compiler reads.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "scan/directives.h"
+
+namespace zbuild::scan {
+
+enum class Tri : uint8_t { False, True, Maybe };
+Tri tri_and(Tri a, Tri b);
+Tri tri_or(Tri a, Tri b);
+Tri tri_not(Tri a);
+
+struct Macro {
+  bool function = false;
+  bool variadic = false;
+  std::vector<std::string> params;
+  std::vector<Token> body;
+};
+
+class MacroTable {
+ public:
+  enum class State : uint8_t { Undefined, Defined, Unknown };
+  // `text` is a #define's rest: "NAME body" or "NAME(params) body". `certain`: on a path the
+  // scan knows is taken; else the macro's state becomes unknown. False when `text` is malformed.
+  bool define(std::string_view text, bool certain);
+  void undef(std::string_view text, bool certain);
+  State state(const std::string& name) const;
+  // What `defined NAME` / #ifdef says: state(), except for the compiler's own operators
+  // (__has_include is defined; __has_feature may or may not be).
+  State defined(const std::string& name) const;
+  const Macro* get(const std::string& name) const;   // Defined only
+
+ private:
+  struct Entry {
+    State state;
+    Macro macro;
+  };
+  std::unordered_map<std::string, Entry> map_;
+};
+
+// What an expression needs besides macros: whether it is C++ (true/false), and the answer of
+// __has_include / __has_include_next for a header name ("<x>" or "\"x\"").
+struct EvalContext {
+  const MacroTable* macros = nullptr;
+  bool cplusplus = false;
+  std::function<bool(const std::string& header, bool next)> has_include;
+};
+
+// An #if / #elif condition.
+Tri eval_condition(std::string_view text, const EvalContext& cx);
+
+// A computed #include's operand after macro expansion ("<x>" or "\"x\""), nullopt when it
+// cannot be told.
+std::optional<std::string> expand_include_operand(std::string_view text, const EvalContext& cx);
+
+}  // namespace zbuild::scan
