@@ -44,26 +44,29 @@ std::string make_quote(const std::string& path) {
 }
 
 std::string make_deps_rule(const std::vector<std::string>& targets, const std::vector<std::string>& prereqs, bool phony) {
+  // gcc's layout: a name that would pass column 72 starts a continuation line.
+  constexpr size_t kColumns = 72;
   std::string out;
   size_t col = 0;
-  auto word = [&](const std::string& w, bool first) {
-    if (!first && col + 1 + w.size() > 76) {
-      out += " \\\n ";
-      col = 1;
-    } else if (!first) {
-      out += ' ';
+  auto word = [&](const std::string& w) {
+    if (col > 0) {
+      if (col + w.size() > kColumns) {
+        out += " \\\n";
+        col = 0;
+      }
       ++col;
+      out += ' ';
     }
     out += w;
     col += w.size();
   };
-  for (size_t i = 0; i < targets.size(); ++i) word(targets[i], i == 0);
+  for (auto& t : targets) word(t);
   out += ':';
   ++col;
-  for (auto& p : prereqs) word(make_quote(p), false);
+  for (auto& p : prereqs) word(make_quote(p));
   out += '\n';
   if (phony) {
-    for (size_t i = 1; i < prereqs.size(); ++i) out += "\n" + make_quote(prereqs[i]) + ":\n";
+    for (size_t i = 1; i < prereqs.size(); ++i) out += make_quote(prereqs[i]) + ":\n";
   }
   return out;
 }

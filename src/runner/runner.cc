@@ -16,6 +16,7 @@
 #include "common/address.h"
 #include "common/clock.h"
 #include "common/fs.h"
+#include "common/make_deps.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
@@ -27,6 +28,8 @@
 #include "runner/manifest.h"
 #include "runner/session.h"
 #include "runner/stat_cache.h"
+#include "scan/compiler_facts.h"
+#include "scan/include_scan.h"
 
 namespace zbuild::runner {
 
@@ -236,7 +239,7 @@ class Runner {
     write_all(2, replace_prefix(o.err, prefix, root_));
     stats_.flush();
     const char* what = o.kind == TaskOutcome::Kind::Cached ? "cached" : o.kind == TaskOutcome::Kind::Done ? "done" : "failed";
-    trace(std::string(what) + " " + (hit ? "manifest-hit" : "scanned"));
+    trace(std::string(what) + " " + (hit ? "manifest-hit" : "scanned " + scan_how_));
     return o.kind == TaskOutcome::Kind::Failed ? (o.exit_code ? o.exit_code : 1) : 0;
   }
 
@@ -344,8 +347,89 @@ class Runner {
     return true;
   }
 
-  // The preprocessor, here, with -M: the headers to ship and the depfile to write.
+  // The headers to ship and the depfile to write: found in-process (scan/include_scan.h), or by
+  // the compiler's -M when the scanner cannot follow this compile (it says why in ZBUILD_LOG).
+  // ZBUILD_SCAN=compiler: always the compiler.
   void scan() {
+    if (builtin_scan()) return;
+    compiler_scan();
+  }
+
+  bool builtin_scan() {
+    if (const char* m = std::getenv("ZBUILD_SCAN"); m && std::string(m) == "compiler") {
+      scan_how_ = "compiler(ZBUILD_SCAN)";
+      return false;
+    }
+    auto gave_up = [&](const std::string& why) {
+      scan_how_ = "compiler(" + why + ")";
+      for (auto& c : scan_how_) if (c == ' ' || c == '\n') c = '_';
+      return false;
+    };
+    if (c_.lang == Lang::Preprocessed) return gave_up("preprocessed source");
+    auto o = scan::scan_options(c_.argv, c_.source);
+    if (!o.unsupported.empty()) return gave_up(o.unsupported);
+    std::string cache = std::getenv("ZBUILD_SCAN_CACHE") ? std::getenv("ZBUILD_SCAN_CACHE") : user_cache_path("scan-1");
+    if (cache == "off") cache.clear();
+    auto facts = scan::compiler_facts(o, c_.lang == Lang::Cxx, cwd_, compiler_digest_.str(), cache);
+    if (!facts.ok()) return gave_up(facts.error().message);
+    mark("facts");
+    scan::ScanRequest req;
+    req.cwd = cwd_;
+    req.source = c_.source;
+    req.cplusplus = c_.lang == Lang::Cxx;
+    req.paths = std::move(facts.value().paths);
+    req.predefined = std::move(facts.value().predefined);
+    req.preincluded = std::move(facts.value().preincluded);
+    req.command_macros = std::move(o.command_macros);
+    req.forced_includes = std::move(o.forced_includes);
+    scan::DiskFiles files;
+    auto r = scan::scan_includes(req, files);
+    if (!r.gave_up.empty()) return gave_up(r.gave_up);
+    std::map<std::string, ManifestEntry> entries;
+    std::vector<std::string> prereqs;
+    for (auto& f : r.files) {
+      std::string abs = absolute(cwd_, f.path);
+      if (!c_.deps.md || c_.deps.system || !f.system) prereqs.push_back(f.path);
+      if (entries.count(abs)) continue;
+      auto e = entry_for(abs);
+      if (!e.ok()) return gave_up(e.error().message);
+      entries.emplace(abs, std::move(e.value()));
+    }
+    manifest_.files.clear();
+    for (auto& [_, e] : entries) manifest_.files.push_back(std::move(e));
+    manifest_.has_depfile = c_.deps.md;
+    manifest_.depfile.clear();
+    if (c_.deps.md) {
+      std::vector<std::string> targets;
+      if (c_.deps.targets.empty()) targets.push_back(make_quote(c_.object));
+      for (auto& [opt, v] : c_.deps.targets) targets.push_back(opt == "-MQ" ? make_quote(v) : v);
+      manifest_.depfile = make_deps_rule(targets, prereqs, c_.deps.phony);
+    }
+    scan_how_ = "builtin";
+    return true;
+  }
+
+  // A file the compile reads: shipped (under the root) or checked on the worker (outside).
+  Result<ManifestEntry> entry_for(const std::string& abs) {
+    ManifestEntry e;
+    if (is_under(root_, abs)) {
+      e.kind = 'R';
+      e.path = rel(abs);
+      auto d = root_digest(e.path);
+      if (!d.ok()) return d.error();
+      e.digest = d.value();
+    } else {
+      e.kind = 'H';
+      e.path = abs;
+      auto d = stats_.digest(abs);
+      if (!d.ok()) return d.error();
+      e.digest = d.value();
+    }
+    return e;
+  }
+
+  // The preprocessor, here, with -M.
+  void compiler_scan() {
     std::string tmpdir = env_set("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
     std::string tmpl = tmpdir + "/zbuild-cc-XXXXXX";
     int fd = ::mkstemp(tmpl.data());
@@ -367,21 +451,9 @@ class Runner {
     for (auto& dep : deps) {
       std::string abs = absolute(cwd_, dep);
       if (files.count(abs)) continue;
-      ManifestEntry e;
-      if (is_under(root_, abs)) {
-        e.kind = 'R';
-        e.path = rel(abs);
-        auto d = root_digest(e.path);
-        if (!d.ok()) local(d.error().message);
-        e.digest = d.value();
-      } else {
-        e.kind = 'H';
-        e.path = abs;
-        auto d = stats_.digest(abs);
-        if (!d.ok()) local(d.error().message);
-        e.digest = d.value();
-      }
-      files.emplace(abs, std::move(e));
+      auto e = entry_for(abs);
+      if (!e.ok()) local(e.error().message);
+      files.emplace(abs, std::move(e.value()));
     }
     manifest_.files.clear();
     for (auto& [_, e] : files) manifest_.files.push_back(std::move(e));
@@ -440,6 +512,7 @@ class Runner {
   Digest compiler_digest_;
   std::vector<std::string> env_;
   Manifest manifest_;
+  std::string scan_how_;   // "builtin", or "compiler(why)"
   std::unordered_map<std::string, Digest> memo_;
   int64_t t0_ = 0;
   int64_t last_mark_ = 0;

@@ -119,6 +119,8 @@ class RunnerMode(RunnerMixin, E2ECase):
         lines = self.cc_lines()
         self.assertEqual(len(lines), 8, "\n".join(lines))
         self.assertTrue(all(" done scanned " in l for l in lines), "\n".join(lines))
+        # Found by the in-process scanner, not by running the preprocessor here.
+        self.assertTrue(all(" scanned builtin " in l for l in lines), "\n".join(lines))
         got = objects(build)
         self.assertEqual(sorted(got), sorted(plain))
         for path in plain:
@@ -179,7 +181,7 @@ class RunnerMode(RunnerMixin, E2ECase):
 
         r = self.run_ok(["make", "-j2", *self.make_cc()], env, cwd=proj)
         self.assertNotIn("zbuild-cc:", r.stdout + r.stderr)
-        self.assertEqual(len([l for l in self.cc_lines() if " done " in l]), 6, "\n".join(self.cc_lines()))
+        self.assertEqual(len([l for l in self.cc_lines() if " done scanned builtin " in l]), 6, "\n".join(self.cc_lines()))
         got = objects(proj, (".o", ".d"))
         self.assertEqual(sorted(got), sorted(plain))
         for path in plain:
