@@ -89,6 +89,7 @@ std::vector<std::pair<const char*, Metrics::Value>> Metrics::fields() const {
       {"header_scans", header_scans},
       {"manifest_hits", manifest_hits},
       {"cache_hit_percent", 100.0 * ratio(static_cast<double>(cached_tasks), static_cast<double>(total_tasks))},
+      {"builtin_scans", builtin_scans},
   };
 }
 

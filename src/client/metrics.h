@@ -26,6 +26,7 @@ struct Metrics {
   int64_t sum_task_ms = 0;
   uint64_t bytes_uploaded = 0, bytes_downloaded = 0;
   uint64_t header_scans = 0, manifest_hits = 0;
+  uint64_t builtin_scans = 0;   // of header_scans, by the in-process scanner (last CSV column)
   // The worker pool when the build started (from the daemon's status).
   uint64_t num_workers = 0, total_slots = 0;
   // From the build's timeline (client/trace.h).

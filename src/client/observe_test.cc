@@ -208,7 +208,7 @@ TEST_CASE("the CSV reports the cache hit rate as a percentage after the existing
   Metrics m = one_ran_two_cached();
   const std::string header = Metrics::csv_header();
   REQUIRE(header.find(",tasks_per_second,cache_hit_rate,bytes_uploaded,") != std::string::npos);
-  const std::string last = ",header_scans,manifest_hits,cache_hit_percent\n";   // added at the end
+  const std::string last = ",header_scans,manifest_hits,cache_hit_percent,builtin_scans\n";   // added at the end
   REQUIRE(header.size() > last.size());
   REQUIRE(header.compare(header.size() - last.size(), last.size(), last) == 0);
   REQUIRE(csv_column(header, m.csv_row(), "cache_hit_rate") == "0.6667");

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -32,6 +34,8 @@
 #include "graph/graph.h"
 #include "proto/root_free.h"
 #include "proto/wire.h"
+#include "scan/compiler_facts.h"
+#include "scan/include_scan.h"
 
 namespace zbuild::client {
 
@@ -86,7 +90,35 @@ struct Prepared {
   std::map<Digest, std::string> host_blobs;   // digest -> absolute path of a toolchain file or system header
   std::vector<std::vector<uint32_t>> deps;
   uint64_t scans = 0;
+  uint64_t builtin_scans = 0;   // of `scans`, found by the in-process scanner
   uint64_t manifest_hits = 0;
+};
+
+// The scanner's view of a graph's files: the disk, and the files the graph's tasks will make —
+// a generated header not made yet is found where the graph puts it and read as empty (what
+// the compiler's -MG does with it).
+class GraphFiles : public scan::FileSource {
+ public:
+  explicit GraphFiles(const graph::Graph& g) : g_(g) {}
+  std::optional<Id> find(const std::string& path) override {
+    if (auto id = disk_.find(path)) return id;
+    fs::path p = fs::path(path).lexically_normal();
+    if (!is_under(g_.root, p)) return std::nullopt;
+    auto rel = relative_to_root(g_.root, ".", p.string(), "header");
+    if (!rel.ok() || !g_.output_owner.count(rel.value())) return std::nullopt;
+    auto [it, fresh] = generated_.emplace(rel.value(), generated_.size());
+    return Id{~uint64_t{0}, it->second};
+  }
+  std::shared_ptr<const scan::FileInfo> load(const std::string& path, Id id) override {
+    if (id.dev == ~uint64_t{0}) return empty_;
+    return disk_.load(path, id);
+  }
+
+ private:
+  const graph::Graph& g_;
+  scan::DiskFiles disk_;
+  std::map<std::string, uint64_t> generated_;
+  std::shared_ptr<const scan::FileInfo> empty_ = std::make_shared<const scan::FileInfo>();
 };
 
 class Preparer {
@@ -352,6 +384,32 @@ class Preparer {
     return true;
   }
 
+  // The files task `i`'s compile reads, found by the scanner (scan/include_scan.h); nullopt when
+  // it cannot follow the compile (the compiler's -M then decides). Paths as the compiler names
+  // them, relative to the task's folder or absolute.
+  std::optional<std::vector<std::string>> builtin_scan(size_t i, const ActionSpec& a, scan::FileSource& files) {
+    if (const char* m = std::getenv("ZBUILD_SCAN"); m && std::string(m) == "compiler") return std::nullopt;
+    auto o = scan::scan_options(scans_[i]);
+    if (!o.unsupported.empty()) return std::nullopt;
+    std::string compiler = o.probe_argv[0].find('/') == std::string::npos ? find_in_path(o.probe_argv[0]) : o.probe_argv[0];
+    std::string cwd = (g_.root / a.cwd).lexically_normal().string();
+    if (compiler.empty()) return std::nullopt;
+    auto id = memo_.get(fs::path(compiler[0] == '/' ? compiler : cwd + "/" + compiler).lexically_normal());
+    auto env = scan_environment(a.env);
+    if (!id.ok() || !env.ok()) return std::nullopt;
+    const char* c = std::getenv("ZBUILD_SCAN_CACHE");
+    std::string cache = c ? std::string(c) : user_cache_path("scan-1");
+    if (cache == "off") cache.clear();
+    auto facts = scan::compiler_facts(o, cwd, id.value().str(), cache, env.value());
+    if (!facts.ok()) return std::nullopt;
+    auto r = scan::scan_includes(scan::scan_request(std::move(o), std::move(facts.value()), cwd), files);
+    if (!r.gave_up.empty()) return std::nullopt;
+    std::vector<std::string> out;
+    out.reserve(r.files.size());
+    for (auto& f : r.files) out.push_back(std::move(f.path));
+    return out;
+  }
+
   std::string manifest_key(const ActionSpec& a) {
     Hasher h;
     h.field("manifest-1");
@@ -421,6 +479,32 @@ class Preparer {
       }
       p.manifest_hits++;
     }
+    std::vector<std::string> put_keys, put_values;
+    auto record = [&](size_t k, const std::vector<std::string>& deps) -> Status {
+      size_t i = compiles[k];
+      std::vector<HeaderEntry> rec;
+      for (auto& dep : deps) ZB_TRY(classify_header(i, p.actions[i], p.deps[i], dep, &rec));
+      put_keys.push_back(keys[k]);
+      put_values.push_back(encode_manifest(add_header_set(std::move(rec), known[k])));
+      return {};
+    };
+    // The in-process scanner first (one file cache for the whole graph: each header is read
+    // once); what it cannot follow goes to the compiler.
+    {
+      std::vector<size_t> rest;
+      GraphFiles files(g_);
+      for (size_t k : to_scan) {
+        auto deps = builtin_scan(compiles[k], p.actions[compiles[k]], files);
+        if (!deps) {
+          rest.push_back(k);
+          continue;
+        }
+        p.scans++;
+        p.builtin_scans++;
+        ZB_TRY(record(k, *deps));
+      }
+      to_scan = std::move(rest);
+    }
     // Scan the rest with the compiler itself, a few at a time: the checked command (response
     // files expanded), in a clean environment (the task's checked variables and a fixed PATH).
     std::vector<ProcessSpec> specs(to_scan.size());
@@ -448,21 +532,10 @@ class Preparer {
       });
     }
     for (auto& t : pool) t.join();
-    std::vector<std::string> put_keys, put_values;
     for (size_t j = 0; j < to_scan.size(); ++j) {
-      size_t k = to_scan[j];
-      size_t i = compiles[k];
       p.scans++;
-      if (!outputs[j].ok()) {
-        // The compile itself will fail with the same diagnostics; let the worker report them.
-        continue;
-      }
-      std::vector<HeaderEntry> rec;
-      for (auto& dep : parse_make_deps(outputs[j].value())) {
-        ZB_TRY(classify_header(i, p.actions[i], p.deps[i], dep, &rec));
-      }
-      put_keys.push_back(keys[k]);
-      put_values.push_back(encode_manifest(add_header_set(std::move(rec), known[k])));
+      // A failed scan: the compile itself will fail with the same diagnostics; let the worker report them.
+      if (outputs[j].ok()) ZB_TRY(record(to_scan[j], parse_make_deps(outputs[j].value())));
     }
     if (!put_keys.empty()) {
       uint64_t rid = conn_.next_request_id();
@@ -757,6 +830,7 @@ class BuildSession {
     metrics_.total_tasks = graph_->tasks.size();
     metrics_.bytes_uploaded = uploaded;
     metrics_.header_scans = prepared_->scans;
+    metrics_.builtin_scans = prepared_->builtin_scans;
     metrics_.manifest_hits = prepared_->manifest_hits;
     metrics_.prepare_ms = prepare_ms_;
   }

@@ -54,6 +54,8 @@ const char* const kHelp =
     "  ZBUILD_TIMEOUT=SECONDS   the task's timeout on the worker (default 600)\n"
     "  ZBUILD_STAT_CACHE=FILE   the per-user stat cache file, or off\n"
     "  ZBUILD_LOG=FILE          append one line per compile: what happened and where time went\n"
+    "  ZBUILD_SCAN=compiler     find headers with the compiler's -M, not the in-process scanner\n"
+    "  ZBUILD_SCAN_CACHE=DIR    where the scanner keeps what it asked the compiler, or off\n"
     "  ZBUILD_KEEP_ROOT_PATHS=1 compile without -ffile-prefix-map=ROOT=. (added by default, here and\n"
     "                           on the workers, so every checkout shares the cache): objects\n"
     "                           byte-identical to a plain compile in place, cached per root\n"
@@ -370,18 +372,10 @@ class Runner {
     if (!o.unsupported.empty()) return gave_up(o.unsupported);
     std::string cache = std::getenv("ZBUILD_SCAN_CACHE") ? std::getenv("ZBUILD_SCAN_CACHE") : user_cache_path("scan-1");
     if (cache == "off") cache.clear();
-    auto facts = scan::compiler_facts(o, c_.lang == Lang::Cxx, cwd_, compiler_digest_.str(), cache);
+    auto facts = scan::compiler_facts(o, cwd_, compiler_digest_.str(), cache);
     if (!facts.ok()) return gave_up(facts.error().message);
     mark("facts");
-    scan::ScanRequest req;
-    req.cwd = cwd_;
-    req.source = c_.source;
-    req.cplusplus = c_.lang == Lang::Cxx;
-    req.paths = std::move(facts.value().paths);
-    req.predefined = std::move(facts.value().predefined);
-    req.preincluded = std::move(facts.value().preincluded);
-    req.command_macros = std::move(o.command_macros);
-    req.forced_includes = std::move(o.forced_includes);
+    auto req = scan::scan_request(std::move(o), std::move(facts.value()), cwd_);
     scan::DiskFiles files;
     auto r = scan::scan_includes(req, files);
     if (!r.gave_up.empty()) return gave_up(r.gave_up);

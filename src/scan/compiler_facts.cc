@@ -32,7 +32,45 @@ ScanOptions scan_options(const std::vector<std::string>& argv, const std::string
     return o;
   }
   o.probe_argv.push_back(argv[0]);
-  bool source_seen = false;
+  // The source: the one operand (not an option, not an option's value).
+  std::string x_lang;
+  std::string lang_of_source;
+  size_t source_at = 0;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    std::string_view s = argv[i];
+    if (s == "-x" && i + 1 < argv.size()) x_lang = argv[i + 1];
+    else if (starts(s, "-x") && s.size() > 2) x_lang = std::string(s.substr(2));
+    if (!s.empty() && s[0] == '-') {
+      if (cmd::option_takes_value(s)) ++i;
+      continue;
+    }
+    if (source_at || (!source.empty() && s != source)) {
+      if (source_at) {
+        o.unsupported = "several operands";
+        return o;
+      }
+      continue;
+    }
+    source_at = i;
+    lang_of_source = x_lang == "none" ? std::string() : x_lang;
+  }
+  if (!source_at) {
+    o.unsupported = "no source on the command line";
+    return o;
+  }
+  o.source = argv[source_at];
+  std::string ext = o.source.substr(o.source.rfind('.') == std::string::npos ? o.source.size() : o.source.rfind('.') + 1);
+  std::string driver = argv[0].substr(argv[0].rfind('/') == std::string::npos ? 0 : argv[0].rfind('/') + 1);
+  bool cxx_driver = driver.find("++") != std::string::npos;
+  if (lang_of_source.empty()) {
+    if (ext == "c") lang_of_source = cxx_driver ? "c++" : "c";
+    else if (ext == "cc" || ext == "cp" || ext == "cxx" || ext == "cpp" || ext == "CPP" || ext == "c++" || ext == "C") lang_of_source = "c++";
+  }
+  if (lang_of_source != "c" && lang_of_source != "c++") {
+    o.unsupported = "source " + o.source + " is not C or C++ source";
+    return o;
+  }
+  o.cplusplus = lang_of_source == "c++";
   for (size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     std::string_view s = a;
@@ -43,10 +81,7 @@ ScanOptions scan_options(const std::vector<std::string>& argv, const std::string
       return o;
     }
     auto joined = [&](std::string_view opt) { return value ? *value : a.substr(opt.size()); };
-    if (!source_seen && a == source) {
-      source_seen = true;
-      continue;
-    }
+    if (i == source_at) continue;
     if (s == "-imacros" || starts(s, "-imacros") || s == "-I-" || s == "-traditional" || s == "-traditional-cpp" ||
         s == "-fpreprocessed" || s == "-fdirectives-only" || s == "-trigraphs" || starts(s, "--include") ||
         s == "-Xpreprocessor" || starts(s, "-Wp,") || s == "-C" || s == "-CC" || starts(s, "-std=c89") ||
@@ -73,7 +108,6 @@ ScanOptions scan_options(const std::vector<std::string>& argv, const std::string
     }
     if (value) ++i;
   }
-  if (!source_seen) o.unsupported = "source " + source + " not on the command line";
   return o;
 }
 
@@ -160,14 +194,17 @@ Result<CompilerFacts> decode_facts(const std::string& text) {
   return f;
 }
 
-Result<CompilerFacts> compiler_facts(const ScanOptions& o, bool cplusplus, const std::string& cwd,
-                                     const std::string& compiler_id, const std::string& cache_dir) {
+Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cwd, const std::string& compiler_id,
+                                     const std::string& cache_dir, const std::vector<std::string>& env) {
+  bool cplusplus = o.cplusplus;
   Hasher h;
   h.field("zbuild-scan-facts-1");
   h.field(compiler_id);
   h.field(cwd);
   h.field(cplusplus ? "c++" : "c");
   for (auto& a : o.probe_argv) h.field(a);
+  h.field(env.size());
+  for (auto& e : env) h.field(e);
   std::string file = cache_dir.empty() ? std::string() : cache_dir + "/" + h.finish().hex();
   if (!file.empty()) {
     if (auto text = read_file(file); text.ok()) {
@@ -180,6 +217,8 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, bool cplusplus, const
     for (const char* a : extra) ps.argv.push_back(a);
     for (const char* a : {"-x", cplusplus ? "c++" : "c", "/dev/null"}) ps.argv.push_back(a);
     ps.cwd = cwd;
+    ps.env = env;
+    ps.use_env = !env.empty();
     ps.timeout_ms = 60000;
     auto r = run_process(ps);
     if (r.ok() && r.value().exit_code != 0) return Error{"the compiler's probe failed: " + r.value().err.substr(0, 400)};
@@ -198,6 +237,19 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, bool cplusplus, const
     (void)write_file_atomic(file, encode_facts(f.value()));
   }
   return f;
+}
+
+ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd) {
+  ScanRequest req;
+  req.cwd = cwd;
+  req.source = std::move(o.source);
+  req.cplusplus = o.cplusplus;
+  req.paths = std::move(f.paths);
+  req.predefined = std::move(f.predefined);
+  req.preincluded = std::move(f.preincluded);
+  req.command_macros = std::move(o.command_macros);
+  req.forced_includes = std::move(o.forced_includes);
+  return req;
 }
 
 }  // namespace zbuild::scan

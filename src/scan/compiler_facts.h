@@ -24,6 +24,8 @@ namespace zbuild::scan {
 
 // A compile's options as the scanner needs them.
 struct ScanOptions {
+  std::string source;                    // the one source, as the command names it
+  bool cplusplus = false;                // compiled as C++ (-x, the name, or a C++ driver on a .c)
   std::vector<std::string> probe_argv;   // the compiler and the options that decide its chains and macros
   std::vector<std::pair<char, std::string>> command_macros;   // -D / -U, in order
   std::vector<std::string> forced_includes;                   // -include
@@ -31,8 +33,9 @@ struct ScanOptions {
   std::string unsupported;               // non-empty: an option the scanner does not follow
 };
 
-// `argv[0]` is the compiler, response files already expanded; `source` is the one source.
-ScanOptions scan_options(const std::vector<std::string>& argv, const std::string& source);
+// `argv[0]` is the compiler, response files already expanded. `source`: the one source when
+// the caller knows it, else the one argument that is not an option nor an option's value.
+ScanOptions scan_options(const std::vector<std::string>& argv, const std::string& source = "");
 
 struct CompilerFacts {
   SearchPath paths;
@@ -49,8 +52,12 @@ std::string encode_facts(const CompilerFacts& f);
 Result<CompilerFacts> decode_facts(const std::string& text);
 
 // Asks the compiler (or the cache). `compiler_id` identifies the compiler's contents (its
-// digest); `cache_dir` empty: no cache.
-Result<CompilerFacts> compiler_facts(const ScanOptions& o, bool cplusplus, const std::string& cwd,
-                                     const std::string& compiler_id, const std::string& cache_dir);
+// digest); `cache_dir` empty: no cache. `env` non-empty: the probes' whole environment (part of
+// the key), else they inherit this process's.
+Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cwd, const std::string& compiler_id,
+                                     const std::string& cache_dir, const std::vector<std::string>& env = {});
+
+// The scan of a compile with these options and facts, run in `cwd`.
+ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd);
 
 }  // namespace zbuild::scan

@@ -39,17 +39,11 @@ Both scan_both(const std::vector<std::string>& argv, const std::string& source, 
   Both b;
   auto o = scan_options(argv, source);
   REQUIRE(o.unsupported.empty());
-  auto facts = compiler_facts(o, cxx, cwd, "test", "");
+  REQUIRE(o.source == source);
+  REQUIRE(o.cplusplus == cxx);
+  auto facts = compiler_facts(o, cwd, "test", "");
   REQUIRE(facts.ok());
-  ScanRequest req;
-  req.cwd = cwd;
-  req.source = source;
-  req.cplusplus = cxx;
-  req.paths = facts.value().paths;
-  req.predefined = facts.value().predefined;
-  req.command_macros = o.command_macros;
-  req.forced_includes = o.forced_includes;
-  req.preincluded = facts.value().preincluded;
+  auto req = scan_request(o, facts.value(), cwd);
   DiskFiles files;
   b.r = scan_includes(req, files);
   std::vector<std::string> ours;
@@ -227,6 +221,12 @@ TEST_CASE("scan options split what the scan applies from what the compiler is as
   CHECK(o.user_dirs == std::vector<std::string>{"inc"});
   CHECK(o.probe_argv == std::vector<std::string>{"g++", "-Iinc", "-isystem", "sys", "-O2", "-std=c++20"});
   CHECK_FALSE(scan_options({"gcc", "-imacros", "m.h", "-c", "a.c"}, "a.c").unsupported.empty());
+  CHECK(scan_options({"g++", "-c", "a.c"}).cplusplus);                  // a C++ driver compiles .c as C++
+  CHECK_FALSE(scan_options({"gcc", "-c", "a.c"}).cplusplus);
+  CHECK(scan_options({"gcc", "-x", "c++", "-c", "a.h"}).cplusplus);
+  CHECK(scan_options({"gcc", "-o", "x.c", "-c", "a.c"}).source == "a.c");   // an option's value is not the source
+  CHECK_FALSE(scan_options({"gcc", "-c", "a.c", "b.c"}).unsupported.empty());
+  CHECK_FALSE(scan_options({"gcc", "-c", "a.s"}).unsupported.empty());
   auto f = decode_facts(encode_facts(CompilerFacts{SearchPath{{"q"}, {"b", "s"}, {false, true}}, {"X 1"}, {"/p.h"}}));
   REQUIRE(f.ok());
   CHECK(f.value().paths.bracket_system == std::vector<bool>{false, true});
