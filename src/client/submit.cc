@@ -44,11 +44,6 @@ namespace fbs = flatbuffers;
 
 namespace {
 
-// Environment variables that change what a compiler produces or prints; passed through
-// (and part of the action key) when set. Everything else in the environment is left out.
-const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "GCC_COLORS",
-                                     "SOURCE_DATE_EPOCH", "TZ"};
-
 
 // Where a task's program is: a bare name is looked up in the client's PATH; a path is taken
 // relative to the task's folder. Absolute and lexically normal; empty when not found.
@@ -133,10 +128,7 @@ class Preparer {
     size_t n = g_.tasks.size();
     p.actions.resize(n);
     p.deps.resize(n);
-    std::vector<std::string> base_env;
-    for (const char* k : kEnvAllowList) {
-      if (const char* v = std::getenv(k)) base_env.push_back(std::string(k) + "=" + v);
-    }
+    std::vector<std::string> base_env = cmd::compiler_env();
     for (size_t i = 0; i < n; ++i) {
       const auto& t = g_.tasks[i];
       ActionSpec& a = p.actions[i];

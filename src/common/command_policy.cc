@@ -1,6 +1,7 @@
 #include "common/command_policy.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "common/fs.h"
@@ -44,6 +45,28 @@ bool program_allowed_by(std::string_view argv0, const std::vector<std::string>& 
   if (any_program || toolchain_program(argv0)) return true;
   std::string_view base = base_name(argv0);
   return std::any_of(extra.begin(), extra.end(), [&](const std::string& e) { return e == base || e == argv0; });
+}
+
+const std::vector<std::string_view>& compiler_env_names() {
+  static const std::vector<std::string_view> kNames = {"LANG",      "LC_ALL",           "LC_CTYPE", "LC_MESSAGES",
+                                                       "GCC_COLORS", "SOURCE_DATE_EPOCH", "TZ"};
+  return kNames;
+}
+
+std::vector<std::string> compiler_env() {
+  std::vector<std::string> out;
+  for (auto name : compiler_env_names()) {
+    std::string k(name);
+    if (const char* v = std::getenv(k.c_str())) out.push_back(k + "=" + v);
+  }
+  return out;
+}
+
+const std::vector<std::string_view>& local_only_env_names() {
+  static const std::vector<std::string_view> kNames = {"CPATH",      "C_INCLUDE_PATH",      "CPLUS_INCLUDE_PATH",
+                                                       "OBJC_INCLUDE_PATH", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES",
+                                                       "GCC_EXEC_PREFIX",   "COMPILER_PATH"};
+  return kNames;
 }
 
 bool option_takes_value(std::string_view s) {

@@ -47,6 +47,16 @@ bool compiles_code(const std::vector<std::string>& argv);
 // treat as a compile.
 bool compiles_object(const std::vector<std::string>& argv);
 
+// Environment variables that change what a compiler produces or prints (locale, colours,
+// SOURCE_DATE_EPOCH, TZ): a compile takes them from the environment it was started in, and
+// they are part of its key; the rest of that environment is left out.
+const std::vector<std::string_view>& compiler_env_names();
+// Those set in this process's environment, as "NAME=value", in the order above.
+std::vector<std::string> compiler_env();
+// Environment variables that make a compiler read or write files nobody ships (CPATH,
+// DEPENDENCIES_OUTPUT, GCC_EXEC_PREFIX, ...): a compile started with one set runs where it is.
+const std::vector<std::string_view>& local_only_env_names();
+
 // Why an environment variable may not be part of a task ("loader variable", ...), or nullopt
 // when it may. Covers the dynamic loader (LD_*), glibc (GCONV_PATH, MALLOC_*, GLIBC_TUNABLES,
 // LOCPATH, ...), interpreters (PYTHON*, PERL5*, RUBY*, NODE_OPTIONS, BASH_ENV, ...), the

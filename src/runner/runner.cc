@@ -15,6 +15,7 @@
 
 #include "common/address.h"
 #include "common/clock.h"
+#include "common/command_policy.h"
 #include "common/fs.h"
 #include "common/make_deps.h"
 #include "common/paths.h"
@@ -61,13 +62,6 @@ const char* const kHelp =
     "                           byte-identical to a plain compile in place, cached per root\n"
     "More: docs/runner.md.\n";
 
-// Environment variables that change what a compiler produces or prints; part of the action
-// when set (as in graph mode). The rest of the environment is not sent.
-const char* const kEnvAllowList[] = {"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "GCC_COLORS", "SOURCE_DATE_EPOCH",
-                                     "TZ"};
-// Environment variables that make the compiler read or write files the runner does not see.
-const char* const kEnvLocalOnly[] = {"CPATH",         "C_INCLUDE_PATH",      "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
-                                     "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_EXEC_PREFIX", "COMPILER_PATH"};
 
 
 struct Invocation {
@@ -154,9 +148,7 @@ class Runner {
     if (!cc.ok()) local(cc.error().message);
     mark("ccdigest");
     compiler_digest_ = cc.value();
-    for (const char* k : kEnvAllowList) {
-      if (const char* v = std::getenv(k)) env_.push_back(std::string(k) + "=" + v);
-    }
+    for (auto& e : cmd::compiler_env()) env_.push_back(e);
     std::string key = manifest_key();
     mark("setup");
     session_ = std::make_unique<Session>(addr.value());
@@ -545,7 +537,8 @@ int run_zbuild_cc(int argc, char** argv) {
 
   std::string cwd = current_dir();
   Analysis an = analyze(inv.argv, cwd);
-  bool env_local = std::any_of(std::begin(kEnvLocalOnly), std::end(kEnvLocalOnly), env_set);
+  bool env_local = std::any_of(cmd::local_only_env_names().begin(), cmd::local_only_env_names().end(),
+                               [](std::string_view k) { return env_set(std::string(k).c_str()); });
   if (!an.remote || env_local) exec_local(inv);
   Runner r(std::move(inv), std::move(an.compile), std::move(cwd));
   return r.run();

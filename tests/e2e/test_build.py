@@ -72,6 +72,7 @@ class ShapesBuild(E2ECase):
         compiled = {t for t in executed_tasks(r.stdout) if t.startswith("obj/")}
         self.assertEqual(compiled, {"obj/version.o", "obj/main.o"}, r.stdout)
         self.assertEqual(m["header_scans"], 2, "the two translation units that include it are rescanned")
+        self.assertEqual(m["builtin_scans"], 2, "by the in-process scanner, not the compiler")
 
         # 5. The edit undone (a branch switched back): every task a hit, and no translation unit
         # is rescanned — its manifest still holds the header set it had before the edit.
