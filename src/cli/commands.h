@@ -29,6 +29,7 @@ const CommandSpec& status_spec();
 const CommandSpec& graph_spec();
 const CommandSpec& report_spec();
 const CommandSpec& keygen_spec();
+const CommandSpec& scan_spec();
 const CommandSpec& worker_spec();   // worker_spec.cc
 
 int cmd_daemon(int argc, char** argv);
@@ -37,6 +38,7 @@ int cmd_status(int argc, char** argv);
 int cmd_graph(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_keygen(int argc, char** argv);
+int cmd_scan(int argc, char** argv);
 
 // --daemon value, else $ZBUILD_DAEMON, else the default address.
 std::string daemon_address(const std::string& flag);

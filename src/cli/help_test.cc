@@ -17,7 +17,7 @@ using namespace zbuild::cli;
 namespace {
 
 std::vector<const CommandSpec*> all_specs() {
-  return {&daemon_spec(), &submit_spec(), &status_spec(), &graph_spec(), &report_spec(), &keygen_spec(), &worker_spec()};
+  return {&daemon_spec(), &submit_spec(), &status_spec(), &graph_spec(), &report_spec(), &keygen_spec(), &scan_spec(), &worker_spec()};
 }
 
 }  // namespace
@@ -35,7 +35,7 @@ TEST_CASE("every option a command's code looks up is defined in its --help") {
   std::regex lookup_re(R"re((?:get|has|multi|values\.count)\("(-[-a-z]+)")re");
   std::map<std::string, const CommandSpec*> file_spec = {
       {"cmd_daemon.cc", &daemon_spec()}, {"cmd_submit.cc", &submit_spec()}, {"cmd_status.cc", &status_spec()},
-      {"cmd_graph.cc", &graph_spec()},   {"cmd_report.cc", &report_spec()}, {"cmd_keygen.cc", &keygen_spec()},
+      {"cmd_graph.cc", &graph_spec()},   {"cmd_report.cc", &report_spec()}, {"cmd_keygen.cc", &keygen_spec()}, {"cmd_scan.cc", &scan_spec()},
       {"worker_main.cc", &worker_spec()}};
   size_t seen = 0;
   for (const auto& [file, spec] : file_spec) {

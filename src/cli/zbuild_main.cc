@@ -15,6 +15,7 @@ static const char* kHelp =
     "  graph    write a graph.json from compile_commands.json or a ninja build folder\n"
     "  report   turn a build's --trace into a self-contained HTML timeline\n"
     "  keygen   write a CurveZMQ key pair for a daemon, worker or client\n"
+    "  scan     show the headers each compile of a compile_commands.json reads (docs/scanner.md)\n"
     "\n"
     "`zbuild COMMAND --help` describes each. ZBUILD_DAEMON=HOST:PORT stands in for --daemon.\n"
     "Workers are a separate program: zbuild-worker --help.\n";
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
                                     {"status", zbuild::cli::cmd_status},
                                     {"graph", zbuild::cli::cmd_graph},
                                     {"report", zbuild::cli::cmd_report},
-                                    {"keygen", zbuild::cli::cmd_keygen}};
+                                    {"keygen", zbuild::cli::cmd_keygen},
+                                    {"scan", zbuild::cli::cmd_scan}};
   try {
     for (auto& e : kCommands) {
       if (!std::strcmp(argv[1], e.name)) return e.fn(argc, argv);
