@@ -253,7 +253,7 @@ class Preparer {
     }
     std::string key;
     for (auto& p : programs) key += p + '\n';
-    a.toolchain = remember_tree(key, [&] { return toolchain::programs_tree(programs); });
+    a.toolchain = remember_tree(key, [&] { return toolchain::cached_programs(programs); });
     return {};
   }
 

@@ -295,15 +295,24 @@ std::string tree_file(const Tree& t) {
   return write_file_atomic(file, text).ok() ? file : std::string();
 }
 
-Result<Tree> cached(const std::string& compiler) {
+namespace {
+
+// The tree found by `find` for `what` (a compiler, or a list of programs), through the per-user
+// cache: kept with the stamp of every file it names and read back while each still has it.
+template <class Find>
+Result<Tree> cached_tree(const std::string& what, Find find) {
   std::string dir = cache_dir();
-  std::string file = dir.empty() ? std::string() : dir + "/" + digest_bytes(compiler).hex();
+  std::string file = dir.empty() ? std::string() : dir + "/" + digest_bytes(what).hex();
+  // The header names `what` on one line: a list of programs is written with ';' between them.
+  std::string header = what;
+  for (auto& c : header) if (c == '\n') c = ';';
+  header = cache_header(header);
   if (!file.empty()) {
     if (auto text = read_file(file); text.ok()) {
       const std::string& s = text.value();
       auto sep = s.find("\n--\n");
       auto nl = s.find('\n');
-      if (sep != std::string::npos && s.substr(0, nl) == cache_header(compiler)) {
+      if (sep != std::string::npos && s.substr(0, nl) == header) {
         bool fresh = true;
         std::string stamps = sep > nl ? s.substr(nl + 1, sep - nl - 1) : std::string();
         for (auto lv : split(stamps, '\n')) {
@@ -329,9 +338,9 @@ Result<Tree> cached(const std::string& compiler) {
       }
     }
   }
-  auto tree = discover(compiler);
+  auto tree = find();
   if (!tree.ok() || file.empty()) return tree;
-  std::string out = cache_header(compiler) + "\n";
+  std::string out = header + "\n";
   for (auto& e : tree.value().entries) {
     if (e.kind == 'f' || e.kind == 'x') out += stamp_of(e.path) + " " + e.path + "\n";
   }
@@ -340,6 +349,18 @@ Result<Tree> cached(const std::string& compiler) {
   fs::create_directories(dir, ec);
   (void)write_file_atomic(file, out);   // a cache: not writing it only costs the next probe
   return tree;
+}
+
+}  // namespace
+
+Result<Tree> cached(const std::string& compiler) {
+  return cached_tree(compiler, [&] { return discover(compiler); });
+}
+
+Result<Tree> cached_programs(const std::vector<std::string>& programs) {
+  std::string what = "programs";
+  for (auto& p : programs) what += "\n" + p;
+  return cached_tree(what, [&] { return programs_tree(programs); });
 }
 
 }  // namespace zbuild::toolchain

@@ -35,6 +35,9 @@ Result<Tree> programs_tree(const std::vector<std::string>& programs);
 
 // discover() through the per-user cache.
 Result<Tree> cached(const std::string& compiler);
+// programs_tree() through the same cache (it runs ldd on every program and library: a build
+// with archive steps would pay that on every submit).
+Result<Tree> cached_programs(const std::vector<std::string>& programs);
 
 // The shared libraries (and loader) a dynamic ELF file needs, as ldd resolves them on this
 // host; empty for anything else.
