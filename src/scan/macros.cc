@@ -280,8 +280,13 @@ class Expander {
       bool pasted = (j + 1 < b.size() && is_punct(b[j + 1], "##")) || (j > 0 && is_punct(b[j - 1], "##"));
       std::vector<PTok> arg = args[k];
       if (!pasted) {
+        if (depth_ >= kMaxDepth) {   // F(F(F(...))) nested past any real header: cannot tell
+          unknown = true;
+          return out;
+        }
         Expander sub(cx_, in_if_);
         sub.budget_ = budget_;
+        sub.depth_ = depth_ + 1;
         arg = sub.run(std::move(arg));
         budget_ = sub.budget_;
         if (sub.unknown) unknown = true;
@@ -324,9 +329,11 @@ class Expander {
     return out;
   }
 
+  static constexpr int kMaxDepth = 200;
   const EvalContext& cx_;
   bool in_if_;
-  int budget_ = 20000;
+  int budget_ = 20000;   // tokens taken off the stack, in all: expansion that explodes is unknown
+  int depth_ = 0;        // nesting of argument expansions
 };
 
 struct Val {
@@ -347,6 +354,16 @@ class Parser {
   }
 
  private:
+  // Nesting (parentheses, unary operators) deeper than any real condition: the expression is bad
+  // (maybe), not a stack overflow.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& q) : p(q) {
+      if (++p.depth_ > 256) p.bad = true;
+    }
+    ~Nest() { --p.depth_; }
+  };
+
   const Token* peek() const { return i_ < t_.size() ? &t_[i_].t : nullptr; }
   bool accept(std::string_view p) {
     if (peek() && is_punct(*peek(), p)) {
@@ -363,6 +380,8 @@ class Parser {
   }
 
   Val conditional() {
+    Nest nest(*this);
+    if (bad) return Val{false, 0, false};
     Val c = binary(0);
     if (!accept("?")) return c;
     Val a = comma();
@@ -439,6 +458,8 @@ class Parser {
   }
 
   Val unary() {
+    Nest nest(*this);
+    if (bad) return Val{false, 0, false};
     if (accept("!")) {
       Val v = unary();
       return v.known ? Val{true, v.v ? 0u : 1u, false} : Val{false, 0, false};
@@ -523,6 +544,7 @@ class Parser {
   const std::vector<PTok>& t_;
   bool cpp_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 std::vector<PTok> wrap(std::vector<Token> toks) {

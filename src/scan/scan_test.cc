@@ -123,6 +123,26 @@ TEST_CASE("#if conditions evaluate in three values over the macro table") {
   CHECK(eval_condition("1.5", cx) == Tri::Maybe);
   m.undef("ONE", true);
   CHECK(eval_condition("defined ONE", cx) == Tri::False);
+  // Hostile nesting: an answer (maybe), not a stack overflow.
+  CHECK(eval_condition(std::string(100000, '(') + "1" + std::string(100000, ')'), cx) == Tri::Maybe);
+  CHECK(eval_condition(std::string(100000, '!') + "1", cx) == Tri::Maybe);
+  std::string q;
+  for (int i = 0; i < 50000; ++i) q += "1 ? ";
+  q += "1";
+  for (int i = 0; i < 50000; ++i) q += " : 0";
+  CHECK(eval_condition(q, cx) == Tri::Maybe);
+  m.define("G(x) x", true);
+  std::string nested;
+  for (int i = 0; i < 20000; ++i) nested += "G(";
+  nested += "1" + std::string(20000, ')');
+  CHECK(eval_condition(nested, cx) == Tri::Maybe);
+  CHECK(eval_condition("G(G(G(1)))", cx) == Tri::True);
+  m.define("A B B B B B B B B B B", true);   // every level doubles: the budget stops it
+  m.define("B C C C C C C C C C C", true);
+  m.define("C D D D D D D D D D D", true);
+  m.define("D E E E E E E E E E E", true);
+  m.define("E 1 1 1 1 1 1 1 1 1 1", true);
+  CHECK(eval_condition("A", cx) == Tri::Maybe);
 }
 
 TEST_CASE("include guards are recognised only when they wrap the whole file") {
