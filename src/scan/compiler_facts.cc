@@ -1,6 +1,8 @@
 #include "scan/compiler_facts.h"
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 
 #include "common/command_policy.h"
 #include "common/digest.h"
@@ -205,10 +207,24 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
   for (auto& a : o.probe_argv) h.field(a);
   h.field(env.size());
   for (auto& e : env) h.field(e);
-  std::string file = cache_dir.empty() ? std::string() : cache_dir + "/" + h.finish().hex();
+  std::string key = h.finish().hex();
+  static std::mutex mu;
+  static std::map<std::string, CompilerFacts> memo;   // per process: the file is read once
+  auto remember = [&](CompilerFacts f) {
+    auto t = std::make_shared<MacroTable>();
+    for (auto& d : f.predefined) t->define(d, true);
+    f.table = std::move(t);
+    std::lock_guard lock(mu);
+    return memo.emplace(key, std::move(f)).first->second;
+  };
+  {
+    std::lock_guard lock(mu);
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+  }
+  std::string file = cache_dir.empty() ? std::string() : cache_dir + "/" + key;
   if (!file.empty()) {
     if (auto text = read_file(file); text.ok()) {
-      if (auto f = decode_facts(text.value()); f.ok()) return f;
+      if (auto f = decode_facts(text.value()); f.ok()) return remember(std::move(f.value()));
     }
   }
   auto ask = [&](std::initializer_list<const char*> extra) -> Result<ProcessResult> {
@@ -231,12 +247,13 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
   std::vector<std::string> user;
   for (auto& u : o.user_dirs) user.push_back(normal_abs(cwd, u));
   auto f = parse_compiler_facts(dm.value().out, dm.value().err, deps.value().out, cwd, user);
-  if (f.ok() && !file.empty()) {
+  if (!f.ok()) return f;
+  if (!file.empty()) {
     std::error_code ec;
     fs::create_directories(cache_dir, ec);
     (void)write_file_atomic(file, encode_facts(f.value()));
   }
-  return f;
+  return remember(std::move(f.value()));
 }
 
 ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd) {
@@ -246,6 +263,7 @@ ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd)
   req.cplusplus = o.cplusplus;
   req.paths = std::move(f.paths);
   req.predefined = std::move(f.predefined);
+  req.predefined_table = std::move(f.table);
   req.preincluded = std::move(f.preincluded);
   req.command_macros = std::move(o.command_macros);
   req.forced_includes = std::move(o.forced_includes);

@@ -13,12 +13,14 @@
 // A file that does not read as this is a miss.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/result.h"
 #include "scan/include_scan.h"
+#include "scan/macros.h"
 
 namespace zbuild::scan {
 
@@ -41,6 +43,7 @@ struct CompilerFacts {
   SearchPath paths;
   std::vector<std::string> predefined;
   std::vector<std::string> preincluded;   // absolute
+  std::shared_ptr<const MacroTable> table;   // `predefined` read (compiler_facts() fills it)
 };
 
 // From the probes' output: stdout of -dM, stderr of -v, stdout of -M. `user_dirs` (absolute,
@@ -51,7 +54,7 @@ Result<CompilerFacts> parse_compiler_facts(const std::string& dm, const std::str
 std::string encode_facts(const CompilerFacts& f);
 Result<CompilerFacts> decode_facts(const std::string& text);
 
-// Asks the compiler (or the cache). `compiler_id` identifies the compiler's contents (its
+// Asks the compiler (or the cache; or this process's memory: a graph asks once per flag set). `compiler_id` identifies the compiler's contents (its
 // digest); `cache_dir` empty: no cache. `env` non-empty: the probes' whole environment (part of
 // the key), else they inherit this process's.
 Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cwd, const std::string& compiler_id,

@@ -124,7 +124,9 @@ class Walker {
   }
 
   ScanResult run() {
-    for (auto& d : req_.predefined) macros_.define(d, true);
+    if (req_.predefined_table) macros_ = MacroTable(req_.predefined_table);
+    else
+      for (auto& d : req_.predefined) macros_.define(d, true);
     for (auto& [kind, v] : req_.command_macros) {
       if (kind == 'U') {
         macros_.undef(v, true);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "scan/directives.h"
@@ -58,7 +59,7 @@ class DiskFiles : public FileSource {
   uint64_t bytes_read() const { return bytes_; }
 
  private:
-  std::map<std::string, std::optional<Id>> found_;
+  std::unordered_map<std::string, std::optional<Id>> found_;
   std::map<Id, std::shared_ptr<const FileInfo>> loaded_;
   uint64_t bytes_ = 0;
 };
@@ -72,6 +73,7 @@ struct ScanRequest {
   bool cplusplus = false;
   SearchPath paths;
   std::vector<std::string> predefined;                      // #define texts ("NAME BODY") from the compiler
+  std::shared_ptr<const class MacroTable> predefined_table; // the same, already read (then `predefined` is ignored)
   std::vector<std::pair<char, std::string>> command_macros;   // ('D', "X=1") / ('U', "X"), in order
   std::vector<std::string> forced_includes;                 // -include FILE, in order
   std::vector<std::string> preincluded;                     // read first, as system files (absolute)

@@ -68,8 +68,8 @@ void MacroTable::undef(std::string_view text, bool certain) {
   size_t e = name_end(text);
   if (e == 0) return;
   std::string name(text.substr(0, e));
-  if (certain) map_.erase(name);
-  else map_[name] = Entry{State::Unknown, {}};
+  if (certain && !base_) map_.erase(name);
+  else map_[name] = Entry{certain ? State::Undefined : State::Unknown, {}};
 }
 
 namespace {
@@ -89,12 +89,14 @@ MacroTable::State MacroTable::defined(const std::string& name) const {
 
 MacroTable::State MacroTable::state(const std::string& name) const {
   auto it = map_.find(name);
-  return it == map_.end() ? State::Undefined : it->second.state;
+  if (it != map_.end()) return it->second.state;
+  return base_ ? base_->state(name) : State::Undefined;
 }
 
 const Macro* MacroTable::get(const std::string& name) const {
   auto it = map_.find(name);
-  return it == map_.end() || it->second.state != State::Defined ? nullptr : &it->second.macro;
+  if (it != map_.end()) return it->second.state == State::Defined ? &it->second.macro : nullptr;
+  return base_ ? base_->get(name) : nullptr;
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,10 @@ struct Macro {
 class MacroTable {
  public:
   enum class State : uint8_t { Undefined, Defined, Unknown };
+  MacroTable() = default;
+  // A table over `base` (the compiler's predefined macros, shared by every scan with the same
+  // facts): lookups fall through to it, changes stay here.
+  explicit MacroTable(std::shared_ptr<const MacroTable> base) : base_(std::move(base)) {}
   // `text` is a #define's rest: "NAME body" or "NAME(params) body". `certain`: on a path the
   // scan knows is taken; else the macro's state becomes unknown. False when `text` is malformed.
   bool define(std::string_view text, bool certain);
@@ -46,6 +51,7 @@ class MacroTable {
     Macro macro;
   };
   std::unordered_map<std::string, Entry> map_;
+  std::shared_ptr<const MacroTable> base_;
 };
 
 // What an expression needs besides macros: whether it is C++ (true/false), and the answer of

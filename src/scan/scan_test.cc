@@ -145,6 +145,20 @@ TEST_CASE("#if conditions evaluate in three values over the macro table") {
   CHECK(eval_condition("A", cx) == Tri::Maybe);
 }
 
+TEST_CASE("a table over shared predefined macros changes only itself") {
+  auto base = std::make_shared<MacroTable>();
+  base->define("__GNUC__ 12", true);
+  base->define("KEEP 1", true);
+  MacroTable t(base);
+  t.undef("__GNUC__", true);
+  t.define("KEEP 2", true);
+  t.define("NEW 3", true);
+  auto cx = cx_of(t);
+  CHECK(eval_condition("!defined(__GNUC__) && KEEP == 2 && NEW == 3", cx) == Tri::True);
+  auto bx = cx_of(*base);
+  CHECK(eval_condition("__GNUC__ == 12 && KEEP == 1 && !defined(NEW)", bx) == Tri::True);
+}
+
 TEST_CASE("include guards are recognised only when they wrap the whole file") {
   CHECK(file_info("#ifndef G\n#define G\n#include <a.h>\n#endif\n").guard == "G");
   CHECK(file_info("#if !defined(G)\n#define G\n#endif\n").guard == "G");
@@ -247,7 +261,7 @@ TEST_CASE("scan options split what the scan applies from what the compiler is as
   CHECK(scan_options({"gcc", "-o", "x.c", "-c", "a.c"}).source == "a.c");   // an option's value is not the source
   CHECK_FALSE(scan_options({"gcc", "-c", "a.c", "b.c"}).unsupported.empty());
   CHECK_FALSE(scan_options({"gcc", "-c", "a.s"}).unsupported.empty());
-  auto f = decode_facts(encode_facts(CompilerFacts{SearchPath{{"q"}, {"b", "s"}, {false, true}}, {"X 1"}, {"/p.h"}}));
+  auto f = decode_facts(encode_facts(CompilerFacts{SearchPath{{"q"}, {"b", "s"}, {false, true}}, {"X 1"}, {"/p.h"}, nullptr}));
   REQUIRE(f.ok());
   CHECK(f.value().paths.bracket_system == std::vector<bool>{false, true});
   CHECK(f.value().preincluded == std::vector<std::string>{"/p.h"});
