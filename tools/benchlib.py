@@ -267,6 +267,16 @@ def append_csv(name, header, rows):
     return path
 
 
+def summary(bench, **figures):
+    """A benchmark's headline figures as one JSON line in $ZBUILD_BENCH_SUMMARY, when set: how
+    tools/bench-speed collects the rows of its table from the scripts it runs."""
+    path = os.environ.get("ZBUILD_BENCH_SUMMARY")
+    if not path:
+        return
+    with open(path, "a") as f:
+        f.write(json.dumps({"bench": bench, "rev": git_rev(), "machine": machine_note(), **figures}) + "\n")
+
+
 def now_iso():
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
