@@ -14,6 +14,7 @@
 #include "proto/action.h"
 #include "worker/blob_cache.h"
 #include "worker/host_check.h"
+#include "worker/slot_sandbox.h"
 
 namespace zbuild::worker {
 
@@ -68,7 +69,10 @@ class Executor {
   Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts, SandboxPolicy policy = {})
       : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts), policy_(std::move(policy)) {}
 
-  ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide());
+  // `slot`: the slot's sandbox; with bubblewrap, tasks on this host's files run through it (their
+  // folder in its area), others in a bubblewrap of their own under the sandbox root.
+  ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
+                 TaskSandbox* slot = nullptr);
   void cleanup(const ExecResult& r);
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the
