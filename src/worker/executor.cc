@@ -1,9 +1,11 @@
 #include "worker/executor.h"
 
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/command_policy.h"
 #include "common/fs.h"
@@ -199,8 +201,17 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   fs::path sb = (helper ? helper->area() : sandbox_root_) / name;
   r.sandbox = sb;
   std::error_code ec;
-  fs::remove_all(sb, ec);
-  fs::create_directories(sb, ec);
+  // A fresh folder is a new inode (costly on some file systems, ext4 without a journal most);
+  // a slot sandbox's tasks take over the last task's folder, emptied, under their own new name.
+  bool placed = false;
+  if (helper) {
+    r.spare = helper->area() / ".spare";
+    placed = ::rename(r.spare.c_str(), sb.c_str()) == 0;
+  }
+  if (!placed && ::mkdir(sb.c_str(), 0755) != 0) {
+    fs::remove_all(sb, ec);
+    fs::create_directories(sb, ec);
+  }
   if (ec) {
     r.infra_error = "sandbox " + sb.string() + ": " + ec.message();
     return r;
@@ -252,6 +263,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     t.output_cap = 4u << 20;
     pr = helper->run(t);
     if (!pr.ok()) {
+      r.spare.clear();   // the helper failed: its task's processes may not all be gone yet
       r.infra_error = pr.error().message;
       return r;
     }
@@ -318,8 +330,36 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   return r;
 }
 
+// Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
+// (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
+// reset. False when anything could not be undone.
+static bool empty_for_reuse(const fs::path& dir) {
+  auto reset = [](const fs::path& d) {
+    if (::chmod(d.c_str(), 0755) != 0) return false;
+    char names[4096];
+    ssize_t n = ::llistxattr(d.c_str(), names, sizeof names);
+    if (n < 0) return false;
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
+      if (::lremovexattr(d.c_str(), names + i) != 0) return false;
+    }
+    return true;
+  };
+  std::error_code ec;
+  fs::path tmp = dir / ".zbuild-tmp";
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->path() == tmp && it->is_directory(ec) && !it->is_symlink(ec)) continue;
+    fs::remove_all(it->path(), ec);
+  }
+  if (ec) return false;
+  for (auto it = fs::directory_iterator(tmp, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    fs::remove_all(it->path(), ec);
+  }
+  return !ec && reset(dir) && reset(tmp);
+}
+
 void Executor::cleanup(const ExecResult& r) {
   if (r.sandbox.empty()) return;
+  if (!r.spare.empty() && empty_for_reuse(r.sandbox) && ::rename(r.sandbox.c_str(), r.spare.c_str()) == 0) return;
   std::error_code ec;
   fs::remove_all(r.sandbox, ec);
 }

@@ -26,6 +26,9 @@ struct ExecResult {
   std::string infra_error;   // non-empty: did not run properly; the daemon retries elsewhere
   int64_t run_ms = 0;
   std::filesystem::path sandbox;   // still present until cleanup()
+  // Non-empty: cleanup() empties the folder and keeps it here for the slot's next task (a slot
+  // sandbox leaves no process of the task that could still write into it).
+  std::filesystem::path spare;
 };
 
 // What a worker lets a task do (issue: safe to expose). Programs: the usual C/C++ toolchain

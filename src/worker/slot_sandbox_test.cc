@@ -276,4 +276,24 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   CHECK(r.sandbox == s.s->area() / "exec-1");
   ex.cleanup(r);
   CHECK_FALSE(fs::exists(s.s->area() / "exec-1"));
+
+  // The next task takes over the folder, emptied, whatever the last one did to it.
+  a.argv = {"sh", "-c", "cd .. && mkdir -p locked/deep && touch locked/deep/f .zbuild-tmp/t && chmod 000 locked && "
+                        "chmod 777 . .zbuild-tmp && python3 -c \"import os; os.setxattr('.', 'user.zb', b'left')\"; "
+                        "echo made > sub/out.txt"};
+  auto r2 = ex.run(a, "exec-2", host, s.s.get());
+  REQUIRE(r2.infra_error.empty());
+  CHECK(r2.exit_code == 0);
+  CHECK(r2.err.empty());
+  ex.cleanup(r2);
+  a.argv = {"sh", "-c", "cd .. && ls -A && ls -A .zbuild-tmp && stat -c %a . .zbuild-tmp && "
+                        "python3 -c \"import os; print(os.listxattr('.'))\"; echo made > sub/out.txt"};
+  auto r3 = ex.run(a, "exec-3", host, s.s.get());
+  REQUIRE(r3.infra_error.empty());
+  CHECK(r3.exit_code == 0);
+  CHECK(r3.out == ".zbuild-tmp\nsub\n755\n755\n[]\n");
+  CHECK(r3.err.empty());
+  ex.cleanup(r3);
+  CHECK(fs::exists(s.s->area() / ".spare"));
+  CHECK_FALSE(fs::exists(s.s->area() / "exec-3"));
 }
