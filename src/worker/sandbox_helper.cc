@@ -7,9 +7,11 @@
 // namespaces. That process, PID 1 of its namespace (`task init` below), builds a new root on a
 // fresh tmpfs — this host's system folders and /dev bound read-only, the task's folder
 // read-write at the path the task expects, a fresh /proc and /dev/shm — pivots into it (so
-// /.zbuild, the other tasks' folders and this helper are gone), drops every capability, sets
-// no_new_privs, and forks the task's command (PID 2) with exactly the task's environment and
-// its address-space limit. When the command exits, init exits: the kernel kills whatever the
+// /.zbuild, the other tasks' folders and this helper are gone), drops every capability (the
+// bounding set is emptied and no_new_privs set once, at the helper's start, and inherited),
+// and starts the task's command (PID 2) with exactly the task's environment and its
+// address-space limit. PID 2, not 1: the command gets signals as it would anywhere (an init
+// ignores those it has no handler for), and init reaps what the command orphans. When the command exits, init exits: the kernel kills whatever the
 // task left running before the helper answers, and so does a timeout (init is killed).
 //
 // libc only; single-threaded. Every request byte is checked (sandbox_protocol.h); a malformed
@@ -226,19 +228,26 @@ void build_root(const sp::Request& r) {
   }
 }
 
-void drop_privileges() {
+// Once, at the helper's start: what no process started from here may ever gain back — an
+// empty capability bounding set and ambient set, root without capabilities at exec, no new
+// privileges. The helper keeps its own effective capabilities (mounts, namespaces); every task
+// inherits the rest and drops those too (drop_capabilities).
+void lock_down() {
   if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                                    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) != 0) {
-    fail("securebits");
+    die("securebits");
   }
   for (int c = 0; c <= g_last_cap; ++c) {
-    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) fail("capability bounding set");
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) die("capability bounding set");
   }
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail("ambient capabilities");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient capabilities");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
+}
+
+void drop_capabilities() {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capset, &hdr, data) != 0) fail("capabilities");
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
 }
 
 // execvpe with the task's own PATH (the helper's environment is empty).
@@ -270,28 +279,40 @@ void drop_privileges() {
   fail("exec", sp::kExecFailed);
 }
 
+struct Command {
+  const sp::Request* r;
+  int out, err;
+};
+
+// PID 2: the task's command. Started with CLONE_VM|CLONE_VFORK on its own stack (no page
+// tables copied; init waits until it has exec'd): only system calls until execve.
+int command_main(void* arg) {
+  const Command& c = *static_cast<const Command*>(arg);
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || dup2(in, 0) < 0 || dup2(c.out, 1) < 0 || dup2(c.err, 2) < 0) fail("stdio");
+  if (c.r->memory_limit_bytes > 0) {
+    rlimit lim{c.r->memory_limit_bytes, c.r->memory_limit_bytes};
+    if (setrlimit(RLIMIT_AS, &lim) != 0) fail("memory limit");
+  }
+  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail("close fds");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  exec_command(*c.r);
+}
+
+alignas(64) char g_command_stack[64 * 1024];
+
 [[noreturn]] void task_init(const sp::Request& r, int out, int err, int status_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   build_root(r);
   if (chdir(r.cwd) != 0) fail("chdir");
-  drop_privileges();
+  drop_capabilities();
   // Not dumpable: the task, with the same (empty) credentials, cannot ptrace its init.
   prctl(PR_SET_DUMPABLE, 0);
-  pid_t main_pid = fork();
-  if (main_pid < 0) fail("fork");
-  if (main_pid == 0) {
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) fail("stdio");
-    if (r.memory_limit_bytes > 0) {
-      rlimit lim{r.memory_limit_bytes, r.memory_limit_bytes};
-      if (setrlimit(RLIMIT_AS, &lim) != 0) fail("memory limit");
-    }
-    if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail("close fds");
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    exec_command(r);
-  }
+  Command c{&r, out, err};
+  pid_t main_pid = clone(command_main, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  if (main_pid < 0) fail("start the command");
   close(out);
   close(err);
   close(g_fail_fd);
@@ -482,6 +503,7 @@ int main(int argc, char** argv) {
     std::fclose(f);
   }
   scan_root();
+  lock_down();
   if (mkdir(kRoot, 0700) != 0 && errno != EEXIST) die("mkdir " "/.zbuild/root");
   for (;;) {
     int fds[2] = {-1, -1};

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ namespace {
 constexpr int kHelperFd = 3;                 // the helper's end of the socket, in the helper
 constexpr int64_t kAnswerGraceMs = 10000;    // a helper silent this long past the timeout is killed
 constexpr int64_t kStartTimeoutMs = 10000;   // the probe task at start
+constexpr int kStopGraceMs = 2000;           // an idle helper told to stop exits within this
 
 std::string errno_text(const std::string& what, int e) { return what + ": " + std::strerror(e); }
 
@@ -149,10 +151,15 @@ Result<std::unique_ptr<SlotSandbox>> SlotSandbox::start(const Config& c) {
 SlotSandbox::~SlotSandbox() { stop(); }
 
 void SlotSandbox::stop() {
-  if (sock_ >= 0) ::close(sock_);   // the helper sees the end of its stream and exits
+  if (sock_ >= 0) ::close(sock_);   // the helper sees the end of its stream and exits, and so does bubblewrap
   sock_ = -1;
   if (pid_ > 0) {
-    ::kill(-pid_, SIGKILL);   // bubblewrap's group; --die-with-parent takes the sandbox along
+    // A short grace (the helper exits at once when idle), then bubblewrap's group is killed;
+    // --die-with-parent takes the sandbox along.
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    pollfd p{pidfd, POLLIN, 0};
+    if (pidfd < 0 || ::poll(&p, 1, kStopGraceMs) != 1) ::kill(-pid_, SIGKILL);
+    if (pidfd >= 0) ::close(pidfd);
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
