@@ -60,6 +60,14 @@ Entry g_entries[64];
 int g_nentries = 0;
 int g_last_cap = 40;
 
+// The parts of each task's /proc made read-only (as bubblewrap does), and whether this kernel
+// has them; whether bubblewrap's /dev has a shm folder (each task gets a tmpfs of its own there).
+constexpr int kKnobCount = 4;
+constexpr const char* kKnobs[kKnobCount] = {"/.zbuild/root/proc/sys", "/.zbuild/root/proc/sysrq-trigger",
+                                            "/.zbuild/root/proc/irq", "/.zbuild/root/proc/bus"};
+bool g_knob_present[kKnobCount];
+bool g_dev_shm = false;
+
 uint8_t g_body[sp::kMaxBody];
 char* g_argv[sp::kMaxArgs + 1];
 char* g_env[sp::kMaxEnv + 1];
@@ -210,15 +218,14 @@ void build_root(const sp::Request& r) {
   if (mount_setattr(AT_FDCWD, at, 0, &rw, sizeof rw) != 0) fail("task folder");
   if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) fail("proc");
   // As bubblewrap does: the kernel's knobs in /proc read-only.
-  static const char* const kKnobs[] = {"/.zbuild/root/proc/sys", "/.zbuild/root/proc/sysrq-trigger",
-                                      "/.zbuild/root/proc/irq", "/.zbuild/root/proc/bus"};
-  for (const char* knob : kKnobs) {
-    if (access(knob, F_OK) != 0) continue;
+  for (int i = 0; i < kKnobCount; ++i) {
+    if (!g_knob_present[i]) continue;
+    const char* knob = kKnobs[i];
     if (mount(knob, knob, nullptr, MS_BIND | MS_REC, nullptr) != 0 || mount_setattr(AT_FDCWD, knob, AT_RECURSIVE, &ro, sizeof ro) != 0) {
       fail("proc read-only parts");
     }
   }
-  if (access("/.zbuild/root/dev/shm", F_OK) == 0 &&
+  if (g_dev_shm &&
       mount("tmpfs", "/.zbuild/root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
     fail("dev/shm");
   }
@@ -503,6 +510,8 @@ int main(int argc, char** argv) {
     std::fclose(f);
   }
   scan_root();
+  for (int i = 0; i < kKnobCount; ++i) g_knob_present[i] = access(kKnobs[i] + std::strlen(kRoot), F_OK) == 0;
+  g_dev_shm = access("/dev/shm", F_OK) == 0;
   lock_down();
   if (mkdir(kRoot, 0700) != 0 && errno != EEXIST) die("mkdir " "/.zbuild/root");
   for (;;) {
