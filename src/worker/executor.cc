@@ -256,6 +256,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     t.folder = name;
     t.mount_at = at_root ? a.root : sb.string();
     t.cwd = at_root ? inner_cwd : ps.cwd;
+    while (t.cwd.size() > 1 && t.cwd.back() == '/') t.cwd.pop_back();
     t.argv = at_root ? a.argv : map_argv(a, sb.string());
     t.env = std::move(env);
     t.timeout_ms = a.timeout_ms;

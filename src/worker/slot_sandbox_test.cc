@@ -296,4 +296,13 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   ex.cleanup(r3);
   CHECK(fs::exists(s.s->area() / ".spare"));
   CHECK_FALSE(fs::exists(s.s->area() / "exec-3"));
+
+  // No exec root: the task sees its folder at its own path on this host.
+  ActionSpec plain;
+  plain.argv = {"sh", "-c", "pwd"};
+  auto r4 = ex.run(plain, "exec-4", host, s.s.get());
+  REQUIRE(r4.infra_error.empty());
+  CHECK(r4.exit_code == 0);
+  CHECK(r4.out == (s.s->area() / "exec-4").string() + "\n");
+  ex.cleanup(r4);
 }
