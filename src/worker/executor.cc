@@ -1,15 +1,18 @@
 #include "worker/executor.h"
 
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/command_policy.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/subprocess.h"
 #include "proto/root_free.h"
+#include "worker/sandbox_protocol.h"
 
 namespace zbuild::worker {
 
@@ -101,32 +104,12 @@ std::string probe_bwrap() {
   return bwrap;
 }
 
-// The command wrapped in the sandbox: bubblewrap with only `sb` writable (everything else,
-// the toolchain included, read-only or absent), no network; and an address-space limit.
-// With bubblewrap the sandbox is mounted at the client's exec root itself, so the command sees
-// exactly the paths it would see on the submitting host (debug info, rpaths, __FILE__ need no
-// mapping); without it the sandbox stands in for the root and argv is mapped.
-// The system folders the sandbox shows: this host's, or a shipped toolchain's root (each of its
-// top-level folders bound read-only, each top-level link made again).
-static std::vector<std::string> system_binds(const fs::path& toolchain_root) {
-  if (toolchain_root.empty()) {
-    return {"--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
-            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-            "--ro-bind-try", "/opt", "/opt"};
-  }
-  std::vector<std::string> b;
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(toolchain_root, ec)) {
-    std::string top = "/" + e.path().filename().string();
-    if (e.is_symlink(ec)) b.insert(b.end(), {"--symlink", fs::read_symlink(e.path(), ec).string(), top});
-    else b.insert(b.end(), {"--ro-bind", e.path().string(), top});
-  }
-  return b;
-}
-
+// The command wrapped in the sandbox, per task (tasks with a shipped toolchain; the others run
+// through their slot's resident helper, worker/slot_sandbox.h): bubblewrap with only `sb`
+// writable (everything else, the toolchain included, read-only or absent), no network; and an
+// address-space limit. With bubblewrap the sandbox is mounted at the client's exec root itself,
+// so the command sees exactly the paths it would see on the submitting host (debug info, rpaths,
+// __FILE__ need no mapping); without it the sandbox stands in for the root and argv is mapped.
 static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vector<std::string>& argv,
                                           const std::string& sb, const std::string& mount_at,
                                           const std::string& cwd, const std::vector<std::string>& env,
@@ -137,7 +120,7 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
   }
   if (p.use_bwrap) {
     std::vector<std::string> b = {p.bwrap, "--unshare-all", "--die-with-parent", "--new-session"};
-    auto sys = system_binds(toolchain_root);
+    auto sys = bwrap_system_binds(toolchain_root);
     b.insert(b.end(), sys.begin(), sys.end());
     b.insert(b.end(), {"--proc", "/proc", "--dev", "/dev",
                        "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--clearenv"});
@@ -190,7 +173,7 @@ static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
   return {};
 }
 
-ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host) {
+ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host, TaskSandbox* slot) {
   const fs::path& toolchain_root = host.shipped_root;
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -212,11 +195,23 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     r.infra_error = hc.error().message;
     return r;
   }
-  fs::path sb = sandbox_root_ / name;
+  // Tasks with this host's files run through the slot's helper; a shipped toolchain's root is
+  // not what the helper shows, so those keep a bubblewrap of their own (started per task).
+  TaskSandbox* helper = policy_.use_bwrap && toolchain_root.empty() ? slot : nullptr;
+  fs::path sb = (helper ? helper->area() : sandbox_root_) / name;
   r.sandbox = sb;
   std::error_code ec;
-  fs::remove_all(sb, ec);
-  fs::create_directories(sb, ec);
+  // A fresh folder is a new inode (costly on some file systems, ext4 without a journal most);
+  // a slot sandbox's tasks take over the last task's folder, emptied, under their own new name.
+  bool placed = false;
+  if (helper) {
+    r.spare = helper->area() / ".spare";
+    placed = ::rename(r.spare.c_str(), sb.c_str()) == 0;
+  }
+  if (!placed && ::mkdir(sb.c_str(), 0755) != 0) {
+    fs::remove_all(sb, ec);
+    fs::create_directories(sb, ec);
+  }
   if (ec) {
     r.infra_error = "sandbox " + sb.string() + ": " + ec.message();
     return r;
@@ -244,7 +239,8 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   ProcessSpec ps;
   ps.cwd = (sb / a.cwd).lexically_normal().string();
   bool at_root = policy_.use_bwrap && a.root.size() > 1 && a.root[0] == '/' && !a.root.starts_with("/usr") &&
-                 !a.root.starts_with("/proc") && !a.root.starts_with("/dev");
+                 !a.root.starts_with("/proc") && !a.root.starts_with("/dev") &&
+                 (!helper || sandbox_protocol::detail::clean_absolute(a.root.c_str()));
   // The command's environment: the worker's fixed variables, then the task's (checked above).
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin",
                                   "HOME=" + (at_root ? a.root : sb.string()),
@@ -252,9 +248,27 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
                                                        : (sb / ".zbuild-tmp").string())};
   for (auto& e : a.env) env.push_back(e);
   ps.use_env = true;
-  if (at_root) {
-    std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
-    while (inner_cwd.size() > 1 && inner_cwd.back() == '/') inner_cwd.pop_back();   // gcc records it as given
+  std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
+  while (inner_cwd.size() > 1 && inner_cwd.back() == '/') inner_cwd.pop_back();   // gcc records it as given
+  Result<ProcessResult> pr = make_error("");
+  if (helper) {
+    SandboxTask t;
+    t.folder = name;
+    t.mount_at = at_root ? a.root : sb.string();
+    t.cwd = at_root ? inner_cwd : ps.cwd;
+    while (t.cwd.size() > 1 && t.cwd.back() == '/') t.cwd.pop_back();
+    t.argv = at_root ? a.argv : map_argv(a, sb.string());
+    t.env = std::move(env);
+    t.timeout_ms = a.timeout_ms;
+    t.memory_limit_mb = policy_.memory_limit_mb;
+    t.output_cap = 4u << 20;
+    pr = helper->run(t);
+    if (!pr.ok()) {
+      r.spare.clear();   // the helper failed: its task's processes may not all be gone yet
+      r.infra_error = pr.error().message;
+      return r;
+    }
+  } else if (at_root) {
     ps.argv = sandboxed(policy_, a.argv, sb.string(), a.root, inner_cwd, env, toolchain_root);
     ps.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   } else if (policy_.use_bwrap) {
@@ -264,12 +278,14 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     ps.argv = sandboxed(policy_, map_argv(a, sb.string()), sb.string(), sb.string(), ps.cwd, env, toolchain_root);
     ps.env = env;   // --sandbox none: the operator's choice; the variables were still checked
   }
-  ps.timeout_ms = a.timeout_ms;
-  ps.output_cap = 4u << 20;
-  auto pr = run_process(ps);
-  if (!pr.ok()) {
-    r.infra_error = "cannot start: " + pr.error().message;
-    return r;
+  if (!helper) {
+    ps.timeout_ms = a.timeout_ms;
+    ps.output_cap = 4u << 20;
+    pr = run_process(ps);
+    if (!pr.ok()) {
+      r.infra_error = "cannot start: " + pr.error().message;
+      return r;
+    }
   }
   auto& p = pr.value();
   r.run_ms = p.duration_ms;
@@ -315,8 +331,36 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   return r;
 }
 
+// Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
+// (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
+// reset. False when anything could not be undone.
+static bool empty_for_reuse(const fs::path& dir) {
+  auto reset = [](const fs::path& d) {
+    if (::chmod(d.c_str(), 0755) != 0) return false;
+    char names[4096];
+    ssize_t n = ::llistxattr(d.c_str(), names, sizeof names);
+    if (n < 0) return false;
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
+      if (::lremovexattr(d.c_str(), names + i) != 0) return false;
+    }
+    return true;
+  };
+  std::error_code ec;
+  fs::path tmp = dir / ".zbuild-tmp";
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->path() == tmp && it->is_directory(ec) && !it->is_symlink(ec)) continue;
+    fs::remove_all(it->path(), ec);
+  }
+  if (ec) return false;
+  for (auto it = fs::directory_iterator(tmp, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    fs::remove_all(it->path(), ec);
+  }
+  return !ec && reset(dir) && reset(tmp);
+}
+
 void Executor::cleanup(const ExecResult& r) {
   if (r.sandbox.empty()) return;
+  if (!r.spare.empty() && empty_for_reuse(r.sandbox) && ::rename(r.sandbox.c_str(), r.spare.c_str()) == 0) return;
   std::error_code ec;
   fs::remove_all(r.sandbox, ec);
 }

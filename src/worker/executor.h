@@ -14,6 +14,7 @@
 #include "proto/action.h"
 #include "worker/blob_cache.h"
 #include "worker/host_check.h"
+#include "worker/slot_sandbox.h"
 
 namespace zbuild::worker {
 
@@ -25,6 +26,9 @@ struct ExecResult {
   std::string infra_error;   // non-empty: did not run properly; the daemon retries elsewhere
   int64_t run_ms = 0;
   std::filesystem::path sandbox;   // still present until cleanup()
+  // Non-empty: cleanup() empties the folder and keeps it here for the slot's next task (a slot
+  // sandbox leaves no process of the task that could still write into it).
+  std::filesystem::path spare;
 };
 
 // What a worker lets a task do (issue: safe to expose). Programs: the usual C/C++ toolchain
@@ -68,7 +72,10 @@ class Executor {
   Executor(std::filesystem::path sandbox_root, BlobCache& cache, HostFileChecker& hosts, SandboxPolicy policy = {})
       : sandbox_root_(std::move(sandbox_root)), cache_(cache), hosts_(hosts), policy_(std::move(policy)) {}
 
-  ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide());
+  // `slot`: the slot's sandbox; with bubblewrap, tasks on this host's files run through it (their
+  // folder in its area), others in a bubblewrap of their own under the sandbox root.
+  ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
+                 TaskSandbox* slot = nullptr);
   void cleanup(const ExecResult& r);
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the

@@ -106,7 +106,20 @@ class Worker {
                           "(user namespaces blocked?); install bubblewrap, or run tasks unsandboxed with "
                           "--sandbox none on a host you trust");
       }
-      log::info("sandbox: bubblewrap (only the task's directory writable, /usr read-only, no network)");
+      // One resident sandbox helper per slot (worker/slot_sandbox.h), each with its own area.
+      std::string helper = find_sandbox_helper();
+      for (int i = 0; i < opts_.slots; ++i) {
+        std::error_code aec;
+        auto area = std::filesystem::weakly_canonical(fs_root() / "sandbox", aec) / std::to_string(i);
+        auto s = SlotSandbox::start({policy.bwrap, helper, area});
+        if (!s.ok()) {
+          return make_error("refusing to start: slot " + std::to_string(i) + ": " + s.error().message +
+                            "; or run tasks unsandboxed with --sandbox none on a host you trust");
+        }
+        slot_sandboxes_.push_back(std::move(s.value()));
+      }
+      log::info("sandbox: bubblewrap (only the task's directory writable, /usr read-only, no network), "
+                "one resident helper per slot");
     } else {
       log::warn("sandbox: none (--sandbox none): tasks can see this host's files and network; the daemon shows this "
                 "worker as unsandboxed");
@@ -451,7 +464,8 @@ class Worker {
       // An unpredictable folder name: a task cannot aim at another slot's folder.
       if (r.infra_error.empty()) {
         r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
-                                           std::to_string(job.attempt) + "-" + random_hex(), host);
+                                           std::to_string(job.attempt) + "-" + random_hex(), host,
+                           slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr);
       }
     }
     int64_t up_start = clock_.now_ms();
@@ -506,6 +520,7 @@ class Worker {
   HostFileChecker hosts_;
   Toolchains toolchains_;
   std::unique_ptr<Executor> executor_;
+  std::vector<std::unique_ptr<SlotSandbox>> slot_sandboxes_;   // one per slot, each used by its slot thread only
   std::unique_ptr<zmq::socket_t> dealer_;
   std::unique_ptr<proto::HandshakeWatch> watch_;
   std::string refused_why_;   // the last handshake refusal, said once

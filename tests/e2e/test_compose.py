@@ -99,10 +99,13 @@ class ComposeProfiles(E2ECase):
         self.assertEqual(run.stdout, ComposeProfiles.shapes_output, "profiles built different programs")
         with open(os.path.join(proj, "out", "test-results.txt")) as f:
             self.assertIn("checks passed", f.read())
-        # The containers' init reaped what the sandboxes left: init, worker, nothing else.
+        # Nothing the tasks started is left: init, the worker, and its one slot's resident
+        # sandbox (bubblewrap, bubblewrap's init in the sandbox, zbuild-sandbox), nothing else.
         for w in sorted(names):
-            procs = self.podman("top", f"{self.project}_{w}_1", "pid")[1:]
-            self.assertLessEqual(len(procs), 2, f"{w}: processes left behind: {procs}")
+            comms = self.podman("top", f"{self.project}_{w}_1", "comm")[1:]
+            sandbox = [c for c in comms if c in ("bwrap", "zbuild-sandbox")]
+            self.assertEqual(sorted(sandbox), ["bwrap", "bwrap", "zbuild-sandbox"], f"{w}: {comms}")
+            self.assertLessEqual(len(comms) - len(sandbox), 2, f"{w}: processes left behind: {comms}")
 
         # Down removes every container and the network it started.
         self.daemon_log.stop()

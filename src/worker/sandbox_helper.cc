@@ -1,0 +1,525 @@
+// zbuild-sandbox: the resident helper of one worker slot (docs/security.md, "Sandbox").
+//
+// zbuild-worker starts it once per slot inside bubblewrap (no network, this host's /usr
+// read-only, a clean environment, the slot's task folders at /.zbuild/slot, this binary at
+// /.zbuild/zbuild-sandbox) and hands it tasks over a SOCK_SEQPACKET socket, argv[1]
+// (worker/sandbox_protocol.h). Per task it clones a process into fresh mount, PID and IPC
+// namespaces. That process, PID 1 of its namespace (`task init` below), builds a new root on a
+// fresh tmpfs — this host's system folders and /dev bound read-only, the task's folder
+// read-write at the path the task expects, a fresh /proc and /dev/shm — pivots into it (so
+// /.zbuild, the other tasks' folders and this helper are gone), drops every capability (the
+// bounding set is emptied and no_new_privs set once, at the helper's start, and inherited),
+// and starts the task's command (PID 2) with exactly the task's environment and its
+// address-space limit. PID 2, not 1: the command gets signals as it would anywhere (an init
+// ignores those it has no handler for), and init reaps what the command orphans. When the command exits, init exits: the kernel kills whatever the
+// task left running before the helper answers, and so does a timeout (init is killed).
+//
+// libc only; single-threaded. Every request byte is checked (sandbox_protocol.h); a malformed
+// request, or traffic from the worker while a task runs, ends the helper (the worker starts
+// another).
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "worker/sandbox_protocol.h"
+
+namespace sp = zbuild::sandbox_protocol;
+
+namespace {
+
+constexpr char kSlot[] = "/.zbuild/slot";
+constexpr char kRoot[] = "/.zbuild/root";   // where each task's root is built (in its own namespace)
+
+// This helper's own top-level entries (bwrap made them: /usr, /etc, links such as /bin ->
+// usr/bin): each task's root shows the same, read-only.
+struct Entry {
+  char name[NAME_MAX + 1];
+  char link[PATH_MAX];   // non-empty: a symbolic link to this
+  bool dir;
+};
+Entry g_entries[64];
+int g_nentries = 0;
+int g_last_cap = 40;
+
+// The parts of each task's /proc made read-only (as bubblewrap does), and whether this kernel
+// has them; whether bubblewrap's /dev has a shm folder (each task gets a tmpfs of its own there).
+constexpr int kKnobCount = 4;
+constexpr const char* kKnobs[kKnobCount] = {"/.zbuild/root/proc/sys", "/.zbuild/root/proc/sysrq-trigger",
+                                            "/.zbuild/root/proc/irq", "/.zbuild/root/proc/bus"};
+bool g_knob_present[kKnobCount];
+bool g_dev_shm = false;
+
+uint8_t g_body[sp::kMaxBody];
+char* g_argv[sp::kMaxArgs + 1];
+char* g_env[sp::kMaxEnv + 1];
+
+// What a failed step tells the helper (through a close-on-exec pipe).
+struct Failure {
+  uint32_t flags;
+  int32_t err_no;
+  char step[40];
+};
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "zbuild-sandbox: %s: %s\n", what, std::strerror(errno));
+  _exit(1);
+}
+
+[[noreturn]] void protocol_error(const char* what) {
+  std::fprintf(stderr, "zbuild-sandbox: malformed request (%s); exiting\n", what);
+  _exit(2);
+}
+
+int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// out = a + sep + b; false when it does not fit. `out` must not be `a` or `b`.
+bool join(char* out, size_t cap, const char* a, const char* sep, const char* b) {
+  int n = std::snprintf(out, cap, "%s%s%s", a, sep, b);
+  return n > 0 && static_cast<size_t>(n) < cap;
+}
+
+void scan_root() {
+  DIR* d = opendir("/");
+  if (!d) die("opendir /");
+  while (dirent* e = readdir(d)) {
+    const char* n = e->d_name;
+    if (!std::strcmp(n, ".") || !std::strcmp(n, "..") || !std::strcmp(n, ".zbuild") || !std::strcmp(n, "proc") ||
+        !std::strcmp(n, "dev")) {
+      continue;
+    }
+    if (g_nentries == static_cast<int>(sizeof g_entries / sizeof g_entries[0])) break;
+    Entry& en = g_entries[g_nentries];
+    char path[PATH_MAX];
+    if (!join(path, sizeof path, "", "/", n)) continue;
+    struct stat st {};
+    if (lstat(path, &st) != 0) continue;
+    std::snprintf(en.name, sizeof en.name, "%s", n);
+    en.link[0] = '\0';
+    if (S_ISLNK(st.st_mode)) {
+      ssize_t l = readlink(path, en.link, sizeof en.link - 1);
+      if (l <= 0) continue;
+      en.link[l] = '\0';
+    } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    en.dir = S_ISDIR(st.st_mode);
+    ++g_nentries;
+  }
+  closedir(d);
+}
+
+// ---- task init (PID 1 of the task's namespaces): only returns through _exit ----
+
+int g_fail_fd = -1;
+
+[[noreturn]] void fail(const char* step, uint32_t flags = sp::kSetupFailed) {
+  Failure f{flags, errno, {}};
+  std::snprintf(f.step, sizeof f.step, "%s", step);
+  (void)!write(g_fail_fd, &f, sizeof f);
+  _exit(127);
+}
+
+// mkdir -p of `rel` (an absolute path, checked clean) under the directory `root`, never through a
+// symbolic link.
+void make_mount_point(const char* rel) {
+  int dfd = open(kRoot, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) fail("mount point");
+  char comp[NAME_MAX + 1];
+  for (const char* c = rel; *c;) {
+    const char* e = c + 1;
+    while (*e && *e != '/') ++e;
+    size_t len = static_cast<size_t>(e - c - 1);
+    if (len > NAME_MAX) {
+      errno = ENAMETOOLONG;
+      fail("mount point");
+    }
+    std::memcpy(comp, c + 1, len);
+    comp[len] = '\0';
+    if (mkdirat(dfd, comp, 0755) != 0 && errno != EEXIST) fail("mount point");
+    int next = openat(dfd, comp, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) fail("mount point");
+    close(dfd);
+    dfd = next;
+    c = e;
+  }
+  close(dfd);
+}
+
+void build_root(const sp::Request& r) {
+  // Nothing mounted here propagates back to the helper (or anywhere else).
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("private mounts");
+  if (mount("tmpfs", kRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0) fail("root tmpfs");
+  char path[PATH_MAX], src[PATH_MAX];
+  for (int i = 0; i < g_nentries; ++i) {
+    const Entry& e = g_entries[i];
+    if (!join(path, sizeof path, kRoot, "/", e.name) || !join(src, sizeof src, "", "/", e.name)) {
+      errno = ENAMETOOLONG;
+      fail("system folders");
+    }
+    if (e.link[0]) {
+      if (symlink(e.link, path) != 0) fail("system links");
+      continue;
+    }
+    if (e.dir) {
+      if (mkdir(path, 0755) != 0) fail("system folders");
+    } else {
+      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) fail("system files");
+      close(fd);
+    }
+    if (mount(src, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail("system folders");
+  }
+  if (mkdir("/.zbuild/root/dev", 0755) != 0 || mount("/dev", "/.zbuild/root/dev", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    fail("dev");
+  }
+  if (mkdir("/.zbuild/root/proc", 0555) != 0) fail("proc");
+  make_mount_point(r.mount_at);
+  // Everything so far read-only (the binds of /dev and /etc included), then the writable parts.
+  mount_attr ro{};
+  ro.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+  if (mount_setattr(AT_FDCWD, kRoot, AT_RECURSIVE, &ro, sizeof ro) != 0) fail("read-only root");
+  char folder[PATH_MAX], at[PATH_MAX];
+  if (!join(folder, sizeof folder, kSlot, "/", r.folder) || !join(at, sizeof at, kRoot, "", r.mount_at)) {
+    errno = ENAMETOOLONG;
+    fail("task folder");
+  }
+  struct stat st {};
+  if (lstat(folder, &st) != 0) fail("task folder");
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    fail("task folder");
+  }
+  if (mount(folder, at, nullptr, MS_BIND, nullptr) != 0) fail("task folder");
+  mount_attr rw{};
+  rw.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(AT_FDCWD, at, 0, &rw, sizeof rw) != 0) fail("task folder");
+  if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) fail("proc");
+  // As bubblewrap does: the kernel's knobs in /proc read-only.
+  for (int i = 0; i < kKnobCount; ++i) {
+    if (!g_knob_present[i]) continue;
+    const char* knob = kKnobs[i];
+    if (mount(knob, knob, nullptr, MS_BIND | MS_REC, nullptr) != 0 || mount_setattr(AT_FDCWD, knob, AT_RECURSIVE, &ro, sizeof ro) != 0) {
+      fail("proc read-only parts");
+    }
+  }
+  if (g_dev_shm &&
+      mount("tmpfs", "/.zbuild/root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    fail("dev/shm");
+  }
+  // Into the new root; the old one (with /.zbuild) is detached, out of the task's reach.
+  if (chdir(kRoot) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+    fail("pivot root");
+  }
+}
+
+// Once, at the helper's start: what no process started from here may ever gain back — an
+// empty capability bounding set and ambient set, root without capabilities at exec, no new
+// privileges. The helper keeps its own effective capabilities (mounts, namespaces); every task
+// inherits the rest and drops those too (drop_capabilities).
+void lock_down() {
+  if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                   SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) != 0) {
+    die("securebits");
+  }
+  for (int c = 0; c <= g_last_cap; ++c) {
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) die("capability bounding set");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient capabilities");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
+}
+
+void drop_capabilities() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capset, &hdr, data) != 0) fail("capabilities");
+}
+
+// execvpe with the task's own PATH (the helper's environment is empty).
+[[noreturn]] void exec_command(const sp::Request& r) {
+  const char* prog = r.argv[0];
+  if (std::strchr(prog, '/')) {
+    execve(prog, r.argv, r.env);
+    fail("exec", sp::kExecFailed);
+  }
+  const char* path = "/usr/local/bin:/usr/bin:/bin";
+  for (uint32_t i = 0; i < r.envc; ++i) {
+    if (!std::strncmp(r.env[i], "PATH=", 5)) path = r.env[i] + 5;
+  }
+  int saved = ENOENT;
+  char cand[PATH_MAX];
+  for (const char* p = path;;) {
+    const char* e = std::strchr(p, ':');
+    size_t len = e ? static_cast<size_t>(e - p) : std::strlen(p);
+    int n = std::snprintf(cand, sizeof cand, "%.*s/%s", static_cast<int>(len), len ? p : ".", prog);
+    if (n > 0 && static_cast<size_t>(n) < sizeof cand) {
+      execve(cand, r.argv, r.env);
+      if (errno == EACCES) saved = EACCES;
+      else if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+    }
+    if (!e) break;
+    p = e + 1;
+  }
+  errno = saved;
+  fail("exec", sp::kExecFailed);
+}
+
+struct Command {
+  const sp::Request* r;
+  int out, err;
+};
+
+// PID 2: the task's command. Started with CLONE_VM|CLONE_VFORK on its own stack (no page
+// tables copied; init waits until it has exec'd): only system calls until execve.
+int command_main(void* arg) {
+  const Command& c = *static_cast<const Command*>(arg);
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || dup2(in, 0) < 0 || dup2(c.out, 1) < 0 || dup2(c.err, 2) < 0) fail("stdio");
+  if (c.r->memory_limit_bytes > 0) {
+    rlimit lim{c.r->memory_limit_bytes, c.r->memory_limit_bytes};
+    if (setrlimit(RLIMIT_AS, &lim) != 0) fail("memory limit");
+  }
+  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail("close fds");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  exec_command(*c.r);
+}
+
+alignas(64) char g_command_stack[64 * 1024];
+
+[[noreturn]] void task_init(const sp::Request& r, int out, int err, int status_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  build_root(r);
+  if (chdir(r.cwd) != 0) fail("chdir");
+  drop_capabilities();
+  // Not dumpable: the task, with the same (empty) credentials, cannot ptrace its init.
+  prctl(PR_SET_DUMPABLE, 0);
+  Command c{&r, out, err};
+  pid_t main_pid = clone(command_main, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  if (main_pid < 0) fail("start the command");
+  close(out);
+  close(err);
+  close(g_fail_fd);
+  for (;;) {   // reaps orphans until the command ends
+    int st = 0;
+    pid_t p = waitpid(-1, &st, 0);
+    if (p == main_pid) {
+      (void)!write(status_fd, &st, sizeof st);
+      _exit(0);
+    }
+    if (p < 0 && errno != EINTR) _exit(1);
+  }
+}
+
+// ---- the helper's loop ----
+
+// Receives one request (its two fds and body) into g_body; false at the worker's end of stream.
+bool receive(int sock, int fds[2], uint32_t* body_len) {
+  sp::RequestHead head{};
+  iovec iov{&head, sizeof head};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return false;
+  if (n < 0) die("recvmsg");
+  int got = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (got < 2) fds[got] = fd;
+      else close(fd);
+      ++got;
+    }
+  }
+  if (got != 2 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) protocol_error("expected a head with two fds");
+  if (n != sizeof head || head.magic != sp::kMagic || head.version != sp::kVersion || head.kind != sp::kKindRun ||
+      head.reserved != 0 || head.body_len > sp::kMaxBody) {
+    protocol_error("bad head");
+  }
+  uint32_t off = 0;
+  while (off < head.body_len) {
+    uint32_t want = head.body_len - off < sp::kMaxChunk ? head.body_len - off : sp::kMaxChunk;
+    iovec biov{g_body + off, want};
+    msghdr bm{};
+    bm.msg_iov = &biov;
+    bm.msg_iovlen = 1;
+    bm.msg_control = cbuf;
+    bm.msg_controllen = sizeof cbuf;
+    do n = recvmsg(sock, &bm, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) protocol_error("body cut short");
+    if (bm.msg_controllen != 0 || (bm.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) protocol_error("oversized body datagram");
+    off += static_cast<uint32_t>(n);
+  }
+  *body_len = head.body_len;
+  return true;
+}
+
+void reply(int sock, int32_t wait_status, uint32_t flags, int32_t err_no, const char* step) {
+  sp::Reply r{};
+  r.magic = sp::kMagic;
+  r.version = sp::kVersion;
+  r.kind = sp::kKindReply;
+  r.wait_status = wait_status;
+  r.err_no = err_no;
+  r.flags = flags;
+  std::snprintf(r.step, sizeof r.step, "%s", step);
+  if (send(sock, &r, sizeof r, MSG_NOSIGNAL) != sizeof r) die("send reply");
+}
+
+void run_task(int sock, const sp::Request& r, int out, int err) {
+  int fail_pipe[2], status_pipe[2];
+  if (pipe2(fail_pipe, O_CLOEXEC) != 0 || pipe2(status_pipe, O_CLOEXEC) != 0) {
+    reply(sock, 0, sp::kSetupFailed, errno, "pipe");
+    close(out);
+    close(err);
+    return;
+  }
+  int64_t start = now_ms();
+  long pid = syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid == 0) {
+    close(fail_pipe[0]);
+    close(status_pipe[0]);
+    close(sock);
+    g_fail_fd = fail_pipe[1];
+    task_init(r, out, err, status_pipe[1]);
+  }
+  int clone_errno = errno;
+  close(out);
+  close(err);
+  close(fail_pipe[1]);
+  close(status_pipe[1]);
+  if (pid < 0) {
+    close(fail_pipe[0]);
+    close(status_pipe[0]);
+    reply(sock, 0, sp::kSetupFailed, clone_errno, "clone");
+    return;
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));   // glibc 2.36's header lacks C linkage
+  if (pidfd < 0) {
+    kill(static_cast<pid_t>(pid), SIGKILL);
+    die("pidfd_open");
+  }
+  Failure f{};
+  size_t f_got = 0;
+  bool timed_out = false, fail_open = true, worker_gone = false;
+  for (;;) {
+    pollfd p[3] = {{pidfd, POLLIN, 0}, {sock, POLLIN, 0}, {fail_open ? fail_pipe[0] : -1, POLLIN, 0}};
+    int wait = -1;
+    if (r.timeout_ms > 0 && !timed_out) {
+      int64_t left = start + static_cast<int64_t>(r.timeout_ms) - now_ms();
+      wait = left <= 0 ? 0 : static_cast<int>(left < INT_MAX ? left : INT_MAX);
+    }
+    int pr = poll(p, 3, wait);
+    if (pr < 0 && errno != EINTR) die("poll");
+    if (pr == 0 && wait >= 0 && !timed_out) {
+      timed_out = true;
+      kill(static_cast<pid_t>(pid), SIGKILL);   // init: its namespace goes with it
+      continue;
+    }
+    if (pr <= 0) continue;
+    if (p[2].revents) {
+      ssize_t n = read(fail_pipe[0], reinterpret_cast<char*>(&f) + f_got, sizeof f - f_got);
+      if (n > 0) f_got += static_cast<size_t>(n);
+      else if (n == 0 || errno != EINTR) fail_open = false;
+    }
+    if (p[1].revents && !worker_gone) {   // nothing may come while a task runs: the worker is leaving
+      worker_gone = true;
+      kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+    if (p[0].revents & POLLIN) break;
+  }
+  int st = 0;
+  while (waitpid(static_cast<pid_t>(pid), &st, 0) < 0 && errno == EINTR) {
+  }
+  if (fail_open) {   // whatever init or the command wrote before they ended
+    ssize_t n;
+    while (f_got < sizeof f && (n = read(fail_pipe[0], reinterpret_cast<char*>(&f) + f_got, sizeof f - f_got)) > 0) {
+      f_got += static_cast<size_t>(n);
+    }
+  }
+  int task_status = 0;
+  bool have_status = read(status_pipe[0], &task_status, sizeof task_status) == sizeof task_status;
+  close(pidfd);
+  close(fail_pipe[0]);
+  close(status_pipe[0]);
+  if (worker_gone) _exit(0);
+  if (timed_out) reply(sock, 0, sp::kTimedOut, 0, "");
+  else if (f_got == sizeof f) reply(sock, 0, f.flags & (sp::kSetupFailed | sp::kExecFailed), f.err_no, f.step);
+  else if (have_status) reply(sock, task_status, 0, 0, "");
+  else reply(sock, st, sp::kSetupFailed, 0, "task init ended");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: zbuild-sandbox FD (started by zbuild-worker inside bubblewrap)\n");
+    return 2;
+  }
+  char* end = nullptr;
+  long sock = std::strtol(argv[1], &end, 10);
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (*end || sock < 3 || sock > 1024 || getsockopt(static_cast<int>(sock), SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
+      type != SOCK_SEQPACKET) {
+    std::fprintf(stderr, "zbuild-sandbox: fd %s is not a SOCK_SEQPACKET socket\n", argv[1]);
+    return 2;
+  }
+  for (int fd = 0; fd < 3; ++fd) {   // received fds must never land on 0, 1 or 2
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) die("stdio");
+  }
+  // Nothing else inherited stays open.
+  if (sock > 3) close_range(3, static_cast<unsigned>(sock) - 1, 0);
+  close_range(static_cast<unsigned>(sock) + 1, ~0u, 0);
+  fcntl(static_cast<int>(sock), F_SETFD, FD_CLOEXEC);
+  if (FILE* f = std::fopen("/proc/sys/kernel/cap_last_cap", "re")) {
+    if (std::fscanf(f, "%d", &g_last_cap) != 1) g_last_cap = 40;
+    std::fclose(f);
+  }
+  scan_root();
+  for (int i = 0; i < kKnobCount; ++i) g_knob_present[i] = access(kKnobs[i] + std::strlen(kRoot), F_OK) == 0;
+  g_dev_shm = access("/dev/shm", F_OK) == 0;
+  lock_down();
+  if (mkdir(kRoot, 0700) != 0 && errno != EEXIST) die("mkdir " "/.zbuild/root");
+  for (;;) {
+    int fds[2] = {-1, -1};
+    uint32_t n = 0;
+    if (!receive(static_cast<int>(sock), fds, &n)) return 0;
+    sp::Request r;
+    if (!sp::parse_request(g_body, n, &r, g_argv, sp::kMaxArgs + 1, g_env, sp::kMaxEnv + 1)) protocol_error("bad body");
+    run_task(static_cast<int>(sock), r, fds[0], fds[1]);
+  }
+}
