@@ -1,10 +1,15 @@
 #include "common/toolchain_probe.h"
 
+#include <fcntl.h>
+
+#include <sys/file.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -307,36 +312,50 @@ Result<Tree> cached_tree(const std::string& what, Find find) {
   std::string header = what;
   for (auto& c : header) if (c == '\n') c = ';';
   header = cache_header(header);
-  if (!file.empty()) {
-    if (auto text = read_file(file); text.ok()) {
-      const std::string& s = text.value();
-      auto sep = s.find("\n--\n");
-      auto nl = s.find('\n');
-      if (sep != std::string::npos && s.substr(0, nl) == header) {
-        bool fresh = true;
-        std::string stamps = sep > nl ? s.substr(nl + 1, sep - nl - 1) : std::string();
-        for (auto lv : split(stamps, '\n')) {
-          std::string line(lv);
-          // "<size> <mtime> <ino> <path>": the path starts after the third space.
-          size_t p = line.find(' ');
-          p = p == std::string::npos ? p : line.find(' ', p + 1);
-          p = p == std::string::npos ? p : line.find(' ', p + 1);
-          if (p == std::string::npos || stamp_of(line.substr(p + 1)) != line.substr(0, p)) {
-            fresh = false;
-            break;
-          }
-        }
-        auto tree = Tree::decode(std::string_view(s).substr(sep + 4));
-        if (fresh && tree.ok()) {
-          for (auto& e : tree.value().entries) {
-            if (e.kind != 'l') continue;
-            std::error_code ec;
-            if (fs::read_symlink(e.path, ec).string() != e.target || ec) fresh = false;
-          }
-          if (fresh) return tree;
-        }
-      }
+  auto read_cached = [&]() -> std::optional<Tree> {
+    if (file.empty()) return std::nullopt;
+    auto text = read_file(file);
+    if (!text.ok()) return std::nullopt;
+    const std::string& s = text.value();
+    auto sep = s.find("\n--\n");
+    auto nl = s.find('\n');
+    if (sep == std::string::npos || s.substr(0, nl) != header) return std::nullopt;
+    std::string stamps = sep > nl ? s.substr(nl + 1, sep - nl - 1) : std::string();
+    for (auto lv : split(stamps, '\n')) {
+      std::string line(lv);
+      // "<size> <mtime> <ino> <path>": the path starts after the third space.
+      size_t p = line.find(' ');
+      p = p == std::string::npos ? p : line.find(' ', p + 1);
+      p = p == std::string::npos ? p : line.find(' ', p + 1);
+      if (p == std::string::npos || stamp_of(line.substr(p + 1)) != line.substr(0, p)) return std::nullopt;
     }
+    auto tree = Tree::decode(std::string_view(s).substr(sep + 4));
+    if (!tree.ok()) return std::nullopt;
+    for (auto& e : tree.value().entries) {
+      if (e.kind != 'l') continue;
+      std::error_code ec;
+      if (fs::read_symlink(e.path, ec).string() != e.target || ec) return std::nullopt;
+    }
+    return std::move(tree.value());
+  };
+  if (auto t = read_cached()) return std::move(*t);
+  // Not cached: one process finds it, the others (a build starts several compiles at once) wait
+  // for that and read its answer, instead of each probing the compiler (about a second each).
+  struct Lock {
+    int fd = -1;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock;
+  if (!file.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    lock.fd = ::open((file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock.fd >= 0 && ::flock(lock.fd, LOCK_EX) != 0) {
+      ::close(lock.fd);
+      lock.fd = -1;
+    }
+    if (auto t = read_cached()) return std::move(*t);
   }
   auto tree = find();
   if (!tree.ok() || file.empty()) return tree;
@@ -345,8 +364,6 @@ Result<Tree> cached_tree(const std::string& what, Find find) {
     if (e.kind == 'f' || e.kind == 'x') out += stamp_of(e.path) + " " + e.path + "\n";
   }
   out += "--\n" + tree.value().encode();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
   (void)write_file_atomic(file, out);   // a cache: not writing it only costs the next probe
   return tree;
 }

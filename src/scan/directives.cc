@@ -1,5 +1,6 @@
 #include "scan/directives.h"
 
+#include <array>
 #include <cstring>
 
 namespace zbuild::scan {
@@ -37,23 +38,47 @@ class Lexer {
   std::vector<Directive> run() {
     std::vector<Directive> out;
     bool line_start = true;
-    while (i_ < s_.size()) {
+    const size_t n = s_.size();
+    while (i_ < n) {
       char c = s_[i_];
+      if (line_start) {
+        if (c == '\n' || hspace(c)) {
+          ++i_;
+          continue;
+        }
+        if (c == '#') {
+          directive(&out);   // stops at the newline that ends it: the next line starts there
+          continue;
+        }
+        if (c == '/' && peek(1) == '*') {   // a comment before the '#' keeps the line a directive's
+          skip_block_comment();
+          continue;
+        }
+        if (c == '/' && peek(1) == '/') {
+          skip_to_newline();
+          continue;
+        }
+        line_start = false;
+      }
+      // Inside a line only these matter: the newline, comments, and literals (which may hold
+      // any of them).
+      while (i_ < n && !stop(s_[i_])) ++i_;
+      if (i_ >= n) break;
+      c = s_[i_];
       if (c == '\n') {
         line_start = true;
         ++i_;
-      } else if (hspace(c)) {
+      } else if (c == '/') {
+        if (peek(1) == '*') skip_block_comment();
+        else if (peek(1) == '/') skip_to_newline();
+        else ++i_;
+      } else if (c == '"') {
+        if (raw_prefix_before(i_)) skip_raw(i_);
+        else skip_quoted('"');
+      } else if (digit_separator_at(i_)) {   // '\''
         ++i_;
-      } else if (c == '/' && peek(1) == '*') {
-        skip_block_comment();
-      } else if (c == '/' && peek(1) == '/') {
-        skip_to_newline();
-      } else if (c == '#' && line_start) {
-        directive(&out);
-        line_start = true;   // directive() stops at the newline that ends it
       } else {
-        line_start = false;
-        skip_token();
+        skip_quoted('\'');
       }
     }
     return out;
@@ -61,6 +86,34 @@ class Lexer {
 
  private:
   char peek(size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
+
+  static bool stop(char c) {
+    static const auto table = [] {
+      std::array<bool, 256> t{};
+      for (unsigned char x : {'\n', '/', '"', '\''}) t[x] = true;
+      return t;
+    }();
+    return table[static_cast<unsigned char>(c)];
+  }
+
+  // The identifier (or pp-number) that ends right before `pos`.
+  std::string_view word_before(size_t pos) const {
+    size_t j = pos;
+    while (j > 0 && (ident_char(s_[j - 1]) || s_[j - 1] == '.')) --j;
+    return s_.substr(j, pos - j);
+  }
+  // R"(...)" and its encoding prefixes, as a word of its own.
+  bool raw_prefix_before(size_t quote) const {
+    std::string_view w = word_before(quote);
+    return w == "R" || w == "LR" || w == "uR" || w == "UR" || w == "u8R";
+  }
+  // C++14's digit separator: a quote inside a pp-number (1'000, 0x1'FF) followed by a digit or
+  // letter; a quote after u8, L, ... or anything else opens a character literal.
+  bool digit_separator_at(size_t quote) const {
+    std::string_view w = word_before(quote);
+    bool number = !w.empty() && (digit(w[0]) || (w[0] == '.' && w.size() > 1 && digit(w[1])));
+    return number && quote + 1 < s_.size() && ident_char(s_[quote + 1]);
+  }
 
   uint32_t line_of(size_t pos) {
     while (nl_pos_ < pos) {
@@ -107,35 +160,6 @@ class Lexer {
     size_t end = s_.find(close, open + 1);
     i_ = end == std::string_view::npos ? s_.size() : end + close.size();
   }
-  void skip_token() {
-    char c = s_[i_];
-    if (c == '"' || c == '\'') {
-      skip_quoted(c);
-    } else if (digit(c) || (c == '.' && digit(peek(1)))) {
-      // pp-number: digits, letters, '.', e+/p+ signs, and C++14's 1'000 separators
-      ++i_;
-      while (i_ < s_.size()) {
-        char d = s_[i_];
-        if ((d == '+' || d == '-') && std::strchr("eEpP", s_[i_ - 1])) ++i_;
-        else if (ident_char(d) || d == '.') ++i_;
-        else if (d == '\'' && ident_char(peek(1))) i_ += 2;
-        else break;
-      }
-    } else if (ident_start(c)) {
-      size_t b = i_;
-      while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
-      std::string_view id = s_.substr(b, i_ - b);
-      if (i_ < s_.size() && s_[i_] == '"') {
-        if (id == "R" || id == "LR" || id == "uR" || id == "UR" || id == "u8R") skip_raw(i_);
-        else if (id == "L" || id == "u" || id == "U" || id == "u8") skip_quoted('"');
-      } else if (i_ < s_.size() && s_[i_] == '\'' && (id == "L" || id == "u" || id == "U" || id == "u8")) {
-        skip_quoted('\'');
-      }
-    } else {
-      ++i_;
-    }
-  }
-
   // Blanks and block comments on the directive's line (a comment may carry it over newlines).
   void skip_blanks() {
     while (i_ < s_.size()) {
@@ -222,6 +246,9 @@ class Lexer {
 
 std::vector<Directive> lex_directives(std::string_view text) {
   std::vector<size_t> splices;
+  if (text.find("\\\n") == std::string_view::npos && text.find("\\\r\n") == std::string_view::npos) {
+    return Lexer(text, splices).run();   // no splice: the text as it is
+  }
   std::string s = splice(text, &splices);
   return Lexer(s, splices).run();
 }
