@@ -7,8 +7,9 @@
 //  * its kind (TaskKind), from argv and the declared outputs: a compile (`-c`, or an object
 //    output), an archive (`ar`/`ranlib`, or a `.a`), a link (a compiler driver or `ld` without
 //    `-c`, a shared library, an output without extension) or anything else;
-//  * its size: the bytes of the inputs it names that exist before the build (sources and
-//    headers, sizes from their digests). Inputs other tasks produce have no size yet.
+//  * its size: the bytes of the inputs it names that exist before the build (sources and the
+//    project headers the client found; sizes from their digests). Inputs other tasks produce
+//    have no size yet; system headers are host files, not inputs.
 //
 // Per kind the estimator keeps two running sums over finished tasks: all (ms, count) and
 // sized (ms, bytes). A task with a size is estimated as  bytes × (sized ms / sized bytes)  — a
