@@ -316,6 +316,17 @@ class Daemon final : public SchedulerHost {
     if (!r.ok()) warn_store(r.error().message);
   }
 
+  std::optional<std::string> estimator_lookup(const std::string& key) override {
+    auto r = store_->get_meta(key);
+    if (!r.ok() || !r.value()) return std::nullopt;
+    return *r.value();
+  }
+
+  void estimator_record(const std::string& key, const std::string& value) override {
+    auto r = store_->put_meta(key, value);
+    if (!r.ok()) warn_store(r.error().message);
+  }
+
  private:
   bool send_to(zmq::socket_t& s, const std::string& route, const std::string& payload) {
     return send_status(s, route, payload) == Sent::ok;

@@ -23,16 +23,7 @@ Scheduler::Scheduler(const Clock& clock, Registry& registry, SchedulerHost& host
                      int64_t retry_backoff_ms)
     : clock_(clock), registry_(registry), host_(host), max_attempts_(max_attempts), retry_backoff_ms_(retry_backoff_ms) {}
 
-int64_t Scheduler::default_estimate_ms(const ActionSpec& a) {
-  bool compile = std::find(a.argv.begin(), a.argv.end(), "-c") != a.argv.end();
-  if (compile) return 1000;
-  std::string tool = a.argv.empty() ? "" : a.argv[0];
-  auto slash = tool.rfind('/');
-  if (slash != std::string::npos) tool = tool.substr(slash + 1);
-  bool driver = tool.find("gcc") != std::string::npos || tool.find("g++") != std::string::npos ||
-                tool.find("clang") != std::string::npos || tool == "cc" || tool == "c++" || tool == "ld";
-  return driver ? 2000 : 500;   // a link, or something else
-}
+int64_t Scheduler::default_estimate_ms(const ActionSpec& a) { return Estimator::prior_ms(task_kind(a)); }
 
 std::string Scheduler::duration_key(const ActionSpec& a) {
   Hasher h;
@@ -126,15 +117,28 @@ Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request
     }
   }
   if (order.size() != n) return make_error("build '" + b->name + "' has a dependency cycle");
-  // Longest remaining path first: priority = own estimate + the longest chain after it.
-  for (size_t k = n; k-- > 0;) {
-    auto& t = b->tasks[order[k]];
-    auto known = host_.duration_lookup(duration_key(t.action));
-    t.estimate_ms = known ? std::max<int64_t>(1, *known) : default_estimate_ms(t.action);
-    int64_t after = 0;
-    for (uint32_t d : t.dependents) after = std::max(after, b->tasks[d].priority_ms);
-    t.priority_ms = t.estimate_ms + after;
+  // Estimates: a task's own remembered duration, else the estimator's by kind and size (its
+  // prior for a kind it has not seen yet orders the build's tasks of that kind by size).
+  load_estimator();
+  std::array<double, kTaskKinds> sized_bytes{}, sized{};
+  for (auto& t : b->tasks) {
+    t.kind = task_kind(t.action);
+    t.input_bytes = source_bytes(t.action);
+    if (auto known = host_.duration_lookup(duration_key(t.action))) {
+      t.remembered = true;
+      t.estimate_ms = std::max<int64_t>(1, *known);
+    }
+    if (t.input_bytes > 0) {
+      sized_bytes[static_cast<size_t>(t.kind)] += static_cast<double>(t.input_bytes);
+      sized[static_cast<size_t>(t.kind)] += 1;
+    }
   }
+  for (size_t k = 0; k < kTaskKinds; ++k) {
+    estimator_.seed(static_cast<TaskKind>(k), sized[k] > 0 ? sized_bytes[k] / sized[k] : 0);
+    ranked_with_[k] = estimator_.model(static_cast<TaskKind>(k));
+  }
+  b->order = std::move(order);
+  rank(*b);
   for (auto& t : b->tasks) {
     t.gid = next_gid_++;
     by_gid_[t.gid] = {b.get(), t.index};
@@ -145,6 +149,53 @@ Result<uint64_t> Scheduler::add_build(std::string client_route, uint64_t request
   builds_[id] = std::move(b);
   for (auto& [c, spec] : claims) output_claims_.emplace(std::move(c), std::make_pair(id, spec));
   return id;
+}
+
+void Scheduler::load_estimator() {
+  if (estimator_loaded_) return;
+  estimator_loaded_ = true;
+  for (size_t k = 0; k < kTaskKinds; ++k) {
+    auto kind = static_cast<TaskKind>(k);
+    if (auto text = host_.estimator_lookup(Estimator::store_key(kind))) estimator_.restore(kind, *text);
+  }
+}
+
+// Longest remaining path first: priority = own estimate + the longest chain after it.
+void Scheduler::rank(Build& b) {
+  for (size_t k = b.order.size(); k-- > 0;) {
+    auto& t = b.tasks[b.order[k]];
+    if (!t.remembered && (t.state == TaskState::Waiting || t.state == TaskState::Ready)) {
+      t.estimate_ms = estimator_.estimate(t.kind, t.input_bytes);
+    }
+    int64_t after = 0;
+    for (uint32_t d : t.dependents) after = std::max(after, b.tasks[d].priority_ms);
+    t.priority_ms = t.estimate_ms + after;
+  }
+}
+
+// A task ran in `ms`: the estimator learns it; when that moved its kind's model by more than
+// kRerankFactor since the last ranking, every build is ranked again and the ready queue rebuilt.
+void Scheduler::learn(const TaskRec& t, int64_t ms) {
+  estimator_.observe(t.kind, t.input_bytes, ms);
+  size_t k = static_cast<size_t>(t.kind);
+  learned_since_save_[k] = true;
+  auto moved = [](double now, double then) {
+    if (now <= 0 || then <= 0) return (now > 0) != (then > 0);
+    return std::max(now / then, then / now) > kRerankFactor;
+  };
+  Estimator::Model m = estimator_.model(t.kind);
+  if (!moved(m.rate, ranked_with_[k].rate) && !moved(m.mean, ranked_with_[k].mean)) return;
+  for (size_t j = 0; j < kTaskKinds; ++j) ranked_with_[j] = estimator_.model(static_cast<TaskKind>(j));
+  counters_.reranks++;
+  for (auto& [_, b] : builds_) rank(*b);
+  std::vector<uint64_t> gids;
+  gids.reserve(ready_.size());
+  for (; !ready_.empty(); ready_.pop()) gids.push_back(ready_.top().gid);
+  std::sort(gids.begin(), gids.end());
+  gids.erase(std::unique(gids.begin(), gids.end()), gids.end());
+  for (uint64_t gid : gids) {
+    if (TaskRec* r = find_task(gid); r && r->state == TaskState::Ready) ready_.push({r->priority_ms, gid});
+  }
 }
 
 // The action as submitted (produced inputs named by their producer): equal for the same command
@@ -422,6 +473,7 @@ bool Scheduler::on_result(const std::string& worker_route, uint64_t gid, int att
     if (st == TaskState::Done) {
       counters_.executed++;
       host_.duration_record(duration_key(t->action), outcome.duration_ms);
+      learn(*t, outcome.duration_ms);
       host_.accepted(*t, outcome);
     }
     auto followers = std::move(followers_[gid]);
@@ -584,6 +636,12 @@ void Scheduler::stop_build(Build& b, const std::string& why) {
 
 void Scheduler::maybe_done(Build& b) {
   if (b.finished != b.tasks.size() || b.running != 0) return;
+  for (size_t k = 0; k < kTaskKinds; ++k) {
+    if (!learned_since_save_[k]) continue;
+    learned_since_save_[k] = false;
+    auto kind = static_cast<TaskKind>(k);
+    host_.estimator_record(Estimator::store_key(kind), estimator_.serialize(kind));
+  }
   uint64_t id = b.id;
   host_.build_done(b);
   auto it = builds_.find(id);

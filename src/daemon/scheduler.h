@@ -3,6 +3,13 @@
 // deduplication by action key, retries of infrastructure failures on a different worker, and
 // it decides which worker gets which task. It talks to the world only through the interfaces
 // below, so tests drive it with fakes and a FakeClock.
+//
+// Priorities: a task's priority is its estimated duration plus the longest chain of estimates
+// after it. The estimate is the task's own remembered duration when it has one (the store,
+// keyed by duration_key), otherwise the Estimator's (estimator.h): by kind and input size,
+// with per-kind rates learned as tasks finish. When a kind's rate or mean moves by more than
+// kRerankFactor since tasks were ranked, every task not yet started is estimated and ranked
+// again (the ready queue is rebuilt), so a first build corrects its order as it learns.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +23,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "daemon/estimator.h"
 #include "daemon/registry.h"
 #include "proto/action.h"
 
@@ -54,6 +62,9 @@ struct TaskRec {
   std::string running_on;     // worker route while Running
   int64_t estimate_ms = 0;
   int64_t priority_ms = 0;    // longest remaining path from this task, inclusive
+  bool remembered = false;    // estimate_ms is the task's own remembered duration
+  TaskKind kind = TaskKind::Other;
+  uint64_t input_bytes = 0;   // source_bytes() of the action as submitted
   Digest key;
   Outcome outcome;
   int64_t ready_us = 0;       // wall clock (trace timestamps)
@@ -76,6 +87,7 @@ struct Build {
   std::string private_for;        // the client's local slot (a worker's private_for), if any
   bool stopped = false;       // a failure without --keep-going: start nothing new
   std::vector<TaskRec> tasks;
+  std::vector<uint32_t> order;   // a topological order of tasks (dependencies first)
   uint32_t finished = 0;
   uint32_t running = 0;
   bool failed = false;
@@ -96,6 +108,9 @@ class SchedulerHost {
   // Remembered duration of a task, by a key stable across builds.
   virtual std::optional<int64_t> duration_lookup(const std::string& key) = 0;
   virtual void duration_record(const std::string& key, int64_t ms) = 0;
+  // The estimator's learned sums (Estimator::store_key / serialize), kept across restarts.
+  virtual std::optional<std::string> estimator_lookup(const std::string& /*key*/) { return std::nullopt; }
+  virtual void estimator_record(const std::string& /*key*/, const std::string& /*value*/) {}
   // A worker's result is accepted as the task's success (after verification, if any), just
   // before anyone hears of it: the place to write the action cache.
   virtual void accepted(const TaskRec& /*t*/, const Outcome& /*o*/) {}
@@ -110,6 +125,7 @@ struct SchedulerCounters {
   uint64_t verified = 0;           // actions whose two runs agreed
   uint64_t verify_mismatches = 0;  // actions whose two runs disagreed (nothing cached)
   uint64_t verify_skipped = 0;     // chosen for verification with no second worker connected
+  uint64_t reranks = 0;            // times waiting tasks were estimated and ranked again
 };
 
 struct NewTask {
@@ -161,8 +177,12 @@ class Scheduler {
   size_t running_count() const;
   const std::map<uint64_t, std::unique_ptr<Build>>& builds() const { return builds_; }
   TaskRec* find_task(uint64_t gid);
+  // The prior of the action's kind (Estimator::prior_ms): a task nothing is known of.
   static int64_t default_estimate_ms(const ActionSpec& a);
   static std::string duration_key(const ActionSpec& a);
+  const Estimator& estimator() const { return estimator_; }
+  // A kind's model moved by more than this factor since the last ranking: rank again.
+  static constexpr double kRerankFactor = 1.25;
 
  private:
   struct ReadyItem {
@@ -174,6 +194,10 @@ class Scheduler {
   };
 
   void make_ready(Build& b, TaskRec& t);
+  // Estimates of every task not started and not remembered, then priorities, from scratch.
+  void rank(Build& b);
+  void learn(const TaskRec& t, int64_t ms);
+  void load_estimator();
   void drain();
   void finish(Build& b, TaskRec& t, TaskState state, Outcome outcome);
   void fail_infra(Build& b, TaskRec& t, const std::string& why, bool worker_lost = false);
@@ -205,6 +229,10 @@ class Scheduler {
   std::unordered_map<Digest, uint64_t, DigestHash> inflight_;
   std::unordered_map<uint64_t, std::vector<uint64_t>> followers_;
   SchedulerCounters counters_;
+  Estimator estimator_;
+  bool estimator_loaded_ = false;
+  std::array<Estimator::Model, kTaskKinds> ranked_with_{};   // models at the last ranking
+  std::array<bool, kTaskKinds> learned_since_save_{};
   std::vector<std::pair<uint64_t, uint32_t>> pending_;   // (build, index) whose deps just finished
   static Digest submitted_digest(const ActionSpec& a);
   // Why two successful runs of one action disagree, or empty when they agree.

@@ -107,6 +107,13 @@ class FakeHost : public SchedulerHost {
     return it->second;
   }
   void duration_record(const std::string& key, int64_t ms) override { recorded[key] = ms; }
+  std::map<std::string, std::string> estimator_store;
+  std::optional<std::string> estimator_lookup(const std::string& key) override {
+    auto it = estimator_store.find(key);
+    if (it == estimator_store.end()) return std::nullopt;
+    return it->second;
+  }
+  void estimator_record(const std::string& key, const std::string& value) override { estimator_store[key] = value; }
 
   size_t sends_of(const std::string& id) const {
     return static_cast<size_t>(std::count_if(sent.begin(), sent.end(), [&](const Sent& s) { return s.id == id; }));
@@ -398,6 +405,179 @@ TEST_CASE("default estimates tell compiles, links and other tools apart") {
   REQUIRE(Scheduler::default_estimate_ms(link) == 2000);
   REQUIRE(Scheduler::default_estimate_ms(other) == 500);
   REQUIRE(Scheduler::duration_key(compile) != Scheduler::duration_key(link));
+}
+
+// ---------------------------------------------------------------- estimates
+
+namespace {
+
+// A compile of `src` (`bytes` bytes of source) into `obj`: gcc -c, with the source as input.
+NewTask compile_task(const std::string& id, size_t bytes, std::vector<uint32_t> deps = {}) {
+  NewTask t;
+  t.id = id;
+  t.action.argv = {"gcc", "-c", id + ".c", "-o", id + ".o"};
+  t.action.root = "/src";
+  t.action.inputs.push_back(source_input(id + ".c", std::string(bytes, 'x')));
+  t.action.outputs = {id + ".o"};
+  t.deps = std::move(deps);
+  return t;
+}
+
+// A generator script (kind "other") with no sized input.
+NewTask script_task(const std::string& id, std::vector<uint32_t> deps = {}) {
+  NewTask t = task(id, std::move(deps), {id + ".h"});
+  t.action.argv = {"python3", "gen.py", id};
+  return t;
+}
+
+ActionSpec action_of(std::vector<std::string> argv, std::vector<std::string> outputs = {}) {
+  ActionSpec a;
+  a.argv = std::move(argv);
+  a.outputs = std::move(outputs);
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("a task's kind comes from its argv and declared outputs") {
+  REQUIRE(task_kind(action_of({"/usr/bin/g++", "-c", "a.cc", "-o", "a.o"})) == TaskKind::Compile);
+  REQUIRE(task_kind(action_of({"x86_64-linux-gnu-gcc-12", "-S", "a.c"})) == TaskKind::Compile);
+  REQUIRE(task_kind(action_of({"ar", "rcs", "lib.a", "a.o"})) == TaskKind::Archive);
+  REQUIRE(task_kind(action_of({"/usr/bin/gcc-ar", "rcs", "x"})) == TaskKind::Archive);
+  REQUIRE(task_kind(action_of({"ranlib", "lib.a"})) == TaskKind::Archive);
+  REQUIRE(task_kind(action_of({"clang++", "a.o", "-o", "app"})) == TaskKind::Link);
+  REQUIRE(task_kind(action_of({"ld.lld", "a.o"})) == TaskKind::Link);
+  // Another program: its outputs say what it makes.
+  REQUIRE(task_kind(action_of({"ccache-like", "x"}, {"obj/a.c.o"})) == TaskKind::Compile);
+  REQUIRE(task_kind(action_of({"sh", "-c", "x"}, {"lib/librte_eal.a"})) == TaskKind::Archive);
+  REQUIRE(task_kind(action_of({"sh", "-c", "x"}, {"lib/librte_eal.so.23.0"})) == TaskKind::Link);
+  REQUIRE(task_kind(action_of({"sh", "-c", "x"}, {"app/dpdk-testpmd"})) == TaskKind::Link);
+  REQUIRE(task_kind(action_of({"python3", "gen.py"}, {"lib/rte_eal_exports.def"})) == TaskKind::Other);
+  REQUIRE(task_kind(action_of({"python3", "gen.py"})) == TaskKind::Other);
+  // Only sources count towards the size: produced inputs have no size yet.
+  ActionSpec a = action_of({"gcc", "-c", "a.c"});
+  a.inputs = {source_input("a.c", std::string(300, 'x')), source_input("a.h", std::string(50, 'y')),
+              generated_input("gen.h", 0)};
+  REQUIRE(source_bytes(a) == 350u);
+}
+
+TEST_CASE("estimates by kind and size") {
+  SECTION("the prior: a kind's default at the build's mean size, in proportion to size") {
+    Estimator e;
+    e.seed(TaskKind::Compile, 1000);
+    e.seed(TaskKind::Other, 0);
+    REQUIRE(e.estimate(TaskKind::Compile, 1000) == 1000);
+    REQUIRE(e.estimate(TaskKind::Compile, 4000) == 4000);
+    REQUIRE(e.estimate(TaskKind::Compile, 250) == 250);
+    REQUIRE(e.estimate(TaskKind::Compile, 0) == 1000);   // no size: the kind's mean
+    REQUIRE(e.estimate(TaskKind::Other, 5000) == 500);   // no rate for the kind: its mean
+    REQUIRE(e.estimate(TaskKind::Link, 0) == 2000);      // nothing at all: the prior
+    REQUIRE_FALSE(e.learned(TaskKind::Compile));
+  }
+  SECTION("learned rates outweigh the prior and follow the kind") {
+    Estimator e;
+    e.seed(TaskKind::Compile, 1000);
+    for (int i = 0; i < 50; ++i) e.observe(TaskKind::Compile, 10000, 200);   // 0.02 ms per byte
+    REQUIRE(e.learned(TaskKind::Compile));
+    int64_t est = e.estimate(TaskKind::Compile, 50000);
+    REQUIRE(est > 1000);    // mostly the learned 0.02 ms/byte: ~1000 ms, not the prior's 50 s
+    REQUIRE(est < 1600);
+    REQUIRE(e.estimate(TaskKind::Link, 50000) == 2000);   // links learned nothing
+  }
+  SECTION("old observations fade") {
+    Estimator e;
+    for (int i = 0; i < 1000; ++i) e.observe(TaskKind::Archive, 0, 100);
+    for (int i = 0; i < 200; ++i) e.observe(TaskKind::Archive, 0, 1000);
+    REQUIRE(e.estimate(TaskKind::Archive, 0) > 600);   // a plain mean would say 250
+  }
+  SECTION("the learned sums survive a restart; garbage is refused") {
+    Estimator e;
+    e.seed(TaskKind::Compile, 500);
+    for (int i = 0; i < 10; ++i) e.observe(TaskKind::Compile, 3000, 600);
+    Estimator f;
+    REQUIRE(f.restore(TaskKind::Compile, e.serialize(TaskKind::Compile)));
+    REQUIRE(f.learned(TaskKind::Compile));
+    REQUIRE(f.estimate(TaskKind::Compile, 3000) == 600);   // the prior is not stored
+    REQUIRE(Estimator::store_key(TaskKind::Compile) == "sched-est:v1:compile");
+    for (const char* bad : {"", "1 2 3", "1 2 3 4 5", "x 1 1 1", "-1 5 5 5", "1 5 9 5", "nan 1 1 1", "0 0 0 0"}) {
+      Estimator g;
+      REQUIRE_FALSE(g.restore(TaskKind::Compile, bad));
+      REQUIRE(g.estimate(TaskKind::Compile, 3000) == 1000);
+    }
+  }
+}
+
+TEST_CASE("a first build runs its largest compiles first") {
+  SECTION("compiles in proportion to size around the prior; a script at its prior") {
+    Rig r;
+    r.add_worker("w1", "one", 4, 4);
+    // Mean size 37000 bytes = 1000 ms: large ~2432 ms, medium ~541, gen 500, small ~27.
+    r.submit({compile_task("small", 1000), compile_task("large", 90000), compile_task("medium", 20000),
+              script_task("gen")});
+    REQUIRE(r.host.sent_ids() == std::vector<std::string>{"large", "medium", "gen", "small"});
+  }
+  SECTION("a compile's estimate counts in the chain after it") {
+    Rig r;
+    r.add_worker("w1", "one", 1, 1);
+    // small (~30 ms) -> link (2000 ms) is shorter than the large compile alone (~2967 ms).
+    NewTask link = task("app", {0}, {"app"});
+    link.action.argv = {"gcc", "small.o", "-o", "app"};
+    r.submit({compile_task("small", 1000), compile_task("tiny", 100), link, compile_task("large", 100000)});
+    REQUIRE(r.host.sent_ids() == std::vector<std::string>{"large"});
+  }
+}
+
+TEST_CASE("online learning changes the order of waiting tasks") {
+  // Compiles are estimated at the prior 1000 ms and scripts at 500 ms, so compiles go first;
+  // they turn out to take 1 ms, and once that moved the compile model far enough the scripts
+  // overtake the compiles still waiting.
+  auto build = [] {
+    std::vector<NewTask> tasks;
+    for (int i = 0; i < 5; ++i) tasks.push_back(compile_task("c" + std::to_string(i), 1000));
+    tasks.push_back(script_task("g0"));
+    tasks.push_back(script_task("g1"));
+    return tasks;
+  };
+  Rig r;
+  r.add_worker("w1", "one", 1, 1);
+  r.submit(build());
+  for (size_t next = 0; next < r.host.sent.size(); ++next) {
+    Sent s = r.host.sent[next];
+    r.complete(s, r.success(s, s.id[0] == 'c' ? 1 : 3000));
+  }
+  REQUIRE(r.host.sent_ids() == std::vector<std::string>{"c0", "c1", "c2", "c3", "g0", "g1", "c4"});
+  REQUIRE(r.sched.counters().reranks >= 2u);
+  REQUIRE(r.sched.estimator().learned(TaskKind::Compile));
+  SECTION("the next build starts from what this one learned") {
+    r.submit(build());
+    size_t first = 7;
+    REQUIRE(r.host.sent.at(first).id == "g0");   // scripts now known to be slow, compiles fast
+  }
+  SECTION("and so does a restarted daemon, from the store") {
+    REQUIRE(r.host.estimator_store.count(Estimator::store_key(TaskKind::Compile)) == 1u);
+    Rig fresh;
+    fresh.host.estimator_store = r.host.estimator_store;
+    fresh.add_worker("w1", "one", 1, 1);
+    fresh.submit(build());
+    REQUIRE(fresh.host.sent_ids() == std::vector<std::string>{"g0"});
+  }
+}
+
+TEST_CASE("remembered durations still win over estimates") {
+  Rig r;
+  r.add_worker("w1", "one", 1, 1);
+  NewTask big = compile_task("big", 100000);   // the estimator would put it far ahead ...
+  r.host.durations[Scheduler::duration_key(big.action)] = 5;   // ... but it is known to be quick
+  NewTask mid = compile_task("mid", 10000);
+  r.host.durations[Scheduler::duration_key(mid.action)] = 50000;   // and this one slow
+  r.submit({big, compile_task("small", 1000), mid, compile_task("other", 2000)});
+  REQUIRE(r.host.sent_ids() == std::vector<std::string>{"mid"});
+  // Learning that compiles are slow re-ranks the estimated ones, never the remembered.
+  Sent s = r.host.sent[0];
+  r.complete(s, r.success(s, 50000));
+  REQUIRE(r.sched.counters().reranks >= 1u);
+  r.run_all();
+  REQUIRE(r.host.sent_ids() == std::vector<std::string>{"mid", "other", "small", "big"});
 }
 
 // ---------------------------------------------------------------- credit

@@ -49,7 +49,14 @@ std::string status_json(const StatusInputs& in) {
                    {"retries", c.retries},         {"deduplicated", c.deduplicated},
                    {"late_results", c.late_results}, {"bytes_received", in.bytes_received},
                    {"verified", c.verified},       {"verify_mismatches", c.verify_mismatches},
-                   {"verify_skipped", c.verify_skipped}};
+                   {"verify_skipped", c.verify_skipped}, {"reranks", c.reranks}};
+  // The estimator's model per kind (docs/scheduling.md): what a task never timed is estimated at.
+  auto& es = j["estimates"] = nlohmann::json::object();
+  for (size_t k = 0; k < kTaskKinds; ++k) {
+    auto kind = static_cast<TaskKind>(k);
+    auto m = in.scheduler.estimator().model(kind);
+    es[kind_name(kind)] = {{"ms_per_byte", m.rate}, {"mean_ms", m.mean}, {"learned", in.scheduler.estimator().learned(kind)}};
+  }
   uint64_t unsandboxed = 0;
   for (auto& [_, w] : in.registry.workers()) unsandboxed += w.sandboxed ? 0 : 1;
   j["security"] = {{"unsandboxed_workers", unsandboxed},

@@ -26,7 +26,8 @@ struct StatusInputs {
 // "any_program","toolchains" (digests of the toolchain trees it has run tasks with: its own files or fetched),
 // "verify_mismatches","set_aside","slots","busy","credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
 // "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...,"verified",
-// "verify_mismatches","verify_skipped"},
+// "verify_mismatches","verify_skipped","reranks"},"estimates":{"compile"|"archive"|"link"|"other":
+// {"ms_per_byte","mean_ms","learned"}} (the scheduler's estimator, docs/scheduling.md),
 // "cache_hit_rate","security":{"unsandboxed_workers","forged_results","refused_uploads",
 // "unfinished_upload_bytes"}}
 std::string status_json(const StatusInputs& in);
