@@ -31,6 +31,52 @@ struct Pipe {
 };
 }  // namespace
 
+namespace {
+// What every process zbuild starts gets: its own process group (the caller may signal the
+// group), an empty signal mask and default handling of the signals zbuild itself catches.
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() {
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    sigset_t defs;
+    sigemptyset(&defs);
+    sigaddset(&defs, SIGPIPE);
+    sigaddset(&defs, SIGINT);
+    sigaddset(&defs, SIGTERM);
+    posix_spawnattr_setsigdefault(&attr, &defs);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  }
+  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+};
+}  // namespace
+
+Result<int> spawn_with_fd(const std::vector<std::string>& args, const std::vector<std::string>& env, int pass_fd,
+                          int as_fd) {
+  if (args.empty()) return make_error("spawn_with_fd: empty argv");
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pass_fd, as_fd);
+  SpawnAttr attr;
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, args[0].c_str(), &fa, &attr.attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return make_error(args[0] + ": cannot run: " + std::strerror(rc));
+  return static_cast<int>(pid);
+}
+
 Result<ProcessResult> run_process(const ProcessSpec& spec) {
   if (spec.argv.empty()) return make_error("run_process: empty argv");
   Pipe po, pe;
@@ -46,19 +92,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   posix_spawn_file_actions_adddup2(&fa, po.w, 1);
   posix_spawn_file_actions_adddup2(&fa, pe.w, 2);
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t defs;
-  sigemptyset(&defs);
-  sigaddset(&defs, SIGPIPE);
-  sigaddset(&defs, SIGINT);
-  sigaddset(&defs, SIGTERM);
-  posix_spawnattr_setsigdefault(&attr, &defs);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  SpawnAttr attr;
 
   std::vector<char*> argv;
   for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
@@ -72,9 +106,8 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   std::string prog = spec.argv[0];
   int64_t start = mono_ms();
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, prog.c_str(), &fa, &attr, argv.data(), spec.use_env ? envp.data() : environ);
+  int rc = ::posix_spawnp(&pid, prog.c_str(), &fa, &attr.attr, argv.data(), spec.use_env ? envp.data() : environ);
   posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(rc));
   ::close(po.w); po.w = -1;
   ::close(pe.w); pe.w = -1;

@@ -38,6 +38,13 @@ Result<ProcessResult> run_process(const ProcessSpec& spec);
 // not wait: the caller reaps it (waitpid) and may signal the group (kill(-pid, sig)).
 Result<int> start_detached(const std::string& shell_command);
 
+// Starts `argv` (argv[0] a path) with exactly `env` as its environment, stdin and stdout on
+// /dev/null, stderr this process's, and this process's fd `pass_fd` as fd `as_fd` in the child
+// (close-on-exec cleared there only); its own process group, default signals, an empty mask.
+// Returns its pid; the caller reaps it. (The worker's resident sandbox helpers.)
+Result<int> spawn_with_fd(const std::vector<std::string>& argv, const std::vector<std::string>& env, int pass_fd,
+                          int as_fd);
+
 // The same for a program and its arguments, no shell: `extra_env` ("NAME=value") is added to
 // this process's environment (never to the command line, where other users could read it), and
 // with `quiet` stdout and stderr go to /dev/null.

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 #include "worker/sandbox_protocol.h"
 
 namespace zbuild::worker {
@@ -185,38 +185,11 @@ Status SlotSandbox::launch() {
                            // The helper mounts and makes namespaces; each task drops them all.
                            "--cap-add", "ALL", "--clearenv", "--",
                            "/.zbuild/zbuild-sandbox", std::to_string(kHelperFd)});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string path = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* envp[] = {path.data(), nullptr};
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, theirs.fd, kHelperFd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);   // a terminal's Ctrl-C reaches the worker, which stops it
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t defs;
-  sigemptyset(&defs);
-  sigaddset(&defs, SIGPIPE);
-  sigaddset(&defs, SIGINT);
-  sigaddset(&defs, SIGTERM);
-  posix_spawnattr_setsigdefault(&attr, &defs);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, c_.bwrap.c_str(), &fa, &attr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return make_error(errno_text(c_.bwrap + ": cannot run", rc));
+  auto pid = spawn_with_fd(args, {"PATH=/usr/local/bin:/usr/bin:/bin"}, theirs.fd, kHelperFd);
+  if (!pid.ok()) return pid.error();
   sock_ = mine.fd;
   mine.fd = -1;
-  pid_ = pid;
+  pid_ = pid.value();
   return {};
 }
 
