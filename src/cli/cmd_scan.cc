@@ -7,12 +7,12 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "client/headers.h"
 #include "common/clock.h"
 #include "common/command_policy.h"
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/make_deps.h"
-#include "common/paths.h"
 #include "common/subprocess.h"
 #include "common/text.h"
 #include "graph/import.h"
@@ -48,22 +48,13 @@ std::string normal(const std::string& cwd, const std::string& p) {
   return (p.empty() || p[0] != '/' ? fs::path(cwd) / p : fs::path(p)).lexically_normal().string();
 }
 
-// The compiler's own answer: the compile with its outputs and dependency options replaced by -M.
+// The compiler's own answer: the compile with its outputs and dependency options replaced by -M
+// (missing headers are errors here, not generated files: they are not in the scanner's answer).
 Result<std::set<std::string>> compiler_deps(const std::vector<std::string>& argv, const std::string& cwd) {
   ProcessSpec ps;
   ps.cwd = cwd;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& a = argv[i];
-    if (a == "-o" || a == "-MF" || a == "-MT" || a == "-MQ") {
-      ++i;
-      continue;
-    }
-    if (a == "-c" || a == "-MD" || a == "-MMD" || a == "-MP" || (a.size() > 2 && (a.starts_with("-o") || a.starts_with("-MF") ||
-                                                                                 a.starts_with("-MT") || a.starts_with("-MQ"))))
-      continue;
-    ps.argv.push_back(a);
-  }
-  ps.argv.insert(ps.argv.end(), {"-M", "-MF", "/dev/stdout"});
+  ps.argv = client::scan_argv(argv, /*missing_as_generated=*/false);
+  ps.argv.insert(ps.argv.end(), {"-MF", "/dev/stdout"});
   auto r = run_process(ps);
   if (!r.ok()) return r.error();
   if (r.value().exit_code != 0) return Error{"the compiler's -M failed: " + r.value().err.substr(0, 300)};
@@ -91,7 +82,7 @@ int cmd_scan(int argc, char** argv) {
     std::fprintf(stderr, "zbuild scan: %s: not a JSON array of compile commands\n", printable(db).c_str());
     return 1;
   }
-  std::string cache = user_cache_path("scan-1");
+  std::string cache = scan::facts_cache_dir();
   scan::DiskFiles files;   // one file cache for the whole database, as zbuild submit keeps
   size_t n = 0, scanned = 0, identical = 0, superset = 0, missing = 0, files_found = 0;
   std::map<std::string, size_t> gave_up;

@@ -11,7 +11,7 @@ bool is_scannable_compile(const std::vector<std::string>& argv) {
   return cmd::compiles_object(argv);
 }
 
-std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {
+std::vector<std::string> scan_argv(const std::vector<std::string>& argv, bool missing_as_generated) {
   std::vector<std::string> out;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -27,7 +27,7 @@ std::vector<std::string> scan_argv(const std::vector<std::string>& argv) {
     out.push_back(a);
   }
   out.push_back("-M");
-  out.push_back("-MG");
+  if (missing_as_generated) out.push_back("-MG");
   return out;
 }
 

@@ -28,8 +28,9 @@ namespace zbuild::client {
 // True for a command line this module can scan: a C/C++ compiler driver with -c.
 bool is_scannable_compile(const std::vector<std::string>& argv);
 
-// The scan command derived from a compile: output and depfile options removed, -M -MG added.
-std::vector<std::string> scan_argv(const std::vector<std::string>& argv);
+// The scan command derived from a compile: output and depfile options removed, -M added, and
+// -MG (a missing header is one another task generates) unless told otherwise.
+std::vector<std::string> scan_argv(const std::vector<std::string>& argv, bool missing_as_generated = true);
 
 // The compile the client may run here to scan headers, checked: response files expanded (read
 // relative to `cwd`, an absolute folder), then options that make the compiler run another

@@ -380,7 +380,7 @@ class Preparer {
   // it cannot follow the compile (the compiler's -M then decides). Paths as the compiler names
   // them, relative to the task's folder or absolute.
   std::optional<std::vector<std::string>> builtin_scan(size_t i, const ActionSpec& a, scan::FileSource& files) {
-    if (const char* m = std::getenv("ZBUILD_SCAN"); m && std::string(m) == "compiler") return std::nullopt;
+    if (!scan::builtin_scan_enabled()) return std::nullopt;
     auto o = scan::scan_options(scans_[i]);
     if (!o.unsupported.empty()) return std::nullopt;
     std::string compiler = o.probe_argv[0].find('/') == std::string::npos ? find_in_path(o.probe_argv[0]) : o.probe_argv[0];
@@ -389,10 +389,7 @@ class Preparer {
     auto id = memo_.get(fs::path(compiler[0] == '/' ? compiler : cwd + "/" + compiler).lexically_normal());
     auto env = scan_environment(a.env);
     if (!id.ok() || !env.ok()) return std::nullopt;
-    const char* c = std::getenv("ZBUILD_SCAN_CACHE");
-    std::string cache = c ? std::string(c) : user_cache_path("scan-1");
-    if (cache == "off") cache.clear();
-    auto facts = scan::compiler_facts(o, cwd, id.value().str(), cache, env.value());
+    auto facts = scan::compiler_facts(o, cwd, id.value().str(), scan::facts_cache_dir(), env.value());
     if (!facts.ok()) return std::nullopt;
     auto r = scan::scan_includes(scan::scan_request(std::move(o), std::move(facts.value()), cwd), files);
     if (!r.gave_up.empty()) return std::nullopt;

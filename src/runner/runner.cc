@@ -350,7 +350,7 @@ class Runner {
   }
 
   bool builtin_scan() {
-    if (const char* m = std::getenv("ZBUILD_SCAN"); m && std::string(m) == "compiler") {
+    if (!scan::builtin_scan_enabled()) {
       scan_how_ = "compiler(ZBUILD_SCAN)";
       return false;
     }
@@ -362,9 +362,7 @@ class Runner {
     if (c_.lang == Lang::Preprocessed) return gave_up("preprocessed source");
     auto o = scan::scan_options(c_.argv, c_.source);
     if (!o.unsupported.empty()) return gave_up(o.unsupported);
-    std::string cache = std::getenv("ZBUILD_SCAN_CACHE") ? std::getenv("ZBUILD_SCAN_CACHE") : user_cache_path("scan-1");
-    if (cache == "off") cache.clear();
-    auto facts = scan::compiler_facts(o, cwd_, compiler_digest_.str(), cache);
+    auto facts = scan::compiler_facts(o, cwd_, compiler_digest_.str(), scan::facts_cache_dir());
     if (!facts.ok()) return gave_up(facts.error().message);
     mark("facts");
     auto req = scan::scan_request(std::move(o), std::move(facts.value()), cwd_);

@@ -1,5 +1,6 @@
 #include "scan/compiler_facts.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -8,6 +9,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/make_deps.h"
+#include "common/paths.h"
 #include "common/subprocess.h"
 
 namespace zbuild::scan {
@@ -254,6 +256,17 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
     (void)write_file_atomic(file, encode_facts(f.value()));
   }
   return remember(std::move(f.value()));
+}
+
+bool builtin_scan_enabled() {
+  const char* m = std::getenv("ZBUILD_SCAN");
+  return !(m && std::string_view(m) == "compiler");
+}
+
+std::string facts_cache_dir() {
+  const char* c = std::getenv("ZBUILD_SCAN_CACHE");
+  if (c && std::string_view(c) == "off") return {};
+  return c && *c ? std::string(c) : user_cache_path("scan-1");
 }
 
 ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd) {

@@ -60,6 +60,11 @@ Result<CompilerFacts> decode_facts(const std::string& text);
 Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cwd, const std::string& compiler_id,
                                      const std::string& cache_dir, const std::vector<std::string>& env = {});
 
+// The switches every user of the scanner honours: ZBUILD_SCAN=compiler (always the compiler's
+// -M), and ZBUILD_SCAN_CACHE=DIR|off (the facts cache; default <user cache>/scan-1).
+bool builtin_scan_enabled();
+std::string facts_cache_dir();   // empty: no cache
+
 // The scan of a compile with these options and facts, run in `cwd`.
 ScanRequest scan_request(ScanOptions o, CompilerFacts f, const std::string& cwd);
 

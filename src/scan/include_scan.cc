@@ -71,6 +71,10 @@ FileInfo file_info(std::string_view text) {
   return f;
 }
 
+namespace {
+constexpr uint64_t kMaxFileBytes = 64ull << 20;
+}  // namespace
+
 std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   auto it = found_.find(path);
   if (it != found_.end()) return it->second;
@@ -84,8 +88,15 @@ std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
 std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) {
   auto it = loaded_.find(id);
   if (it != loaded_.end()) return it->second;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // A path a hostile tree names: opened without blocking (a FIFO swapped in after find()), only
+  // a regular file, and no more than kMaxFileBytes (the compiler then decides).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return nullptr;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    ::close(fd);
+    return nullptr;
+  }
   std::string text;
   char buf[65536];
   for (;;) {
@@ -96,6 +107,10 @@ std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) 
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxFileBytes) {   // grew since fstat
+      ::close(fd);
+      return nullptr;
+    }
   }
   ::close(fd);
   bytes_ += text.size();

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
@@ -243,6 +247,20 @@ TEST_CASE("the scan gives up on what it cannot follow") {
   }
   req.source = "d.c";   // not on a path that is surely taken: nothing to give up for
   CHECK(scan_includes(req, files).gave_up.empty());
+  // A header that is a FIFO (would block) or larger than any header: not read, the scan gives up.
+  put(t.path / "e.c", "#include \"fifo.h\"\n");
+  REQUIRE(::mkfifo((t.path / "fifo.h").c_str(), 0600) == 0);
+  req.source = "e.c";
+  CHECK_FALSE(scan_includes(req, files).gave_up.empty());
+  put(t.path / "f.c", "#include \"huge.h\"\n");
+  {
+    std::FILE* f = std::fopen((t.path / "huge.h").c_str(), "w");
+    REQUIRE(f);
+    REQUIRE(::ftruncate(::fileno(f), (64ll << 20) + 1) == 0);
+    std::fclose(f);
+  }
+  req.source = "f.c";
+  CHECK_THAT(scan_includes(req, files).gave_up, Catch::Contains("cannot read"));
 }
 
 TEST_CASE("scan options split what the scan applies from what the compiler is asked") {
