@@ -20,6 +20,7 @@ struct ProcessSpec {
   bool use_env = false;
   int64_t timeout_ms = 0;           // 0: none
   size_t output_cap = 64u << 20;    // bytes kept per stream
+  uint64_t address_space_limit = 0; // RLIMIT_AS of the command in bytes (0: inherited)
 };
 
 struct ProcessResult {

@@ -106,8 +106,7 @@ std::string probe_bwrap() {
 
 // The command wrapped in the sandbox, per task (tasks with a shipped toolchain; the others run
 // through their slot's resident helper, worker/slot_sandbox.h): bubblewrap with only `sb`
-// writable (everything else, the toolchain included, read-only or absent), no network; and an
-// address-space limit. With bubblewrap the sandbox is mounted at the client's exec root itself,
+// writable (everything else, the toolchain included, read-only or absent), no network. With bubblewrap the sandbox is mounted at the client's exec root itself,
 // so the command sees exactly the paths it would see on the submitting host (debug info, rpaths,
 // __FILE__ need no mapping); without it the sandbox stands in for the root and argv is mapped.
 static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vector<std::string>& argv,
@@ -115,17 +114,14 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
                                           const std::string& cwd, const std::vector<std::string>& env,
                                           const fs::path& toolchain_root) {
   std::vector<std::string> out;
-  if (p.memory_limit_mb > 0) {
-    out = {"prlimit", "--as=" + std::to_string(p.memory_limit_mb * 1024 * 1024), "--"};
-  }
   if (p.use_bwrap) {
     std::vector<std::string> b = {p.bwrap, "--unshare-all", "--die-with-parent", "--new-session"};
     auto sys = bwrap_system_binds(toolchain_root);
     b.insert(b.end(), sys.begin(), sys.end());
     b.insert(b.end(), {"--proc", "/proc", "--dev", "/dev",
                        "--bind", sb, mount_at, "--remount-ro", "/", "--chdir", cwd, "--clearenv"});
-    // The task's environment reaches only the command inside; bwrap and prlimit run with the
-    // worker's fixed one.
+    // The task's environment reaches only the command inside; bwrap runs with the worker's
+    // fixed one.
     for (auto& e : env) {
       auto eq = e.find('=');
       b.insert(b.end(), {"--setenv", e.substr(0, eq), e.substr(eq + 1)});
@@ -279,6 +275,8 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     ps.env = env;   // --sandbox none: the operator's choice; the variables were still checked
   }
   if (!helper) {
+    // The address-space limit is set in the started process itself (bubblewrap passes it on).
+    if (policy_.memory_limit_mb > 0) ps.address_space_limit = static_cast<uint64_t>(policy_.memory_limit_mb) << 20;
     ps.timeout_ms = a.timeout_ms;
     ps.output_cap = 4u << 20;
     pr = run_process(ps);

@@ -26,7 +26,10 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -131,7 +134,240 @@ void scan_root() {
   closedir(d);
 }
 
-// ---- task init (PID 1 of the task's namespaces): only returns through _exit ----
+// ---- the slot's root: built once, the task folder bound where each task expects it ----
+
+int g_slot_fd = -1;   // /.zbuild/slot (outside the root once the helper is in it)
+
+// The task folder bound in the root: where, which folder (by identity: a folder the worker
+// replaced is bound again), and the mount point folders made for it (removed with it).
+struct Binding {
+  bool active = false;
+  char at[PATH_MAX];
+  size_t made_len = 0;   // length of the first folder made on the way to `at` (0: none made)
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+Binding g_bound;
+
+// What a failed step tells the helper (and the worker: its errno and name).
+struct StepError {
+  const char* step;
+  int err_no;
+};
+
+// The root's own folders (a tmpfs) are read-only but while a mount point is made or removed.
+bool root_writable(bool on) {
+  mount_attr a{};
+  if (on) a.attr_clr = MOUNT_ATTR_RDONLY;
+  else a.attr_set = MOUNT_ATTR_RDONLY;
+  return mount_setattr(AT_FDCWD, "/", 0, &a, sizeof a) == 0;
+}
+
+// mkdir -p of `at` (checked clean and absolute), never through a symbolic link; `made_len` is
+// the length of the first folder it made (0: all were there).
+bool make_mount_point(const char* at, size_t* made_len) {
+  *made_len = 0;
+  int dfd = open("/", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return false;
+  char comp[NAME_MAX + 1];
+  for (const char* c = at; *c;) {
+    const char* e = c + 1;
+    while (*e && *e != '/') ++e;
+    size_t len = static_cast<size_t>(e - c - 1);
+    if (len > NAME_MAX) {
+      close(dfd);
+      errno = ENAMETOOLONG;
+      return false;
+    }
+    std::memcpy(comp, c + 1, len);
+    comp[len] = '\0';
+    if (mkdirat(dfd, comp, 0755) == 0) {
+      if (*made_len == 0) *made_len = static_cast<size_t>(e - at);
+    } else if (errno != EEXIST) {
+      close(dfd);
+      return false;
+    }
+    int next = openat(dfd, comp, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    if (next < 0) return false;
+    dfd = next;
+    c = e;
+  }
+  close(dfd);
+  return true;
+}
+
+// Unbinds the task folder and removes the mount point folders made for it. A leftover empty
+// folder is harmless; a bind that will not go away is not (the helper ends).
+void release_binding() {
+  if (!g_bound.active) return;
+  if (umount2(g_bound.at, MNT_DETACH) != 0) die("unbind the task folder");
+  g_bound.active = false;
+  if (g_bound.made_len == 0) return;
+  if (!root_writable(true)) die("root read-write");
+  char path[PATH_MAX];
+  std::snprintf(path, sizeof path, "%s", g_bound.at);
+  for (;;) {
+    if (rmdir(path) != 0) break;
+    char* slash = std::strrchr(path, '/');
+    if (!slash || static_cast<size_t>(slash - path) < g_bound.made_len) break;
+    *slash = '\0';
+  }
+  if (!root_writable(false)) die("root read-only");
+}
+
+bool under(const char* path, const char* top) {
+  size_t n = std::strlen(top);
+  return !std::strncmp(path, top, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+// The task's folder at r.mount_at, read-write (no devices, no setuid): kept from the last task
+// when it is the same folder at the same place (a slot's worker empties and reuses its folder).
+bool bind_folder(const sp::Request& r, StepError* e) {
+  *e = {"task folder", 0};
+  struct stat want {};
+  if (fstatat(g_slot_fd, r.folder, &want, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (!S_ISDIR(want.st_mode)) {
+    errno = ENOTDIR;
+    return false;
+  }
+  if (under(r.mount_at, "/proc") || under(r.mount_at, "/dev")) {   // the helper keeps those as they are
+    errno = EINVAL;
+    return false;
+  }
+  if (g_bound.active && !std::strcmp(g_bound.at, r.mount_at)) {
+    struct stat cur {};
+    if (stat(r.mount_at, &cur) == 0 && cur.st_dev == want.st_dev && cur.st_ino == want.st_ino && cur.st_nlink > 0) {
+      return true;
+    }
+  }
+  release_binding();
+  *e = {"mount point", 0};
+  if (!root_writable(true)) return false;
+  size_t made = 0;
+  bool ok = make_mount_point(r.mount_at, &made);
+  int saved = errno;
+  if (!root_writable(false)) die("root read-only");
+  errno = saved;
+  if (!ok) return false;
+  *e = {"task folder", 0};
+  int tree = static_cast<int>(open_tree(g_slot_fd, r.folder, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW));
+  if (tree < 0) return false;
+  mount_attr rw{};
+  rw.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &rw, sizeof rw) != 0 ||
+      move_mount(tree, "", AT_FDCWD, r.mount_at, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    saved = errno;
+    close(tree);
+    errno = saved;
+    return false;
+  }
+  close(tree);
+  g_bound.active = true;
+  std::snprintf(g_bound.at, sizeof g_bound.at, "%s", r.mount_at);
+  g_bound.made_len = made;
+  g_bound.dev = want.st_dev;
+  g_bound.ino = want.st_ino;
+  return true;
+}
+
+// Once, at the helper's start: the root every task of this slot sees, built on a fresh tmpfs —
+// this host's system folders (as bubblewrap shows them) and /dev bound read-only, a fresh
+// /proc (its kernel knobs read-only) and /dev/shm — then the helper enters it (chroot; what lies
+// outside, /.zbuild with the slot's folders and this binary, is reachable only through
+// g_slot_fd, which no task inherits).
+void build_root() {
+  // Nothing mounted here propagates back to bubblewrap's namespace (or anywhere else).
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("private mounts");
+  if (mkdir(kRoot, 0700) != 0 && errno != EEXIST) die("mkdir " "/.zbuild/root");
+  if (mount("tmpfs", kRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0) die("root tmpfs");
+  char path[PATH_MAX], src[PATH_MAX];
+  for (int i = 0; i < g_nentries; ++i) {
+    const Entry& e = g_entries[i];
+    if (!join(path, sizeof path, kRoot, "/", e.name) || !join(src, sizeof src, "", "/", e.name)) continue;
+    if (e.link[0]) {
+      if (symlink(e.link, path) != 0) die("system links");
+      continue;
+    }
+    if (e.dir) {
+      if (mkdir(path, 0755) != 0) die("system folders");
+    } else {
+      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) die("system files");
+      close(fd);
+    }
+    if (mount(src, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) die("system folders");
+  }
+  if (mkdir("/.zbuild/root/dev", 0755) != 0 || mount("/dev", "/.zbuild/root/dev", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    die("dev");
+  }
+  if (mkdir("/.zbuild/root/proc", 0555) != 0) die("proc");
+  // Everything so far read-only (the binds of /dev and /etc included), then the writable parts.
+  mount_attr ro{};
+  ro.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+  if (mount_setattr(AT_FDCWD, kRoot, AT_RECURSIVE, &ro, sizeof ro) != 0) die("read-only root");
+  if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) die("proc");
+  // As bubblewrap does: the kernel's knobs in /proc read-only.
+  for (int i = 0; i < kKnobCount; ++i) {
+    if (!g_knob_present[i]) continue;
+    const char* knob = kKnobs[i];
+    if (mount(knob, knob, nullptr, MS_BIND | MS_REC, nullptr) != 0 || mount_setattr(AT_FDCWD, knob, AT_RECURSIVE, &ro, sizeof ro) != 0) {
+      die("proc read-only parts");
+    }
+  }
+  if (g_dev_shm && mount("tmpfs", "/.zbuild/root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) die("dev/shm");
+  g_slot_fd = open(kSlot, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (g_slot_fd < 0) die("open " "/.zbuild/slot");
+  if (chroot(kRoot) != 0 || chdir("/") != 0) die("enter the root");
+}
+
+// What a task may leave in the slot besides its folder, gone before the next one starts: files
+// in /dev/shm (a fresh tmpfs replaces a used one) and System V IPC objects (the slot has its
+// own IPC namespace: every object in it is a task's).
+void clear_leftovers() {
+  if (g_dev_shm) {
+    DIR* d = opendir("/dev/shm");
+    if (!d) die("open /dev/shm");
+    bool used = false;
+    while (dirent* e = readdir(d)) {
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) used = true;
+    }
+    closedir(d);
+    if (used && (umount2("/dev/shm", MNT_DETACH) != 0 ||
+                 mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)) {
+      die("fresh /dev/shm");
+    }
+  }
+  shm_info si{};
+  int top = shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&si));
+  if (top >= 0 && si.used_ids > 0) {
+    for (int i = 0; i <= top; ++i) {
+      shmid_ds ds{};
+      int id = shmctl(i, SHM_STAT_ANY, &ds);
+      if (id >= 0 && shmctl(id, IPC_RMID, nullptr) != 0) die("remove a shared memory segment");
+    }
+  }
+  msginfo mi{};
+  top = msgctl(0, MSG_INFO, reinterpret_cast<msqid_ds*>(&mi));
+  if (top >= 0 && mi.msgpool > 0) {
+    for (int i = 0; i <= top; ++i) {
+      msqid_ds ds{};
+      int id = msgctl(i, MSG_STAT_ANY, &ds);
+      if (id >= 0 && msgctl(id, IPC_RMID, nullptr) != 0) die("remove a message queue");
+    }
+  }
+  seminfo sem{};
+  top = semctl(0, 0, SEM_INFO, &sem);
+  if (top >= 0 && sem.semusz > 0) {
+    for (int i = 0; i <= top; ++i) {
+      semid_ds ds{};
+      int id = semctl(i, 0, SEM_STAT_ANY, &ds);
+      if (id >= 0 && semctl(id, 0, IPC_RMID) != 0) die("remove a semaphore set");
+    }
+  }
+}
+
+// ---- task init (PID 1 of the task's PID namespace): only returns through _exit ----
 
 int g_fail_fd = -1;
 
@@ -140,99 +376,6 @@ int g_fail_fd = -1;
   std::snprintf(f.step, sizeof f.step, "%s", step);
   (void)!write(g_fail_fd, &f, sizeof f);
   _exit(127);
-}
-
-// mkdir -p of `rel` (an absolute path, checked clean) under the directory `root`, never through a
-// symbolic link.
-void make_mount_point(const char* rel) {
-  int dfd = open(kRoot, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0) fail("mount point");
-  char comp[NAME_MAX + 1];
-  for (const char* c = rel; *c;) {
-    const char* e = c + 1;
-    while (*e && *e != '/') ++e;
-    size_t len = static_cast<size_t>(e - c - 1);
-    if (len > NAME_MAX) {
-      errno = ENAMETOOLONG;
-      fail("mount point");
-    }
-    std::memcpy(comp, c + 1, len);
-    comp[len] = '\0';
-    if (mkdirat(dfd, comp, 0755) != 0 && errno != EEXIST) fail("mount point");
-    int next = openat(dfd, comp, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0) fail("mount point");
-    close(dfd);
-    dfd = next;
-    c = e;
-  }
-  close(dfd);
-}
-
-void build_root(const sp::Request& r) {
-  // Nothing mounted here propagates back to the helper (or anywhere else).
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("private mounts");
-  if (mount("tmpfs", kRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0) fail("root tmpfs");
-  char path[PATH_MAX], src[PATH_MAX];
-  for (int i = 0; i < g_nentries; ++i) {
-    const Entry& e = g_entries[i];
-    if (!join(path, sizeof path, kRoot, "/", e.name) || !join(src, sizeof src, "", "/", e.name)) {
-      errno = ENAMETOOLONG;
-      fail("system folders");
-    }
-    if (e.link[0]) {
-      if (symlink(e.link, path) != 0) fail("system links");
-      continue;
-    }
-    if (e.dir) {
-      if (mkdir(path, 0755) != 0) fail("system folders");
-    } else {
-      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-      if (fd < 0) fail("system files");
-      close(fd);
-    }
-    if (mount(src, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail("system folders");
-  }
-  if (mkdir("/.zbuild/root/dev", 0755) != 0 || mount("/dev", "/.zbuild/root/dev", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-    fail("dev");
-  }
-  if (mkdir("/.zbuild/root/proc", 0555) != 0) fail("proc");
-  make_mount_point(r.mount_at);
-  // Everything so far read-only (the binds of /dev and /etc included), then the writable parts.
-  mount_attr ro{};
-  ro.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
-  if (mount_setattr(AT_FDCWD, kRoot, AT_RECURSIVE, &ro, sizeof ro) != 0) fail("read-only root");
-  char folder[PATH_MAX], at[PATH_MAX];
-  if (!join(folder, sizeof folder, kSlot, "/", r.folder) || !join(at, sizeof at, kRoot, "", r.mount_at)) {
-    errno = ENAMETOOLONG;
-    fail("task folder");
-  }
-  struct stat st {};
-  if (lstat(folder, &st) != 0) fail("task folder");
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    fail("task folder");
-  }
-  if (mount(folder, at, nullptr, MS_BIND, nullptr) != 0) fail("task folder");
-  mount_attr rw{};
-  rw.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (mount_setattr(AT_FDCWD, at, 0, &rw, sizeof rw) != 0) fail("task folder");
-  if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) fail("proc");
-  // As bubblewrap does: the kernel's knobs in /proc read-only.
-  for (int i = 0; i < kKnobCount; ++i) {
-    if (!g_knob_present[i]) continue;
-    const char* knob = kKnobs[i];
-    if (mount(knob, knob, nullptr, MS_BIND | MS_REC, nullptr) != 0 || mount_setattr(AT_FDCWD, knob, AT_RECURSIVE, &ro, sizeof ro) != 0) {
-      fail("proc read-only parts");
-    }
-  }
-  if (g_dev_shm &&
-      mount("tmpfs", "/.zbuild/root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-    fail("dev/shm");
-  }
-  // Into the new root; the old one (with /.zbuild) is detached, out of the task's reach.
-  if (chdir(kRoot) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
-    fail("pivot root");
-  }
 }
 
 // Once, at the helper's start: what no process started from here may ever gain back — an
@@ -312,7 +455,7 @@ alignas(64) char g_command_stack[64 * 1024];
 
 [[noreturn]] void task_init(const sp::Request& r, int out, int err, int status_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  build_root(r);
+  close(g_slot_fd);
   if (chdir(r.cwd) != 0) fail("chdir");
   drop_capabilities();
   // Not dumpable: the task, with the same (empty) credentials, cannot ptrace its init.
@@ -407,8 +550,19 @@ void run_task(int sock, const sp::Request& r, int out, int err) {
     close(err);
     return;
   }
+  StepError be{};
+  if (!bind_folder(r, &be)) {
+    reply(sock, 0, sp::kSetupFailed, errno, be.step);
+    close(fail_pipe[0]);
+    close(fail_pipe[1]);
+    close(status_pipe[0]);
+    close(status_pipe[1]);
+    close(out);
+    close(err);
+    return;
+  }
   int64_t start = now_ms();
-  long pid = syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (pid == 0) {
     close(fail_pipe[0]);
     close(status_pipe[0]);
@@ -476,6 +630,7 @@ void run_task(int sock, const sp::Request& r, int out, int err) {
   close(fail_pipe[0]);
   close(status_pipe[0]);
   if (worker_gone) _exit(0);
+  clear_leftovers();
   if (timed_out) reply(sock, 0, sp::kTimedOut, 0, "");
   else if (f_got == sizeof f) reply(sock, 0, f.flags & (sp::kSetupFailed | sp::kExecFailed), f.err_no, f.step);
   else if (have_status) reply(sock, task_status, 0, 0, "");
@@ -513,7 +668,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kKnobCount; ++i) g_knob_present[i] = access(kKnobs[i] + std::strlen(kRoot), F_OK) == 0;
   g_dev_shm = access("/dev/shm", F_OK) == 0;
   lock_down();
-  if (mkdir(kRoot, 0700) != 0 && errno != EEXIST) die("mkdir " "/.zbuild/root");
+  build_root();
   for (;;) {
     int fds[2] = {-1, -1};
     uint32_t n = 0;

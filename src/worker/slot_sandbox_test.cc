@@ -167,6 +167,40 @@ TEST_CASE("slot sandbox: a task sees neither the helper nor other tasks' folders
   CHECK(s.sh("cat /dev/shm/x").exit_code != 0);   // not left for the next task
 }
 
+TEST_CASE("slot sandbox: System V IPC objects a task made are gone before the next task") {
+  Slot s;
+  auto made = s.sh("ipcmk -M 4096 >/dev/null && ipcmk -Q >/dev/null && ipcmk -S 2 >/dev/null && ipcs -m -q -s | grep -c '^0x'");
+  REQUIRE(made.exit_code == 0);
+  CHECK(made.out == "3\n");
+  auto next = s.sh("ipcs -m -q -s | grep -c '^0x'; true");
+  CHECK(next.out == "0\n");
+}
+
+TEST_CASE("slot sandbox: the task folder follows the task: a new place, a replaced folder, the same one reused") {
+  Slot s;
+  auto a = s.task({"sh", "-c", "echo a > mark; pwd"});
+  CHECK(s.run(a).out == "/home/u/proj\n");
+  // Another place: the old one is unbound and the folders made for it are gone.
+  auto b = s.task({"sh", "-c", "pwd; test -e /home && echo home-left; test -e mark && echo old-folder"});
+  b.mount_at = b.cwd = "/srv/w/b";
+  auto rb = s.run(b);
+  CHECK(rb.out == "/srv/w/b\n");
+  // The same folder reused under a new name (as the executor does) keeps its binding and content.
+  fs::rename(s.s->area() / b.folder, s.s->area() / "renamed");
+  std::ofstream(s.s->area() / "renamed" / "new-file") << "n\n";
+  auto c = b;
+  c.folder = "renamed";
+  c.argv = {"cat", "new-file"};
+  CHECK(s.run(c).out == "n\n");
+  // A folder replaced by a new one at the same place: the new one is what the task sees.
+  fs::remove_all(s.s->area() / "renamed");
+  fs::create_directories(s.s->area() / "renamed");
+  std::ofstream(s.s->area() / "renamed" / "fresh") << "f\n";
+  c.argv = {"sh", "-c", "ls"};
+  CHECK(s.run(c).out == "fresh\n");
+  CHECK(s.s->restarts() == 0);
+}
+
 TEST_CASE("slot sandbox: no capabilities, no new privileges, no network") {
   Slot s;
   auto r = s.sh("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status");

@@ -1,0 +1,50 @@
+// run_process: the one place zbuild starts processes; with an address-space limit it starts the
+// command itself (no prlimit in between).
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "common/subprocess.h"
+#include "common/temp_dir.h"
+
+using namespace zbuild;
+
+TEST_CASE("run_process: output, exit code, working folder and environment, with and without a memory limit") {
+  TempDir t("subprocess");
+  for (uint64_t limit : {uint64_t{0}, uint64_t{256} << 20}) {
+    INFO("limit " << limit);
+    ProcessSpec ps;
+    ps.argv = {"sh", "-c", "pwd; echo $ZB_X; echo err >&2; ulimit -v; exit 3"};
+    ps.cwd = t.path.string();
+    ps.env = {"PATH=/usr/bin:/bin", "ZB_X=x1"};
+    ps.use_env = true;
+    ps.address_space_limit = limit;
+    auto r = run_process(ps);
+    REQUIRE(r.ok());
+    std::string ulimit = limit ? std::to_string(limit >> 10) : "unlimited";
+    CHECK(r.value().out == std::filesystem::canonical(t.path).string() + "\nx1\n" + ulimit + "\n");
+    CHECK(r.value().err == "err\n");
+    CHECK(r.value().exit_code == 3);
+  }
+}
+
+TEST_CASE("run_process: the limit holds, signals are the command's own, a missing program is an error") {
+  ProcessSpec ps;
+  ps.argv = {"sh", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}"};
+  ps.env = {"PATH=/usr/bin:/bin"};
+  ps.use_env = true;
+  ps.address_space_limit = uint64_t{64} << 20;
+  auto r = run_process(ps);
+  REQUIRE(r.ok());
+  CHECK(r.value().out.find("300000000") == std::string::npos);
+  CHECK(r.value().exit_code != 0);
+
+  ps.argv = {"sh", "-c", "kill -TERM $$"};   // SIGTERM at its default: the shell dies of it
+  auto k = run_process(ps);
+  REQUIRE(k.ok());
+  CHECK(k.value().exit_code == 128 + 15);
+
+  ps.argv = {"zbuild-no-such-program-4711"};
+  auto m = run_process(ps);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.error().message == "zbuild-no-such-program-4711: cannot run: No such file or directory");
+}
