@@ -169,7 +169,8 @@ static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
   return {};
 }
 
-ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host, TaskSandbox* slot) {
+ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host, TaskSandbox* slot,
+                         int slot_index) {
   const fs::path& toolchain_root = host.shipped_root;
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -198,12 +199,11 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   r.sandbox = sb;
   std::error_code ec;
   // A fresh folder is a new inode (costly on some file systems, ext4 without a journal most);
-  // a slot sandbox's tasks take over the last task's folder, emptied, under their own new name.
+  // a slot's tasks take over its last task's folder, emptied, under their own new name.
   bool placed = false;
-  if (helper) {
-    r.spare = helper->area() / ".spare";
-    placed = ::rename(r.spare.c_str(), sb.c_str()) == 0;
-  }
+  if (helper) r.spare = helper->area() / ".spare";
+  else if (slot_index >= 0) r.spare = sandbox_root_ / (".spare-" + std::to_string(slot_index));
+  if (!r.spare.empty()) placed = ::rename(r.spare.c_str(), sb.c_str()) == 0;
   if (!placed && ::mkdir(sb.c_str(), 0755) != 0) {
     fs::remove_all(sb, ec);
     fs::create_directories(sb, ec);

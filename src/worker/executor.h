@@ -26,8 +26,9 @@ struct ExecResult {
   std::string infra_error;   // non-empty: did not run properly; the daemon retries elsewhere
   int64_t run_ms = 0;
   std::filesystem::path sandbox;   // still present until cleanup()
-  // Non-empty: cleanup() empties the folder and keeps it here for the slot's next task (a slot
-  // sandbox leaves no process of the task that could still write into it).
+  // Non-empty: cleanup() empties the folder and keeps it here for the slot's next task (a
+  // sandbox leaves no process of the task that could still write into it; without one, such a
+  // process could write anywhere the worker can anyway).
   std::filesystem::path spare;
 };
 
@@ -74,8 +75,10 @@ class Executor {
 
   // `slot`: the slot's sandbox; with bubblewrap, tasks on this host's files run through it (their
   // folder in its area), others in a bubblewrap of their own under the sandbox root.
+  // `slot_index` (>= 0): the slot's emptied folder of its last task is reused for this one
+  // (no new inode per task), also without a slot sandbox.
   ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
-                 TaskSandbox* slot = nullptr);
+                 TaskSandbox* slot = nullptr, int slot_index = -1);
   void cleanup(const ExecResult& r);
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the

@@ -2,17 +2,22 @@
 //
 // zbuild-worker starts it once per slot inside bubblewrap (no network, this host's /usr
 // read-only, a clean environment, the slot's task folders at /.zbuild/slot, this binary at
-// /.zbuild/zbuild-sandbox) and hands it tasks over a SOCK_SEQPACKET socket, argv[1]
-// (worker/sandbox_protocol.h). Per task it clones a process into fresh mount, PID and IPC
-// namespaces. That process, PID 1 of its namespace (`task init` below), builds a new root on a
-// fresh tmpfs — this host's system folders and /dev bound read-only, the task's folder
-// read-write at the path the task expects, a fresh /proc and /dev/shm — pivots into it (so
-// /.zbuild, the other tasks' folders and this helper are gone), drops every capability (the
-// bounding set is emptied and no_new_privs set once, at the helper's start, and inherited),
-// and starts the task's command (PID 2) with exactly the task's environment and its
-// address-space limit. PID 2, not 1: the command gets signals as it would anywhere (an init
-// ignores those it has no handler for), and init reaps what the command orphans. When the command exits, init exits: the kernel kills whatever the
-// task left running before the helper answers, and so does a timeout (init is killed).
+// /.zbuild/zbuild-sandbox; --as-pid-1: the helper is the init of the slot's PID namespace) and
+// hands it tasks over a SOCK_SEQPACKET socket, argv[1] (worker/sandbox_protocol.h).
+//
+// Once, at start, it builds the slot's root on a fresh tmpfs — this host's system folders and
+// /dev bound read-only, a fresh /proc (its kernel knobs read-only) and /dev/shm — and enters it
+// (chroot; /.zbuild, the slot's folders and this binary stay outside, reachable only through a
+// close-on-exec descriptor). It empties the capability bounding set and sets no_new_privs, so
+// nothing started from it can gain a capability.
+//
+// Per task: the task's folder is bound read-write where the task expects it (kept from the last
+// task while it is the same folder at the same place: the worker empties and reuses it), and the
+// command is started (CLONE_VM | CLONE_VFORK: no page tables copied) with every capability
+// dropped, exactly the task's environment, its address-space limit and working folder. When it
+// ends (or at the timeout) every other process of the namespace is killed and reaped — all are
+// the helper's descendants, and none can signal the helper (an init gets only the signals it
+// handles) — then /dev/shm and System V IPC are cleared, and only then does the helper answer.
 //
 // libc only; single-threaded. Every request byte is checked (sandbox_protocol.h); a malformed
 // request, or traffic from the worker while a task runs, ends the helper (the worker starts
@@ -30,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -75,12 +81,6 @@ uint8_t g_body[sp::kMaxBody];
 char* g_argv[sp::kMaxArgs + 1];
 char* g_env[sp::kMaxEnv + 1];
 
-// What a failed step tells the helper (through a close-on-exec pipe).
-struct Failure {
-  uint32_t flags;
-  int32_t err_no;
-  char step[40];
-};
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "zbuild-sandbox: %s: %s\n", what, std::strerror(errno));
@@ -367,17 +367,6 @@ void clear_leftovers() {
   }
 }
 
-// ---- task init (PID 1 of the task's PID namespace): only returns through _exit ----
-
-int g_fail_fd = -1;
-
-[[noreturn]] void fail(const char* step, uint32_t flags = sp::kSetupFailed) {
-  Failure f{flags, errno, {}};
-  std::snprintf(f.step, sizeof f.step, "%s", step);
-  (void)!write(g_fail_fd, &f, sizeof f);
-  _exit(127);
-}
-
 // Once, at the helper's start: what no process started from here may ever gain back — an
 // empty capability bounding set and ambient set, root without capabilities at exec, no new
 // privileges. The helper keeps its own effective capabilities (mounts, namespaces); every task
@@ -394,18 +383,33 @@ void lock_down() {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
 }
 
-void drop_capabilities() {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capset, &hdr, data) != 0) fail("capabilities");
+// ---- the task's command ----
+
+// The command, started with CLONE_VM | CLONE_VFORK on its own stack (no page tables copied; the
+// helper is suspended until it has exec'd or ended): only system calls until execve. What failed
+// before the exec is left in `step`, `flags` and `err_no` for the helper to read.
+struct Command {
+  const sp::Request* r;
+  int out, err;
+  const char* step;
+  uint32_t flags;
+  int err_no;
+};
+
+[[noreturn]] void command_failed(Command& c, const char* step, uint32_t flags = sp::kSetupFailed) {
+  c.step = step;
+  c.flags = flags;
+  c.err_no = errno;
+  _exit(127);
 }
 
 // execvpe with the task's own PATH (the helper's environment is empty).
-[[noreturn]] void exec_command(const sp::Request& r) {
+[[noreturn]] void exec_command(Command& c) {
+  const sp::Request& r = *c.r;
   const char* prog = r.argv[0];
   if (std::strchr(prog, '/')) {
     execve(prog, r.argv, r.env);
-    fail("exec", sp::kExecFailed);
+    command_failed(c, "exec", sp::kExecFailed);
   }
   const char* path = "/usr/local/bin:/usr/bin:/bin";
   for (uint32_t i = 0; i < r.envc; ++i) {
@@ -426,56 +430,45 @@ void drop_capabilities() {
     p = e + 1;
   }
   errno = saved;
-  fail("exec", sp::kExecFailed);
+  command_failed(c, "exec", sp::kExecFailed);
 }
 
-struct Command {
-  const sp::Request* r;
-  int out, err;
-};
-
-// PID 2: the task's command. Started with CLONE_VM|CLONE_VFORK on its own stack (no page
-// tables copied; init waits until it has exec'd): only system calls until execve.
 int command_main(void* arg) {
-  const Command& c = *static_cast<const Command*>(arg);
+  Command& c = *static_cast<Command*>(arg);
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0 || dup2(in, 0) < 0 || dup2(c.out, 1) < 0 || dup2(c.err, 2) < 0) fail("stdio");
+  if (in < 0 || dup2(in, 0) < 0 || dup2(c.out, 1) < 0 || dup2(c.err, 2) < 0) command_failed(c, "stdio");
+  if (chdir(c.r->cwd) != 0) command_failed(c, "chdir");
   if (c.r->memory_limit_bytes > 0) {
     rlimit lim{c.r->memory_limit_bytes, c.r->memory_limit_bytes};
-    if (setrlimit(RLIMIT_AS, &lim) != 0) fail("memory limit");
+    if (setrlimit(RLIMIT_AS, &lim) != 0) command_failed(c, "memory limit");
   }
-  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) fail("close fds");
+  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) command_failed(c, "close fds");
+  // Every capability gone (the bounding set already is, since lock_down): the command and all
+  // it starts run without any.
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capset, &hdr, data) != 0) command_failed(c, "capabilities");
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  exec_command(*c.r);
+  exec_command(c);
 }
 
 alignas(64) char g_command_stack[64 * 1024];
 
-[[noreturn]] void task_init(const sp::Request& r, int out, int err, int status_fd) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  close(g_slot_fd);
-  if (chdir(r.cwd) != 0) fail("chdir");
-  drop_capabilities();
-  // Not dumpable: the task, with the same (empty) credentials, cannot ptrace its init.
-  prctl(PR_SET_DUMPABLE, 0);
-  Command c{&r, out, err};
-  pid_t main_pid = clone(command_main, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
-  if (main_pid < 0) fail("start the command");
-  close(out);
-  close(err);
-  close(g_fail_fd);
-  for (;;) {   // reaps orphans until the command ends
-    int st = 0;
-    pid_t p = waitpid(-1, &st, 0);
-    if (p == main_pid) {
-      (void)!write(status_fd, &st, sizeof st);
-      _exit(0);
-    }
-    if (p < 0 && errno != EINTR) _exit(1);
+// Kills every process of the slot's PID namespace but the helper (its init) and reaps them: all
+// are the helper's descendants, so no child left means no process left. A process forking
+// while kill(-1) runs is killed with its child (the kernel fails a fork whose parent got SIGKILL).
+void kill_all() {
+  for (;;) {
+    if (kill(-1, SIGKILL) != 0 && errno != ESRCH) die("kill the task's processes");
+    pid_t p = waitpid(-1, nullptr, 0);
+    if (p < 0 && errno == ECHILD) return;
+    if (p < 0 && errno != EINTR) die("waitpid");
   }
 }
+
+int g_sigchld_fd = -1;   // SIGCHLD, blocked, read through a signalfd
 
 // ---- the helper's loop ----
 
@@ -543,98 +536,63 @@ void reply(int sock, int32_t wait_status, uint32_t flags, int32_t err_no, const 
 }
 
 void run_task(int sock, const sp::Request& r, int out, int err) {
-  int fail_pipe[2], status_pipe[2];
-  if (pipe2(fail_pipe, O_CLOEXEC) != 0 || pipe2(status_pipe, O_CLOEXEC) != 0) {
-    reply(sock, 0, sp::kSetupFailed, errno, "pipe");
-    close(out);
-    close(err);
-    return;
-  }
   StepError be{};
   if (!bind_folder(r, &be)) {
-    reply(sock, 0, sp::kSetupFailed, errno, be.step);
-    close(fail_pipe[0]);
-    close(fail_pipe[1]);
-    close(status_pipe[0]);
-    close(status_pipe[1]);
+    int e = errno;
     close(out);
     close(err);
+    reply(sock, 0, sp::kSetupFailed, e, be.step);
     return;
   }
   int64_t start = now_ms();
-  long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
-  if (pid == 0) {
-    close(fail_pipe[0]);
-    close(status_pipe[0]);
-    close(sock);
-    g_fail_fd = fail_pipe[1];
-    task_init(r, out, err, status_pipe[1]);
-  }
+  Command c{&r, out, err, nullptr, 0, 0};
+  pid_t main_pid = clone(command_main, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
   int clone_errno = errno;
   close(out);
   close(err);
-  close(fail_pipe[1]);
-  close(status_pipe[1]);
-  if (pid < 0) {
-    close(fail_pipe[0]);
-    close(status_pipe[0]);
+  if (main_pid < 0) {
     reply(sock, 0, sp::kSetupFailed, clone_errno, "clone");
     return;
   }
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));   // glibc 2.36's header lacks C linkage
-  if (pidfd < 0) {
-    kill(static_cast<pid_t>(pid), SIGKILL);
-    die("pidfd_open");
-  }
-  Failure f{};
-  size_t f_got = 0;
-  bool timed_out = false, fail_open = true, worker_gone = false;
-  for (;;) {
-    pollfd p[3] = {{pidfd, POLLIN, 0}, {sock, POLLIN, 0}, {fail_open ? fail_pipe[0] : -1, POLLIN, 0}};
+  int main_status = 0;
+  bool main_done = false, timed_out = false;
+  while (!main_done && !c.step) {
+    pollfd p[2] = {{g_sigchld_fd, POLLIN, 0}, {sock, POLLIN, 0}};
     int wait = -1;
     if (r.timeout_ms > 0 && !timed_out) {
       int64_t left = start + static_cast<int64_t>(r.timeout_ms) - now_ms();
       wait = left <= 0 ? 0 : static_cast<int>(left < INT_MAX ? left : INT_MAX);
     }
-    int pr = poll(p, 3, wait);
+    int pr = poll(p, 2, wait);
     if (pr < 0 && errno != EINTR) die("poll");
     if (pr == 0 && wait >= 0 && !timed_out) {
       timed_out = true;
-      kill(static_cast<pid_t>(pid), SIGKILL);   // init: its namespace goes with it
+      if (kill(-1, SIGKILL) != 0 && errno != ESRCH) die("kill the task's processes");
       continue;
     }
     if (pr <= 0) continue;
-    if (p[2].revents) {
-      ssize_t n = read(fail_pipe[0], reinterpret_cast<char*>(&f) + f_got, sizeof f - f_got);
-      if (n > 0) f_got += static_cast<size_t>(n);
-      else if (n == 0 || errno != EINTR) fail_open = false;
-    }
-    if (p[1].revents && !worker_gone) {   // nothing may come while a task runs: the worker is leaving
-      worker_gone = true;
-      kill(static_cast<pid_t>(pid), SIGKILL);
-    }
-    if (p[0].revents & POLLIN) break;
-  }
-  int st = 0;
-  while (waitpid(static_cast<pid_t>(pid), &st, 0) < 0 && errno == EINTR) {
-  }
-  if (fail_open) {   // whatever init or the command wrote before they ended
-    ssize_t n;
-    while (f_got < sizeof f && (n = read(fail_pipe[0], reinterpret_cast<char*>(&f) + f_got, sizeof f - f_got)) > 0) {
-      f_got += static_cast<size_t>(n);
+    // Nothing may come while a task runs: the worker is leaving. The helper ends, and as the
+    // namespace's init takes every process of the task with it.
+    if (p[1].revents) _exit(0);
+    if (p[0].revents) {
+      signalfd_siginfo si[16];
+      while (read(g_sigchld_fd, si, sizeof si) > 0) {
+      }
+      int st = 0;
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0) {   // orphans are reaped as they end
+        if (w == main_pid) {
+          main_status = st;
+          main_done = true;
+        }
+      }
     }
   }
-  int task_status = 0;
-  bool have_status = read(status_pipe[0], &task_status, sizeof task_status) == sizeof task_status;
-  close(pidfd);
-  close(fail_pipe[0]);
-  close(status_pipe[0]);
-  if (worker_gone) _exit(0);
+  kill_all();
   clear_leftovers();
-  if (timed_out) reply(sock, 0, sp::kTimedOut, 0, "");
-  else if (f_got == sizeof f) reply(sock, 0, f.flags & (sp::kSetupFailed | sp::kExecFailed), f.err_no, f.step);
-  else if (have_status) reply(sock, task_status, 0, 0, "");
-  else reply(sock, st, sp::kSetupFailed, 0, "task init ended");
+  if (c.step) reply(sock, 0, c.flags & (sp::kSetupFailed | sp::kExecFailed), c.err_no, c.step);
+  else if (timed_out) reply(sock, 0, sp::kTimedOut, 0, "");
+  else reply(sock, main_status, 0, 0, "");
 }
 
 }  // namespace
@@ -667,6 +625,21 @@ int main(int argc, char** argv) {
   scan_root();
   for (int i = 0; i < kKnobCount; ++i) g_knob_present[i] = access(kKnobs[i] + std::strlen(kRoot), F_OK) == 0;
   g_dev_shm = access("/dev/shm", F_OK) == 0;
+  // PID 1 of the slot's PID namespace (bubblewrap --as-pid-1): every process of a task is its
+  // descendant, none can signal it (an init gets only the signals it handles), and when it ends
+  // the kernel ends them all.
+  if (getpid() != 1) {
+    std::fprintf(stderr, "zbuild-sandbox: must run as PID 1 of its own PID namespace (bubblewrap --as-pid-1)\n");
+    return 2;
+  }
+  // Not dumpable: no task, with the same user and no capabilities, may ptrace it or read its /proc.
+  if (prctl(PR_SET_DUMPABLE, 0) != 0) die("not dumpable");
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &chld, nullptr) != 0) die("block SIGCHLD");
+  g_sigchld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (g_sigchld_fd < 0) die("signalfd");
   lock_down();
   build_root();
   for (;;) {

@@ -176,7 +176,8 @@ Status SlotSandbox::launch() {
   ::close(sv[1]);
   if (theirs.fd < 0) return make_error(errno_text("fcntl", errno));
 
-  std::vector<std::string> args = {c_.bwrap, "--unshare-all", "--die-with-parent", "--new-session"};
+  // --as-pid-1: the helper is its PID namespace's init (it reaps and kills what each task leaves).
+  std::vector<std::string> args = {c_.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1"};
   auto sys = bwrap_system_binds({});
   args.insert(args.end(), sys.begin(), sys.end());
   args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/.zbuild",

@@ -1,7 +1,9 @@
 // The sandbox of one worker slot: a resident helper (zbuild-sandbox, worker/sandbox_helper.cc)
-// started once inside bubblewrap, which runs each task in fresh mount, PID and IPC namespaces
-// (docs/security.md, "Sandbox"). Starting bubblewrap per task cost ~5 ms; a task through the
-// helper costs a clone, a few mounts and an exec.
+// started once inside bubblewrap as the init of the slot's PID namespace, with the slot's
+// read-only root built once; per task it binds the task's folder, starts the command without
+// capabilities and, when it ends, kills whatever the task left (docs/security.md, "Sandbox").
+// Starting bubblewrap per task cost ~5 ms; a task through the helper costs what starting the
+// command without a sandbox does (tools/bench-dispatch).
 //
 // TaskSandbox is the OS boundary the executor runs tasks through; SlotSandbox is the real one.
 #pragma once

@@ -465,7 +465,7 @@ class Worker {
       if (r.infra_error.empty()) {
         r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
                                            std::to_string(job.attempt) + "-" + random_hex(), host,
-                           slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr);
+                           slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr, slot);
       }
     }
     int64_t up_start = clock_.now_ms();
@@ -480,7 +480,6 @@ class Worker {
       }
     }
     int64_t up_ms = clock_.now_ms() - up_start;
-    executor_->cleanup(r);
     fb::FlatBufferBuilder fbb(512 + r.out.size() + r.err.size());
     auto msg = proto::finish(
         fbb, wire::CreateTaskResult(fbb, job.task_id, job.attempt, fbb.CreateString(opts_.id), r.exit_code,
@@ -492,6 +491,7 @@ class Worker {
       log::warn("result of task " + std::to_string(job.task_id) + " could not be sent (daemon unreachable)");
     }
     if (!r.infra_error.empty()) log::warn("task " + std::to_string(job.task_id) + ": " + r.infra_error);
+    executor_->cleanup(r);   // after the result is on its way (the slot is not free before)
   }
 
   void push_blob(zmq::socket_t& push, const Digest& d, const std::string& data) {
