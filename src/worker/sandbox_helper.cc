@@ -306,7 +306,8 @@ void build_root() {
   mount_attr ro{};
   ro.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
   if (mount_setattr(AT_FDCWD, kRoot, AT_RECURSIVE, &ro, sizeof ro) != 0) die("read-only root");
-  if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) die("proc");
+  // hidepid: a task lists only processes it could trace (its own), not the helper.
+  if (mount("proc", "/.zbuild/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible,gid=65534") != 0) die("proc");
   // As bubblewrap does: the kernel's knobs in /proc read-only.
   for (int i = 0; i < kKnobCount; ++i) {
     if (!g_knob_present[i]) continue;

@@ -155,6 +155,13 @@ TEST_CASE("slot sandbox: a task sees neither the helper nor other tasks' folders
   CHECK(r.out.find("/home/u/proj") != std::string::npos);
   CHECK(s.sh("cat /.zbuild/slot/" + other.folder + "/secret-of-other-task").exit_code != 0);
   CHECK(s.sh("ls /.zbuild/zbuild-sandbox").exit_code != 0);
+  // The helper (PID 1 of the slot) is not even listed in the task's /proc; the task's own are.
+  CHECK(s.sh("test -e /proc/1 && echo helper-visible; cat /proc/1/cmdline; test -e /proc/self/status && echo self").out ==
+        "self\n");
+  // Nor can it be signalled (the kernel drops what a namespace's processes send their init).
+  CHECK(s.sh("kill -KILL 1; kill -TERM 1; echo sent").out == "sent\n");
+  CHECK(s.sh("echo alive").out == "alive\n");
+  CHECK(s.s->restarts() == 0);
   // Read-only everywhere but the task's folder (and /dev/shm, private to the task).
   for (std::string w : {"echo x > /etc/x", "touch /usr/x", "mkdir /newdir", "touch /dev/x", "echo x > /home/x",
                         "echo zb > /proc/sys/kernel/hostname"}) {
