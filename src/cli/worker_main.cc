@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   worker::WorkerOptions o;
   o.daemon = daemon_address_from(args->get("--daemon"));
   o.work_dir = args->get("--work-dir");
+  o.task_dir = args->get("--task-dir");
   o.id = args->get("--id");
   o.curve_key = args->get("--curve-key");
   o.daemon_key = args->get("--daemon-key");

@@ -22,6 +22,7 @@
 #include "proto/wire.h"
 #include "worker/blob_cache.h"
 #include "worker/executor.h"
+#include "worker/task_root.h"
 #include "worker/host_check.h"
 #include "worker/toolchains.h"
 
@@ -77,6 +78,7 @@ class Worker {
         done_pull_(ctx_, zmq::socket_type::pull) {}
 
   std::filesystem::path fs_root() const { return opts_.work_dir; }
+  const TaskRoot& task_root() const { return task_root_; }
 
   static std::vector<std::string> toolchain_dirs(const WorkerOptions& o) {
     auto d = HostFileChecker::default_dirs();
@@ -87,10 +89,11 @@ class Worker {
   Status start() {
     ZB_TRY(cache_.init());
     std::error_code ec;
-    std::filesystem::remove_all(fs_root() / "sandbox", ec);
     std::filesystem::remove_all(fs_root() / "toolchains", ec);
-    std::filesystem::create_directories(fs_root() / "sandbox", ec);
-    if (ec) return make_error(fs_root().string() + ": " + ec.message());
+    auto tr = choose_task_root(opts_.task_dir, fs_root());
+    if (!tr.ok()) return tr.error();
+    task_root_ = tr.value();
+    log::info("task folders in " + task_root_.dir.string() + " (" + task_root_.why + ")");
     done_pull_.bind("inproc://zbuild-slot-done");
     SandboxPolicy policy;
     policy.allowed.insert(opts_.allow_programs.begin(), opts_.allow_programs.end());
@@ -110,7 +113,7 @@ class Worker {
       std::string helper = find_sandbox_helper();
       for (int i = 0; i < opts_.slots; ++i) {
         std::error_code aec;
-        auto area = std::filesystem::weakly_canonical(fs_root() / "sandbox", aec) / std::to_string(i);
+        auto area = std::filesystem::weakly_canonical(task_root_.dir, aec) / std::to_string(i);
         auto s = SlotSandbox::start({policy.bwrap, helper, area});
         if (!s.ok()) {
           return make_error("refusing to start: slot " + std::to_string(i) + ": " + s.error().message +
@@ -125,7 +128,7 @@ class Worker {
                 "worker as unsandboxed");
     }
     sandboxed_ = policy.use_bwrap;
-    executor_ = std::make_unique<Executor>(fs_root() / "sandbox", cache_, hosts_, policy);
+    executor_ = std::make_unique<Executor>(task_root_.dir, cache_, hosts_, policy);
     for (int i = 0; i < opts_.slots; ++i) threads_.emplace_back([this, i] { slot_main(i); });
     return {};
   }
@@ -545,6 +548,7 @@ class Worker {
   bool quitting_ = false;
   std::string sink_endpoint_;   // where results go (changes when the daemon's endpoint does)
   std::vector<std::thread> threads_;
+  TaskRoot task_root_;
 };
 
 }  // namespace
@@ -566,16 +570,25 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   }
   auto curve = proto::load_curve_client(o.curve_key, o.daemon_key);
   if (!curve.ok()) return curve.error();
-  Worker w(o, addr.value(), std::move(curve.value()));
-  ZB_TRY(w.start());
-  log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
-            " slots, work dir " + o.work_dir);
-  w.run(stop);
+  Status started;
+  TaskRoot tr;
+  {
+    Worker w(o, addr.value(), std::move(curve.value()));
+    started = w.start();
+    tr = w.task_root();
+    if (started.ok()) {
+      log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
+                " slots, work dir " + o.work_dir);
+      w.run(stop);
+    }
+  }   // slots and their sandboxes stopped
   // Nothing left behind: the default work folder goes entirely; in an operator's --work-dir
-  // the blob cache stays (it saves fetches next time) and the sandboxes go.
+  // the blob cache stays (it saves fetches next time) and the task folders go.
   std::error_code ec;
   std::filesystem::remove_all(own_dir ? std::filesystem::path(o.work_dir) : std::filesystem::path(o.work_dir) / "sandbox", ec);
-  return {};
+  if (tr.owned) std::filesystem::remove_all(tr.dir, ec);
+  else if (!tr.dir.empty()) (void)empty_folder(tr.dir);
+  return started;
 }
 
 }  // namespace zbuild::worker

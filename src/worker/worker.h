@@ -18,6 +18,7 @@ struct WorkerOptions {
   int slots = 0;               // 0: number of cores
   int prefetch = 1;            // tasks taken beyond the slots (inputs fetched ahead)
   std::string work_dir;        // default: $TMPDIR/zbuild-worker-<pid>
+  std::string task_dir;        // task folders; empty: /dev/shm when a tmpfs, else work_dir ("disk": always)
   int64_t heartbeat_ms = 1000;
   int64_t liveness_ms = 3000;  // daemon silent this long: reconnect
   std::string id;              // default: host-pid-random

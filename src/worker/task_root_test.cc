@@ -1,0 +1,59 @@
+// Where task folders go: /dev/shm's memory file system by default, never a folder someone else
+// prepared there, the work folder otherwise.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "common/temp_dir.h"
+#include "worker/task_root.h"
+
+using namespace zbuild;
+using namespace zbuild::worker;
+namespace fs = std::filesystem;
+
+TEST_CASE("task root: a private folder on /dev/shm, emptied when a worker starts again") {
+  TempDir t("task-root");
+  auto a = choose_task_root("", t.path / "work");
+  REQUIRE(a.ok());
+  REQUIRE(a.value().on_tmpfs);   // Debian's /dev/shm is a tmpfs
+  CHECK(a.value().owned);
+  CHECK(a.value().dir.parent_path() == "/dev/shm");
+  struct stat st {};
+  REQUIRE(::lstat(a.value().dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  std::ofstream(a.value().dir / "left-by-a-killed-worker") << "x";
+  // The same work folder: the same place, emptied.
+  auto b = choose_task_root("", t.path / "work");
+  REQUIRE(b.ok());
+  CHECK(b.value().dir == a.value().dir);
+  CHECK(fs::is_empty(b.value().dir));
+  // A folder of that name that is not private is not used.
+  REQUIRE(::chmod(a.value().dir.c_str(), 0755) == 0);
+  auto c = choose_task_root("", t.path / "work");
+  REQUIRE(c.ok());
+  CHECK(c.value().dir == t.path / "work" / "sandbox");
+  CHECK_FALSE(c.value().owned);
+  CHECK(c.value().why.find("not this user's private folder") != std::string::npos);
+  fs::remove_all(a.value().dir);
+}
+
+TEST_CASE("task root: the work folder when asked, or when the memory file system lacks room; --task-dir as given") {
+  TempDir t("task-root");
+  auto d = choose_task_root("disk", t.path / "work");
+  REQUIRE(d.ok());
+  CHECK(d.value().dir == t.path / "work" / "sandbox");
+  CHECK(fs::is_directory(d.value().dir));
+  auto full = choose_task_root("", t.path / "work", "/dev/shm", ~0ull);
+  REQUIRE(full.ok());
+  CHECK(full.value().dir == t.path / "work" / "sandbox");
+  CHECK(full.value().why.find("/dev/shm is not a memory file system with") == 0);
+  fs::create_directories(t.path / "mine");
+  std::ofstream(t.path / "mine" / "old") << "x";
+  auto m = choose_task_root((t.path / "mine").string(), t.path / "work");
+  REQUIRE(m.ok());
+  CHECK(m.value().dir == t.path / "mine");
+  CHECK(fs::is_empty(t.path / "mine"));
+  CHECK_FALSE(m.value().owned);
+}
