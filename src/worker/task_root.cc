@@ -1,6 +1,8 @@
 #include "worker/task_root.h"
 
+#include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -14,9 +16,14 @@ namespace zbuild::worker {
 
 namespace fs = std::filesystem;
 
+namespace {
+constexpr char kLock[] = ".zbuild-worker.lock";
+}
+
 Status empty_folder(const fs::path& dir) {
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename() == kLock) continue;
     fs::remove_all(it->path(), ec);
     if (ec) break;
   }
@@ -45,6 +52,41 @@ static bool private_folder(const fs::path& dir, std::string* why) {
   return true;
 }
 
+// Holds `dir`'s lock (made if missing); -1 when another process holds it or it cannot be had.
+static int lock_folder(const fs::path& dir) {
+  int fd = ::open((dir / kLock).c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// This user's task folders on `shm` that no running worker holds: left by killed workers.
+static void sweep_stale(const fs::path& shm) {
+  std::string prefix = "zbuild-tasks-" + std::to_string(::geteuid()) + "-";
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(shm, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().rfind(prefix, 0) != 0) continue;
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    int fd = lock_folder(it->path());
+    if (fd < 0) continue;   // its worker runs
+    std::error_code rec;
+    fs::remove_all(it->path(), rec);
+    ::close(fd);
+  }
+}
+
+void release_task_root(TaskRoot& t) {
+  std::error_code ec;
+  if (t.owned) fs::remove_all(t.dir, ec);
+  else if (!t.dir.empty()) (void)empty_folder(t.dir);
+  if (t.lock_fd >= 0) ::close(t.lock_fd);
+  t.lock_fd = -1;
+}
+
 Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& work_dir, const fs::path& shm,
                                   uint64_t min_free) {
   TaskRoot t;
@@ -66,7 +108,11 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
     fs::path dir = shm / ("zbuild-tasks-" + std::to_string(::geteuid()) + "-" +
                           digest_bytes(canon.string()).hex().substr(0, 16));
     std::string why;
-    if (private_folder(dir, &why)) {
+    sweep_stale(shm);
+    int fd = -1;
+    if (private_folder(dir, &why) && (fd = lock_folder(dir)) < 0) why = dir.string() + " is in use by another worker";
+    if (fd >= 0) {
+      t.lock_fd = fd;
       ZB_TRY(empty_folder(dir));
       t.dir = dir;
       t.on_tmpfs = true;

@@ -18,16 +18,21 @@ struct TaskRoot {
   bool on_tmpfs = false;
   bool owned = false;          // made here for this worker: removed when it stops
   std::string why;             // how it was chosen (logged)
+  int lock_fd = -1;            // owned: held (flock) while the worker runs; close it when done
 };
 
 // `requested`: the operator's --task-dir (made if missing, emptied), "disk" for work_dir/sandbox,
 // or empty (auto: /dev/shm when it is a tmpfs with at least `min_free` bytes free, named after
-// this user and the work folder so a restarted worker empties what a killed one left; a folder
-// of that name that is not this user's own 0700 folder is not used).
+// this user and the work folder; a folder of that name that is not this user's own 0700 folder
+// is not used). Each such folder holds a lock while its worker runs: this user's folders there
+// whose lock is free were left by killed workers, and are removed.
 Result<TaskRoot> choose_task_root(const std::string& requested, const std::filesystem::path& work_dir,
                                   const std::filesystem::path& shm = "/dev/shm", uint64_t min_free = 1ull << 30);
 
-// Removes everything inside `dir` (not `dir` itself).
+// Removes everything inside `dir` (not `dir` itself, nor its lock file).
 Status empty_folder(const std::filesystem::path& dir);
+
+// Stops using `t`: an owned folder is removed (its lock released), another one emptied.
+void release_task_root(TaskRoot& t);
 
 }  // namespace zbuild::worker

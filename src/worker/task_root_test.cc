@@ -24,19 +24,33 @@ TEST_CASE("task root: a private folder on /dev/shm, emptied when a worker starts
   REQUIRE(::lstat(a.value().dir.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0700);
   std::ofstream(a.value().dir / "left-by-a-killed-worker") << "x";
-  // The same work folder: the same place, emptied.
+  // While its worker runs, another worker of the same work folder does not take it.
+  auto busy = choose_task_root("", t.path / "work");
+  REQUIRE(busy.ok());
+  CHECK(busy.value().dir == t.path / "work" / "sandbox");
+  CHECK(busy.value().why.find("in use by another worker") != std::string::npos);
+  CHECK(fs::exists(a.value().dir / "left-by-a-killed-worker"));
+  // Killed (its lock gone with it): the next worker of any work folder removes what it left.
+  ::close(a.value().lock_fd);
+  auto other = choose_task_root("", t.path / "other-work");
+  REQUIRE(other.ok());
+  CHECK_FALSE(fs::exists(a.value().dir));
   auto b = choose_task_root("", t.path / "work");
   REQUIRE(b.ok());
   CHECK(b.value().dir == a.value().dir);
-  CHECK(fs::is_empty(b.value().dir));
+  CHECK(fs::is_empty(b.value().dir) == false);   // only its lock file
+  CHECK_FALSE(fs::exists(b.value().dir / "left-by-a-killed-worker"));
   // A folder of that name that is not private is not used.
-  REQUIRE(::chmod(a.value().dir.c_str(), 0755) == 0);
+  REQUIRE(::chmod(b.value().dir.c_str(), 0755) == 0);
   auto c = choose_task_root("", t.path / "work");
   REQUIRE(c.ok());
   CHECK(c.value().dir == t.path / "work" / "sandbox");
   CHECK_FALSE(c.value().owned);
   CHECK(c.value().why.find("not this user's private folder") != std::string::npos);
-  fs::remove_all(a.value().dir);
+  release_task_root(b.value());
+  release_task_root(other.value());
+  CHECK_FALSE(fs::exists(b.value().dir));
+  CHECK_FALSE(fs::exists(other.value().dir));
 }
 
 TEST_CASE("task root: the work folder when asked, or when the memory file system lacks room; --task-dir as given") {

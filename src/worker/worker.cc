@@ -586,8 +586,7 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   // the blob cache stays (it saves fetches next time) and the task folders go.
   std::error_code ec;
   std::filesystem::remove_all(own_dir ? std::filesystem::path(o.work_dir) : std::filesystem::path(o.work_dir) / "sandbox", ec);
-  if (tr.owned) std::filesystem::remove_all(tr.dir, ec);
-  else if (!tr.dir.empty()) (void)empty_folder(tr.dir);
+  release_task_root(tr);
   return started;
 }
 
