@@ -925,7 +925,10 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
                                              [](const std::string& m) { log::warn(m); });
   }
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
-  Daemon d(opts, std::move(store.value()));
+  // Store writes leave the event loop: one writer thread, reads see what is queued.
+  auto behind = store::make_write_behind_store(std::move(store.value()), 256ull << 20,
+                                               [](const std::string& m) { log::warn(m); });
+  Daemon d(opts, std::move(behind));
   if (curve) ZB_TRY(d.enable_curve(opts));
   ZB_TRY(d.bind(addr.value()));
   if (!curve && opts.insecure) {   // after the bind: with port 0 it names the port chosen

@@ -649,6 +649,49 @@ class RocksStore final : public Store {
     return decode_usage(v);
   }
 
+  // Without a size cap, every entry with its recency in one atomic batch (one log write); with
+  // one, entry by entry (each makes room for itself).
+  Status put_many(const std::vector<Put>& puts) override {
+    if (max_bytes_ != 0) return Store::put_many(puts);
+    std::lock_guard lock(mu_);
+    const std::string what = "writing " + std::to_string(puts.size()) + " entries";
+    ZB_TRY(writable(what));
+    rocksdb::WriteBatch b;
+    Totals t = totals();
+    std::unordered_map<std::string, Usage> added;   // entries earlier in this batch
+    for (auto& p : puts) {
+      if (p.kind == Put::kMeta) {
+        b.Put(cf(kMeta), rocksdb::Slice(p.key.data(), p.key.size()), rocksdb::Slice(p.value.data(), p.value.size()));
+        continue;
+      }
+      const char tag = p.kind == Put::kBlob ? kBlobTag : kActionTag;
+      const std::string key = p.digest.str();
+      const std::string entry = tag + key;
+      std::optional<Usage> old;
+      if (auto a = added.find(entry); a != added.end()) {
+        old = a->second;
+      } else {
+        auto u = usage_of(entry);
+        if (!u.ok()) return u.error();
+        old = u.value();
+      }
+      if (old) {
+        b.Delete(cf(kLruOrder), order_key(old->stamp, entry));
+        t.add(entry, old->size, -1);
+      }
+      const uint64_t size = key.size() + p.value.size();
+      const Usage now{recency_.next(), size};
+      b.Put(cf(cf_of_tag(tag)), key, rocksdb::Slice(p.value.data(), p.value.size()));
+      b.Put(cf(kLru), entry, encode_usage(now));
+      b.Put(cf(kLruOrder), order_key(now.stamp, entry), encode_size(size));
+      t.add(entry, size, +1);
+      added[entry] = now;
+    }
+    ZB_TRY(write(b, what));
+    commit(t, Evicted());
+    return {};
+  }
+
   // The entry, its recency and the evictions that make room for it, in one atomic batch.
   Status put_entry(char tag, const std::string& key, std::string_view value) {
     std::lock_guard lock(mu_);

@@ -56,4 +56,15 @@ Result<std::unique_ptr<Store>> open_store(const std::string& spec, const StoreOp
   return open_rocksdb_store(spec, opts);
 }
 
+Status Store::put_many(const std::vector<Put>& puts) {
+  Status first;
+  for (auto& p : puts) {
+    Status st = p.kind == Put::kBlob     ? put_blob(p.digest, p.value)
+                : p.kind == Put::kAction ? put_action(p.digest, p.value)
+                                         : put_meta(p.key, p.value);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
 }  // namespace zbuild::store

@@ -69,6 +69,16 @@ class Store {
 
   virtual StoreStats stats() = 0;
 
+  // Several writes at once (a backend may make them one atomic write). The default makes them
+  // one by one, all of them, and returns the first error.
+  struct Put {
+    enum Kind { kBlob, kAction, kMeta } kind;
+    Digest digest;          // kBlob, kAction
+    std::string_view key;   // kMeta
+    std::string_view value;
+  };
+  virtual Status put_many(const std::vector<Put>& puts);
+
  protected:
   // has_blob for stores whose batched missing_blobs is the primitive.
   Result<bool> has_through_missing(const Digest& d) {
@@ -106,5 +116,11 @@ std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique
 // again; the backend itself decides when to retry (StoreOptions::retry_ms).
 std::unique_ptr<Store> make_write_tolerant_store(const std::string& spec, std::unique_ptr<Store> primary,
                                                  uint64_t memory_cap, Warn warn);
+
+// Takes writes off the caller's thread: puts are queued (at most `max_pending_bytes` of values;
+// a put beyond that waits) and written by one background thread, blobs before action results;
+// reads see what is queued. Destruction writes everything queued. `warn` hears of writes the
+// backend refused.
+std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn);
 
 }  // namespace zbuild::store

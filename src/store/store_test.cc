@@ -162,6 +162,81 @@ TEST_CASE("memory store meets the store contract", "[store][memory]") {
 }
 
 // ---------------------------------------------------------------------------------------
+// Write-behind (the daemon's writes off its event loop)
+
+// A memory store that records the order of the writes it is given.
+class RecordingStore final : public Store {
+ public:
+  std::vector<std::string> log;
+  std::unique_ptr<Store> mem = make_memory_store();
+  Result<bool> has_blob(const Digest& d) override { return mem->has_blob(d); }
+  Status put_blob(const Digest& d, std::string_view v) override {
+    log.push_back("blob " + d.str());
+    return mem->put_blob(d, v);
+  }
+  Result<std::optional<std::string>> get_blob(const Digest& d) override { return mem->get_blob(d); }
+  Status put_action(const Digest& k, std::string_view v) override {
+    log.push_back("action " + std::string(v));
+    return mem->put_action(k, v);
+  }
+  Result<std::optional<std::string>> get_action(const Digest& k) override { return mem->get_action(k); }
+  Status put_meta(std::string_view k, std::string_view v) override { return mem->put_meta(k, v); }
+  Result<std::optional<std::string>> get_meta(std::string_view k) override { return mem->get_meta(k); }
+  StoreStats stats() override { return mem->stats(); }
+};
+
+TEST_CASE("write-behind store meets the store contract over memory and RocksDB", "[store][behind]") {
+  auto m = make_write_behind_store(make_memory_store(), 64 << 20, nullptr);
+  check_store_contract(*m);
+  TempDir tmp;
+  auto r = make_write_behind_store(must(open_rocksdb_store((tmp.path / "cache").string())), 1 << 20, nullptr);
+  check_store_contract(*r);   // a 1 MiB queue: the 5 MiB blob goes alone
+}
+
+TEST_CASE("write-behind store writes everything queued when it closes, each result after its blobs",
+          "[store][behind]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  std::vector<Digest> blobs;
+  {
+    auto s = make_write_behind_store(must(open_rocksdb_store(dir)), 4096, nullptr);
+    for (int i = 0; i < 300; ++i) {
+      std::string data = random_bytes(1000, static_cast<uint32_t>(i));
+      blobs.push_back(digest_bytes(data));
+      must(s->put_blob(blobs.back(), data));
+      must(s->put_action(digest_bytes("act" + std::to_string(i)), "res" + std::to_string(i)));
+      must(s->put_meta("m" + std::to_string(i), "v"));
+      CHECK(*must(s->get_action(digest_bytes("act" + std::to_string(i)))) == "res" + std::to_string(i));
+    }
+  }
+  auto s = must(open_rocksdb_store(dir));
+  CHECK(must(s->missing_blobs(blobs)).empty());
+  CHECK(*must(s->get_action(digest_bytes("act299"))) == "res299");
+  CHECK(*must(s->get_meta("m299")) == "v");
+
+  auto rec = std::make_unique<RecordingStore>();
+  RecordingStore* seen = rec.get();
+  {
+    auto w = make_write_behind_store(std::move(rec), 1 << 20, nullptr);
+    for (int i = 0; i < 200; ++i) {
+      std::string data = "output " + std::to_string(i);
+      must(w->put_blob(digest_bytes(data), data));
+      must(w->put_action(digest_bytes("k" + std::to_string(i)), data));
+    }
+    CHECK(w->stats().blob_count == 200);   // stats wait for the queue to be written
+    CHECK(seen->log.size() == 400);
+    for (size_t i = 0; i < seen->log.size(); ++i) {
+      const std::string& e = seen->log[i];
+      if (e.rfind("action ", 0) != 0) continue;
+      std::string blob = "blob " + digest_bytes(e.substr(7)).str();
+      auto at = std::find(seen->log.begin(), seen->log.end(), blob);
+      REQUIRE(at != seen->log.end());
+      CHECK(static_cast<size_t>(at - seen->log.begin()) < i);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // RocksDB
 
 TEST_CASE("rocksdb store meets the store contract", "[store][rocksdb]") {
@@ -192,6 +267,31 @@ TEST_CASE("rocksdb store keeps its data across reopen", "[store][rocksdb]") {
   CHECK(must(s->missing_blobs({digest_bytes("small"), digest_bytes(big), digest_bytes("nope")})) ==
         std::vector<Digest>{digest_bytes("nope")});
   CHECK(s->stats().blob_count >= 2);
+}
+
+TEST_CASE("rocksdb store writes many entries in one batch, with exact accounting", "[store][rocksdb]") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / "cache").string();
+  const std::string a = "blob a", b = "blob bb";
+  {
+    auto s = must(open_rocksdb_store(dir));
+    must(s->put_blob(digest_bytes(a), a));   // overwritten below: counted once
+    must(s->put_many({{Store::Put::kBlob, digest_bytes(a), {}, a},
+                      {Store::Put::kBlob, digest_bytes(b), {}, b},
+                      {Store::Put::kAction, digest_bytes("k"), {}, "r1"},
+                      {Store::Put::kAction, digest_bytes("k"), {}, "r2"},   // twice in one batch
+                      {Store::Put::kMeta, Digest(), "m", "v"}}));
+    StoreStats st = s->stats();
+    CHECK(st.blob_count == 2);
+    CHECK(st.action_count == 1);
+    CHECK(st.blob_bytes == a.size() + b.size());
+  }
+  auto s = must(open_rocksdb_store(dir));   // the counts recomputed at open agree
+  CHECK(s->stats().blob_count == 2);
+  CHECK(s->stats().action_count == 1);
+  CHECK(*must(s->get_action(digest_bytes("k"))) == "r2");
+  CHECK(*must(s->get_blob(digest_bytes(b))) == b);
+  CHECK(*must(s->get_meta("m")) == "v");
 }
 
 TEST_CASE("rocksdb store refuses a second open of the same directory", "[store][rocksdb]") {

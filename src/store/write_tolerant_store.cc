@@ -68,6 +68,20 @@ class WriteTolerantStore final : public Store {
     return get_kv(std::string(k), local_meta_, [&] { return primary_->get_meta(k); });
   }
 
+  // All at once while the backend takes them; one by one (each kept here if refused) when not.
+  Status put_many(const std::vector<Put>& puts) override {
+    if (primary_->put_many(puts).ok()) {
+      writes_work();
+      std::lock_guard lock(mu_);
+      for (auto& p : puts) {
+        if (p.kind == Put::kAction) local_ac_.erase(p.digest.str());
+        if (p.kind == Put::kMeta) local_meta_.erase(std::string(p.key));
+      }
+      return {};
+    }
+    return Store::put_many(puts);
+  }
+
   StoreStats stats() override {
     StoreStats s = primary_->stats();
     std::lock_guard lock(mu_);
