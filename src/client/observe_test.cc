@@ -323,17 +323,22 @@ TEST_CASE("progress: status line redrawn at most every 100 ms, rate and ETA on i
     TaskReport r;
     r.state = TaskState::Running;
     r.id = "a";
+    r.index = 0;
     p.on_event(r);          // the first line is drawn
     r.id = "b";
+    r.index = 1;
     p.on_event(r);          // 0 ms later: not redrawn
     clock.advance(99);
     r.id = "c";
+    r.index = 2;
     p.on_event(r);          // 99 ms: not redrawn
     clock.advance(1);
     r.id = "d";
+    r.index = 3;
     p.on_event(r);          // 100 ms: redrawn
     clock.advance(2000);
     r.id = "a";
+    r.index = 0;
     r.state = TaskState::Done;
     p.on_event(r);          // one finished in 2.1 s: 0.5/s, three left, ETA 6 s
   }
@@ -349,4 +354,28 @@ TEST_CASE("progress: status line redrawn at most every 100 ms, rate and ETA on i
   CHECK(t.find(" c\x1b") == std::string::npos);
   CHECK(t.find("[0/4] 4 running, 0 cached, 0 failed, 0.0/s, ETA ? d") != std::string::npos);
   CHECK(t.find("[1/4] 3 running, 0 cached, 0 failed, 0.5/s, ETA 0:06 a") != std::string::npos);
+}
+
+TEST_CASE("progress: a task never announced as running (a short one) finishes without changing the running count") {
+  zbuild::FakeClock clock(0);
+  std::FILE* tty = std::tmpfile();
+  {
+    Progress p(3, false, tty, tty, 200, &clock);
+    TaskReport r;
+    r.state = TaskState::Running;
+    r.id = "long";
+    r.index = 0;
+    p.on_event(r);
+    clock.advance(200);
+    r.state = TaskState::Done;
+    r.id = "short";
+    r.index = 1;
+    p.on_event(r);          // its final event alone: "long" still runs
+  }
+  std::fseek(tty, 0, SEEK_SET);
+  std::string t;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tty)) > 0;) t.append(buf, n);
+  std::fclose(tty);
+  CHECK(t.find("[1/3] 1 running, 0 cached, 0 failed") != std::string::npos);
 }

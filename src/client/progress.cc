@@ -110,10 +110,18 @@ void Progress::plain_line(const TaskReport& r) {
 
 void Progress::on_event(const TaskReport& r) {
   using S = wire::TaskState;
+  // The daemon announces only tasks that run a while (a short one's final event comes alone).
+  bool announced = r.index < running_now_.size() && running_now_[r.index];
   if (r.state == S::Running) {
-    running_++;
+    if (!announced && r.index < running_now_.size()) {
+      running_now_[r.index] = 1;
+      running_++;
+    }
   } else {
-    if (r.state != S::Skipped && r.state != S::Cached && running_ > 0) running_--;
+    if (announced) {
+      running_now_[r.index] = 0;
+      if (running_ > 0) running_--;
+    }
     finished_++;
     if (r.state == S::Cached) cached_++;
     if (r.state == S::Failed) failed_++;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "zbuild_generated.h"
@@ -50,6 +51,7 @@ class Progress {
   int width_;                 // terminal columns; 0 when stdout is not a terminal
   const Clock& clock_;
   size_t finished_ = 0, running_ = 0, cached_ = 0, failed_ = 0;
+  std::vector<char> running_now_ = std::vector<char>(total_, 0);   // per task: announced running, not yet final
   int64_t start_ms_;
   int64_t drawn_ms_ = -1;     // when the status line was last drawn (redraws are throttled)
   std::string last_;          // the task the status line names

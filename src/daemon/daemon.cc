@@ -180,6 +180,9 @@ class Daemon final : public SchedulerHost {
       for (auto* at : {&probe_at_, &client_probe_at_}) {
         for (int64_t t : *at) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
       }
+      if (!running_events_.empty()) {
+        wait = std::max<int64_t>(0, std::min<int64_t>(wait, running_events_.front().due_ms - clock_.now_ms()));
+      }
       proto::poll_interruptible(items, 5, std::chrono::milliseconds(wait));
       // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
       // not have retired the dead pipe yet). Clients come and go all the time (one per
@@ -222,6 +225,7 @@ class Daemon final : public SchedulerHost {
         heartbeat();
       }
       sched_.dispatch();
+      send_running_events();
       if (opts_.reload && opts_.reload->exchange(false)) reload_keys();
       launcher.tick(sched_.ready_count(), registry_);
       if ((items[2].revents & ZMQ_POLLIN) || !sched_.builds().empty()) idle.activity();
@@ -245,7 +249,33 @@ class Daemon final : public SchedulerHost {
     return true;
   }
 
+  // A task's "running" event goes to its client only once it has run kRunningEventDelayMs: a
+  // short task's final event comes alone (half the messages for a build of small tasks), a
+  // long one shows as running a moment after it started.
+  static constexpr int64_t kRunningEventDelayMs = 50;
+
   void task_event(const Build& b, const TaskRec& t) override {
+    if (t.state == TaskState::Running) {
+      running_events_.push_back({clock_.now_ms() + kRunningEventDelayMs, t.gid, t.attempts});
+      return;
+    }
+    send_task_event(b, t);
+  }
+
+  // The delayed "running" events now due, of tasks still running that attempt.
+  void send_running_events() {
+    int64_t now = clock_.now_ms();
+    while (!running_events_.empty() && running_events_.front().due_ms <= now) {
+      PendingRunning p = running_events_.front();
+      running_events_.pop_front();
+      TaskRec* t = sched_.find_task(p.gid);
+      if (!t || t->state != TaskState::Running || t->attempts != p.attempts) continue;
+      auto b = sched_.builds().find(t->build_id);
+      if (b != sched_.builds().end()) send_task_event(*b->second, *t);
+    }
+  }
+
+  void send_task_event(const Build& b, const TaskRec& t) {
     wire::TaskState st = wire::TaskState::Queued;
     switch (t.state) {
       case TaskState::Running: st = wire::TaskState::Running; break;
@@ -833,6 +863,12 @@ class Daemon final : public SchedulerHost {
   zmq::socket_t client_;
   zmq::socket_t monitor_;
   zmq::socket_t client_monitor_;
+  struct PendingRunning {
+    int64_t due_ms;
+    uint64_t gid;
+    int attempts;
+  };
+  std::deque<PendingRunning> running_events_;   // in due order
   std::vector<int64_t> probe_at_;          // follow-up probes of workers after a disconnect
   std::vector<int64_t> client_probe_at_;   // and of builds' clients
   BlobService blobs_{*store_, clock_};
