@@ -135,6 +135,9 @@ static std::vector<std::string> sandboxed(const SandboxPolicy& p, const std::vec
 
 namespace {
 constexpr uint64_t kMaxOutputBytes = 4ull << 30;   // BlobAssemblerLimits::max_blob
+// Where the slot sandbox shows a task's folder whose root cannot be shown as it is (under /usr,
+// /proc or /dev, or not a clean absolute path).
+constexpr char kSlotView[] = "/zbuild-task";
 }  // namespace
 
 bool inside_without_links(const fs::path& dir, const std::string& rel) {
@@ -151,9 +154,9 @@ bool inside_without_links(const fs::path& dir, const std::string& rel) {
 }
 
 // A root-free compile's depfiles name headers under the root by the absolute path the command
-// saw (the root itself under bubblewrap, else the sandbox): rewritten relative to the task's
+// saw (`view`: the root itself, or where the sandbox showed the folder): rewritten relative to the task's
 // folder before they are hashed, so the cached depfile fits every checkout (proto/root_free.h).
-static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
+static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb, const std::string& view) {
   for (auto& d : depfile_outputs(a)) {
     if (std::find(a.outputs.begin(), a.outputs.end(), d) == a.outputs.end() || !inside_without_links(sb, d)) continue;
     fs::path f = sb / d;
@@ -161,7 +164,7 @@ static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb) {
     if (::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;   // reported as not produced below
     auto text = read_file(f);
     if (!text.ok()) return make_error("depfile '" + d + "': " + text.error().message);
-    std::string rel = relativize_depfile(text.value(), {a.root, sb.string()}, a.cwd);
+    std::string rel = relativize_depfile(text.value(), {a.root, view}, a.cwd);
     if (rel == text.value()) continue;
     auto w = write_file_atomic(f, rel);
     if (!w.ok()) return make_error("depfile '" + d + "': " + w.error().message);
@@ -237,11 +240,13 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   bool at_root = policy_.use_bwrap && a.root.size() > 1 && a.root[0] == '/' && !a.root.starts_with("/usr") &&
                  !a.root.starts_with("/proc") && !a.root.starts_with("/dev") &&
                  (!helper || sandbox_protocol::detail::clean_absolute(a.root.c_str()));
+  // Where the command sees its folder: at the client's root when it can be shown there; else
+  // the slot sandbox shows it at a fixed place, the others where it is on this host (argv and
+  // what the command prints are mapped from and back to the root).
+  const std::string view = at_root ? a.root : helper ? std::string(kSlotView) : sb.string();
   // The command's environment: the worker's fixed variables, then the task's (checked above).
-  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin",
-                                  "HOME=" + (at_root ? a.root : sb.string()),
-                                  "TMPDIR=" + (at_root ? (fs::path(a.root) / ".zbuild-tmp").string()
-                                                       : (sb / ".zbuild-tmp").string())};
+  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + view,
+                                  "TMPDIR=" + (fs::path(view) / ".zbuild-tmp").string()};
   for (auto& e : a.env) env.push_back(e);
   ps.use_env = true;
   std::string inner_cwd = (fs::path(a.root) / a.cwd).lexically_normal().string();
@@ -250,10 +255,10 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   if (helper) {
     SandboxTask t;
     t.folder = name;
-    t.mount_at = at_root ? a.root : sb.string();
-    t.cwd = at_root ? inner_cwd : ps.cwd;
+    t.mount_at = view;
+    t.cwd = at_root ? inner_cwd : (fs::path(view) / a.cwd).lexically_normal().string();
     while (t.cwd.size() > 1 && t.cwd.back() == '/') t.cwd.pop_back();
-    t.argv = at_root ? a.argv : map_argv(a, sb.string());
+    t.argv = at_root ? a.argv : map_argv(a, view);
     t.env = std::move(env);
     t.timeout_ms = a.timeout_ms;
     t.memory_limit_mb = policy_.memory_limit_mb;
@@ -295,11 +300,11 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   r.out = std::move(p.out);
   r.err = std::move(p.err);
   if (root_free(a)) {   // messages name the root or the sandbox: cached for every checkout, each client puts its root back
-    for (auto* s : {&r.out, &r.err}) *s = without_root(without_root(*s, sb.string()), a.root);
+    for (auto* s : {&r.out, &r.err}) *s = without_root(without_root(*s, view), a.root);
   }
   if (r.exit_code != 0) return r;
   if (root_free(a)) {
-    if (auto st = relativize_depfiles(a, sb); !st.ok()) {
+    if (auto st = relativize_depfiles(a, sb, view); !st.ok()) {
       r.infra_error = st.error().message;
       return r;
     }

@@ -338,12 +338,24 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   CHECK(fs::exists(s.s->area() / ".spare"));
   CHECK_FALSE(fs::exists(s.s->area() / "exec-3"));
 
-  // No exec root: the task sees its folder at its own path on this host.
+  // No exec root, or one that cannot be shown as it is (under /usr): the task sees its folder
+  // at a fixed place, and argv and what it prints are mapped from and back to the root.
   ActionSpec plain;
   plain.argv = {"sh", "-c", "pwd"};
   auto r4 = ex.run(plain, "exec-4", host, s.s.get());
   REQUIRE(r4.infra_error.empty());
   CHECK(r4.exit_code == 0);
-  CHECK(r4.out == (s.s->area() / "exec-4").string() + "\n");
+  CHECK(r4.out == "/zbuild-task\n");
   ex.cleanup(r4);
+  ActionSpec usr;
+  usr.root = "/usr/src/proj";
+  usr.argv = {"sh", "-c", "pwd; echo /usr/src/proj/x; echo made > /usr/src/proj/out.txt"};
+  usr.outputs = {"out.txt"};
+  auto r5 = ex.run(usr, "exec-5", host, s.s.get());
+  REQUIRE(r5.infra_error.empty());
+  CHECK(r5.exit_code == 0);
+  CHECK(r5.out == "/zbuild-task\n/zbuild-task/x\n");
+  REQUIRE(r5.outputs.size() == 1);
+  CHECK(r5.outputs[0].digest == digest_bytes("made\n"));
+  ex.cleanup(r5);
 }
