@@ -29,8 +29,29 @@ bool HostFileChecker::under_dirs(const std::filesystem::path& p) const {
   return std::any_of(dirs_.begin(), dirs_.end(), [&](const std::string& d) { return is_under(std::filesystem::path(d), p); });
 }
 
+static bool same_file(const struct stat& st, const HostFileChecker::Stamp& k) {
+  uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+  uint64_t ct = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_ctim.tv_nsec);
+  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_dev) == k.dev && static_cast<uint64_t>(st.st_ino) == k.ino &&
+         static_cast<uint64_t>(st.st_size) == k.size && mt == k.mtime_ns && ct == k.ctime_ns;
+}
+
 Result<Digest> HostFileChecker::digest_of(const std::string& path) {
   const Status no = make_error("toolchain mismatch: " + path + " is not the same on this worker");
+  // Checked before: one stat. The path still leads to the very file hashed then (device and
+  // inode; a symbolic link on the way that now points elsewhere leads to another inode), and
+  // the file is unchanged (size, modification and change times: the change time cannot be set
+  // back).
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = known_.find(path);
+    if (it != known_.end()) {
+      Stamp k = it->second;
+      lock.unlock();
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && same_file(st, k)) return k.digest;
+    }
+  }
   char real[PATH_MAX];
   if (path.empty() || path[0] != '/' || !::realpath(path.c_str(), real)) return no.error();
   // The real path must stay under the toolchain folders too (no symlink out of them).
@@ -43,14 +64,7 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
     return no.error();
   }
   uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = known_.find(path);
-    if (it != known_.end() && it->second.size == static_cast<uint64_t>(st.st_size) && it->second.mtime_ns == mt &&
-        it->second.ino == st.st_ino) {
-      return it->second.digest;
-    }
-  }
+  uint64_t ct = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_ctim.tv_nsec);
   Hasher h;
   std::vector<char> buf(1 << 16);
   int64_t deadline = clock_.now_ms() + max_ms_;
@@ -65,7 +79,8 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
   }
   Digest d = h.finish();
   std::lock_guard<std::mutex> lock(mu_);
-  known_[path] = Stamp{static_cast<uint64_t>(st.st_size), mt, st.st_ino, d};
+  known_[path] = Stamp{static_cast<uint64_t>(st.st_size), mt, ct, static_cast<uint64_t>(st.st_dev),
+                       static_cast<uint64_t>(st.st_ino), d};
   return d;
 }
 

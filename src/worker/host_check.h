@@ -34,14 +34,16 @@ class HostFileChecker {
   // OK when every file matches; otherwise names the first that does not.
   Status check(const std::vector<HostFileSpec>& files);
 
+  // What a file was when it was hashed.
+  struct Stamp {
+    uint64_t size, mtime_ns, ctime_ns, dev, ino;
+    Digest digest;
+  };
+
  private:
   Result<Digest> digest_of(const std::string& path);
   bool under_dirs(const std::filesystem::path& p) const;
 
-  struct Stamp {
-    uint64_t size, mtime_ns, ino;
-    Digest digest;
-  };
   std::vector<std::string> dirs_;
   uint64_t max_size_;
   int64_t max_ms_;

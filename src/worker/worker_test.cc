@@ -1,5 +1,6 @@
 // The worker's refusals alone: what a task may run, with which environment and options, and
 // which host files it may name — no daemon, no sandbox process.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +107,33 @@ TEST_CASE("host files: only regular files under the toolchain folders, no oracle
   // A FIFO under the folders does not hang the check.
   REQUIRE(::mkfifo((tc / "include" / "fifo.h").c_str(), 0600) == 0);
   REQUIRE_FALSE(hc.check({{(tc / "include" / "fifo.h").string(), good}}).ok());
+}
+
+TEST_CASE("host files checked before are trusted only while they are the very same, unchanged file") {
+  TempDir t;
+  fs::path tc = t.path / "toolchain";
+  fs::path h = tc / "include" / "stdio.h";
+  write(h, "int printf(const char*, ...);\n");
+  HostFileChecker hc({tc.string()});
+  Digest good = digest_bytes("int printf(const char*, ...);\n");
+  REQUIRE(hc.check({{h.string(), good}}).ok());
+  REQUIRE(hc.check({{h.string(), good}}).ok());   // from its stamp
+  // Rewritten in place, same size, modification time put back: the change time tells.
+  struct stat before {};
+  REQUIRE(::stat(h.c_str(), &before) == 0);
+  write(h, "int printf(const char*, ...)?\n");
+  timespec times[2] = {before.st_atim, before.st_mtim};
+  REQUIRE(::utimensat(AT_FDCWD, h.c_str(), times, 0) == 0);
+  CHECK_FALSE(hc.check({{h.string(), good}}).ok());
+  // Replaced by a link out of the folders to a file with the same content: refused.
+  write(t.path / "outside.h", "int printf(const char*, ...);\n");
+  fs::remove(h);
+  fs::create_symlink(t.path / "outside.h", h);
+  CHECK_FALSE(hc.check({{h.string(), good}}).ok());
+  // Replaced by another file with the right content: hashed again, accepted.
+  fs::remove(h);
+  write(h, "int printf(const char*, ...);\n");
+  CHECK(hc.check({{h.string(), good}}).ok());
 }
 
 TEST_CASE("outputs reached through a symlinked folder are not inside the task's folder") {
