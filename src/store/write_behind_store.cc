@@ -3,6 +3,7 @@
 // after the blobs it names, so a backend never holds a result whose blobs are still queued).
 // Reads see queued writes. The queue holds at most `max_pending_bytes` of values; a put beyond
 // that waits for the writer. Destruction writes everything queued.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -24,6 +25,8 @@ struct Queue {
 class WriteBehindStore final : public Store {
  public:
   static constexpr size_t kGroupBytes = 4u << 20;
+  static constexpr int kGatherMs = 5;
+  static constexpr size_t kGatherEntries = 512;
 
   WriteBehindStore(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn)
       : back_(std::move(back)), max_bytes_(max_pending_bytes), warn_(std::move(warn)), writer_([this] { write_loop(); }) {}
@@ -132,6 +135,12 @@ class WriteBehindStore final : public Store {
         std::unique_lock lock(mu_);
         wake_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
         if (queued_.empty()) return;   // stopping, everything written
+        // A few milliseconds more to gather a batch (one backend write for many small entries);
+        // reads see the queue meanwhile.
+        wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] {
+          return stopping_ || queued_.bytes >= kGroupBytes ||
+                 queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
+        });
         std::swap(writing_, queued_);
         queued_.bytes = 0;
       }
