@@ -96,11 +96,25 @@ std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   if (it != found_.end()) return it->second ? std::optional<Id>(it->second->id) : std::nullopt;
   struct stat st {};
   std::optional<Found> r;
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+  size_t slash = path.rfind('/');
+  std::string folder = slash == std::string::npos ? std::string() : path.substr(0, slash);
+  if (folder_exists(folder) && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     r = Found{Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, stamp_of(st)};
   }
   found_.emplace(path, r);
   return r ? std::optional<Id>(r->id) : std::nullopt;
+}
+
+// A header is searched for in every folder of the chains: <bits/x.h> in each -I folder that has
+// no bits/ at all. A folder that is not there is asked once, not once per header.
+bool DiskFiles::folder_exists(const std::string& dir) {
+  if (dir.empty()) return true;   // "/x" or a bare name: nothing to ask first
+  auto it = folders_.find(dir);
+  if (it != folders_.end()) return it->second;
+  struct stat st {};
+  bool there = ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  folders_.emplace(dir, there);
+  return there;
 }
 
 std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) {
@@ -172,7 +186,8 @@ class Walker {
 
   ScanResult run() {
     if (req_.predefined_table) macros_ = MacroTable(req_.predefined_table);
-    else
+    macros_.set_lazy_bodies(true);   // this scan's own table: most #defines are never expanded
+    if (!req_.predefined_table)
       for (auto& d : req_.predefined) macros_.define(d, true);
     for (auto& [kind, v] : req_.command_macros) {
       if (kind == 'U') {

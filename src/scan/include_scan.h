@@ -83,7 +83,10 @@ class DiskFiles : public FileSource {
     Id id;
     FileStamp stamp;
   };
+  bool folder_exists(const std::string& dir);
+
   std::unordered_map<std::string, std::optional<Found>> found_;
+  std::unordered_map<std::string, bool> folders_;
   std::map<Id, std::shared_ptr<const FileInfo>> loaded_;
   std::unique_ptr<FileCache> cache_;
   uint64_t bytes_ = 0, lexed_ = 0;
