@@ -83,7 +83,7 @@ int cmd_scan(int argc, char** argv) {
     return 1;
   }
   std::string cache = scan::facts_cache_dir();
-  scan::DiskFiles files;   // one file cache for the whole database, as zbuild submit keeps
+  scan::DiskFiles files(cache);   // one file cache for the whole database, as zbuild submit keeps
   size_t n = 0, scanned = 0, identical = 0, superset = 0, missing = 0, files_found = 0;
   std::map<std::string, size_t> gave_up;
   int64_t scan_us = 0, facts_us = 0;
@@ -168,10 +168,11 @@ int cmd_scan(int argc, char** argv) {
       ++identical;
     }
   }
-  std::printf("zbuild scan: %zu compiles: %zu scanned (%zu files, %.2f ms per compile; asking the compiler %.1f ms in all), "
-              "%zu gave up",
+  std::printf("zbuild scan: %zu compiles: %zu scanned (%zu files, %.2f ms per compile; asking the compiler %.1f ms in all; "
+              "%llu headers lexed, %llu from the scan cache), %zu gave up",
               n, scanned, files_found, scanned ? static_cast<double>(scan_us) / 1000.0 / static_cast<double>(scanned) : 0.0,
-              static_cast<double>(facts_us) / 1000.0, n - scanned);
+              static_cast<double>(facts_us) / 1000.0, static_cast<unsigned long long>(files.lexed()),
+              static_cast<unsigned long long>(files.from_cache()), n - scanned);
   for (auto& [why, count] : gave_up) std::printf(" [%zu: %s]", count, printable(why).c_str());
   if (compare) std::printf("; against -M: %zu identical, %zu superset, %zu missing files", identical, superset, missing);
   std::printf("\n");

@@ -94,7 +94,7 @@ struct Prepared {
 // the compiler's -MG does with it).
 class GraphFiles : public scan::FileSource {
  public:
-  explicit GraphFiles(const graph::Graph& g) : g_(g) {}
+  explicit GraphFiles(const graph::Graph& g) : g_(g), disk_(scan::facts_cache_dir()) {}
   std::optional<Id> find(const std::string& path) override {
     if (auto id = disk_.find(path)) return id;
     fs::path p = fs::path(path).lexically_normal();

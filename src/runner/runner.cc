@@ -56,7 +56,8 @@ const char* const kHelp =
     "  ZBUILD_STAT_CACHE=FILE   the per-user stat cache file, or off\n"
     "  ZBUILD_LOG=FILE          append one line per compile: what happened and where time went\n"
     "  ZBUILD_SCAN=compiler     find headers with the compiler's -M, not the in-process scanner\n"
-    "  ZBUILD_SCAN_CACHE=DIR    where the scanner keeps what it asked the compiler, or off\n"
+    "  ZBUILD_SCAN_CACHE=DIR    where the scanner keeps what it asked the compiler and the headers\n"
+    "                           it lexed, or off\n"
     "  ZBUILD_KEEP_ROOT_PATHS=1 compile without -ffile-prefix-map=ROOT=. (added by default, here and\n"
     "                           on the workers, so every checkout shares the cache): objects\n"
     "                           byte-identical to a plain compile in place, cached per root\n"
@@ -298,9 +299,12 @@ class Runner {
       return static_cast<long long>((r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000LL + r.ru_utime.tv_usec +
                                     r.ru_stime.tv_usec);
     };
-    char buf[256];
-    std::snprintf(buf, sizeof buf, " stat-hits=%llu hashed=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld us=%lld\n",
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  " stat-hits=%llu hashed=%llu headers-lexed=%llu headers-cached=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld "
+                  "us=%lld\n",
                   static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
+                  static_cast<unsigned long long>(headers_lexed_), static_cast<unsigned long long>(headers_cached_),
                   hwm_kb, cpu_us(RUSAGE_SELF), cpu_us(RUSAGE_CHILDREN), static_cast<long long>(mono_us() - t0_));
     std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
     int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -362,12 +366,15 @@ class Runner {
     if (c_.lang == Lang::Preprocessed) return gave_up("preprocessed source");
     auto o = scan::scan_options(c_.argv, c_.source);
     if (!o.unsupported.empty()) return gave_up(o.unsupported);
-    auto facts = scan::compiler_facts(o, cwd_, compiler_digest_.str(), scan::facts_cache_dir());
+    std::string cache_dir = scan::facts_cache_dir();
+    auto facts = scan::compiler_facts(o, cwd_, compiler_digest_.str(), cache_dir);
     if (!facts.ok()) return gave_up(facts.error().message);
     mark("facts");
     auto req = scan::scan_request(std::move(o), std::move(facts.value()), cwd_);
-    scan::DiskFiles files;
+    scan::DiskFiles files(cache_dir);   // headers lexed by an earlier zbuild-cc are not lexed again
     auto r = scan::scan_includes(req, files);
+    headers_lexed_ = files.lexed();
+    headers_cached_ = files.from_cache();
     if (!r.gave_up.empty()) return gave_up(r.gave_up);
     std::map<std::string, ManifestEntry> entries;
     std::vector<std::string> prereqs;
@@ -497,6 +504,7 @@ class Runner {
   std::vector<std::string> env_;
   Manifest manifest_;
   std::string scan_how_;   // "builtin", or "compiler(why)"
+  uint64_t headers_lexed_ = 0, headers_cached_ = 0;   // by the builtin scan: read and lexed, or from its cache
   std::unordered_map<std::string, Digest> memo_;
   int64_t t0_ = 0;
   int64_t last_mark_ = 0;

@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "scan/file_cache.h"
 #include "scan/macros.h"
 
 namespace zbuild::scan {
@@ -72,22 +73,62 @@ FileInfo file_info(std::string_view text) {
 }
 
 namespace {
+
 constexpr uint64_t kMaxFileBytes = 64ull << 20;
+
+FileStamp stamp_of(const struct stat& st) {
+  return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                   int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
 }  // namespace
+
+DiskFiles::DiskFiles() = default;
+DiskFiles::DiskFiles(const std::string& cache_dir) {
+  if (!cache_dir.empty()) cache_ = std::make_unique<FileCache>(cache_dir);
+}
+DiskFiles::~DiskFiles() = default;
+uint64_t DiskFiles::from_cache() const { return cache_ ? cache_->hits() : 0; }
 
 std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   auto it = found_.find(path);
-  if (it != found_.end()) return it->second;
+  if (it != found_.end()) return it->second ? std::optional<Id>(it->second->id) : std::nullopt;
   struct stat st {};
-  std::optional<Id> r;
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r = Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  std::optional<Found> r;
+  size_t slash = path.rfind('/');
+  std::string folder = slash == std::string::npos ? std::string() : path.substr(0, slash);
+  if (folder_exists(folder) && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    r = Found{Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, stamp_of(st)};
+  }
   found_.emplace(path, r);
-  return r;
+  return r ? std::optional<Id>(r->id) : std::nullopt;
+}
+
+// A header is searched for in every folder of the chains: <bits/x.h> in each -I folder that has
+// no bits/ at all. A folder that is not there is asked once, not once per header.
+bool DiskFiles::folder_exists(const std::string& dir) {
+  if (dir.empty()) return true;   // "/x" or a bare name: nothing to ask first
+  auto it = folders_.find(dir);
+  if (it != folders_.end()) return it->second;
+  struct stat st {};
+  bool there = ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  folders_.emplace(dir, there);
+  return there;
 }
 
 std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) {
   auto it = loaded_.find(id);
   if (it != loaded_.end()) return it->second;
+  // The cache answers for the file find() saw (stamps and all); a file changed since is a miss.
+  auto seen = found_.find(path);
+  bool known = seen != found_.end() && seen->second && seen->second->id == id;
+  if (cache_ && known) {
+    if (auto info = cache_->get(path, seen->second->stamp)) {
+      loaded_.emplace(id, info);
+      return info;
+    }
+  }
   // A path a hostile tree names: opened without blocking (a FIFO swapped in after find()), only
   // a regular file, and no more than kMaxFileBytes (the compiler then decides).
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -114,7 +155,12 @@ std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) 
   }
   ::close(fd);
   bytes_ += text.size();
+  ++lexed_;
   auto info = std::make_shared<const FileInfo>(file_info(text));
+  // Remembered under the stamps of what was read, and only when they are find()'s too and the
+  // size matches what was read (a file written meanwhile is not remembered).
+  FileStamp read_at = stamp_of(st);
+  if (cache_ && known && read_at == seen->second->stamp && read_at.size == text.size()) cache_->put(path, read_at, *info);
   loaded_.emplace(id, info);
   return info;
 }
@@ -140,7 +186,8 @@ class Walker {
 
   ScanResult run() {
     if (req_.predefined_table) macros_ = MacroTable(req_.predefined_table);
-    else
+    macros_.set_lazy_bodies(true);   // this scan's own table: most #defines are never expanded
+    if (!req_.predefined_table)
       for (auto& d : req_.predefined) macros_.define(d, true);
     for (auto& [kind, v] : req_.command_macros) {
       if (kind == 'U') {

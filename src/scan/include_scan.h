@@ -31,7 +31,14 @@ struct SearchPath {
   std::vector<bool> bracket_system;   // per bracket folder: a system folder (left out by -MM)
 };
 
-// A file's identity and its directives, read once per scan process.
+// A file's version as stat(2) tells it: what decides whether a cached lexing still holds.
+struct FileStamp {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+// A file's directives and include guard, read once per scan process.
 struct FileInfo {
   std::vector<Directive> directives;
   std::string guard;   // the include guard when the whole file is #ifndef G ... #endif
@@ -51,17 +58,38 @@ class FileSource {
   virtual std::shared_ptr<const FileInfo> load(const std::string& path, Id id) = 0;
 };
 
+class FileCache;
+
 // The real file system, remembering what it looked up and read (one instance per process).
+// With a cache folder (facts_cache_dir()), what it lexes is kept there for the next process
+// and what is kept there is not read again while the file is unchanged (scan/file_cache.h).
 class DiskFiles : public FileSource {
  public:
+  DiskFiles();
+  explicit DiskFiles(const std::string& cache_dir);   // empty: no cache
+  ~DiskFiles() override;
+  DiskFiles(const DiskFiles&) = delete;
+  DiskFiles& operator=(const DiskFiles&) = delete;
+
   std::optional<Id> find(const std::string& path) override;
   std::shared_ptr<const FileInfo> load(const std::string& path, Id id) override;
-  uint64_t bytes_read() const { return bytes_; }
+  uint64_t bytes_read() const { return bytes_; }   // of files lexed (not those the cache served)
+  uint64_t lexed() const { return lexed_; }        // files read and lexed
+  uint64_t from_cache() const;                     // files the cache served
+  FileCache* cache() { return cache_.get(); }      // nullptr: none
 
  private:
-  std::unordered_map<std::string, std::optional<Id>> found_;
+  struct Found {
+    Id id;
+    FileStamp stamp;
+  };
+  bool folder_exists(const std::string& dir);
+
+  std::unordered_map<std::string, std::optional<Found>> found_;
+  std::unordered_map<std::string, bool> folders_;
   std::map<Id, std::shared_ptr<const FileInfo>> loaded_;
-  uint64_t bytes_ = 0;
+  std::unique_ptr<FileCache> cache_;
+  uint64_t bytes_ = 0, lexed_ = 0;
 };
 
 // The directives of `text` and its include guard.

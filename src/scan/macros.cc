@@ -16,13 +16,23 @@ Tri tri_not(Tri a) { return a == Tri::Maybe ? Tri::Maybe : a == Tri::True ? Tri:
 
 namespace {
 
-bool is_punct(const Token& t, std::string_view p) { return t.kind == TokKind::Punct && t.text == p; }
+bool is_punct(const Token& t, std::string_view p) {
+  return t.kind == TokKind::Punct && t.text.size() == p.size() && (p.size() == 1 ? t.text[0] == p[0] : t.text == p);
+}
 
 // The name a #define or #undef names, and where it ends.
 size_t name_end(std::string_view text) {
   size_t e = 0;
   while (e < text.size() && (std::isalnum(static_cast<unsigned char>(text[e])) || text[e] == '_' || text[e] == '$')) ++e;
   return e;
+}
+
+// A macro's replacement list: its tokens, the first without the space that separates it from
+// the name.
+std::vector<Token> body_tokens(std::string_view text) {
+  auto body = tokenize(text);
+  if (!body.empty()) body[0].space_before = false;
+  return body;
 }
 
 }  // namespace
@@ -32,7 +42,7 @@ bool MacroTable::define(std::string_view text, bool certain) {
   if (e == 0 || std::isdigit(static_cast<unsigned char>(text[0]))) return false;
   std::string name(text.substr(0, e));
   if (!certain) {
-    map_[name] = Entry{State::Unknown, {}};
+    map_[name] = Entry{State::Unknown, {}, {}, false};
     return true;
   }
   Macro m;
@@ -58,9 +68,12 @@ bool MacroTable::define(std::string_view text, bool certain) {
     }
     rest = rest.substr(close + 1);
   }
-  m.body = tokenize(rest);
-  if (!m.body.empty()) m.body[0].space_before = false;
-  map_[name] = Entry{State::Defined, std::move(m)};
+  if (lazy_) {
+    map_[name] = Entry{State::Defined, std::move(m), std::string(rest), true};
+    return true;
+  }
+  m.body = body_tokens(rest);
+  map_[name] = Entry{State::Defined, std::move(m), {}, false};
   return true;
 }
 
@@ -69,19 +82,23 @@ void MacroTable::undef(std::string_view text, bool certain) {
   if (e == 0) return;
   std::string name(text.substr(0, e));
   if (certain && !base_) map_.erase(name);
-  else map_[name] = Entry{certain ? State::Undefined : State::Unknown, {}};
+  else map_[name] = Entry{certain ? State::Undefined : State::Unknown, {}, {}, false};
 }
 
 namespace {
-bool query_builtin(const std::string& n) {
-  return n.starts_with("__has_") || n == "__is_identifier" || n == "__building_module" || n.starts_with("__is_target_");
+// Every name the compiler answers itself starts with "__" (tested first: an #if meets many names).
+bool reserved(std::string_view n) { return n.size() > 2 && n[0] == '_' && n[1] == '_'; }
+bool query_builtin(std::string_view n) {
+  return reserved(n) &&
+         (n.starts_with("__has_") || n == "__is_identifier" || n == "__building_module" || n.starts_with("__is_target_"));
 }
 }  // namespace
 
 MacroTable::State MacroTable::defined(const std::string& name) const {
   // gcc (10 and later) and clang both answer these operators to `defined`; others vary.
-  if (name == "__has_include" || name == "__has_include_next" || name == "__has_attribute" ||
-      name == "__has_cpp_attribute" || name == "__has_builtin")
+  std::string_view n = name;
+  if (reserved(n) && (n == "__has_include" || n == "__has_include_next" || n == "__has_attribute" ||
+                      n == "__has_cpp_attribute" || n == "__has_builtin"))
     return State::Defined;
   State s = state(name);
   return s == State::Undefined && query_builtin(name) ? State::Unknown : s;
@@ -95,8 +112,15 @@ MacroTable::State MacroTable::state(const std::string& name) const {
 
 const Macro* MacroTable::get(const std::string& name) const {
   auto it = map_.find(name);
-  if (it != map_.end()) return it->second.state == State::Defined ? &it->second.macro : nullptr;
-  return base_ ? base_->get(name) : nullptr;
+  if (it == map_.end()) return base_ ? base_->get(name) : nullptr;
+  Entry& e = it->second;
+  if (e.state != State::Defined) return nullptr;
+  if (e.body_pending) {
+    e.macro.body = body_tokens(e.body_text);
+    e.body_text = std::string();
+    e.body_pending = false;
+  }
+  return &e.macro;
 }
 
 namespace {
@@ -128,7 +152,7 @@ class Expander {
         continue;
       }
       const std::string& name = p.t.text;
-      if (in_if_ && name == "defined") {
+      if (in_if_ && std::string_view(name) == "defined") {
         bool paren = !st.empty() && is_punct(st.back().t, "(");
         if (paren) st.pop_back();
         if (st.empty() || st.back().t.kind != TokKind::Ident) return fail(out);
@@ -144,8 +168,9 @@ class Expander {
                            {}});
         continue;
       }
-      if (in_if_ && (name == "__has_include" || name == "__has_include_next" || name == "__has_include__" ||
-                     name == "__has_include_next__")) {
+      std::string_view n = name;
+      if (in_if_ && reserved(n) &&
+          (n == "__has_include" || n == "__has_include_next" || n == "__has_include__" || n == "__has_include_next__")) {
         auto args = balanced(st);
         if (!args) return fail(out);
         std::string header;
@@ -399,14 +424,26 @@ class Parser {
     return Val{false, 0, uns};
   }
 
+  // The binary operators' precedence: || 1, && 2, | 3, ^ 4, & 5, == != 6, < > <= >= 7, << >> 8,
+  // + - 9, * / % 10; -1 for any other token.
   static int prec(const Token& t) {
-    if (t.kind != TokKind::Punct) return -1;
-    static const std::pair<std::string_view, int> kOps[] = {
-        {"||", 1}, {"&&", 2}, {"|", 3}, {"^", 4}, {"&", 5}, {"==", 6}, {"!=", 6}, {"<", 7}, {">", 7}, {"<=", 7},
-        {">=", 7}, {"<<", 8}, {">>", 8}, {"+", 9}, {"-", 9}, {"*", 10}, {"/", 10}, {"%", 10}};
-    for (auto& [op, p] : kOps)
-      if (t.text == op) return p;
-    return -1;
+    if (t.kind != TokKind::Punct || t.text.empty() || t.text.size() > 2) return -1;
+    char a = t.text[0], b = t.text.size() == 2 ? t.text[1] : '\0';
+    switch (a) {
+      case '|': return b == '|' ? 1 : b ? -1 : 3;
+      case '&': return b == '&' ? 2 : b ? -1 : 5;
+      case '^': return b ? -1 : 4;
+      case '=':
+      case '!': return b == '=' ? 6 : -1;
+      case '<':
+      case '>': return b == a ? 8 : b == '=' || !b ? 7 : -1;
+      case '+':
+      case '-': return b ? -1 : 9;
+      case '*':
+      case '/':
+      case '%': return b ? -1 : 10;
+      default: return -1;
+    }
   }
 
   Val binary(int min) {

@@ -44,14 +44,21 @@ class MacroTable {
   // (__has_include is defined; __has_feature may or may not be).
   State defined(const std::string& name) const;
   const Macro* get(const std::string& name) const;   // Defined only
+  // Bodies of the macros defined from now on are tokenized when get() first asks for them, not
+  // when defined: a scan defines thousands of macros and expands few. get() then changes the
+  // table: not for a table several threads read (the shared predefined table is built eagerly).
+  void set_lazy_bodies(bool lazy) { lazy_ = lazy; }
 
  private:
   struct Entry {
     State state;
     Macro macro;
+    std::string body_text;   // lazy: the body, not yet tokenized into macro.body
+    bool body_pending = false;
   };
-  std::unordered_map<std::string, Entry> map_;
+  mutable std::unordered_map<std::string, Entry> map_;
   std::shared_ptr<const MacroTable> base_;
+  bool lazy_ = false;
 };
 
 // What an expression needs besides macros: whether it is C++ (true/false), and the answer of

@@ -98,55 +98,73 @@ TEST_CASE("directives are found past comments, strings, raw strings and splices"
 }
 
 TEST_CASE("#if conditions evaluate in three values over the macro table") {
+  for (bool lazy : {false, true}) {
+    MacroTable m;
+    m.set_lazy_bodies(lazy);   // bodies tokenized when first expanded: the same answers
+    INFO("lazy bodies: " << lazy);
+    m.define("ONE 1", true);
+    m.define("TWO (ONE + ONE)", true);
+    m.define("F(x, y) ((x) * (y))", true);
+    m.define("CAT(a, b) a ## b", true);
+    m.define("USE_ISO 1", true);
+    m.define("GLIBC_USE(F) CAT(USE_, F)", true);
+    m.define("VA(...) __VA_ARGS__", true);
+    m.define("OBJ_TO_FN F", true);
+    m.define("UNSURE 1", false);
+    auto cx = cx_of(m);
+    CHECK(eval_condition("ONE", cx) == Tri::True);
+    CHECK(eval_condition("TWO == 2 && defined(ONE) && !defined NOPE", cx) == Tri::True);
+    CHECK(eval_condition("F(TWO, 3) == 6", cx) == Tri::True);
+    CHECK(eval_condition("GLIBC_USE(ISO)", cx) == Tri::True);
+    CHECK(eval_condition("VA(1, 2) == 2", cx) == Tri::True);
+    CHECK(eval_condition("OBJ_TO_FN(2, 2) == 4", cx) == Tri::True);
+    CHECK(eval_condition("UNDEFINED_NAME", cx) == Tri::False);
+    CHECK(eval_condition("0x10 > 15 && 1 ? 2 : 0", cx) == Tri::True);
+    CHECK(eval_condition("-1 < 0u", cx) == Tri::False);   // unsigned arithmetic
+    CHECK(eval_condition("UNSURE", cx) == Tri::Maybe);
+    CHECK(eval_condition("defined(UNSURE)", cx) == Tri::Maybe);
+    CHECK(eval_condition("0 && UNSURE", cx) == Tri::False);
+    CHECK(eval_condition("1 || UNSURE", cx) == Tri::True);
+    CHECK(eval_condition("__has_builtin(__builtin_expect)", cx) == Tri::Maybe);
+    CHECK(eval_condition("1 / 0", cx) == Tri::Maybe);
+    CHECK(eval_condition("1.5", cx) == Tri::Maybe);
+    m.undef("ONE", true);
+    CHECK(eval_condition("defined ONE", cx) == Tri::False);
+    // Hostile nesting: an answer (maybe), not a stack overflow.
+    CHECK(eval_condition(std::string(100000, '(') + "1" + std::string(100000, ')'), cx) == Tri::Maybe);
+    CHECK(eval_condition(std::string(100000, '!') + "1", cx) == Tri::Maybe);
+    std::string q;
+    for (int i = 0; i < 50000; ++i) q += "1 ? ";
+    q += "1";
+    for (int i = 0; i < 50000; ++i) q += " : 0";
+    CHECK(eval_condition(q, cx) == Tri::Maybe);
+    m.define("G(x) x", true);
+    std::string nested;
+    for (int i = 0; i < 20000; ++i) nested += "G(";
+    nested += "1" + std::string(20000, ')');
+    CHECK(eval_condition(nested, cx) == Tri::Maybe);
+    CHECK(eval_condition("G(G(G(1)))", cx) == Tri::True);
+    m.define("A B B B B B B B B B B", true);   // every level doubles: the budget stops it
+    m.define("B C C C C C C C C C C", true);
+    m.define("C D D D D D D D D D D", true);
+    m.define("D E E E E E E E E E E", true);
+    m.define("E 1 1 1 1 1 1 1 1 1 1", true);
+    CHECK(eval_condition("A", cx) == Tri::Maybe);
+  }
+}
+
+TEST_CASE("#if binary operators have C's precedence") {
   MacroTable m;
-  m.define("ONE 1", true);
-  m.define("TWO (ONE + ONE)", true);
-  m.define("F(x, y) ((x) * (y))", true);
-  m.define("CAT(a, b) a ## b", true);
-  m.define("USE_ISO 1", true);
-  m.define("GLIBC_USE(F) CAT(USE_, F)", true);
-  m.define("VA(...) __VA_ARGS__", true);
-  m.define("OBJ_TO_FN F", true);
-  m.define("UNSURE 1", false);
   auto cx = cx_of(m);
-  CHECK(eval_condition("ONE", cx) == Tri::True);
-  CHECK(eval_condition("TWO == 2 && defined(ONE) && !defined NOPE", cx) == Tri::True);
-  CHECK(eval_condition("F(TWO, 3) == 6", cx) == Tri::True);
-  CHECK(eval_condition("GLIBC_USE(ISO)", cx) == Tri::True);
-  CHECK(eval_condition("VA(1, 2) == 2", cx) == Tri::True);
-  CHECK(eval_condition("OBJ_TO_FN(2, 2) == 4", cx) == Tri::True);
-  CHECK(eval_condition("UNDEFINED_NAME", cx) == Tri::False);
-  CHECK(eval_condition("0x10 > 15 && 1 ? 2 : 0", cx) == Tri::True);
-  CHECK(eval_condition("-1 < 0u", cx) == Tri::False);   // unsigned arithmetic
-  CHECK(eval_condition("UNSURE", cx) == Tri::Maybe);
-  CHECK(eval_condition("defined(UNSURE)", cx) == Tri::Maybe);
-  CHECK(eval_condition("0 && UNSURE", cx) == Tri::False);
-  CHECK(eval_condition("1 || UNSURE", cx) == Tri::True);
-  CHECK(eval_condition("__has_builtin(__builtin_expect)", cx) == Tri::Maybe);
-  CHECK(eval_condition("1 / 0", cx) == Tri::Maybe);
-  CHECK(eval_condition("1.5", cx) == Tri::Maybe);
-  m.undef("ONE", true);
-  CHECK(eval_condition("defined ONE", cx) == Tri::False);
-  // Hostile nesting: an answer (maybe), not a stack overflow.
-  CHECK(eval_condition(std::string(100000, '(') + "1" + std::string(100000, ')'), cx) == Tri::Maybe);
-  CHECK(eval_condition(std::string(100000, '!') + "1", cx) == Tri::Maybe);
-  std::string q;
-  for (int i = 0; i < 50000; ++i) q += "1 ? ";
-  q += "1";
-  for (int i = 0; i < 50000; ++i) q += " : 0";
-  CHECK(eval_condition(q, cx) == Tri::Maybe);
-  m.define("G(x) x", true);
-  std::string nested;
-  for (int i = 0; i < 20000; ++i) nested += "G(";
-  nested += "1" + std::string(20000, ')');
-  CHECK(eval_condition(nested, cx) == Tri::Maybe);
-  CHECK(eval_condition("G(G(G(1)))", cx) == Tri::True);
-  m.define("A B B B B B B B B B B", true);   // every level doubles: the budget stops it
-  m.define("B C C C C C C C C C C", true);
-  m.define("C D D D D D D D D D D", true);
-  m.define("D E E E E E E E E E E", true);
-  m.define("E 1 1 1 1 1 1 1 1 1 1", true);
-  CHECK(eval_condition("A", cx) == Tri::Maybe);
+  for (auto [expr, want] : std::initializer_list<std::pair<const char*, Tri>>{
+           {"1 || 0 && 0", Tri::True}, {"(1 || 0) && 0", Tri::False}, {"6 | 1 ^ 7", Tri::True}, {"(6 | 1 ^ 7) == 6", Tri::True},
+           {"(3 ^ 6 & 4) == 7", Tri::True}, {"(2 & 3 == 3) == 0", Tri::True}, {"1 != 2 == 1", Tri::True},
+           {"(1 < 2 == 1) == 1", Tri::True}, {"3 >= 3 && 3 <= 3 && 4 > 3", Tri::True}, {"(1 << 2 + 1) == 8", Tri::True},
+           {"(16 >> 1 - 1) == 16", Tri::True}, {"(1 + 2 * 3) == 7", Tri::True}, {"(7 - 4 / 2) == 5", Tri::True},
+           {"(7 % 4 * 2) == 6", Tri::True}, {"1 -> 2", Tri::Maybe}, {"1 = 1", Tri::Maybe}, {"1 ++ 2", Tri::Maybe}}) {
+    INFO(expr);
+    CHECK(eval_condition(expr, cx) == want);
+  }
 }
 
 TEST_CASE("a table over shared predefined macros changes only itself") {

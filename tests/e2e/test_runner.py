@@ -159,6 +159,14 @@ class RunnerMode(RunnerMixin, E2ECase):
         self.assertEqual(rebuilt, sorted(f"CMakeFiles/{t}.o" for t in (
             "geo.dir/src/point.cc", "geo.dir/src/polygon.cc", "geo.dir/src/format.cc", "geo.dir/src/registry.cc",
             "geo-app.dir/app/main.cc")))
+        # Rescanned without lexing the system headers again: the first build's zbuild-cc runs
+        # left them in the scanner's per-user cache (docs/scanner.md), in a private folder.
+        for l in self.cc_lines()[16:]:
+            self.assertIn(" scanned builtin ", l)
+            cached = [int(w.split("=")[1]) for w in l.split() if w.startswith("headers-cached=")]
+            self.assertTrue(cached and cached[0] > 0, l)
+        files = os.path.join(self.tmp, "cache", "zbuild", "scan-1", "files-1")
+        self.assertEqual(os.stat(files).st_mode & 0o777, 0o700)
 
         # The edit undone (a branch switched back): the same five compile again for ninja, and
         # each is a cache hit found through its manifest's earlier record — no rescan, no run.

@@ -1,0 +1,220 @@
+#include "scan/file_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "common/digest.h"
+
+namespace zbuild::scan {
+
+namespace {
+
+constexpr std::string_view kMagic = "zbscanf\n";
+constexpr uint32_t kVersion = 1;
+constexpr size_t kMaxEntryBytes = 64u << 20;                 // the scanner reads headers up to 64 MiB
+constexpr uint8_t kMaxKind = static_cast<uint8_t>(DirKind::Error);
+constexpr size_t kChecksumBytes = 16;
+
+template <class T>
+void put_le(std::string* out, T v) {
+  for (size_t i = 0; i < sizeof(T); ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void put_u32(std::string* out, uint32_t v) { put_le(out, v); }
+void put_u64(std::string* out, uint64_t v) { put_le(out, v); }
+void put_bytes(std::string* out, std::string_view s) {
+  put_u32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
+// Reads from untrusted bytes; every read is checked against the end, and a failed read leaves
+// the reader failed (later reads fail too).
+class Reader {
+ public:
+  explicit Reader(std::string_view s) : s_(s) {}
+  bool ok() const { return ok_; }
+  size_t left() const { return s_.size() - pos_; }
+  uint8_t u8() {
+    if (!need(1)) return 0;
+    return static_cast<uint8_t>(s_[pos_++]);
+  }
+  uint32_t u32() { return le<uint32_t>(); }
+  uint64_t u64() { return le<uint64_t>(); }
+  std::string_view bytes(size_t n) {
+    if (!need(n)) return {};
+    auto v = s_.substr(pos_, n);
+    pos_ += n;
+    return v;
+  }
+  std::string_view sized() { return bytes(u32()); }
+
+ private:
+  template <class T>
+  T le() {
+    if (!need(sizeof(T))) return 0;
+    T v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) v |= T{static_cast<uint8_t>(s_[pos_ + i])} << (8 * i);
+    pos_ += sizeof(T);
+    return v;
+  }
+  bool need(size_t n) {
+    if (ok_ && n <= left()) return true;
+    ok_ = false;
+    return false;
+  }
+  std::string_view s_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+int64_t now_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_REALTIME, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// Reads the whole of `fd` when it is a regular file of ours that nobody else may write, of at
+// most kMaxEntryBytes; else nullopt.
+std::optional<std::string> read_own_file(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0 ||
+      static_cast<uint64_t>(st.st_size) > kMaxEntryBytes) {
+    return std::nullopt;
+  }
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;   // shrank since fstat: torn
+    got += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_file_entry(const FileEntry& e) {
+  std::string out;
+  size_t guess = 96 + e.path.size() + e.info.guard.size();
+  for (auto& d : e.info.directives) guess += 9 + d.text.size();
+  out.reserve(guess + kChecksumBytes);
+  out.append(kMagic);
+  put_u32(&out, kVersion);
+  put_u32(&out, 0);
+  put_u64(&out, e.stamp.dev);
+  put_u64(&out, e.stamp.ino);
+  put_u64(&out, e.stamp.size);
+  put_u64(&out, static_cast<uint64_t>(e.stamp.mtime_ns));
+  put_u64(&out, static_cast<uint64_t>(e.stamp.ctime_ns));
+  put_bytes(&out, e.path);
+  put_bytes(&out, e.info.guard);
+  put_u32(&out, static_cast<uint32_t>(e.info.directives.size()));
+  for (auto& d : e.info.directives) {
+    out.push_back(static_cast<char>(d.kind));
+    put_u32(&out, d.line);
+    put_bytes(&out, d.text);
+  }
+  Digest sum = digest_bytes(out);
+  put_u64(&out, sum.hi);
+  put_u64(&out, sum.lo);
+  return out;
+}
+
+std::optional<FileEntry> decode_file_entry(std::string_view bytes) {
+  if (bytes.size() < kMagic.size() + kChecksumBytes || bytes.substr(0, kMagic.size()) != kMagic) return std::nullopt;
+  std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
+  Reader sum(bytes.substr(body.size()));
+  Digest want = digest_bytes(body);
+  if (sum.u64() != want.hi || sum.u64() != want.lo) return std::nullopt;
+  Reader r(body.substr(kMagic.size()));
+  if (r.u32() != kVersion || r.u32() != 0) return std::nullopt;
+  FileEntry e;
+  e.stamp.dev = r.u64();
+  e.stamp.ino = r.u64();
+  e.stamp.size = r.u64();
+  e.stamp.mtime_ns = static_cast<int64_t>(r.u64());
+  e.stamp.ctime_ns = static_cast<int64_t>(r.u64());
+  e.path = std::string(r.sized());
+  e.info.guard = std::string(r.sized());
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.left() / 9) return std::nullopt;   // 9: the smallest directive
+  e.info.directives.reserve(count);
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    uint8_t kind = r.u8();
+    uint32_t line = r.u32();
+    std::string_view text = r.sized();
+    if (kind > kMaxKind) return std::nullopt;
+    e.info.directives.push_back(Directive{static_cast<DirKind>(kind), line, std::string(text)});
+  }
+  if (!r.ok() || r.left() != 0) return std::nullopt;
+  return e;
+}
+
+FileCache::FileCache(const std::string& dir) : dir_(dir.empty() ? std::string() : dir + "/files-1") {
+  if (dir_.empty()) state_ = -1;
+}
+
+std::string FileCache::entry_path(const std::string& path) const { return dir_ + "/" + digest_bytes(path).hex(); }
+
+bool FileCache::usable() {
+  if (state_ != 0) return state_ > 0;
+  // The folder must be a folder (not a link) of ours that no one else may write, or the cache
+  // stays off for this process. A missing one is made one folder at a time, each private.
+  struct stat st {};
+  if (::lstat(dir_.c_str(), &st) != 0 && errno == ENOENT) {
+    for (size_t slash = dir_.find('/', 1);; slash = dir_.find('/', slash + 1)) {
+      if (::mkdir(dir_.substr(0, slash).c_str(), 0700) != 0 && errno != EEXIST) break;
+      if (slash == std::string::npos) break;
+    }
+  }
+  bool ok = ::lstat(dir_.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  state_ = ok ? 1 : -1;
+  return ok;
+}
+
+std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const FileStamp& stamp) {
+  if (!usable()) return nullptr;
+  ++misses_;   // until proven a hit
+  int fd = ::open(entry_path(path).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return nullptr;
+  auto bytes = read_own_file(fd);
+  ::close(fd);
+  if (!bytes) return nullptr;
+  auto e = decode_file_entry(*bytes);
+  if (!e || e->path != path || !(e->stamp == stamp)) return nullptr;
+  --misses_;
+  ++hits_;
+  return std::make_shared<const FileInfo>(std::move(e->info));
+}
+
+void FileCache::put(const std::string& path, const FileStamp& stamp, const FileInfo& info) {
+  int64_t young = now_ns() - min_age_ns_;
+  if (stamp.mtime_ns >= young || stamp.ctime_ns >= young) return;   // racy: may change within its tick
+  if (!usable()) return;
+  std::string bytes = encode_file_entry(FileEntry{path, stamp, info});
+  if (bytes.size() > kMaxEntryBytes) return;
+  std::string final_path = entry_path(path);
+  std::string tmp = final_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(tmp_seq_++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bool ok = ::close(fd) == 0 && done == bytes.size();
+  if (ok && ::rename(tmp.c_str(), final_path.c_str()) == 0) {
+    ++writes_;
+    return;
+  }
+  ::unlink(tmp.c_str());
+}
+
+}  // namespace zbuild::scan

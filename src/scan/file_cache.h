@@ -1,0 +1,75 @@
+// The scanner's per-user cache of what it learnt from a header: its directives and include
+// guard (scan/include_scan.h's FileInfo), so the next process — zbuild-cc runs once per compile
+// — does not read and lex the same unchanged libstdc++ headers again. An entry is used only
+// while the file's device, inode, size, mtime and ctime (nanoseconds) are those it was lexed
+// at; a file whose mtime or ctime is less than two seconds old is lexed but not remembered (a
+// write within one timestamp tick could otherwise hide behind the entry, as in git and ccache).
+//
+// One file per header: <scan cache>/files-1/<32 hex digits: XXH3-128 of the header's path>,
+// written atomically (temp file + rename), mode 0600, in a folder of mode 0700 that must be the
+// user's own and writable by nobody else (else the cache is off). Read as untrusted bytes:
+// opened with O_NOFOLLOW, a regular file of the user's, every length checked; anything that
+// does not read as an entry for this path and these stamps is a miss, and is rewritten.
+//
+// Entry format, version 1 (binary, integers little-endian):
+//   8 bytes  "zbscanf\n"                 magic
+//   u32      1                           version
+//   u32      0                           flags (none yet)
+//   u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns      the header's stat stamps
+//   u32 n, n bytes                       the header's path (as the scanner opened it)
+//   u32 n, n bytes                       its include guard ("" when none)
+//   u32 count, then count times:         its directives, in order
+//     u8 kind (DirKind), u32 line, u32 n, n bytes of text
+//   u64 hi, u64 lo                       XXH3-128 of every byte before
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "scan/include_scan.h"
+
+namespace zbuild::scan {
+
+// What a cache file holds.
+struct FileEntry {
+  std::string path;
+  FileStamp stamp;
+  FileInfo info;
+};
+
+std::string encode_file_entry(const FileEntry& e);
+// nullopt: not an entry of this format (wrong magic or version, a length past the end, an
+// unknown kind, trailing bytes, a wrong checksum).
+std::optional<FileEntry> decode_file_entry(std::string_view bytes);
+
+class FileCache {
+ public:
+  // `dir`: the scanner's cache folder (facts_cache_dir()); the entries go in dir/files-1.
+  explicit FileCache(const std::string& dir);
+
+  // The directives of `path` when an entry for exactly this stamp is there; else nullptr.
+  std::shared_ptr<const FileInfo> get(const std::string& path, const FileStamp& stamp);
+  // Remembers what `path` held at `stamp` (skipped while the file is younger than the minimum
+  // age). Failures are ignored: the cache is only an accelerator.
+  void put(const std::string& path, const FileStamp& stamp, const FileInfo& info);
+
+  // Files younger than this are not remembered (tests set 0).
+  void set_min_age_ns(int64_t ns) { min_age_ns_ = ns; }
+  std::string entry_path(const std::string& path) const;   // where `path`'s entry lives
+
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+  uint64_t writes() const { return writes_; }
+
+ private:
+  bool usable();   // the folder exists (or was made), is a folder of ours, private
+
+  std::string dir_;
+  int state_ = 0;   // 0: folder not checked yet, 1: usable, -1: off
+  int64_t min_age_ns_ = 2'000'000'000;
+  uint64_t hits_ = 0, misses_ = 0, writes_ = 0, tmp_seq_ = 0;
+};
+
+}  // namespace zbuild::scan
