@@ -37,6 +37,8 @@ def zbuild_bins():
     """(zbuild, zbuild-worker), bringing build-bench/ up to date first (an incremental
     ninja: a stale binary would measure old code). ZBUILD_BIN_DIR overrides the folder."""
     bindir = os.environ.get("ZBUILD_BIN_DIR")
+    if bindir:
+        bindir = os.path.abspath(bindir)   # also used as a compiler launcher from other folders
     if not bindir:
         build = os.path.join(REPO, "build-bench")
         bindir = os.path.join(build, "src", "cli")
