@@ -1,5 +1,6 @@
 #include "worker/executor.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -334,6 +335,27 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   return r;
 }
 
+// Removes everything in the folder `dir` but the real folder named `keep` (if any). Read with
+// readdir: a task's folder is usually all but empty, and this runs once per task.
+static bool remove_entries(const fs::path& dir, const char* keep) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    const char* n = e->d_name;
+    if (!std::strcmp(n, ".") || !std::strcmp(n, "..")) continue;
+    if (keep && !std::strcmp(n, keep) && e->d_type == DT_DIR) continue;
+    names.emplace_back(n);
+  }
+  ::closedir(d);
+  std::error_code ec;
+  for (auto& n : names) {
+    fs::remove_all(dir / n, ec);
+    if (ec) return false;
+  }
+  return true;
+}
+
 // Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
 // (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
 // reset. False when anything could not be undone.
@@ -348,17 +370,8 @@ static bool empty_for_reuse(const fs::path& dir) {
     }
     return true;
   };
-  std::error_code ec;
   fs::path tmp = dir / ".zbuild-tmp";
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    if (it->path() == tmp && it->is_directory(ec) && !it->is_symlink(ec)) continue;
-    fs::remove_all(it->path(), ec);
-  }
-  if (ec) return false;
-  for (auto it = fs::directory_iterator(tmp, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    fs::remove_all(it->path(), ec);
-  }
-  return !ec && reset(dir) && reset(tmp);
+  return remove_entries(dir, ".zbuild-tmp") && remove_entries(tmp, nullptr) && reset(dir) && reset(tmp);
 }
 
 void Executor::cleanup(const ExecResult& r) {

@@ -224,8 +224,6 @@ Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
   Fd out_r(po[0]), out_w(po[1]);
   if (::pipe2(pe, O_CLOEXEC) != 0) return make_error(errno_text("pipe", errno));
   Fd err_r(pe[0]), err_w(pe[1]);
-  ::fcntl(out_r.fd, F_SETFL, O_NONBLOCK);   // the task's ends stay blocking
-  ::fcntl(err_r.fd, F_SETFL, O_NONBLOCK);
 
   std::string body = encode_request_body(t);
   if (body.size() > sp::kMaxBody) return make_error("the task's command line and environment are too large");
@@ -257,22 +255,25 @@ Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
   bool replied = false;
   int64_t deadline = t.timeout_ms > 0 ? start + t.timeout_ms + kAnswerGraceMs : 0;
   char buf[65536];
-  auto drain = [&](Fd& fd, std::string& dst) {
+  // Blocking reads: one per readiness while the task runs (poll said there is data or an end),
+  // to the end once the helper answered (every writer is gone then: it cannot block).
+  auto drain = [&](Fd& fd, std::string& dst, bool to_end) {
     for (;;) {
       ssize_t r = ::read(fd.fd, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
       if (r > 0) {
         if (dst.size() < t.output_cap) dst.append(buf, std::min<size_t>(static_cast<size_t>(r), t.output_cap - dst.size()));
-        continue;
+        if (to_end) continue;
+        return;
       }
-      if (r < 0 && errno == EINTR) continue;
-      if (r == 0) fd.reset();   // every writer gone
-      return;                   // EAGAIN: more later
+      fd.reset();   // every writer gone (or the pipe failed)
+      return;
     }
   };
   while (!replied || out_r.fd >= 0 || err_r.fd >= 0) {
     if (replied) {   // the task's processes are all gone: what is in the pipes is all there is
-      if (out_r.fd >= 0) drain(out_r, res.out);
-      if (err_r.fd >= 0) drain(err_r, res.err);
+      if (out_r.fd >= 0) drain(out_r, res.out, true);
+      if (err_r.fd >= 0) drain(err_r, res.err, true);
       break;
     }
     pollfd p[3] = {{sock_, POLLIN, 0}, {out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
@@ -284,8 +285,8 @@ Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
     if (pr == 0 && deadline && mono_ms() >= deadline) {
       return broken("no answer " + std::to_string(kAnswerGraceMs / 1000) + " s past the task's timeout; helper killed");
     }
-    if (p[1].revents) drain(out_r, res.out);
-    if (p[2].revents) drain(err_r, res.err);
+    if (p[1].revents) drain(out_r, res.out, false);
+    if (p[2].revents) drain(err_r, res.err, false);
     if (p[0].revents & POLLIN) {
       ssize_t n = ::recv(sock_, &reply, sizeof reply, MSG_TRUNC | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
