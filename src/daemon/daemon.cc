@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <deque>
+#include <set>
 #include <random>
 #include <unordered_map>
 #include <zmq.hpp>
@@ -246,7 +247,34 @@ class Daemon final : public SchedulerHost {
     auto msg = proto::finish(fbb, wire::CreateTaskAssign(fbb, t.gid, t.attempts, act, token));
     if (!send_to(vent_, w.route, msg)) return false;
     dispatches_[t.gid] = Dispatch{token, w.route, t.attempts};
+    credit_back_[token] = CreditBack{w.id, clock_.now_ms()};
     return true;
+  }
+
+  // Each result gives its worker back the credit its dispatch took (the worker frees the slot
+  // as it sends the result; it sends no Credit message for it): by the dispatch's secret, to the
+  // worker id it was sent to, wherever that worker is connected now, whether or not the result
+  // is still wanted (a cancelled build, a task already run elsewhere after a reconnect).
+  void return_credit(uint64_t token) {
+    auto c = credit_back_.find(token);
+    if (c == credit_back_.end()) return;
+    for (auto& [route, w] : registry_.workers()) {
+      if (w.id == c->second.worker_id) {
+        w.credit = std::min(w.credit + 1, w.slots + w.prefetch);
+        break;
+      }
+    }
+    credit_back_.erase(c);
+  }
+
+  // Dispatches whose worker has been gone for kCreditForgetMs: their results will not come.
+  void forget_credit_of_gone_workers() {
+    int64_t now = clock_.now_ms();
+    std::set<std::string> present;
+    for (auto& [route, w] : registry_.workers()) present.insert(w.id);
+    std::erase_if(credit_back_, [&](const auto& c) {
+      return !present.count(c.second.worker_id) && now - c.second.dispatched_ms > kCreditForgetMs;
+    });
   }
 
   // A task's "running" event goes to its client only once it has run kRunningEventDelayMs: a
@@ -593,6 +621,7 @@ class Daemon final : public SchedulerHost {
   }
 
   void on_task_result(const wire::TaskResult* r) {
+    return_credit(r->token());
     // Bound to the dispatch: the token proves the sender received this very TaskAssign.
     auto d = dispatches_.find(r->task_id());
     TaskRec* t = sched_.find_task(r->task_id());
@@ -838,6 +867,7 @@ class Daemon final : public SchedulerHost {
 
   void heartbeat() {
     blobs_.expire();
+    if (++heartbeats_ % 60 == 0) forget_credit_of_gone_workers();
     std::erase_if(dispatches_, [&](const auto& d) {
       const TaskRec* t = sched_.find_task(d.first);
       return !t || t->state != TaskState::Running;
@@ -882,6 +912,13 @@ class Daemon final : public SchedulerHost {
     int attempt = 0;
   };
   std::unordered_map<uint64_t, Dispatch> dispatches_;   // task gid -> its current dispatch
+  uint64_t heartbeats_ = 0;
+  struct CreditBack {
+    std::string worker_id;
+    int64_t dispatched_ms = 0;
+  };
+  static constexpr int64_t kCreditForgetMs = 10 * 60 * 1000;
+  std::unordered_map<uint64_t, CreditBack> credit_back_;   // dispatch secret -> whose credit its result returns
   uint64_t forged_results_ = 0;
   bool store_warned_ = false;
 };

@@ -74,8 +74,7 @@ class Worker {
         curve_(std::move(curve)),
         cache_(fs_root() / "blobs"),
         hosts_(toolchain_dirs(o)),
-        toolchains_(fs_root() / "toolchains", cache_, hosts_),
-        done_pull_(ctx_, zmq::socket_type::pull) {}
+        toolchains_(fs_root() / "toolchains", cache_, hosts_) {}
 
   std::filesystem::path fs_root() const { return opts_.work_dir; }
   const TaskRoot& task_root() const { return task_root_; }
@@ -94,7 +93,6 @@ class Worker {
     if (!tr.ok()) return tr.error();
     task_root_ = tr.value();
     log::info("task folders in " + task_root_.dir.string() + " (" + task_root_.why + ")");
-    done_pull_.bind("inproc://zbuild-slot-done");
     SandboxPolicy policy;
     policy.allowed.insert(opts_.allow_programs.begin(), opts_.allow_programs.end());
     policy.allow_any = opts_.allow_any_program;
@@ -136,14 +134,9 @@ class Worker {
   void run(const std::atomic<bool>& stop) {
     connect();
     while (!stop.load()) {
-      zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}, {done_pull_.handle(), 0, ZMQ_POLLIN, 0}};
-      proto::poll_interruptible(items, 2, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
-      if (items[1].revents & ZMQ_POLLIN) {
-        int freed = 0;
-        zmq::message_t m;
-        while (done_pull_.recv(m, zmq::recv_flags::dontwait)) ++freed;
-        if (freed) send_credit(freed);
-      }
+      // A slot that finishes wakes no one here: its result gives the daemon the credit back.
+      zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}};
+      proto::poll_interruptible(items, 1, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
       if (items[0].revents & ZMQ_POLLIN) {
         for (int i = 0; i < 512; ++i) {
           zmq::message_t m;
@@ -423,8 +416,6 @@ class Worker {
   void slot_main(int slot) {
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> push;
-    zmq::socket_t done(ctx_, zmq::socket_type::push);
-    done.connect("inproc://zbuild-slot-done");
     for (;;) {
       std::unique_ptr<Job> job;
       {
@@ -443,7 +434,6 @@ class Worker {
         std::lock_guard<std::mutex> lock(mu_);
         busy_--;
       }
-      (void)done.send(zmq::str_buffer("1"), zmq::send_flags::none);
     }
   }
 
@@ -527,7 +517,6 @@ class Worker {
   std::unique_ptr<zmq::socket_t> dealer_;
   std::unique_ptr<proto::HandshakeWatch> watch_;
   std::string refused_why_;   // the last handshake refusal, said once
-  zmq::socket_t done_pull_;
   int64_t last_heard_ = 0;
   int64_t next_hb_ = 0;
   bool welcomed_ = false;
