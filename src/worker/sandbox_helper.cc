@@ -546,9 +546,9 @@ void run_task(int sock, const sp::Request& r, int out, int err) {
   Command c{&r, out, err, nullptr, 0, 0};
   pid_t main_pid = clone(command_main, g_command_stack + sizeof g_command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
   int clone_errno = errno;
-  close(out);
-  close(err);
   if (main_pid < 0) {
+    close(out);
+    close(err);
     reply(sock, 0, sp::kSetupFailed, clone_errno, "clone");
     return;
   }
@@ -591,6 +591,10 @@ void run_task(int sock, const sp::Request& r, int out, int err) {
   if (c.step) reply(sock, 0, c.flags & (sp::kSetupFailed | sp::kExecFailed), c.err_no, c.step);
   else if (timed_out) reply(sock, 0, sp::kTimedOut, 0, "");
   else reply(sock, main_status, 0, 0, "");
+  // The helper's copies of the output pipes close only now: the worker sees the end of the
+  // output with the answer (one wake-up, not two), and no task process holds them any more.
+  close(out);
+  close(err);
 }
 
 }  // namespace
