@@ -117,10 +117,12 @@ std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique
 std::unique_ptr<Store> make_write_tolerant_store(const std::string& spec, std::unique_ptr<Store> primary,
                                                  uint64_t memory_cap, Warn warn);
 
-// Takes writes off the caller's thread: puts are queued (at most `max_pending_bytes` of values;
-// a put beyond that waits) and written by one background thread, blobs before action results;
-// reads see what is queued. Destruction writes everything queued. `warn` hears of writes the
-// backend refused.
+// Takes writes off the caller's thread: blob and metadata puts are queued (at most
+// `max_pending_bytes` of values; a put beyond that waits) and written by one background thread
+// in batches, blobs before action results; put_action returns once it is written with
+// everything queued before it (what a client was told is done survives a killed daemon). Reads
+// see what is queued. Destruction writes everything queued. `warn` hears of writes the backend
+// refused.
 std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn);
 
 }  // namespace zbuild::store

@@ -236,6 +236,20 @@ TEST_CASE("write-behind store writes everything queued when it closes, each resu
   }
 }
 
+TEST_CASE("write-behind store: an action result is written, with the blobs queued before it, when put_action returns",
+          "[store][behind]") {
+  auto rec = std::make_unique<RecordingStore>();
+  RecordingStore* seen = rec.get();
+  auto w = make_write_behind_store(std::move(rec), 1 << 20, nullptr);
+  must(w->put_blob(digest_bytes("obj"), "obj"));
+  must(w->put_action(digest_bytes("key"), "result"));
+  // No stats() or destruction in between: the writer is idle, the log is stable.
+  REQUIRE(seen->log.size() == 2);
+  CHECK(seen->log[0] == "blob " + digest_bytes("obj").str());
+  CHECK(seen->log[1] == "action result");
+  CHECK(*must(seen->mem->get_action(digest_bytes("key"))) == "result");
+}
+
 // ---------------------------------------------------------------------------------------
 // RocksDB
 

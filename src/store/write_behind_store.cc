@@ -1,5 +1,6 @@
-// Store writes off the caller's thread (the daemon's event loop): a put is queued and returns at
-// once; one writer thread hands the queue to the backend, blobs first (an action result is put
+// Store writes off the caller's thread (the daemon's event loop): a blob or metadata put is queued
+// and returns at once, an action result returns once it is written with everything before it;
+// one writer thread hands the queue to the backend in batches, blobs first (an action result is put
 // after the blobs it names, so a backend never holds a result whose blobs are still queued).
 // Reads see queued writes. The queue holds at most `max_pending_bytes` of values; a put beyond
 // that waits for the writer. Destruction writes everything queued.
@@ -71,8 +72,16 @@ class WriteBehindStore final : public Store {
     return back_->get_blob(d);
   }
 
+  // An action result is durable when this returns, with everything queued before it (the blobs
+  // it names): a task the daemon reports done is in the store even if the daemon is killed
+  // right after. Metadata and blobs alone stay behind.
   Status put_action(const Digest& key, std::string_view v) override {
-    return enqueue([&](Queue& q) { return replace(q.actions[key], v); }, v.size());
+    Status s = enqueue([&](Queue& q) { return replace(q.actions[key], v); }, v.size());
+    std::unique_lock lock(mu_);
+    ++flushes_wanted_;
+    wake_.notify_one();
+    idle_.wait(lock, [&] { return queued_.empty() && writing_.empty(); });
+    return s;
   }
   Result<std::optional<std::string>> get_action(const Digest& key) override {
     if (auto v = queued(&Queue::actions, key)) return v;
@@ -138,11 +147,12 @@ class WriteBehindStore final : public Store {
         // A few milliseconds more to gather a batch (one backend write for many small entries);
         // reads see the queue meanwhile.
         wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] {
-          return stopping_ || queued_.bytes >= kGroupBytes ||
+          return stopping_ || flushes_wanted_ > 0 || queued_.bytes >= kGroupBytes ||
                  queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
         });
         std::swap(writing_, queued_);
         queued_.bytes = 0;
+        flushes_wanted_ = 0;
       }
       drained_.notify_all();
       // Blobs first, then results and metadata; in groups of at most kGroupBytes, so a read
@@ -187,6 +197,7 @@ class WriteBehindStore final : public Store {
   std::condition_variable wake_, drained_, idle_;
   Queue queued_, writing_;
   bool stopping_ = false;
+  uint64_t flushes_wanted_ = 0;   // a put_action waits: write without gathering
   std::thread writer_;   // last: started once everything above is ready
 };
 
