@@ -123,29 +123,16 @@ int limited_child_main(void* p) {
   ::_exit(127);
 }
 
-// The program posix_spawnp would run: `prog` itself when it names a path, else the first
-// executable regular file named so in `path_var`'s folders.
-std::string resolve_program(const std::string& prog, const std::string& path_var) {
-  if (prog.find('/') != std::string::npos) return prog;
-  size_t i = 0;
-  while (i <= path_var.size()) {
-    size_t j = path_var.find(':', i);
-    if (j == std::string::npos) j = path_var.size();
-    std::string dir = j > i ? path_var.substr(i, j - i) : ".";
-    std::string cand = dir + "/" + prog;
-    struct stat st {};
-    if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) return cand;
-    i = j + 1;
-  }
-  return {};
-}
+// The first executable regular file named `name` in the folders of `path_var` (not the one whose
+// real path is `skip_realpath`); `name` itself when it names a path. Empty when there is none.
+std::string search_path(const std::string& name, const std::string& path_var, const std::string& skip_realpath);
 
 Result<pid_t> spawn_limited(const ProcessSpec& spec, char** argv, char** envp, int out, int err) {
   std::string path_var = "/usr/local/bin:/usr/bin:/bin";
   for (char** e = envp; *e; ++e) {
     if (!std::strncmp(*e, "PATH=", 5)) path_var = *e + 5;
   }
-  std::string path = resolve_program(spec.argv[0], path_var);
+  std::string path = search_path(spec.argv[0], path_var, "");
   if (path.empty()) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(ENOENT));
   LimitedChild c{path.c_str(), argv, envp, spec.cwd.empty() ? nullptr : spec.cwd.c_str(), out, err,
                  spec.address_space_limit};
@@ -312,9 +299,13 @@ std::string sibling_program(const std::string& name) {
 }
 
 std::string find_in_path(const std::string& name, const std::string& skip_realpath) {
-  if (name.find('/') != std::string::npos) return name;
   const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  return search_path(name, path ? path : "/usr/local/bin:/usr/bin:/bin", skip_realpath);
+}
+
+namespace {
+std::string search_path(const std::string& name, const std::string& p, const std::string& skip_realpath) {
+  if (name.find('/') != std::string::npos) return name;
   size_t i = 0;
   while (i <= p.size()) {
     size_t j = p.find(':', i);
@@ -337,5 +328,6 @@ std::string find_in_path(const std::string& name, const std::string& skip_realpa
   }
   return {};
 }
+}  // namespace
 
 }  // namespace zbuild

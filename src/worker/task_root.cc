@@ -95,7 +95,6 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
     t.dir = requested;
     std::error_code ec;
     fs::create_directories(t.dir, ec);
-    std::string why;
     if (ec) return make_error("--task-dir " + requested + ": " + ec.message());
     ZB_TRY(empty_folder(t.dir));
     t.on_tmpfs = is_tmpfs(t.dir, &free_bytes);
