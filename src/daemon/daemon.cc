@@ -184,6 +184,7 @@ class Daemon final : public SchedulerHost {
       if (!running_events_.empty()) {
         wait = std::max<int64_t>(0, std::min<int64_t>(wait, running_events_.front().due_ms - clock_.now_ms()));
       }
+      if (!held_events_.empty()) wait = std::max<int64_t>(0, std::min<int64_t>(wait, events_due_ms_ - clock_.now_ms()));
       proto::poll_interruptible(items, 5, std::chrono::milliseconds(wait));
       // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
       // not have retired the dead pipe yet). Clients come and go all the time (one per
@@ -227,6 +228,7 @@ class Daemon final : public SchedulerHost {
       }
       sched_.dispatch();
       send_running_events();
+      if (!held_events_.empty() && clock_.now_ms() >= events_due_ms_) release_events();
       if (opts_.reload && opts_.reload->exchange(false)) reload_keys();
       launcher.tick(sched_.ready_count(), registry_);
       if ((items[2].revents & ZMQ_POLLIN) || !sched_.builds().empty()) idle.activity();
@@ -235,6 +237,7 @@ class Daemon final : public SchedulerHost {
         break;
       }
     }
+    release_events();
   }
 
   // ---- SchedulerHost ----
@@ -330,7 +333,27 @@ class Daemon final : public SchedulerHost {
                               o.duration_ms, t.attempts, fbb.CreateString(message), t.ready_us, t.start_us,
                               t.end_us, o.fetch_ms, o.duration_ms, o.upload_ms, o.slot),
         b.request_id);
-    send_to(client_, b.client_route, msg);
+    hold_event(b.client_route, std::move(msg));
+  }
+
+  // Task events wait up to kEventHoldMs, so that one write makes the results they report
+  // durable (the store queues action results: store::ResultWrites::kQueue) and one wake-up of
+  // the client takes several. Anything else sent to a client releases them first (the client
+  // sees its messages in order); so does a build's end.
+  static constexpr int64_t kEventHoldMs = 2;
+  static constexpr size_t kEventHoldMax = 256;
+  void hold_event(const std::string& route, std::string msg) {
+    if (held_events_.empty()) events_due_ms_ = clock_.now_ms() + kEventHoldMs;
+    held_events_.push_back({route, std::move(msg)});
+    if (held_events_.size() >= kEventHoldMax) release_events();
+  }
+
+  void release_events() {
+    if (held_events_.empty()) return;
+    if (auto st = store_->flush(); !st.ok()) warn_store(st.error().message);
+    std::vector<std::pair<std::string, std::string>> out;
+    out.swap(held_events_);
+    for (auto& [route, msg] : out) send_to(client_, route, msg);
   }
 
   void build_done(const Build& b) override {
@@ -394,6 +417,7 @@ class Daemon final : public SchedulerHost {
   // pipe is full: EAGAIN). Only the first may cost a worker its registration or a build its run.
   enum class Sent { ok, full, gone };
   Sent send_status(zmq::socket_t& s, const std::string& route, const std::string& payload) {
+    if (&s == &client_ && !held_events_.empty()) release_events();
     try {
       auto a = s.send(zmq::buffer(route), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       if (!a) return Sent::full;
@@ -899,6 +923,8 @@ class Daemon final : public SchedulerHost {
     int attempts;
   };
   std::deque<PendingRunning> running_events_;   // in due order
+  std::vector<std::pair<std::string, std::string>> held_events_;   // (client route, TaskEvent), hold_event()
+  int64_t events_due_ms_ = 0;
   std::vector<int64_t> probe_at_;          // follow-up probes of workers after a disconnect
   std::vector<int64_t> client_probe_at_;   // and of builds' clients
   BlobService blobs_{*store_, clock_};
@@ -998,9 +1024,10 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
                                              [](const std::string& m) { log::warn(m); });
   }
   if (!store.ok()) return make_error("store " + spec + ": " + store.error().message);
-  // Store writes leave the event loop: one writer thread, reads see what is queued.
+  // Store writes leave the event loop: one writer thread, reads see what is queued; action
+  // results are written (in one batch) before the task events that report them (hold_event).
   auto behind = store::make_write_behind_store(std::move(store.value()), 256ull << 20,
-                                               [](const std::string& m) { log::warn(m); });
+                                               [](const std::string& m) { log::warn(m); }, store::ResultWrites::kQueue);
   Daemon d(opts, std::move(behind));
   if (curve) ZB_TRY(d.enable_curve(opts));
   ZB_TRY(d.bind(addr.value()));

@@ -69,6 +69,10 @@ class Store {
 
   virtual StoreStats stats() = 0;
 
+  // Everything put so far is written when this returns (a store that queues writes: its queue;
+  // the others write as they are called). The first write error, if any.
+  virtual Status flush() { return {}; }
+
   // Several writes at once (a backend may make them one atomic write). The default makes them
   // one by one, all of them, and returns the first error.
   struct Put {
@@ -123,6 +127,11 @@ std::unique_ptr<Store> make_write_tolerant_store(const std::string& spec, std::u
 // everything queued before it (what a client was told is done survives a killed daemon). Reads
 // see what is queued. Destruction writes everything queued. `warn` hears of writes the backend
 // refused.
-std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn);
+// `results`: kWait, put_action returns once the result is written with everything queued
+// before it; kQueue, it is queued like the rest and flush() writes it (the caller holds back
+// whatever reports the result done until then).
+enum class ResultWrites { kWait, kQueue };
+std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn,
+                                               ResultWrites results = ResultWrites::kWait);
 
 }  // namespace zbuild::store

@@ -191,6 +191,9 @@ TEST_CASE("write-behind store meets the store contract over memory and RocksDB",
   TempDir tmp;
   auto r = make_write_behind_store(must(open_rocksdb_store((tmp.path / "cache").string())), 1 << 20, nullptr);
   check_store_contract(*r);   // a 1 MiB queue: the 5 MiB blob goes alone
+  // Results queued like the rest (the daemon's way): reads see them all the same.
+  auto q = make_write_behind_store(make_memory_store(), 64 << 20, nullptr, ResultWrites::kQueue);
+  check_store_contract(*q);
 }
 
 TEST_CASE("write-behind store writes everything queued when it closes, each result after its blobs",
@@ -248,6 +251,24 @@ TEST_CASE("write-behind store: an action result is written, with the blobs queue
   CHECK(seen->log[0] == "blob " + digest_bytes("obj").str());
   CHECK(seen->log[1] == "action result");
   CHECK(*must(seen->mem->get_action(digest_bytes("key"))) == "result");
+}
+
+TEST_CASE("write-behind store with queued results: flush() writes them, each after the blobs before it",
+          "[store][behind]") {
+  auto rec = std::make_unique<RecordingStore>();
+  RecordingStore* seen = rec.get();
+  auto w = make_write_behind_store(std::move(rec), 1 << 20, nullptr, ResultWrites::kQueue);
+  must(w->put_blob(digest_bytes("obj"), "obj"));
+  must(w->put_action(digest_bytes("key"), "result"));
+  CHECK(*must(w->get_action(digest_bytes("key"))) == "result");   // seen while queued
+  must(w->flush());
+  // Nothing queued after flush(): the writer is idle, the log is stable.
+  REQUIRE(seen->log.size() == 2);
+  CHECK(seen->log[0] == "blob " + digest_bytes("obj").str());
+  CHECK(seen->log[1] == "action result");
+  CHECK(*must(seen->mem->get_action(digest_bytes("key"))) == "result");
+  must(w->flush());   // nothing to write: returns at once
+  CHECK(seen->log.size() == 2);
 }
 
 // ---------------------------------------------------------------------------------------

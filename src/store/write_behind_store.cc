@@ -1,6 +1,7 @@
 // Store writes off the caller's thread (the daemon's event loop): a blob or metadata put is queued
-// and returns at once, an action result returns once it is written with everything before it;
-// one writer thread hands the queue to the backend in batches, blobs first (an action result is put
+// and returns at once, an action result returns once it is written with everything before it
+// (the caller writes the queue then); one writer thread hands the queue to the backend in
+// batches otherwise, blobs first (an action result is put
 // after the blobs it names, so a backend never holds a result whose blobs are still queued).
 // Reads see queued writes. The queue holds at most `max_pending_bytes` of values; a put beyond
 // that waits for the writer. Destruction writes everything queued.
@@ -29,8 +30,12 @@ class WriteBehindStore final : public Store {
   static constexpr int kGatherMs = 5;
   static constexpr size_t kGatherEntries = 512;
 
-  WriteBehindStore(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn)
-      : back_(std::move(back)), max_bytes_(max_pending_bytes), warn_(std::move(warn)), writer_([this] { write_loop(); }) {}
+  WriteBehindStore(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn, ResultWrites results)
+      : back_(std::move(back)),
+        max_bytes_(max_pending_bytes),
+        warn_(std::move(warn)),
+        results_(results),
+        writer_([this] { write_loop(); }) {}
 
   ~WriteBehindStore() override {
     {
@@ -72,16 +77,27 @@ class WriteBehindStore final : public Store {
     return back_->get_blob(d);
   }
 
-  // An action result is durable when this returns, with everything queued before it (the blobs
-  // it names): a task the daemon reports done is in the store even if the daemon is killed
-  // right after. Metadata and blobs alone stay behind.
+  // kWait: an action result is durable when this returns, with everything queued before it
+  // (the blobs it names): a task the daemon reports done is in the store even if the daemon is
+  // killed right after. The caller writes the queue itself (after a batch the writer has under
+  // way): the same wait as handing it to the writer, without waking a thread and waiting to be
+  // woken. kQueue: queued like the rest; flush() writes it.
   Status put_action(const Digest& key, std::string_view v) override {
-    Status s = enqueue([&](Queue& q) { return replace(q.actions[key], v); }, v.size());
+    if (results_ == ResultWrites::kQueue) {
+      return enqueue([&](Queue& q) { return replace(q.actions[key], v); }, v.size());
+    }
     std::unique_lock lock(mu_);
-    ++flushes_wanted_;
-    wake_.notify_one();
-    idle_.wait(lock, [&] { return queued_.empty() && writing_.empty(); });
-    return s;
+    idle_.wait(lock, [&] { return !busy_; });
+    queued_.bytes = static_cast<uint64_t>(static_cast<int64_t>(queued_.bytes) + replace(queued_.actions[key], v));
+    return write_out(lock);
+  }
+
+  // Writes what is queued on the caller's thread, after a batch the writer has under way.
+  Status flush() override {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return !busy_; });
+    if (queued_.empty()) return {};
+    return write_out(lock);
   }
   Result<std::optional<std::string>> get_action(const Digest& key) override {
     if (auto v = queued(&Queue::actions, key)) return v;
@@ -102,7 +118,7 @@ class WriteBehindStore final : public Store {
   StoreStats stats() override {
     {
       std::unique_lock lock(mu_);
-      idle_.wait(lock, [&] { return queued_.empty() && writing_.empty(); });
+      idle_.wait(lock, [&] { return queued_.empty() && !busy_; });
     }
     std::lock_guard b(back_mu_);
     return back_->stats();
@@ -139,49 +155,59 @@ class WriteBehindStore final : public Store {
   }
 
   void write_loop() {
+    std::unique_lock lock(mu_);
     for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        wake_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
-        if (queued_.empty()) return;   // stopping, everything written
-        // A few milliseconds more to gather a batch (one backend write for many small entries);
-        // reads see the queue meanwhile.
-        wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] {
-          return stopping_ || flushes_wanted_ > 0 || queued_.bytes >= kGroupBytes ||
-                 queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
-        });
-        std::swap(writing_, queued_);
-        queued_.bytes = 0;
-        flushes_wanted_ = 0;
-      }
-      drained_.notify_all();
-      // Blobs first, then results and metadata; in groups of at most kGroupBytes, so a read
-      // waits for one group's write, not for a whole large batch.
-      std::vector<Put> group;
-      size_t group_bytes = 0;
-      auto flush = [&] {
-        if (group.empty()) return;
-        std::lock_guard b(back_mu_);
-        report(back_->put_many(group));
-        group.clear();
-        group_bytes = 0;
-      };
-      auto add = [&](Put p) {
-        group_bytes += p.value.size();
-        group.push_back(p);
-        if (group_bytes >= kGroupBytes) flush();
-      };
-      for (auto& [d, v] : writing_.blobs) add(Put{Put::kBlob, d, {}, v});
-      flush();
-      for (auto& [k, v] : writing_.actions) add(Put{Put::kAction, k, {}, v});
-      for (auto& [k, v] : writing_.meta) add(Put{Put::kMeta, Digest(), k, v});
-      flush();
-      {
-        std::lock_guard lock(mu_);
-        writing_ = Queue();
-      }
-      idle_.notify_all();
+      wake_.wait(lock, [&] { return (stopping_ && !busy_) || (!queued_.empty() && !busy_); });
+      if (queued_.empty()) return;   // stopping, everything written
+      // A few milliseconds more to gather a batch (one backend write for many small entries);
+      // reads see the queue meanwhile.
+      wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] {
+        return stopping_ || busy_ || queued_.bytes >= kGroupBytes ||
+               queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
+      });
+      if (busy_ || queued_.empty()) continue;   // a put_action is writing the queue itself
+      (void)write_out(lock);
     }
+  }
+
+  // Writes everything queued to the backend; called with `lock` on mu_ held and no write under
+  // way (busy_ false), returns with it held. Blobs first, then results and metadata, in groups of
+  // at most kGroupBytes, so a read waits for one group's write, not for a whole large batch.
+  // The first failure is returned (and each is reported).
+  Status write_out(std::unique_lock<std::mutex>& lock) {
+    busy_ = true;
+    std::swap(writing_, queued_);
+    queued_.bytes = 0;
+    lock.unlock();
+    drained_.notify_all();
+    Status first;
+    std::vector<Put> group;
+    size_t group_bytes = 0;
+    auto flush = [&] {
+      if (group.empty()) return;
+      std::lock_guard b(back_mu_);
+      Status s = back_->put_many(group);
+      report(s);
+      if (!s.ok() && first.ok()) first = s;
+      group.clear();
+      group_bytes = 0;
+    };
+    auto add = [&](Put p) {
+      group_bytes += p.value.size();
+      group.push_back(p);
+      if (group_bytes >= kGroupBytes) flush();
+    };
+    for (auto& [d, v] : writing_.blobs) add(Put{Put::kBlob, d, {}, v});
+    flush();
+    for (auto& [k, v] : writing_.actions) add(Put{Put::kAction, k, {}, v});
+    for (auto& [k, v] : writing_.meta) add(Put{Put::kMeta, Digest(), k, v});
+    flush();
+    lock.lock();
+    writing_ = Queue();
+    busy_ = false;
+    idle_.notify_all();
+    wake_.notify_one();   // what was queued meanwhile
+    return first;
   }
 
   void report(const Status& s) {
@@ -192,19 +218,21 @@ class WriteBehindStore final : public Store {
   const std::unique_ptr<Store> back_;
   const uint64_t max_bytes_;
   Warn warn_;
+  const ResultWrites results_;
   std::mutex back_mu_;   // the backend is called from the caller's threads and the writer
   std::mutex mu_;
   std::condition_variable wake_, drained_, idle_;
   Queue queued_, writing_;
   bool stopping_ = false;
-  uint64_t flushes_wanted_ = 0;   // a put_action waits: write without gathering
+  bool busy_ = false;   // writing_ is being written (by the writer or by a put_action)
   std::thread writer_;   // last: started once everything above is ready
 };
 
 }  // namespace
 
-std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn) {
-  return std::make_unique<WriteBehindStore>(std::move(back), max_pending_bytes, std::move(warn));
+std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn,
+                                               ResultWrites results) {
+  return std::make_unique<WriteBehindStore>(std::move(back), max_pending_bytes, std::move(warn), results);
 }
 
 }  // namespace zbuild::store

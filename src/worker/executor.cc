@@ -199,16 +199,22 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   // Tasks with this host's files run through the slot's helper; a shipped toolchain's root is
   // not what the helper shows, so those keep a bubblewrap of their own (started per task).
   TaskSandbox* helper = policy_.use_bwrap && toolchain_root.empty() ? slot : nullptr;
-  fs::path sb = (helper ? helper->area() : sandbox_root_) / name;
+  // A fresh folder is a new inode (costly on some file systems, ext4 without a journal most);
+  // a slot's tasks run one after another in the slot's own folder, emptied after each. Its
+  // name is fixed: no task sees the folders around it (a slot sandbox shows it at the root or
+  // at a fixed place; without a sandbox, a task can reach anything the worker can anyway).
+  r.reuse = helper || slot_index >= 0;
+  fs::path sb = helper ? helper->area() / ".task"
+                : r.reuse ? sandbox_root_ / (".task-" + std::to_string(slot_index))
+                          : sandbox_root_ / name;
   r.sandbox = sb;
   std::error_code ec;
-  // A fresh folder is a new inode (costly on some file systems, ext4 without a journal most);
-  // a slot's tasks take over its last task's folder, emptied, under their own new name.
-  bool placed = false;
-  if (helper) r.spare = helper->area() / ".spare";
-  else if (slot_index >= 0) r.spare = sandbox_root_ / (".spare-" + std::to_string(slot_index));
-  if (!r.spare.empty()) placed = ::rename(r.spare.c_str(), sb.c_str()) == 0;
-  if (!placed && ::mkdir(sb.c_str(), 0755) != 0) {
+  bool ready = false;
+  if (r.reuse) {
+    std::lock_guard lock(ready_mu_);
+    ready = ready_.erase(sb) > 0;
+  }
+  if (!ready && ::mkdir(sb.c_str(), 0755) != 0) {
     fs::remove_all(sb, ec);
     fs::create_directories(sb, ec);
   }
@@ -229,7 +235,8 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   for (auto& o : a.outputs) fs::create_directories((sb / o).parent_path(), ec);
   fs::create_directories(sb / a.cwd, ec);
   fs::create_directories(sb / ".zbuild-tmp", ec);
-  refused = refusal(policy_, a, (sb / a.cwd).lexically_normal().string());
+  const std::string task_cwd = (sb / a.cwd).lexically_normal().string();
+  refused = refusal(policy_, a, task_cwd);
   if (!refused.empty()) {
     r.exit_code = 126;
     r.err = refused;
@@ -237,7 +244,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   }
 
   ProcessSpec ps;
-  ps.cwd = (sb / a.cwd).lexically_normal().string();
+  ps.cwd = task_cwd;
   bool at_root = policy_.use_bwrap && a.root.size() > 1 && a.root[0] == '/' && !a.root.starts_with("/usr") &&
                  !a.root.starts_with("/proc") && !a.root.starts_with("/dev") &&
                  (!helper || sandbox_protocol::detail::clean_absolute(a.root.c_str()));
@@ -255,7 +262,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   Result<ProcessResult> pr = make_error("");
   if (helper) {
     SandboxTask t;
-    t.folder = name;
+    t.folder = sb.filename().string();
     t.mount_at = view;
     t.cwd = at_root ? inner_cwd : (fs::path(view) / a.cwd).lexically_normal().string();
     while (t.cwd.size() > 1 && t.cwd.back() == '/') t.cwd.pop_back();
@@ -266,7 +273,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     t.output_cap = 4u << 20;
     pr = helper->run(t);
     if (!pr.ok()) {
-      r.spare.clear();   // the helper failed: its task's processes may not all be gone yet
+      r.reuse = false;   // the helper failed: its task's processes may not all be gone yet
       r.infra_error = pr.error().message;
       return r;
     }
@@ -376,7 +383,11 @@ static bool empty_for_reuse(const fs::path& dir) {
 
 void Executor::cleanup(const ExecResult& r) {
   if (r.sandbox.empty()) return;
-  if (!r.spare.empty() && empty_for_reuse(r.sandbox) && ::rename(r.sandbox.c_str(), r.spare.c_str()) == 0) return;
+  if (r.reuse && empty_for_reuse(r.sandbox)) {
+    std::lock_guard lock(ready_mu_);
+    ready_.insert(r.sandbox);
+    return;
+  }
   std::error_code ec;
   fs::remove_all(r.sandbox, ec);
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,10 +27,10 @@ struct ExecResult {
   std::string infra_error;   // non-empty: did not run properly; the daemon retries elsewhere
   int64_t run_ms = 0;
   std::filesystem::path sandbox;   // still present until cleanup()
-  // Non-empty: cleanup() empties the folder and keeps it here for the slot's next task (a
+  // The slot's own folder: cleanup() empties it and keeps it for the slot's next task (a
   // sandbox leaves no process of the task that could still write into it; without one, such a
   // process could write anywhere the worker can anyway).
-  std::filesystem::path spare;
+  bool reuse = false;
 };
 
 // What a worker lets a task do (issue: safe to expose). Programs: the usual C/C++ toolchain
@@ -75,8 +76,9 @@ class Executor {
 
   // `slot`: the slot's sandbox; with bubblewrap, tasks on this host's files run through it (their
   // folder in its area), others in a bubblewrap of their own under the sandbox root.
-  // `slot_index` (>= 0): the slot's emptied folder of its last task is reused for this one
-  // (no new inode per task), also without a slot sandbox.
+  // `slot_index` (>= 0), or a slot sandbox: the task runs in the slot's own folder, emptied
+  // after its last task (no new inode, no rename per task), also without a slot sandbox;
+  // otherwise in a new folder `name`.
   ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
                  TaskSandbox* slot = nullptr, int slot_index = -1);
   void cleanup(const ExecResult& r);
@@ -90,6 +92,8 @@ class Executor {
   BlobCache& cache_;
   HostFileChecker& hosts_;
   SandboxPolicy policy_;
+  std::mutex ready_mu_;
+  std::set<std::filesystem::path> ready_;   // slot folders this executor emptied for their next task
 };
 
 }  // namespace zbuild::worker

@@ -314,9 +314,15 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   CHECK(r.out == "/home/someone/checkout/sub\n/home/someone/checkout /home/someone/checkout/.zbuild-tmp\n");
   REQUIRE(r.outputs.size() == 1);
   CHECK(r.outputs[0].digest == digest_bytes("made\n"));
-  CHECK(r.sandbox == s.s->area() / "exec-1");
+  // The slot's own folder, kept emptied for its next task: only its empty .zbuild-tmp is left.
+  auto emptied = [](const fs::path& d) {
+    std::vector<std::string> names;
+    for (auto& e : fs::directory_iterator(d)) names.push_back(e.path().filename().string());
+    return names == std::vector<std::string>{".zbuild-tmp"} && fs::is_empty(d / ".zbuild-tmp");
+  };
+  CHECK(r.sandbox == s.s->area() / ".task");
   ex.cleanup(r);
-  CHECK_FALSE(fs::exists(s.s->area() / "exec-1"));
+  CHECK(emptied(s.s->area() / ".task"));
 
   // The next task takes over the folder, emptied, whatever the last one did to it.
   a.argv = {"sh", "-c", "cd .. && mkdir -p locked/deep && touch locked/deep/f .zbuild-tmp/t && chmod 000 locked && "
@@ -335,7 +341,7 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   CHECK(r3.out == ".zbuild-tmp\nsub\n755\n755\n[]\n");
   CHECK(r3.err.empty());
   ex.cleanup(r3);
-  CHECK(fs::exists(s.s->area() / ".spare"));
+  CHECK(emptied(s.s->area() / ".task"));
   CHECK_FALSE(fs::exists(s.s->area() / "exec-3"));
 
   // No exec root, or one that cannot be shown as it is (under /usr): the task sees its folder
