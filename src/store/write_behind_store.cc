@@ -138,9 +138,13 @@ class WriteBehindStore final : public Store {
     // Backpressure: a value that would overfill the queue waits for the writer (one larger than
     // the whole cap goes alone).
     drained_.wait(lock, [&] { return queued_.bytes == 0 || queued_.bytes + size <= max_bytes_; });
+    bool was_empty = queued_.empty();
     queued_.bytes = static_cast<uint64_t>(static_cast<int64_t>(queued_.bytes) + put(queued_));
+    bool enough = gathered();
     lock.unlock();
-    wake_.notify_one();
+    // The writer needs waking when the queue stops being empty (it starts gathering) or has
+    // gathered enough; not for every entry (the daemon puts several per finished task).
+    if (was_empty || enough) wake_.notify_one();
     return {};
   }
 
@@ -154,6 +158,11 @@ class WriteBehindStore final : public Store {
     return std::nullopt;
   }
 
+  bool gathered() const {
+    return queued_.bytes >= kGroupBytes ||
+           queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
+  }
+
   void write_loop() {
     std::unique_lock lock(mu_);
     for (;;) {
@@ -161,10 +170,7 @@ class WriteBehindStore final : public Store {
       if (queued_.empty()) return;   // stopping, everything written
       // A few milliseconds more to gather a batch (one backend write for many small entries);
       // reads see the queue meanwhile.
-      wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] {
-        return stopping_ || busy_ || queued_.bytes >= kGroupBytes ||
-               queued_.blobs.size() + queued_.actions.size() + queued_.meta.size() >= kGatherEntries;
-      });
+      wake_.wait_for(lock, std::chrono::milliseconds(kGatherMs), [&] { return stopping_ || busy_ || gathered(); });
       if (busy_ || queued_.empty()) continue;   // a put_action is writing the queue itself
       (void)write_out(lock);
     }
@@ -206,7 +212,7 @@ class WriteBehindStore final : public Store {
     writing_ = Queue();
     busy_ = false;
     idle_.notify_all();
-    wake_.notify_one();   // what was queued meanwhile
+    if (!queued_.empty()) wake_.notify_one();   // what was queued meanwhile
     return first;
   }
 
