@@ -166,7 +166,9 @@ std::vector<std::string> shared_libraries(const std::string& path);
 namespace {
 
 void add_shared_libraries(Builder& b) {
-  // Shared libraries and the loader of every program and library found (ldd is transitive).
+  // Shared libraries and the loader of every program and library found. ldd lists the whole
+  // closure of what it is given, so a library it listed needs no ldd of its own (under the name
+  // ldd printed or the file that name leads to); one walked for another reason does.
   std::map<std::string, bool> seen;
   for (bool more = true; more;) {
     more = false;
@@ -176,6 +178,10 @@ void add_shared_libraries(Builder& b) {
       seen[path] = true;
       for (auto& lib : shared_libraries(path)) {
         if (b.walk(lib)) more = true;
+        seen[lib] = true;
+        std::error_code ec;
+        auto real = fs::canonical(lib, ec);
+        if (!ec) seen[real.string()] = true;
       }
     }
   }
