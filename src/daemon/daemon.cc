@@ -250,7 +250,7 @@ class Daemon final : public SchedulerHost {
     auto msg = proto::finish(fbb, wire::CreateTaskAssign(fbb, t.gid, t.attempts, act, token));
     if (!send_to(vent_, w.route, msg)) return false;
     dispatches_[t.gid] = Dispatch{token, w.route, t.attempts};
-    credit_back_[token] = CreditBack{w.id, clock_.now_ms()};
+    credit_back_[token] = CreditBack{w.id, w.route, clock_.now_ms()};
     return true;
   }
 
@@ -261,12 +261,14 @@ class Daemon final : public SchedulerHost {
   void return_credit(uint64_t token) {
     auto c = credit_back_.find(token);
     if (c == credit_back_.end()) return;
-    for (auto& [route, w] : registry_.workers()) {
-      if (w.id == c->second.worker_id) {
-        w.credit = std::min(w.credit + 1, w.slots + w.prefetch);
-        break;
+    WorkerRec* w = registry_.find(c->second.route);   // still connected where it was: the usual case
+    if (!w || w->id != c->second.worker_id) {          // reconnected under a new route
+      w = nullptr;
+      for (auto& [route, rec] : registry_.workers()) {
+        if (rec.id == c->second.worker_id) w = &rec;
       }
     }
+    if (w) w->credit = std::min(w->credit + 1, w->slots + w->prefetch);
     credit_back_.erase(c);
   }
 
@@ -941,6 +943,7 @@ class Daemon final : public SchedulerHost {
   uint64_t heartbeats_ = 0;
   struct CreditBack {
     std::string worker_id;
+    std::string route;   // where it was connected at dispatch
     int64_t dispatched_ms = 0;
   };
   static constexpr int64_t kCreditForgetMs = 10 * 60 * 1000;

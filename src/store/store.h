@@ -121,15 +121,13 @@ std::unique_ptr<Store> make_resilient_store(const std::string& spec, std::unique
 std::unique_ptr<Store> make_write_tolerant_store(const std::string& spec, std::unique_ptr<Store> primary,
                                                  uint64_t memory_cap, Warn warn);
 
-// Takes writes off the caller's thread: blob and metadata puts are queued (at most
-// `max_pending_bytes` of values; a put beyond that waits) and written by one background thread
-// in batches, blobs before action results; put_action returns once it is written with
-// everything queued before it (what a client was told is done survives a killed daemon). Reads
-// see what is queued. Destruction writes everything queued. `warn` hears of writes the backend
-// refused.
+// Takes writes off the caller's thread: puts are queued (at most `max_pending_bytes` of values;
+// a put beyond that waits) and written by one background thread in batches, blobs before
+// action results. Reads see what is queued; flush() writes the queue on the caller's thread.
+// Destruction writes everything queued. `warn` hears of writes the backend refused.
 // `results`: kWait, put_action returns once the result is written with everything queued
-// before it; kQueue, it is queued like the rest and flush() writes it (the caller holds back
-// whatever reports the result done until then).
+// before it (what a client was told is done survives a killed daemon); kQueue, it is queued like
+// the rest, and the caller holds back whatever reports the result done until a flush().
 enum class ResultWrites { kWait, kQueue };
 std::unique_ptr<Store> make_write_behind_store(std::unique_ptr<Store> back, uint64_t max_pending_bytes, Warn warn,
                                                ResultWrites results = ResultWrites::kWait);

@@ -53,13 +53,6 @@ std::string hostname() {
   return buf;
 }
 
-std::string random_hex() {
-  static thread_local std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
-
 std::string platform() {
   struct utsname u {};
   ::uname(&u);
@@ -454,10 +447,9 @@ class Worker {
                     std::to_string(clock_.now_ms() - job.received_ms) + " ms from the task's arrival");
         }
       }
-      // An unpredictable folder name: a task cannot aim at another slot's folder.
+      // The task runs in its slot's own folder (Executor::run with a slot index): no name of its own.
       if (r.infra_error.empty()) {
-        r = executor_->run(job.action, std::to_string(slot) + "-" + std::to_string(job.task_id) + "-" +
-                                           std::to_string(job.attempt) + "-" + random_hex(), host,
+        r = executor_->run(job.action, std::string(), host,
                            slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr, slot);
       }
     }
