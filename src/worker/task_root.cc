@@ -52,11 +52,16 @@ static bool private_folder(const fs::path& dir, std::string* why) {
   return true;
 }
 
-// Holds `dir`'s lock (made if missing); -1 when another process holds it or it cannot be had.
-static int lock_folder(const fs::path& dir) {
-  int fd = ::open((dir / kLock).c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+// Holds `dir`'s lock (made if missing when `create`); -1 when another process holds it, it
+// cannot be had, or the lock file held is no longer the one in `dir` (a sweep removed the
+// folder between our open and our lock).
+static int lock_folder(const fs::path& dir, bool create) {
+  fs::path file = dir / kLock;
+  int fd = ::open(file.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
   if (fd < 0) return -1;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  struct stat held {}, now {};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(fd, &held) != 0 || ::lstat(file.c_str(), &now) != 0 ||
+      held.st_dev != now.st_dev || held.st_ino != now.st_ino) {
     ::close(fd);
     return -1;
   }
@@ -71,8 +76,10 @@ static void sweep_stale(const fs::path& shm) {
     if (it->path().filename().string().rfind(prefix, 0) != 0) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
-    int fd = lock_folder(it->path());
-    if (fd < 0) continue;   // its worker runs
+    // Only a folder whose worker made its lock file and is gone: one without a lock file is
+    // being set up by a worker starting now.
+    int fd = lock_folder(it->path(), /*create=*/false);
+    if (fd < 0) continue;   // its worker runs (or is starting)
     std::error_code rec;
     fs::remove_all(it->path(), rec);
     ::close(fd);
@@ -109,7 +116,13 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
     std::string why;
     sweep_stale(shm);
     int fd = -1;
-    if (private_folder(dir, &why) && (fd = lock_folder(dir)) < 0) why = dir.string() + " is in use by another worker";
+    // A sweep by another starting worker may remove the folder between our mkdir and our lock:
+    // made and locked again then (lock_folder checks that the lock it holds is the folder's).
+    for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
+      if (!private_folder(dir, &why)) break;
+      fd = lock_folder(dir, /*create=*/true);
+      if (fd < 0) why = dir.string() + " is in use by another worker";
+    }
     if (fd >= 0) {
       t.lock_fd = fd;
       ZB_TRY(empty_folder(dir));

@@ -53,6 +53,22 @@ TEST_CASE("task root: a private folder on /dev/shm, emptied when a worker starts
   CHECK_FALSE(fs::exists(other.value().dir));
 }
 
+TEST_CASE("task root: a folder a starting worker has made but not yet locked is not swept") {
+  TempDir t("task-root-race");
+  // What another worker's folder looks like between its mkdir and its lock: no lock file yet.
+  auto a = choose_task_root("", t.path / "starting");
+  REQUIRE(a.ok());
+  REQUIRE(a.value().owned);
+  ::close(a.value().lock_fd);
+  REQUIRE(fs::remove(a.value().dir / ".zbuild-worker.lock"));
+  std::ofstream(a.value().dir / "its-slot") << "x";
+  auto other = choose_task_root("", t.path / "other");
+  REQUIRE(other.ok());
+  CHECK(fs::exists(a.value().dir / "its-slot"));
+  release_task_root(other.value());
+  fs::remove_all(a.value().dir);
+}
+
 TEST_CASE("task root: the work folder when asked, or when the memory file system lacks room; --task-dir as given") {
   TempDir t("task-root");
   auto d = choose_task_root("disk", t.path / "work");
