@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/launcher.h"
 #include "store/store.h"
+#include "worker/worker.h"
 
 namespace zbuild::cli {
 
@@ -19,6 +20,7 @@ static const char* kDaemonHelp =
     "                     [--heartbeat-ms N] [--liveness-ms N] [--max-attempts N]\n"
     "                     [--ready-file FILE] [--insecure] [--verify-rate P] [--verbose]\n"
     "                     [--workspace DIR] [--local-workers N] [--idle-exit SECONDS]\n"
+    "                     [--local-slots N] [--local-worker-args ARGS]\n"
     "                     [--launch CMD] [--min-workers N] [--max-workers N]\n"
     "                     [--max-pending N] [--release-after SECONDS]\n"
     "\n"
@@ -71,6 +73,14 @@ static const char* kDaemonHelp =
     "                       first's address. Without --store each workspace has its own store,\n"
     "                       ~/.cache/zbuild/workspaces/NAME-HASH\n"
     "  --local-workers N    start N local zbuild-workers (1 slot each) and stop them on exit\n"
+    "  --local-slots N      run N task slots in the daemon's own process: a worker on a thread\n"
+    "                       of the daemon, joined through in-process endpoints (no socket, no\n"
+    "                       ZeroMQ I/O thread, no process between them); sandboxed as\n"
+    "                       zbuild-worker's tasks are. The daemon refuses to run when they\n"
+    "                       cannot start (no bubblewrap: give --local-worker-args '--sandbox none')\n"
+    "  --local-worker-args ARGS  zbuild-worker options for the local slots, split at spaces\n"
+    "                       (e.g. '--sandbox none --allow-program make'); not --daemon, --slots\n"
+    "                       or the key options\n"
     "  --idle-exit S        exit after S seconds with no client, no build and no busy worker\n"
     "Launching workers (SprayCC's policy):\n"
     "  --launch CMD         start workers with the shell command CMD, e.g. 'srun -n1 zbuild-worker';\n"
@@ -144,6 +154,54 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
   return 0;
 }
 
+// --local-slots and --local-worker-args: a worker on a thread of the daemon (DaemonOptions::
+// local_slots). 0 when fine, else the exit code (the message is printed).
+static int local_slot_options(const Args& args, daemon::DaemonOptions& o) {
+  if (!args.values.count("--local-slots")) {
+    if (args.values.count("--local-worker-args")) {
+      std::fprintf(stderr, "zbuild daemon: --local-worker-args needs --local-slots\n");
+      return 2;
+    }
+    return 0;
+  }
+  auto n = to_int("--local-slots", args.get("--local-slots"));
+  if (!n.ok() || n.value() < 1 || n.value() > 1024) {
+    std::fprintf(stderr, "zbuild daemon: --local-slots must be between 1 and 1024\n");
+    return 2;
+  }
+  std::vector<std::string> words = {"zbuild-worker"};
+  std::string text = args.get("--local-worker-args");
+  for (size_t i = 0; i < text.size();) {
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    if (j > i) words.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  int exit = 0;
+  auto wargs = read_command_line(worker_spec(), static_cast<int>(words.size()), argv.data(), 1, &exit);
+  if (!wargs) return exit == 0 ? 2 : exit;
+  for (const char* opt : {"--daemon", "--slots", "--curve-key", "--daemon-key"}) {
+    if (wargs->values.count(opt)) {
+      std::fprintf(stderr, "zbuild daemon: --local-worker-args: %s does not apply to the daemon's own slots\n", opt);
+      return 2;
+    }
+  }
+  worker::WorkerOptions w;
+  if (int rc = worker_options(*wargs, w); rc != 0) return rc;
+  w.slots = static_cast<int>(n.value());
+  if (w.id.empty()) w.id = "local-slots";
+  o.local_slots = [w](zmq::context_t& ctx, const std::string& inproc, const std::atomic<bool>& stop) {
+    worker::WorkerOptions run = w;
+    run.context = &ctx;
+    run.inproc = inproc;
+    return worker::run_worker(run, stop);
+  };
+  return 0;
+}
+
 const CommandSpec& daemon_spec() {
   static const CommandSpec spec{"daemon", kDaemonHelp};
   return spec;
@@ -205,6 +263,7 @@ int cmd_daemon(int argc, char** argv) {
     o.verify_rate = p;
   }
   if (int rc = runner_mode_options(*args, o)) return rc;
+  if (int rc = local_slot_options(*args, o)) return rc;
   log::init("daemon", args->has("--verbose") ? log::Level::debug : log::Level::info);
   const auto& stop = install_stop_signals();
   auto r = daemon::run_daemon(o, stop);

@@ -6,6 +6,10 @@
 
 #include "cli/args.h"
 
+namespace zbuild::worker {
+struct WorkerOptions;
+}
+
 namespace zbuild::cli {
 
 // A command's help text, where each of its options is defined once (options_in_help), and
@@ -31,6 +35,9 @@ const CommandSpec& report_spec();
 const CommandSpec& keygen_spec();
 const CommandSpec& scan_spec();
 const CommandSpec& worker_spec();   // worker_spec.cc
+// zbuild-worker's options read from `args` (read against worker_spec()) into `o`; 0, or 2 after
+// printing what is wrong. Shared by zbuild-worker and the daemon's --local-worker-args.
+int worker_options(const Args& args, worker::WorkerOptions& o);
 
 int cmd_daemon(int argc, char** argv);
 int cmd_submit(int argc, char** argv);

@@ -36,7 +36,7 @@ TEST_CASE("every option a command's code looks up is defined in its --help") {
   std::map<std::string, const CommandSpec*> file_spec = {
       {"cmd_daemon.cc", &daemon_spec()}, {"cmd_submit.cc", &submit_spec()}, {"cmd_status.cc", &status_spec()},
       {"cmd_graph.cc", &graph_spec()},   {"cmd_report.cc", &report_spec()}, {"cmd_keygen.cc", &keygen_spec()}, {"cmd_scan.cc", &scan_spec()},
-      {"worker_main.cc", &worker_spec()}};
+      {"worker_spec.cc", &worker_spec()}};
   size_t seen = 0;
   for (const auto& [file, spec] : file_spec) {
     std::ifstream f(std::filesystem::path(ZBUILD_SOURCE_ROOT) / "src/cli" / file);

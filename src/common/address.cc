@@ -19,6 +19,7 @@
 namespace zbuild {
 
 std::string Address::endpoint(int offset) const {
+  if (!inproc.empty()) return "inproc://" + inproc + "-" + local_socket("", offset).substr(1);
   if (!local_dir.empty()) return "ipc://" + local_socket(local_dir, offset);
   return "tcp://" + host + ":" + std::to_string(port + offset);
 }

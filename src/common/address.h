@@ -24,6 +24,9 @@ struct Address {
   std::string host;
   int port = 0;
   std::string local_dir;   // non-empty: local mode, endpoints are ipc:// sockets in this folder
+  // Non-empty: the daemon's in-process endpoints (inproc://NAME-workers, -results), reachable
+  // only from inside the daemon's own process through its ZeroMQ context (its local slots).
+  std::string inproc;
 
   std::string ventilator() const { return endpoint(0); }
   std::string sink() const { return endpoint(1); }

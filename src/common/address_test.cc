@@ -176,14 +176,14 @@ TEST_CASE("local mode is chosen only when the daemon's private socket answers") 
   auto dir = private_socket_dir(port, true);
   REQUIRE(dir.ok());
   std::string sock = local_socket(dir.value(), 2);
-  Address a{"127.0.0.1", port, ""};
+  Address a{"127.0.0.1", port, "", ""};
 
   listen_unix(sock, false);
   CHECK(prefer_local(a).local_dir.empty());   // a stale file is not a daemon
 
   int fd = listen_unix(sock, true);
   CHECK(prefer_local(a).local_dir == dir.value());
-  CHECK(prefer_local(Address{"10.1.2.3", port, ""}).local_dir.empty());   // never for another host
+  CHECK(prefer_local(Address{"10.1.2.3", port, "", ""}).local_dir.empty());   // never for another host
   ::close(fd);
   std::filesystem::remove_all(dir.value());
 }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <set>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -148,6 +149,24 @@ class Daemon final : public SchedulerHost {
     return {};
   }
 
+  // The in-process endpoints of the local slots (Address::inproc): only a thread of this
+  // process, through ctx_, can connect to them.
+  Status bind_inproc(const std::string& name) {
+    Address a;
+    a.inproc = name;
+    try {
+      vent_.bind(a.ventilator());
+      sink_.bind(a.sink());
+    } catch (const zmq::error_t& e) {
+      return make_error("cannot bind the local slots' endpoints " + a.ventilator() + ": " + e.what());
+    }
+    return {};
+  }
+
+  zmq::context_t& context() { return ctx_; }
+  // Set by the local slots' thread when they end on their own (they could not start): run() returns.
+  std::atomic<bool>& slots_ended() { return slots_ended_; }
+
   // `address` is the one bound (with its real port): launched workers are given it.
   // A keyed daemon's second client endpoint: a Unix socket in `dir`, a folder only this user
   // can enter, for this user's own clients. libzmq copies the socket's options into each
@@ -171,7 +190,7 @@ class Daemon final : public SchedulerHost {
     PosixProcessControl procs;
     Launcher launcher(clock_, procs, opts_.launch, address);   // stops its workers on return
     IdleWatch idle(clock_, opts_.idle_exit_ms);
-    while (!stop.load()) {
+    while (!stop.load() && !slots_ended_.load()) {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
                                  {sink_.handle(), 0, ZMQ_POLLIN, 0},
                                  {client_.handle(), 0, ZMQ_POLLIN, 0},
@@ -913,6 +932,7 @@ class Daemon final : public SchedulerHost {
   Registry registry_;
   Scheduler sched_;
   zmq::context_t ctx_;
+  std::atomic<bool> slots_ended_{false};
   std::unique_ptr<proto::CurveServer> curve_;
   zmq::socket_t vent_;
   zmq::socket_t sink_;
@@ -1071,8 +1091,23 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   WorkspaceFile ws(opts.workspace, addr.value().str());   // removed however run() ends
   ZB_TRY(ws.write());
+  // Local slots: a worker thread in this process (joined before the daemon's sockets close).
+  std::atomic<bool> slots_stop{false};
+  Status slots_status;
+  std::thread slots;
+  if (opts.local_slots) {
+    const std::string name = "zbuild-local-slots";
+    ZB_TRY(d.bind_inproc(name));
+    slots = std::thread([&, name] {
+      slots_status = opts.local_slots(d.context(), name, slots_stop);
+      d.slots_ended() = true;
+    });
+  }
   d.run(stop, addr.value().str());
   log::info("daemon stopping");
+  slots_stop = true;
+  if (slots.joinable()) slots.join();
+  if (!slots_status.ok()) return make_error("local slots: " + slots_status.error().message);
   return {};
 }
 

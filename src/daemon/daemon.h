@@ -4,10 +4,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
 #include "daemon/launcher.h"
+
+namespace zmq {
+class context_t;
+}
 
 namespace zbuild::daemon {
 
@@ -33,6 +38,11 @@ struct DaemonOptions {
   std::string workspace;
   int64_t idle_exit_ms = 0;          // exit after this long with no client, build or busy worker; 0: never
   LaunchPolicy launch;               // workers started by the daemon (--launch, --local-workers)
+  // Local slots (--local-slots): a worker on a thread of this process, given the daemon's ZeroMQ
+  // context and the name of its in-process endpoints (Address::inproc). It returns when `stop`
+  // is set, or with an error when it cannot start (no sandbox): the daemon then stops with it.
+  using LocalSlots = std::function<Status(zmq::context_t& ctx, const std::string& inproc, const std::atomic<bool>& stop)>;
+  LocalSlots local_slots;
 };
 
 // Runs until `stop` becomes true (SIGINT/SIGTERM set it). Returns an error for startup

@@ -442,7 +442,7 @@ TEST_CASE("ZMTP dealer: handshake, short and long frames, multipart, PING") {
   });
   {
     ZmtpDealer d;
-    Address addr{"127.0.0.1", port, ""};
+    Address addr{"127.0.0.1", port, "", ""};
     REQUIRE(d.connect(addr, port, 2000, "first").ok());
     auto m1 = d.recv(2000);
     REQUIRE(m1.ok());
@@ -465,5 +465,5 @@ TEST_CASE("ZMTP dealer: handshake, short and long frames, multipart, PING") {
   CHECK(got_from_client.find(std::string("\x00\x05" "first", 7)) != std::string::npos);
   CHECK(got_from_client.find("\x04PONG") != std::string::npos);
   ZmtpDealer refused;
-  CHECK_FALSE(refused.connect(Address{"127.0.0.1", port, ""}, port, 2000).ok());
+  CHECK_FALSE(refused.connect(Address{"127.0.0.1", port, "", ""}, port, 2000).ok());
 }

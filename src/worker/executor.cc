@@ -232,9 +232,13 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     }
     ::chmod(dst.c_str(), in.executable ? 0755 : 0644);
   }
-  for (auto& o : a.outputs) fs::create_directories((sb / o).parent_path(), ec);
-  fs::create_directories(sb / a.cwd, ec);
-  fs::create_directories(sb / ".zbuild-tmp", ec);
+  // Folders the command needs: its outputs' and its working folder (none to make for a task
+  // in the root writing files there), and .zbuild-tmp (kept by cleanup() in a reused folder).
+  for (auto& o : a.outputs) {
+    if (o.find('/') != std::string::npos) fs::create_directories((sb / o).parent_path(), ec);
+  }
+  if (!a.cwd.empty() && a.cwd != ".") fs::create_directories(sb / a.cwd, ec);
+  if (!ready) fs::create_directories(sb / ".zbuild-tmp", ec);
   const std::string task_cwd = (sb / a.cwd).lexically_normal().string();
   refused = refusal(policy_, a, task_cwd);
   if (!refused.empty()) {

@@ -37,7 +37,7 @@ static bool same_file(const struct stat& st, const HostFileChecker::Stamp& k) {
 }
 
 Result<Digest> HostFileChecker::digest_of(const std::string& path) {
-  const Status no = make_error("toolchain mismatch: " + path + " is not the same on this worker");
+  auto no = [&] { return make_error("toolchain mismatch: " + path + " is not the same on this worker"); };
   // Checked before: one stat. The path still leads to the very file hashed then (device and
   // inode; a symbolic link on the way that now points elsewhere leads to another inode), and
   // the file is unchanged (size, modification and change times: the change time cannot be set
@@ -53,15 +53,15 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
     }
   }
   char real[PATH_MAX];
-  if (path.empty() || path[0] != '/' || !::realpath(path.c_str(), real)) return no.error();
+  if (path.empty() || path[0] != '/' || !::realpath(path.c_str(), real)) return no();
   // The real path must stay under the toolchain folders too (no symlink out of them).
   std::filesystem::path rp = std::filesystem::path(real).lexically_normal();
-  if (!under_dirs(rp)) return no.error();
+  if (!under_dirs(rp)) return no();
   Fd f{::open(real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)};
-  if (f.fd < 0) return no.error();
+  if (f.fd < 0) return no();
   struct stat st {};
   if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_size_) {
-    return no.error();
+    return no();
   }
   uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
   uint64_t ct = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_ctim.tv_nsec);
@@ -71,10 +71,10 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
   uint64_t total = 0;
   for (;;) {
     ssize_t n = ::read(f.fd, buf.data(), buf.size());
-    if (n < 0) return no.error();
+    if (n < 0) return no();
     if (n == 0) break;
     total += static_cast<uint64_t>(n);
-    if (total > max_size_ || clock_.now_ms() > deadline) return no.error();
+    if (total > max_size_ || clock_.now_ms() > deadline) return no();
     h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
   Digest d = h.finish();
@@ -88,6 +88,10 @@ Status HostFileChecker::check(const std::vector<HostFileSpec>& files) {
   // Paths first: a task naming anything outside the toolchain folders is refused outright,
   // before any file of this host is touched.
   for (auto& f : files) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (placed_.count(f.path)) continue;   // this very path passed here before
+    }
     std::filesystem::path p = std::filesystem::path(f.path).lexically_normal();
     if (!p.is_absolute() || !under_dirs(p)) {
       return make_error("host file " + f.path + " is outside this worker's toolchain folders (" +
@@ -98,6 +102,8 @@ Status HostFileChecker::check(const std::vector<HostFileSpec>& files) {
                         }() +
                         ")");
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (placed_.size() < 100000) placed_.insert(f.path);
   }
   for (auto& f : files) {
     auto have = digest_of(f.path);

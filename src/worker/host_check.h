@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -50,6 +51,7 @@ class HostFileChecker {
   const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, Stamp> known_;
+  std::set<std::string> placed_;   // paths found inside the toolchain folders (checked by name once)
 };
 
 }  // namespace zbuild::worker

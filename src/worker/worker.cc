@@ -65,6 +65,8 @@ class Worker {
       : opts_(o),
         addr_(std::move(addr)),
         curve_(std::move(curve)),
+        own_ctx_(o.context ? nullptr : std::make_unique<zmq::context_t>()),
+        ctx_(o.context ? *o.context : *own_ctx_),
         cache_(fs_root() / "blobs"),
         hosts_(toolchain_dirs(o)),
         toolchains_(fs_root() / "toolchains", cache_, hosts_) {}
@@ -184,7 +186,7 @@ class Worker {
     if (curve_) curve_->apply(*dealer_);
     // Without keys, a same-user local daemon is reached through its private Unix sockets;
     // looked up again at every reconnect (the daemon may have started after us).
-    Address ep = curve_ ? addr_ : prefer_local(addr_, 0);
+    Address ep = curve_ || !addr_.inproc.empty() ? addr_ : prefer_local(addr_, 0);
     {
       std::lock_guard<std::mutex> lock(mu_);
       sink_endpoint_ = ep.sink();
@@ -500,7 +502,8 @@ class Worker {
   SteadyClock clock_;
   // Reconnects: 100 ms after the first silence, doubling to 2 s while the daemon stays away.
   Backoff backoff_{100, 2000};
-  zmq::context_t ctx_;
+  std::unique_ptr<zmq::context_t> own_ctx_;   // none when the daemon's context is lent (local slots)
+  zmq::context_t& ctx_;
   BlobCache cache_;
   HostFileChecker hosts_;
   Toolchains toolchains_;
@@ -536,20 +539,30 @@ class Worker {
 
 Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   WorkerOptions o = in;
-  auto addr = parse_address(o.daemon);
-  if (!addr.ok()) return addr.error();
+  Result<Address> addr = Address{};
+  if (o.inproc.empty()) {
+    addr = parse_address(o.daemon);
+    if (!addr.ok()) return addr.error();
+  } else if (!o.context) {
+    return make_error("in-process endpoints without the daemon's ZeroMQ context");
+  } else {
+    addr.value().host = "in-process";
+    addr.value().inproc = o.inproc;
+  }
   if (o.slots <= 0) o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (o.id.empty()) {
     std::random_device rd;
     o.id = hostname() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
   }
-  if (const char* p = std::getenv("ZBUILD_PRIVATE_FOR"); p && *p) o.private_for = p;   // never on the command line
+  if (const char* p = std::getenv("ZBUILD_PRIVATE_FOR"); p && *p && o.inproc.empty()) o.private_for = p;   // never on the command line
   bool own_dir = o.work_dir.empty();
   if (own_dir) {
     const char* tmp = std::getenv("TMPDIR");
     o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
   }
-  auto curve = proto::load_curve_client(o.curve_key, o.daemon_key);
+  // In the daemon's own process nothing crosses a socket: no keys (nor $ZBUILD_CURVE_KEY).
+  auto curve = o.inproc.empty() ? proto::load_curve_client(o.curve_key, o.daemon_key)
+                                : Result<std::optional<proto::CurveClient>>(std::nullopt);
   if (!curve.ok()) return curve.error();
   Status started;
   TaskRoot tr;

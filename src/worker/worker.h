@@ -11,6 +11,10 @@
 
 #include "common/result.h"
 
+namespace zmq {
+class context_t;
+}
+
 namespace zbuild::worker {
 
 struct WorkerOptions {
@@ -33,6 +37,11 @@ struct WorkerOptions {
   std::vector<std::string> toolchain_dirs;   // extra folders whose files tasks may name as host files
   std::string private_for;   // $ZBUILD_PRIVATE_FOR: a client's local slot, serving only its builds
   int64_t memory_limit_mb = 8192;
+  // A daemon's local slots (zbuild daemon --local-slots): the worker runs on a thread of the
+  // daemon's process and joins it through the daemon's ZeroMQ context at the in-process
+  // endpoints named `inproc` (no I/O thread, no socket between them); `daemon` is then unused.
+  zmq::context_t* context = nullptr;
+  std::string inproc;
 };
 
 Status run_worker(const WorkerOptions& opts, const std::atomic<bool>& stop);

@@ -76,6 +76,59 @@ class LaunchTemplate(E2ECase):
         d.wait_for("worker launch-1 joined from")
 
 
+class LocalSlots(LaunchMixin, E2ECase):
+    """zbuild daemon --local-slots: the slots run on a thread of the daemon itself, joined through
+    in-process endpoints, sandboxed as a zbuild-worker's (bubblewrap by default)."""
+
+    def slots_daemon(self, *extra, env=None):
+        d = Proc([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"),
+                  "--local-slots", "2", *extra], "daemon with local slots", env=env)
+        self.addCleanup(d.stop)
+        return d
+
+    def test_builds_on_the_daemons_own_slots(self):
+        d = self.slots_daemon()
+        self.addr = listening_address(d)
+        d.wait_for("worker local-slots joined from")
+        self.assertFalse([l for l in d.lines if "UNSANDBOXED" in l], d.output())   # bubblewrap by default
+        proj = self.copy_example("make-small")
+        env = self.runner_env(daemon=self.addr, root=proj)
+        r = self.run_ok(["make", "-j4", *self.make_cc()], env, cwd=proj)
+        self.assertNotIn("zbuild-cc:", r.stdout + r.stderr)
+        done = [l for l in self.cc_lines() if " done " in l]
+        self.assertEqual(len(done), 6, "\n".join(self.cc_lines()))
+        st = subprocess.run([ZBUILD, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True)
+        self.assertEqual(st.returncode, 0, st.stderr)
+        import json
+        workers = json.loads(st.stdout)["workers"]
+        self.assertEqual([w["id"] for w in workers], ["local-slots"])
+        self.assertEqual(workers[0]["tasks_done"], 6)
+        self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
+        self.assertEqual(d.stop(), 0, d.output())   # the slots' thread is joined; a clean exit
+
+    def test_refuses_to_run_without_its_sandbox(self):
+        """No bubblewrap on the daemon's PATH: the slots cannot be sandboxed, and the daemon stops
+        with the reason instead of running tasks without it."""
+        env = dict(os.environ, PATH="/nonexistent")
+        d = self.slots_daemon(env=env)
+        self.assertEqual(d.p.wait(30), 1, d.output())
+        d.reader.join(5)
+        self.assertIn("local slots: refusing to start: bubblewrap is not installed", d.output())
+
+    def test_bad_worker_args_are_refused(self):
+        for extra, needle in ((["--local-worker-args", "--daemon 10.0.0.1:7600"], "--daemon does not apply"),
+                              (["--local-worker-args", "--sandbox maybe"], "--sandbox takes auto, bwrap or none"),
+                              (["--local-worker-args", "--no-such-option"], "--no-such-option")):
+            r = subprocess.run([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "s2"),
+                                "--local-slots", "2", *extra], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(needle, r.stderr)
+        r = subprocess.run([ZBUILD, "daemon", "--local-worker-args", "--sandbox none"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--local-worker-args needs --local-slots", r.stderr)
+
+
 def slurm_usable():
     """(True, "") when slurmctld/slurmd/srun exist (installing them with tools/setup --slurm
     when missing and allowed), else (False, why)."""
