@@ -164,14 +164,6 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   }
   po.r = a[0]; po.w = a[1]; pe.r = b[0]; pe.w = b[1];
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, po.w, 1);
-  posix_spawn_file_actions_adddup2(&fa, pe.w, 2);
-  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-  SpawnAttr attr;
-
   std::vector<char*> argv;
   for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
@@ -185,11 +177,18 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   int64_t start = mono_ms();
   pid_t pid = -1;
   if (spec.address_space_limit > 0) {
-    posix_spawn_file_actions_destroy(&fa);
     auto sp = spawn_limited(spec, argv.data(), spec.use_env ? envp.data() : environ, po.w, pe.w);
     if (!sp.ok()) return sp.error();
     pid = sp.value();
   } else {
+    // Built only here: each file action asks the kernel for the descriptor limit.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, po.w, 1);
+    posix_spawn_file_actions_adddup2(&fa, pe.w, 2);
+    if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+    SpawnAttr attr;
     int rc = ::posix_spawnp(&pid, prog.c_str(), &fa, &attr.attr, argv.data(), spec.use_env ? envp.data() : environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(rc));

@@ -196,6 +196,9 @@ class Daemon final : public SchedulerHost {
                                  {client_.handle(), 0, ZMQ_POLLIN, 0},
                                  {monitor_.handle(), 0, ZMQ_POLLIN, 0},
                                  {client_monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+      // The monitors are looked at every kMonitorMs, not on every wake-up: each socket in a
+      // poll costs system calls of its own each time, and wake-ups come several per task. A
+      // disconnect is seen within kMonitorMs while busy, at the next wake-up (<= 200 ms) idle.
       int64_t wait = std::max<int64_t>(0, std::min<int64_t>(next_hb - clock_.now_ms(), 200));
       for (auto* at : {&probe_at_, &client_probe_at_}) {
         for (int64_t t : *at) wait = std::max<int64_t>(0, std::min<int64_t>(wait, t - clock_.now_ms()));
@@ -204,7 +207,11 @@ class Daemon final : public SchedulerHost {
         wait = std::max<int64_t>(0, std::min<int64_t>(wait, running_events_.front().due_ms - clock_.now_ms()));
       }
       if (!held_events_.empty()) wait = std::max<int64_t>(0, std::min<int64_t>(wait, events_due_ms_ - clock_.now_ms()));
-      proto::poll_interruptible(items, 5, std::chrono::milliseconds(wait));
+      proto::poll_interruptible(items, 3, std::chrono::milliseconds(wait));
+      if (clock_.now_ms() >= monitors_due_) {
+        monitors_due_ = clock_.now_ms() + kMonitorMs;
+        proto::poll_interruptible(items + 3, 2, std::chrono::milliseconds(0));
+      }
       // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
       // not have retired the dead pipe yet). Clients come and go all the time (one per
       // zbuild-cc compile), so their disconnects probe only the builds' clients.
@@ -933,6 +940,8 @@ class Daemon final : public SchedulerHost {
   Scheduler sched_;
   zmq::context_t ctx_;
   std::atomic<bool> slots_ended_{false};
+  static constexpr int64_t kMonitorMs = 20;
+  int64_t monitors_due_ = 0;
   std::unique_ptr<proto::CurveServer> curve_;
   zmq::socket_t vent_;
   zmq::socket_t sink_;
