@@ -230,6 +230,13 @@ class Cluster(harness.Cluster):
             _live.remove(self)
 
 
+def local_slots_cluster(workdir, slots=2):
+    """A Cluster whose `slots` slots run in the daemon's own process (zbuild daemon --local-slots),
+    with any program allowed and $ZBUILD_BENCH_WORKER_ARGS, as Cluster's workers have."""
+    wargs = " ".join(["--allow-any-program", *os.environ.get("ZBUILD_BENCH_WORKER_ARGS", "").split()])
+    return Cluster(workdir, workers=0, extra_daemon_args=["--local-slots", str(slots), "--local-worker-args", wargs])
+
+
 def machine_note():
     """Load average and other-process CPU use, to record how busy the machine was."""
     la = os.getloadavg()
