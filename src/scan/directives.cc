@@ -255,6 +255,7 @@ std::vector<Directive> lex_directives(std::string_view text) {
 
 std::vector<Token> tokenize(std::string_view t, bool header_name) {
   std::vector<Token> out;
+  out.reserve(t.size() / 4 + 2);
   size_t i = 0;
   bool space = false;
   while (i < t.size()) {
@@ -299,16 +300,28 @@ std::vector<Token> tokenize(std::string_view t, bool header_name) {
       i = std::min(i + 1, t.size());
       tok.kind = c == '"' ? TokKind::String : TokKind::Char;
     } else {
-      static const char* const kPuncts[] = {"<<=", ">>=", "...", "##", "<<", ">>", "<=", ">=", "==", "!=", "&&",
-                                            "||", "->", "++", "--", "::"};
+      // The multi-character punctuators the scanner cares about: <<= >>= ... ## << >> <= >= ==
+      // != && || -> ++ -- :: (any other character is a punctuator of its own).
       tok.kind = TokKind::Punct;
+      char c1 = i + 1 < t.size() ? t[i + 1] : '\0';
+      char c2 = i + 2 < t.size() ? t[i + 2] : '\0';
       size_t len = 1;
-      for (const char* p : kPuncts) {
-        size_t n = std::strlen(p);
-        if (t.substr(i, n) == p) {
-          len = n;
+      switch (c) {
+        case '<':
+        case '>':
+          if (c1 == c) len = c2 == '=' ? 3 : 2;
+          else if (c1 == '=') len = 2;
           break;
-        }
+        case '.': len = c1 == '.' && c2 == '.' ? 3 : 1; break;
+        case '=':
+        case '!': len = c1 == '=' ? 2 : 1; break;
+        case '-': len = c1 == '-' || c1 == '>' ? 2 : 1; break;
+        case '#':
+        case '&':
+        case '|':
+        case '+':
+        case ':': len = c1 == c ? 2 : 1; break;
+        default: break;
       }
       i += len;
     }

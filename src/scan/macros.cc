@@ -139,6 +139,7 @@ class Expander {
 
   std::vector<PTok> run(std::vector<PTok> input) {
     std::vector<PTok> out;
+    out.reserve(input.size() + 8);
     std::vector<PTok> st(std::make_move_iterator(input.rbegin()), std::make_move_iterator(input.rend()));
     while (!st.empty()) {
       if (--budget_ < 0 || unknown) {
@@ -336,6 +337,7 @@ class Expander {
   // a ## b: the spellings joined and read again as one token.
   std::vector<PTok> paste(std::vector<PTok> in) {
     std::vector<PTok> out;
+    out.reserve(in.size());
     for (size_t j = 0; j < in.size(); ++j) {
       if (is_punct(in[j].t, "##") && !out.empty() && j + 1 < in.size()) {
         std::string joined = out.back().t.text + in[j + 1].t.text;
