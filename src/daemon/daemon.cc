@@ -368,7 +368,7 @@ class Daemon final : public SchedulerHost {
   // durable (the store queues action results: store::ResultWrites::kQueue) and one wake-up of
   // the client takes several. Anything else sent to a client releases them first (the client
   // sees its messages in order); so does a build's end.
-  static constexpr int64_t kEventHoldMs = 5;
+  static constexpr int64_t kEventHoldMs = 10;
   static constexpr size_t kEventHoldMax = 256;
   void hold_event(const std::string& route, std::string msg) {
     if (held_events_.empty()) events_due_ms_ = clock_.now_ms() + kEventHoldMs;
