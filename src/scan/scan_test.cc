@@ -97,6 +97,20 @@ TEST_CASE("directives are found past comments, strings, raw strings and splices"
   CHECK(d[5].kind == DirKind::Endif);
 }
 
+TEST_CASE("tokenize reads each punctuator the scanner cares about as one token") {
+  std::vector<std::string> texts;
+  for (auto& t : tokenize("a<<=b>>=c...##<<>><=>===!=&&||->++--::.. &= - > <")) texts.push_back(t.text);
+  std::vector<std::string> want = {"a",  "<<=", "b",  ">>=", "c",  "...", "##", "<<", ">>", "<=", ">=", "==",
+                                   "!=", "&&",  "||", "->",  "++", "--",  "::", ".",  ".",  "&",  "=",  "-",
+                                   ">",  "<"};
+  CHECK(texts == want);
+  auto toks = tokenize("x -1 #");
+  REQUIRE(toks.size() == 4);
+  CHECK(toks[1].kind == TokKind::Punct);
+  CHECK(toks[1].space_before);
+  CHECK(toks[3].text == "#");
+}
+
 TEST_CASE("#if conditions evaluate in three values over the macro table") {
   for (bool lazy : {false, true}) {
     MacroTable m;
