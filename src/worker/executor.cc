@@ -1,6 +1,8 @@
 #include "worker/executor.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -60,7 +62,7 @@ bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::stri
       return refuse("program '" + argv0 + "' lies under the exec root: a task may not run a file it ships");
     }
   }
-  if (cmd::program_allowed_by(argv0, std::vector<std::string>(p.allowed.begin(), p.allowed.end()), p.allow_any)) {
+  if (p.allow_any || cmd::program_allowed_by(argv0, std::vector<std::string>(p.allowed.begin(), p.allowed.end()), false)) {
     return true;
   }
   return refuse("program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "
@@ -72,6 +74,10 @@ std::string refusal(const SandboxPolicy& p, const ActionSpec& a, const std::stri
   if (a.argv.empty()) return "zbuild-worker: empty command\n";
   if (!program_allowed(p, a.argv[0], &why, a.root)) return why;
   if (auto ev = cmd::check_env(a.env); !ev.ok()) return "zbuild-worker: " + ev.error().message + "\n";
+  return options_refusal(p, a, sandbox_cwd);
+}
+
+std::string options_refusal(const SandboxPolicy& p, const ActionSpec& a, const std::string& sandbox_cwd) {
   if (p.allow_any) return {};
   // Response files are read from the task's own directory only: inputs it shipped.
   auto expanded = cmd::expand_response_files(a.argv, [&](const std::string& f) -> Result<std::optional<std::string>> {
@@ -180,7 +186,8 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   // Refused before anything on this host is looked at (host files included).
   std::string refused;
   if (auto ev = cmd::check_env(a.env); !ev.ok()) refused = "zbuild-worker: " + ev.error().message + "\n";
-  else program_allowed(policy_, a.argv.empty() ? std::string() : a.argv[0], &refused, a.root);
+  else if (a.argv.empty()) refused = "zbuild-worker: empty command\n";
+  else program_allowed(policy_, a.argv[0], &refused, a.root);
   if (!refused.empty()) {
     r.exit_code = 126;
     r.err = refused;
@@ -240,7 +247,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   if (!a.cwd.empty() && a.cwd != ".") fs::create_directories(sb / a.cwd, ec);
   if (!ready) fs::create_directories(sb / ".zbuild-tmp", ec);
   const std::string task_cwd = (sb / a.cwd).lexically_normal().string();
-  refused = refusal(policy_, a, task_cwd);
+  refused = options_refusal(policy_, a, task_cwd);   // program and environment were checked above
   if (!refused.empty()) {
     r.exit_code = 126;
     r.err = refused;
@@ -346,11 +353,29 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   return r;
 }
 
-// Removes everything in the folder `dir` but the real folder named `keep` (if any). Read with
-// readdir: a task's folder is usually all but empty, and this runs once per task.
-static bool remove_entries(const fs::path& dir, const char* keep) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return false;
+// Puts back what a task may have set on the open folder `fd`: its mode and extended attributes.
+static bool reset_folder(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if ((st.st_mode & 07777) != 0755 && ::fchmod(fd, 0755) != 0) return false;
+  char names[4096];
+  ssize_t n = ::flistxattr(fd, names, sizeof names);
+  if (n < 0) return false;
+  for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
+    if (::fremovexattr(fd, names + i) != 0) return false;
+  }
+  return true;
+}
+
+// Removes everything in the folder open as `fd` (at `dir`; the descriptor is consumed) but the
+// real folder named `keep` (if any). Read with one readdir: a task's folder is usually all but
+// empty, and this runs once per task.
+static bool remove_entries(int fd, const fs::path& dir, const char* keep) {
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return false;
+  }
   std::vector<std::string> names;
   while (dirent* e = ::readdir(d)) {
     const char* n = e->d_name;
@@ -369,20 +394,20 @@ static bool remove_entries(const fs::path& dir, const char* keep) {
 
 // Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
 // (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
-// reset. False when anything could not be undone.
+// reset first. Works on descriptors opened without following links. False when anything could
+// not be undone (the caller then removes the folder).
 static bool empty_for_reuse(const fs::path& dir) {
-  auto reset = [](const fs::path& d) {
-    if (::chmod(d.c_str(), 0755) != 0) return false;
-    char names[4096];
-    ssize_t n = ::llistxattr(d.c_str(), names, sizeof names);
-    if (n < 0) return false;
-    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
-      if (::lremovexattr(d.c_str(), names + i) != 0) return false;
-    }
-    return true;
-  };
-  fs::path tmp = dir / ".zbuild-tmp";
-  return remove_entries(dir, ".zbuild-tmp") && remove_entries(tmp, nullptr) && reset(dir) && reset(tmp);
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::open(dir.c_str(), kFlags);
+  if (fd < 0) return false;
+  int tmp = reset_folder(fd) ? ::openat(fd, ".zbuild-tmp", kFlags) : -1;
+  if (tmp < 0 || !reset_folder(tmp)) {
+    if (tmp >= 0) ::close(tmp);
+    ::close(fd);
+    return false;
+  }
+  bool tmp_emptied = remove_entries(tmp, dir / ".zbuild-tmp", nullptr);
+  return remove_entries(fd, dir, ".zbuild-tmp") && tmp_emptied;
 }
 
 void Executor::cleanup(const ExecResult& r) {

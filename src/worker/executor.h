@@ -57,6 +57,9 @@ bool inside_without_links(const std::filesystem::path& dir, const std::string& r
 // (no loader or interpreter variables), its options (none that run other programs or load
 // code, response files under `sandbox_cwd` expanded first). Empty when the task may run.
 std::string refusal(const SandboxPolicy& p, const ActionSpec& a, const std::string& sandbox_cwd);
+// The options part of refusal() alone (response files expanded first), for a task whose program
+// and environment were checked already.
+std::string options_refusal(const SandboxPolicy& p, const ActionSpec& a, const std::string& sandbox_cwd);
 // Finds bwrap and checks that it can create a sandbox here; empty when it cannot.
 std::string probe_bwrap();
 
