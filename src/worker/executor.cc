@@ -318,11 +318,12 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   r.exit_code = p.exit_code;
   r.out = std::move(p.out);
   r.err = std::move(p.err);
-  if (root_free(a)) {   // messages name the root or the sandbox: cached for every checkout, each client puts its root back
+  const bool free_of_root = root_free(a);
+  if (free_of_root) {   // messages name the root or the sandbox: cached for every checkout, each client puts its root back
     for (auto* s : {&r.out, &r.err}) *s = without_root(without_root(*s, view), a.root);
   }
   if (r.exit_code != 0) return r;
-  if (root_free(a)) {
+  if (free_of_root) {
     if (auto st = relativize_depfiles(a, sb, view); !st.ok()) {
       r.infra_error = st.error().message;
       return r;
