@@ -155,6 +155,29 @@ Result<pid_t> spawn_limited(const ProcessSpec& spec, char** argv, char** envp, i
 
 }  // namespace
 
+void ProcessWatch::cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  for (int g : groups_) ::kill(-g, SIGKILL);
+}
+
+bool ProcessWatch::cancelled() {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+bool ProcessWatch::started(int pgid) {
+  std::lock_guard lock(mu_);
+  if (cancelled_) return false;
+  groups_.push_back(pgid);
+  return true;
+}
+
+void ProcessWatch::ended(int pgid) {
+  std::lock_guard lock(mu_);
+  std::erase(groups_, pgid);
+}
+
 Result<ProcessResult> run_process(const ProcessSpec& spec) {
   if (spec.argv.empty()) return make_error("run_process: empty argv");
   Pipe po, pe;
@@ -195,6 +218,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   }
   ::close(po.w); po.w = -1;
   ::close(pe.w); pe.w = -1;
+  if (spec.watch && !spec.watch->started(pid)) ::kill(-pid, SIGKILL);   // cancelled before it started
 
   ProcessResult res;
   int64_t deadline = spec.timeout_ms > 0 ? start + spec.timeout_ms : 0;
@@ -230,6 +254,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     }
   }
   int status = 0;
+  if (spec.watch) spec.watch->ended(pid);   // before the reap: the group id stays ours until then
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   // Whatever the command left behind in its process group goes too.

@@ -6,12 +6,31 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 
 namespace zbuild {
+
+// Lets another thread stop the commands run_process runs with it (several at once): cancel()
+// kills their process groups now, and any started later at once. A group is known only from
+// its start until just before its leader is reaped, so a killed group id is never one the
+// system reused.
+class ProcessWatch {
+ public:
+  void cancel();
+  bool cancelled();
+  // run_process's side: a group started (false: cancelled, the caller kills it), and ended.
+  bool started(int pgid);
+  void ended(int pgid);
+
+ private:
+  std::mutex mu_;
+  std::vector<int> groups_;
+  bool cancelled_ = false;
+};
 
 struct ProcessSpec {
   std::vector<std::string> argv;
@@ -21,6 +40,7 @@ struct ProcessSpec {
   int64_t timeout_ms = 0;           // 0: none
   size_t output_cap = 64u << 20;    // bytes kept per stream
   uint64_t address_space_limit = 0; // RLIMIT_AS of the command in bytes (0: inherited)
+  ProcessWatch* watch = nullptr;    // another thread may cancel the command through it
 };
 
 struct ProcessResult {

@@ -303,6 +303,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     if (policy_.memory_limit_mb > 0) ps.address_space_limit = static_cast<uint64_t>(policy_.memory_limit_mb) << 20;
     ps.timeout_ms = a.timeout_ms;
     ps.output_cap = 4u << 20;
+    ps.watch = &watch_;
     pr = run_process(ps);
     if (!pr.ok()) {
       r.infra_error = "cannot start: " + pr.error().message;
@@ -410,6 +411,8 @@ static bool empty_for_reuse(const fs::path& dir) {
   bool tmp_emptied = remove_entries(tmp, dir / ".zbuild-tmp", nullptr);
   return remove_entries(fd, dir, ".zbuild-tmp") && tmp_emptied;
 }
+
+void Executor::cancel_all() { watch_.cancel(); }
 
 void Executor::cleanup(const ExecResult& r) {
   if (r.sandbox.empty()) return;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/subprocess.h"
 #include "proto/action.h"
 #include "worker/blob_cache.h"
 #include "worker/host_check.h"
@@ -85,6 +86,9 @@ class Executor {
   ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
                  TaskSandbox* slot = nullptr, int slot_index = -1);
   void cleanup(const ExecResult& r);
+  // From another thread (the worker stopping): every command running now is killed, and any
+  // started later at once. Tasks through a slot sandbox are stopped with TaskSandbox::abort().
+  void cancel_all();
 
   // The argv the worker runs: root-prefixed arguments mapped into the sandbox, plus the
   // prefix map for C/C++ compiles. Exposed for tests.
@@ -97,6 +101,7 @@ class Executor {
   SandboxPolicy policy_;
   std::mutex ready_mu_;
   std::set<std::filesystem::path> ready_;   // slot folders this executor emptied for their next task
+  ProcessWatch watch_;                      // every command run_process starts here (cancel_all)
 };
 
 }  // namespace zbuild::worker

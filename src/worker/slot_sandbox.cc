@@ -153,6 +153,7 @@ SlotSandbox::~SlotSandbox() { stop(); }
 void SlotSandbox::stop() {
   if (sock_ >= 0) ::close(sock_);   // the helper sees the end of its stream and exits, and so does bubblewrap
   sock_ = -1;
+  if (pid_ > 0) watch_.ended(pid_);
   if (pid_ > 0) {
     // A short grace (the helper exits at once when idle), then bubblewrap's group is killed;
     // --die-with-parent takes the sandbox along.
@@ -191,16 +192,21 @@ Status SlotSandbox::launch() {
   sock_ = mine.fd;
   mine.fd = -1;
   pid_ = pid.value();
+  if (!watch_.started(pid_)) ::kill(-pid_, SIGKILL);   // aborted: the task sent to it fails
   return {};
 }
 
 Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
+  if (watch_.cancelled()) return make_error("the worker is stopping");
   if (pid_ > 0) {
     int st = 0;
+    watch_.ended(pid_);   // the group is not abort()'s to kill while it may be reaped
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       log::warn("slot sandbox " + c_.area.string() + ": helper ended (status " + std::to_string(st) + "); starting it again");
       pid_ = -1;
       stop();
+    } else if (!watch_.started(pid_)) {
+      ::kill(-pid_, SIGKILL);
     }
   }
   if (pid_ <= 0) {

@@ -39,6 +39,9 @@ class TaskSandbox {
   // The command's result as run_process gives it (timed_out: killed with every process it
   // started); an error when the sandbox itself failed (an infra error: the task may run elsewhere).
   virtual Result<ProcessResult> run(const SandboxTask& t) = 0;
+  // From another thread: the task running now (and any started later) is killed; run() then
+  // returns an error. The worker stopping.
+  virtual void abort() = 0;
 };
 
 // The system folders a bubblewrap sandbox shows: this host's (/usr, the links into it,
@@ -67,6 +70,7 @@ class SlotSandbox final : public TaskSandbox {
   const std::filesystem::path& area() const override { return c_.area; }
   // A helper that died is started again first; if that fails, the task fails as an infra error.
   Result<ProcessResult> run(const SandboxTask& t) override;
+  void abort() override { watch_.cancel(); }   // kills the helper's group: bubblewrap, helper and task
 
   int helper_pid() const { return pid_; }   // bubblewrap's pid (tests)
   int restarts() const { return restarts_; }
@@ -79,6 +83,7 @@ class SlotSandbox final : public TaskSandbox {
   Config c_;
   int sock_ = -1;
   int pid_ = -1;
+  ProcessWatch watch_;   // bubblewrap's group, for abort() (known until just before it is reaped)
   int restarts_ = 0;
 };
 

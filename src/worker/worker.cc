@@ -170,6 +170,11 @@ class Worker {
       quitting_ = true;
     }
     cv_.notify_all();
+    // Tasks still running are killed, not waited for (a compile may take minutes): the daemon
+    // gives them to another worker when it reads the Bye. Their results are not sent.
+    aborting_ = true;
+    if (executor_) executor_->cancel_all();
+    for (auto& sb : slot_sandboxes_) sb->abort();
     for (auto& t : threads_) t.join();
   }
 
@@ -455,6 +460,10 @@ class Worker {
                            slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr, slot);
       }
     }
+    if (aborting_) {   // killed by the worker stopping (or finished as it stops): no result
+      executor_->cleanup(r);
+      return;
+    }
     int64_t up_start = clock_.now_ms();
     if (r.infra_error.empty() && r.exit_code == 0) {
       for (auto& o : r.outputs) {
@@ -530,6 +539,7 @@ class Worker {
   std::deque<std::unique_ptr<Job>> queue_;
   int busy_ = 0;   // jobs queued or running
   bool quitting_ = false;
+  std::atomic<bool> aborting_{false};   // stopping: running tasks are killed and their results dropped
   std::string sink_endpoint_;   // where results go (changes when the daemon's endpoint does)
   std::vector<std::thread> threads_;
   TaskRoot task_root_;

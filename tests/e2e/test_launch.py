@@ -2,6 +2,7 @@
 real Slurm (slurmctld + slurmd on this machine, `srun`). Workers are started while compiles
 wait, take them, and are released once idle."""
 
+import json
 import os
 import shutil
 import socket
@@ -105,6 +106,40 @@ class LocalSlots(LaunchMixin, E2ECase):
         self.assertEqual(workers[0]["tasks_done"], 6)
         self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
         self.assertEqual(d.stop(), 0, d.output())   # the slots' thread is joined; a clean exit
+
+    def test_stops_at_once_killing_what_runs(self):
+        """SIGTERM while a long task runs on a local slot: the task's processes are killed and the
+        daemon exits 0 (it does not wait for the task: the harness would kill it after 15 s)."""
+        marker = f"zb-slot-{os.getpid()}-{time.monotonic_ns()}"
+        d = self.slots_daemon("--local-worker-args", "--allow-program sh")
+        self.addr = listening_address(d)
+        d.wait_for("worker local-slots joined from")
+        graph = os.path.join(self.tmp, "long.json")
+        with open(graph, "w") as f:
+            json.dump({"version": 1, "root": self.tmp, "tasks": [
+                {"id": "long", "argv": ["sh", "-c", f"sleep 300; echo {marker}"], "inputs": [], "outputs": []}]}, f)
+        sub = Proc([ZBUILD, "submit", "--daemon", self.addr, graph], "submit")
+        self.addCleanup(sub.stop)
+        d.wait_for("accepted: 1 tasks")
+        deadline = time.monotonic() + 30
+        while not self.pids_with(marker):   # the task's shell is running
+            self.assertLess(time.monotonic(), deadline, "the task never started:\n" + d.output())
+            time.sleep(0.05)
+        self.assertEqual(d.stop(), 0, d.output())
+        self.assertEqual(self.pids_with(marker), [], "the task outlived the daemon")
+
+    @staticmethod
+    def pids_with(text):
+        out = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if text.encode() in f.read():
+                            out.append(int(pid))
+                except OSError:
+                    pass
+        return out
 
     def test_refuses_to_run_without_its_sandbox(self):
         """No bubblewrap on the daemon's PATH: the slots cannot be sandboxed, and the daemon stops
