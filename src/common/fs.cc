@@ -268,6 +268,18 @@ Status RootGuard::check(std::string_view rel_view) {
   return {};
 }
 
+bool private_dir(const std::string& dir) {
+  if (dir.empty() || dir[0] != '/') return false;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 && errno == ENOENT) {
+    for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+      if (::mkdir(dir.substr(0, slash).c_str(), 0700) != 0 && errno != EEXIST) break;
+      if (slash == std::string::npos) break;
+    }
+  }
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+}
+
 bool is_executable_file(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;

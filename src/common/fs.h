@@ -77,4 +77,10 @@ class RootGuard {
 
 bool is_executable_file(const std::filesystem::path& path);
 
+// A per-user cache folder (absolute `dir`) that only this user can write: made when missing,
+// one folder at a time, each 0700; true only when it is a real folder (not a link) owned by
+// this user and not writable by group or others. What such a folder holds steers cache keys,
+// so a folder another user could write is not used at all.
+bool private_dir(const std::string& dir);
+
 }  // namespace zbuild

@@ -2,6 +2,13 @@
 
 #include "common/paths.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/fs.h"
+
 using zbuild::normalize_relative;
 using zbuild::relative_to_root;
 
@@ -24,4 +31,25 @@ TEST_CASE("absolute paths under the root become relative") {
   REQUIRE(relative_to_root("/p/root", "sub", "../x.h", "t").value() == "x.h");
   REQUIRE_FALSE(relative_to_root("/p/root", ".", "/p/rootx/a", "t").ok());
   REQUIRE_FALSE(relative_to_root("/p/root", ".", "/etc/passwd", "t").ok());
+}
+
+TEST_CASE("private_dir makes a missing cache folder 0700 and refuses one others can write or a link") {
+  char tmpl[] = "/tmp/zbuild-private-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string base = tmpl;
+  std::string made = base + "/a/b";
+  REQUIRE(zbuild::private_dir(made));
+  struct stat st {};
+  REQUIRE(::stat((base + "/a").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(::stat(made.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(::chmod(made.c_str(), 0777) == 0);
+  CHECK_FALSE(zbuild::private_dir(made));   // others could write it
+  REQUIRE(::chmod(made.c_str(), 0755) == 0);
+  CHECK(zbuild::private_dir(made));         // readable by others is fine; writable is not
+  REQUIRE(::symlink(made.c_str(), (base + "/link").c_str()) == 0);
+  CHECK_FALSE(zbuild::private_dir(base + "/link"));
+  CHECK_FALSE(zbuild::private_dir("relative/dir"));
+  std::filesystem::remove_all(base);
 }

@@ -223,7 +223,9 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
     std::lock_guard lock(mu);
     if (auto it = memo.find(key); it != memo.end()) return it->second;
   }
-  std::string file = cache_dir.empty() ? std::string() : cache_dir + "/" + key;
+  // Facts steer every scan's header list (so cache keys): read and written only in a folder
+  // this user alone can write (made 0700 when missing); else the compiler is asked each time.
+  std::string file = cache_dir.empty() || !private_dir(cache_dir) ? std::string() : cache_dir + "/" + key;
   if (!file.empty()) {
     if (auto text = read_file(file); text.ok()) {
       if (auto f = decode_facts(text.value()); f.ok()) return remember(std::move(f.value()));
@@ -251,8 +253,6 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
   auto f = parse_compiler_facts(dm.value().out, dm.value().err, deps.value().out, cwd, user);
   if (!f.ok()) return f;
   if (!file.empty()) {
-    std::error_code ec;
-    fs::create_directories(cache_dir, ec);
     (void)write_file_atomic(file, encode_facts(f.value()));
   }
   return remember(std::move(f.value()));

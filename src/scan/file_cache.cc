@@ -1,5 +1,7 @@
 #include "scan/file_cache.h"
 
+#include "common/fs.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -165,14 +167,7 @@ bool FileCache::usable() {
   if (state_ != 0) return state_ > 0;
   // The folder must be a folder (not a link) of ours that no one else may write, or the cache
   // stays off for this process. A missing one is made one folder at a time, each private.
-  struct stat st {};
-  if (::lstat(dir_.c_str(), &st) != 0 && errno == ENOENT) {
-    for (size_t slash = dir_.find('/', 1);; slash = dir_.find('/', slash + 1)) {
-      if (::mkdir(dir_.substr(0, slash).c_str(), 0700) != 0 && errno != EEXIST) break;
-      if (slash == std::string::npos) break;
-    }
-  }
-  bool ok = ::lstat(dir_.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  bool ok = private_dir(dir_);
   state_ = ok ? 1 : -1;
   return ok;
 }

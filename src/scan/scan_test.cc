@@ -317,3 +317,25 @@ TEST_CASE("scan options split what the scan applies from what the compiler is as
   CHECK(f.value().preincluded == std::vector<std::string>{"/p.h"});
   CHECK_FALSE(decode_facts("zbuild-scan-facts 1\nZ what\n").ok());
 }
+
+TEST_CASE("compiler facts are cached only in a folder no one else can write") {
+  char tmpl[] = "/tmp/zbuild-facts-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string base = tmpl;
+  auto files_in = [](const std::string& d) {
+    size_t n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(d)) ++n;
+    return n;
+  };
+  auto o = scan_options({"gcc", "-c", "x.c"}, "x.c");
+  std::string open_dir = base + "/open";
+  std::filesystem::create_directories(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms::all);
+  REQUIRE(compiler_facts(o, base, "facts-open-dir", open_dir).ok());   // asked of the compiler
+  CHECK(files_in(open_dir) == 0);                                      // and not written there
+  std::string own = base + "/own";
+  REQUIRE(compiler_facts(o, base, "facts-own-dir", own).ok());
+  CHECK(files_in(own) == 1);
+  CHECK((std::filesystem::status(own).permissions() & std::filesystem::perms::all) == std::filesystem::perms::owner_all);
+  std::filesystem::remove_all(base);
+}
