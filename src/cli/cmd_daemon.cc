@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/signals.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "daemon/daemon.h"
 #include "daemon/launcher.h"
 #include "store/store.h"
@@ -170,12 +171,9 @@ static int local_slot_options(const Args& args, daemon::DaemonOptions& o) {
     return 2;
   }
   std::vector<std::string> words = {"zbuild-worker"};
-  std::string text = args.get("--local-worker-args");
-  for (size_t i = 0; i < text.size();) {
-    size_t j = text.find(' ', i);
-    if (j == std::string::npos) j = text.size();
-    if (j > i) words.push_back(text.substr(i, j - i));
-    i = j + 1;
+  const std::string text = args.get("--local-worker-args");
+  for (auto w : split(text, ' ')) {
+    if (!w.empty()) words.emplace_back(w);
   }
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());

@@ -32,7 +32,7 @@ struct Address {
   std::string sink() const { return endpoint(1); }
   std::string client() const { return endpoint(2); }
   std::string endpoint(int offset) const;
-  std::string str() const { return host + ":" + std::to_string(port); }
+  std::string str() const { return inproc.empty() ? host + ":" + std::to_string(port) : "in-process"; }
   bool is_loopback() const;
   // Loopback, or an address of one of this host's interfaces (getifaddrs).
   bool is_this_host() const;

@@ -62,7 +62,7 @@ bool program_allowed(const SandboxPolicy& p, const std::string& argv0, std::stri
       return refuse("program '" + argv0 + "' lies under the exec root: a task may not run a file it ships");
     }
   }
-  if (p.allow_any || cmd::program_allowed_by(argv0, std::vector<std::string>(p.allowed.begin(), p.allowed.end()), false)) {
+  if (cmd::program_allowed_by(argv0, p.allowed, p.allow_any)) {
     return true;
   }
   return refuse("program '" + argv0 + "' is not allow-listed on this worker (it runs the C/C++ toolchain; "

@@ -40,7 +40,7 @@ struct ExecResult {
 struct SandboxPolicy {
   bool use_bwrap = false;
   std::string bwrap;                   // path of bwrap
-  std::set<std::string> allowed;       // extra program names or absolute paths
+  std::vector<std::string> allowed;    // extra program names or absolute paths
   bool allow_any = false;
   std::set<std::string> allowed_options;   // compiler options allowed despite cmd::check_compiler_options
   int64_t memory_limit_mb = 8192;      // address-space limit per task (0: none)

@@ -299,7 +299,7 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   SandboxPolicy p;
   p.bwrap = probe_bwrap();
   p.use_bwrap = true;
-  p.allowed.insert("sh");
+  p.allowed.push_back("sh");
   Executor ex(s.t.path / "other", cache, hosts, p);
   ActionSpec a;
   a.root = "/home/someone/checkout";

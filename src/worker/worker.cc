@@ -89,7 +89,7 @@ class Worker {
     task_root_ = tr.value();
     log::info("task folders in " + task_root_.dir.string() + " (" + task_root_.why + ")");
     SandboxPolicy policy;
-    policy.allowed.insert(opts_.allow_programs.begin(), opts_.allow_programs.end());
+    policy.allowed = opts_.allow_programs;
     policy.allow_any = opts_.allow_any_program;
     policy.allowed_options.insert(opts_.allow_options.begin(), opts_.allow_options.end());
     policy.memory_limit_mb = opts_.memory_limit_mb;
@@ -556,7 +556,6 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   } else if (!o.context) {
     return make_error("in-process endpoints without the daemon's ZeroMQ context");
   } else {
-    addr.value().host = "in-process";
     addr.value().inproc = o.inproc;
   }
   if (o.slots <= 0) o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
