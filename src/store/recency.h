@@ -14,7 +14,8 @@ namespace zbuild::store {
 
 class Recency {
  public:
-  explicit Recency(const Clock* clock) : clock_(clock ? clock : &steady_clock()) {}
+  Recency(const Clock* clock, int64_t refresh_ms)
+      : clock_(clock ? clock : &steady_clock()), refresh_ms_(std::max<int64_t>(0, refresh_ms)) {}
 
   // Called once at open with the largest stamp already stored (0 when none).
   void continue_after(int64_t last) {
@@ -29,8 +30,13 @@ class Recency {
 
   int64_t now_ms() const { return clock_->now_ms(); }
 
+  // A hit on an entry stamped `stamp` need not refresh it: its stamp is younger than the
+  // refresh window (StoreOptions::refresh_ms).
+  bool recent(int64_t stamp) const { return refresh_ms_ > 0 && clock_->now_ms() + offset_ - stamp < refresh_ms_; }
+
  private:
   const Clock* clock_;
+  const int64_t refresh_ms_;
   int64_t offset_ = 0;
   int64_t last_ = 0;
 };

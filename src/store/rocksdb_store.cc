@@ -344,7 +344,7 @@ Result<OpenDb> open_db(const std::string& dir, const DbEnv& env, bool read_only,
 class RocksStore final : public Store {
  public:
   RocksStore(std::string dir, const StoreOptions& opts, DbEnv env)
-      : dir_(std::move(dir)), max_bytes_(opts.max_bytes), retry_ms_(opts.retry_ms), recency_(opts.clock),
+      : dir_(std::move(dir)), max_bytes_(opts.max_bytes), retry_ms_(opts.retry_ms), recency_(opts.clock, opts.refresh_ms),
         env_(std::move(env)) {}
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;
@@ -741,7 +741,7 @@ class RocksStore final : public Store {
       auto u = decode_usage(values[i]);
       if (!u) continue;
       present[i] = 1;
-      if (read_only_) continue;
+      if (read_only_ || recency_.recent(u->stamp)) continue;
       const int64_t stamp = recency_.next();
       b.Delete(cf(kLruOrder), order_key(u->stamp, entries[i]));
       b.Put(cf(kLruOrder), order_key(stamp, entries[i]), encode_size(u->size));

@@ -42,6 +42,10 @@ struct StoreOptions {
   uint64_t max_bytes = 0;
   // Recency stamps and retry timing. Null: a steady clock.
   const Clock* clock = nullptr;
+  // A hit refreshes an entry's recency only when its stamp is at least this old: LRU order is
+  // kept to this precision, and a build that finds the same headers present for every compile
+  // writes no recency records for them after the first. 0: every hit refreshes.
+  int64_t refresh_ms = 60000;
   // A store whose writes fail tries again (RocksDB: DB::Resume(), or reopening read-write
   // after a read-only open) at most this often.
   int64_t retry_ms = 30000;

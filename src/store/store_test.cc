@@ -512,6 +512,7 @@ void check_lru_policy(const Opener& open) {
   StoreOptions opts;
   opts.max_bytes = cap;
   opts.clock = &clock;
+  opts.refresh_ms = 0;   // every hit refreshes (the refresh window has its own test)
   auto s = open(opts);
   CHECK(s->stats().max_bytes == cap);
 
@@ -592,6 +593,41 @@ TEST_CASE("rocksdb store evicts least recently used entries under a size cap", "
   check_lru_policy([&](const StoreOptions& o) { return must(open_rocksdb_store((tmp.path / "cache").string(), o)); });
 }
 
+// A hit within the refresh window leaves the entry's stamp (no recency write); an older one
+// refreshes it. Checked through eviction order, with a FakeClock.
+void check_refresh_window(const Opener& open) {
+  FakeClock clock(5000);
+  const Blob a(100 << 10, 21), b(100 << 10, 22), c(100 << 10, 23);
+  StoreOptions opts;
+  opts.max_bytes = a.size() + b.size() + (10 << 10);   // room for two
+  opts.clock = &clock;
+  opts.refresh_ms = 1000;
+  auto s = open(opts);
+  must(s->put_blob(a.d, a.data));
+  clock.advance(10);
+  must(s->put_blob(b.d, b.data));
+  clock.advance(10);
+  // a was stamped 20 ms ago: a hit leaves it the oldest, so c pushes it out.
+  CHECK(must(s->missing_blobs({a.d})).empty());
+  CHECK(must(s->get_blob(a.d)).has_value());
+  must(s->put_blob(c.d, c.data));
+  CHECK(must(s->missing_blobs({a.d, b.d, c.d})) == std::vector<Digest>{a.d});
+  // Past the window a hit refreshes: b (older than c) is read and survives the next put.
+  clock.advance(2000);
+  CHECK(must(s->missing_blobs({b.d})).empty());
+  must(s->put_blob(a.d, a.data));
+  CHECK(must(s->missing_blobs({a.d, b.d, c.d})) == std::vector<Digest>{c.d});
+}
+
+TEST_CASE("memory store refreshes recency at most once per refresh window", "[store][memory][cap]") {
+  check_refresh_window([](const StoreOptions& o) { return make_memory_store(o); });
+}
+
+TEST_CASE("rocksdb store refreshes recency at most once per refresh window", "[store][rocksdb][cap]") {
+  TempDir tmp;
+  check_refresh_window([&](const StoreOptions& o) { return must(open_rocksdb_store((tmp.path / "cache").string(), o)); });
+}
+
 TEST_CASE("stores without a cap meet the contract and report no evictions", "[store][cap]") {
   TempDir tmp;
   StoreOptions roomy;
@@ -620,6 +656,7 @@ TEST_CASE("rocksdb store keeps its size accounting and recency across reopen", "
   FakeClock clock(1'000'000);
   StoreOptions opts;
   opts.clock = &clock;
+  opts.refresh_ms = 0;
   opts.max_bytes = a.size() + b.size() + c.size();  // with the action too, one blob must go
   StoreStats first;
   {
