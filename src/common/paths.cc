@@ -38,9 +38,24 @@ Result<std::string> normalize_relative(std::string_view path, std::string_view w
   return out;
 }
 
+bool is_normal_absolute(std::string_view p) {
+  if (p.empty() || p[0] != '/') return false;
+  if (p.size() == 1) return true;
+  if (p.back() == '/') return false;
+  for (size_t i = 0; i < p.size();) {   // p[i] is a '/'
+    size_t j = p.find('/', i + 1);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view c = p.substr(i + 1, j - i - 1);
+    if (c.empty() || c == "." || c == "..") return false;
+    i = j;
+  }
+  return true;
+}
+
 bool is_under(const std::filesystem::path& root, const std::filesystem::path& p) {
-  auto r = root.lexically_normal().string();
-  auto s = p.lexically_normal().string();
+  // Most callers pass paths already normal: compared as they are (a path is normalised per call otherwise).
+  auto r = is_normal_absolute(root.native()) ? root.native() : root.lexically_normal().string();
+  const std::string& s = is_normal_absolute(p.native()) ? p.native() : p.lexically_normal().string();
   while (r.size() > 1 && r.back() == '/') r.pop_back();
   if (s == r) return true;
   if (r == "/") return true;

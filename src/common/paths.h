@@ -21,6 +21,9 @@ Result<std::string> relative_to_root(const std::filesystem::path& root, std::str
 
 // True when `p` (absolute, lexically normal) is `root` or lies below it.
 bool is_under(const std::filesystem::path& root, const std::filesystem::path& p);
+// An absolute path that lexically_normal() leaves as it is: no empty, "." or ".." component
+// and no trailing slash (but "/" itself). Cheap: callers skip normalising such a path.
+bool is_normal_absolute(std::string_view p);
 
 // `name` in this user's zbuild cache folder: $XDG_CACHE_HOME/zbuild/NAME, else
 // ~/.cache/zbuild/NAME; empty when neither variable is set.

@@ -33,6 +33,23 @@ TEST_CASE("absolute paths under the root become relative") {
   REQUIRE_FALSE(relative_to_root("/p/root", ".", "/etc/passwd", "t").ok());
 }
 
+TEST_CASE("a path is taken as normal only when lexically_normal would leave it as it is") {
+  for (const char* p : {"/", "/a", "/a/b.h", "/usr/include/c++/12/bits/x.h", "/a/..b/.c"}) {
+    INFO(p);
+    CHECK(zbuild::is_normal_absolute(p));
+    CHECK(std::filesystem::path(p).lexically_normal().string() == p);
+  }
+  for (const char* p : {"", "a/b", "//a", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a/.", "/a/..", "/."}) {
+    INFO(p);
+    CHECK_FALSE(zbuild::is_normal_absolute(p));
+  }
+  CHECK(zbuild::is_under("/r", "/r/a/b"));
+  CHECK(zbuild::is_under("/r/", "/r/x/../a"));
+  CHECK_FALSE(zbuild::is_under("/r", "/r/../s/a"));
+  CHECK_FALSE(zbuild::is_under("/r", "/rs/a"));
+  CHECK(zbuild::is_under("/", "/anything"));
+}
+
 TEST_CASE("private_dir makes a missing cache folder 0700 and refuses one others can write or a link") {
   char tmpl[] = "/tmp/zbuild-private-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);

@@ -100,7 +100,9 @@ void write_all(int fd, std::string_view data) {
 }
 
 std::string absolute(const std::string& cwd, const std::string& p) {
-  return (p.size() && p[0] == '/' ? fs::path(p) : fs::path(cwd) / p).lexically_normal().string();
+  if (p.size() && p[0] == '/') return is_normal_absolute(p) ? p : fs::path(p).lexically_normal().string();
+  std::string joined = cwd + "/" + p;   // the scan names most headers cwd-relative and plainly
+  return is_normal_absolute(joined) ? joined : (fs::path(cwd) / p).lexically_normal().string();
 }
 
 bool env_set(const char* k) {

@@ -214,6 +214,7 @@ Result<CompilerFacts> compiler_facts(const ScanOptions& o, const std::string& cw
   static std::map<std::string, CompilerFacts> memo;   // per process: the file is read once
   auto remember = [&](CompilerFacts f) {
     auto t = std::make_shared<MacroTable>();
+    t->set_lazy_bodies(true);   // a base: the scans over it tokenize the few bodies they expand
     for (auto& d : f.predefined) t->define(d, true);
     f.table = std::move(t);
     std::lock_guard lock(mu);

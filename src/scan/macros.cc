@@ -110,9 +110,24 @@ MacroTable::State MacroTable::state(const std::string& name) const {
   return base_ ? base_->state(name) : State::Undefined;
 }
 
+const MacroTable::Entry* MacroTable::entry(const std::string& name) const {
+  auto it = map_.find(name);
+  if (it != map_.end()) return &it->second;
+  return base_ ? base_->entry(name) : nullptr;
+}
+
 const Macro* MacroTable::get(const std::string& name) const {
   auto it = map_.find(name);
-  if (it == map_.end()) return base_ ? base_->get(name) : nullptr;
+  if (it == map_.end()) {
+    const Entry* b = base_ ? base_->entry(name) : nullptr;
+    if (!b || b->state != State::Defined) return nullptr;
+    if (!b->body_pending) return &b->macro;
+    // A lazy body in the base (shared by scans on other threads, never changed once built) is
+    // tokenized into this table's own copy of the macro.
+    Entry& e = map_[name] = Entry{State::Defined, b->macro, {}, false};
+    e.macro.body = body_tokens(b->body_text);
+    return &e.macro;
+  }
   Entry& e = it->second;
   if (e.state != State::Defined) return nullptr;
   if (e.body_pending) {
@@ -125,16 +140,48 @@ const Macro* MacroTable::get(const std::string& name) const {
 
 namespace {
 
+// The macros a token came out of (its hide set: they are not expanded again in it), as chains
+// of nodes in one arena per evaluation: a token carries an index, and joining a set costs no
+// allocation per token. A macro is named by its definition (the table does not change while
+// a condition is evaluated), node 0 is the empty set.
+class HideSets {
+ public:
+  using Set = uint32_t;
+  bool has(Set s, const Macro* m) const {
+    for (; s != 0; s = nodes_[s].rest)
+      if (nodes_[s].macro == m) return true;
+    return false;
+  }
+  Set with(Set s, const Macro* m) {
+    nodes_.push_back({m, s});
+    return static_cast<Set>(nodes_.size() - 1);
+  }
+  // `into` and every macro of `from` it does not have.
+  Set join(Set into, Set from) {
+    Set r = into;
+    for (; from != 0; from = nodes_[from].rest)
+      if (!has(into, nodes_[from].macro)) r = with(r, nodes_[from].macro);
+    return r;
+  }
+
+ private:
+  struct Node {
+    const Macro* macro;
+    Set rest;
+  };
+  std::vector<Node> nodes_{Node{nullptr, 0}};
+};
+
 struct PTok {
   Token t;
-  std::vector<std::string> hide;
+  HideSets::Set hide = 0;
 };
 
 const Token kUnknown{TokKind::Number, false, "?"};
 
 class Expander {
  public:
-  Expander(const EvalContext& cx, bool in_if) : cx_(cx), in_if_(in_if) {}
+  Expander(const EvalContext& cx, bool in_if, HideSets& hides) : cx_(cx), in_if_(in_if), hides_(hides) {}
   bool unknown = false;
 
   std::vector<PTok> run(std::vector<PTok> input) {
@@ -197,10 +244,6 @@ class Expander {
         out.push_back(PTok{kUnknown, {}});
         continue;
       }
-      if (std::find(p.hide.begin(), p.hide.end(), name) != p.hide.end()) {
-        out.push_back(std::move(p));
-        continue;
-      }
       auto s = cx_.macros->state(name);
       if (s == MacroTable::State::Undefined) {
         out.push_back(std::move(p));
@@ -212,8 +255,11 @@ class Expander {
         continue;
       }
       const Macro& m = *cx_.macros->get(name);
-      std::vector<std::string> hide = p.hide;
-      hide.push_back(name);
+      if (hides_.has(p.hide, &m)) {   // within its own expansion: left as it is
+        out.push_back(std::move(p));
+        continue;
+      }
+      const HideSets::Set hide = hides_.with(p.hide, &m);
       std::vector<PTok> result;
       if (!m.function) {
         for (auto& t : m.body) result.push_back(PTok{t, hide});
@@ -277,7 +323,7 @@ class Expander {
   }
 
   std::vector<PTok> substitute(const Macro& m, const std::vector<std::vector<PTok>>& args,
-                               const std::vector<std::string>& hide) {
+                               HideSets::Set hide) {
     auto param = [&](const Token& t) -> int {
       if (t.kind != TokKind::Ident) return -1;
       for (size_t k = 0; k < m.params.size(); ++k)
@@ -312,7 +358,7 @@ class Expander {
           unknown = true;
           return out;
         }
-        Expander sub(cx_, in_if_);
+        Expander sub(cx_, in_if_, hides_);
         sub.budget_ = budget_;
         sub.depth_ = depth_ + 1;
         arg = sub.run(std::move(arg));
@@ -326,8 +372,7 @@ class Expander {
       for (size_t n = 0; n < arg.size(); ++n) {
         PTok t = arg[n];
         if (n == 0) t.t.space_before = b[j].space_before;
-        for (auto& h : hide)
-          if (std::find(t.hide.begin(), t.hide.end(), h) == t.hide.end()) t.hide.push_back(h);
+        t.hide = hides_.join(t.hide, hide);
         out.push_back(std::move(t));
       }
     }
@@ -336,6 +381,8 @@ class Expander {
 
   // a ## b: the spellings joined and read again as one token.
   std::vector<PTok> paste(std::vector<PTok> in) {
+    // Most replacement lists join nothing (and a placemarker is only ever made next to a ##).
+    if (std::none_of(in.begin(), in.end(), [](const PTok& p) { return is_punct(p.t, "##"); })) return in;
     std::vector<PTok> out;
     out.reserve(in.size());
     for (size_t j = 0; j < in.size(); ++j) {
@@ -361,6 +408,7 @@ class Expander {
   static constexpr int kMaxDepth = 200;
   const EvalContext& cx_;
   bool in_if_;
+  HideSets& hides_;
   int budget_ = 20000;   // tokens taken off the stack, in all: expansion that explodes is unknown
   int depth_ = 0;        // nesting of argument expansions
 };
@@ -454,7 +502,7 @@ class Parser {
       const Token* op = peek();
       int p = op ? prec(*op) : -1;
       if (p < 0 || p < min || p == 0) return l;
-      std::string o = op->text;
+      const std::string& o = op->text;   // t_ outlives the parse
       ++i_;
       Val r = binary(p + 1);
       l = apply(o, l, r);
@@ -598,7 +646,8 @@ std::vector<PTok> wrap(std::vector<Token> toks) {
 }  // namespace
 
 Tri eval_condition(std::string_view text, const EvalContext& cx) {
-  Expander ex(cx, true);
+  HideSets hides;
+  Expander ex(cx, true, hides);
   auto toks = ex.run(wrap(tokenize(text)));
   if (ex.unknown || toks.empty()) return Tri::Maybe;
   Parser p(toks, cx.cplusplus);
@@ -608,7 +657,8 @@ Tri eval_condition(std::string_view text, const EvalContext& cx) {
 }
 
 std::optional<std::string> expand_include_operand(std::string_view text, const EvalContext& cx) {
-  Expander ex(cx, false);
+  HideSets hides;
+  Expander ex(cx, false, hides);
   auto toks = ex.run(wrap(tokenize(text)));
   if (ex.unknown || toks.empty()) return std::nullopt;
   if (toks[0].t.kind == TokKind::String && toks[0].t.text.size() >= 2 && toks[0].t.text[0] == '"') return toks[0].t.text;

@@ -46,7 +46,8 @@ class MacroTable {
   const Macro* get(const std::string& name) const;   // Defined only
   // Bodies of the macros defined from now on are tokenized when get() first asks for them, not
   // when defined: a scan defines thousands of macros and expands few. get() then changes the
-  // table: not for a table several threads read (the shared predefined table is built eagerly).
+  // table, so a table several threads read is only ever a base: a table over it tokenizes the
+  // base's lazy bodies into its own copies and leaves the base as it is.
   void set_lazy_bodies(bool lazy) { lazy_ = lazy; }
 
  private:
@@ -56,6 +57,7 @@ class MacroTable {
     std::string body_text;   // lazy: the body, not yet tokenized into macro.body
     bool body_pending = false;
   };
+  const Entry* entry(const std::string& name) const;   // here or in the base; changes nothing
   mutable std::unordered_map<std::string, Entry> map_;
   std::shared_ptr<const MacroTable> base_;
   bool lazy_ = false;

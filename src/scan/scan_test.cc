@@ -195,6 +195,25 @@ TEST_CASE("a table over shared predefined macros changes only itself") {
   CHECK(eval_condition("__GNUC__ == 12 && KEEP == 1 && !defined(NEW)", bx) == Tri::True);
 }
 
+TEST_CASE("tables over a base with lazy bodies expand the base's macros in their own copies") {
+  auto base = std::make_shared<MacroTable>();
+  base->set_lazy_bodies(true);   // as compiler_facts builds the shared predefined table
+  base->define("SQ(x) ((x) * (x))", true);
+  base->define("V 3", true);
+  base->define("W V + 1", true);
+  std::shared_ptr<const MacroTable> shared = base;
+  MacroTable a(shared), b(shared);
+  CHECK(eval_condition("SQ(V) == 9 && W == 4", cx_of(a)) == Tri::True);
+  b.define("V 5", true);   // b's own V; W's body, from the base, expands through b's table
+  CHECK(eval_condition("SQ(V) == 25 && W == 6", cx_of(b)) == Tri::True);
+  CHECK(eval_condition("SQ(V) == 9 && W == 4", cx_of(a)) == Tri::True);
+  REQUIRE(a.get("SQ") != nullptr);
+  CHECK(a.get("SQ")->function);
+  CHECK(a.get("SQ")->params == std::vector<std::string>{"x"});
+  CHECK(a.get("SQ")->body.size() == 9);
+  CHECK(eval_condition("SQ(V) == 9 && W == 4", cx_of(*base)) == Tri::True);
+}
+
 TEST_CASE("include guards are recognised only when they wrap the whole file") {
   CHECK(file_info("#ifndef G\n#define G\n#include <a.h>\n#endif\n").guard == "G");
   CHECK(file_info("#if !defined(G)\n#define G\n#endif\n").guard == "G");
