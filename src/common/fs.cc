@@ -268,6 +268,36 @@ Status RootGuard::check(std::string_view rel_view) {
   return {};
 }
 
+// Every folder on the way to `path` (absolute), as named and where a link on the way leads, is
+// one no other user can change: owned by root or this user, and writable by no one else unless
+// sticky (in /tmp others cannot rename or remove what is this user's). A link must be owned by
+// root or this user too.
+static bool trusted_way(const std::string& path, int links) {
+  if (links > 40 || path.empty() || path[0] != '/') return false;
+  const uid_t me = ::geteuid();
+  auto trusted = [&](const struct stat& st) { return st.st_uid == 0 || st.st_uid == me; };
+  struct stat st {};
+  if (::lstat("/", &st) != 0 || !trusted(st) || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) return false;
+  std::string at;
+  for (size_t i = 1; i <= path.size();) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) {
+      at += "/" + path.substr(i, j - i);
+      if (::lstat(at.c_str(), &st) != 0 || !trusted(st)) return false;
+      if (S_ISLNK(st.st_mode)) {
+        char real[PATH_MAX];
+        if (!::realpath(at.c_str(), real) || !trusted_way(real, links + 1)) return false;
+        at = real;
+      } else if (!S_ISDIR(st.st_mode) || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
+        return false;
+      }
+    }
+    i = j + 1;
+  }
+  return true;
+}
+
 bool private_dir(const std::string& dir) {
   if (dir.empty() || dir[0] != '/') return false;
   struct stat st {};
@@ -277,7 +307,11 @@ bool private_dir(const std::string& dir) {
       if (slash == std::string::npos) break;
     }
   }
-  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+    return false;
+  }
+  const size_t slash = dir.find_last_of('/');
+  return trusted_way(slash == 0 ? std::string("/") : dir.substr(0, slash), 0);
 }
 
 bool is_executable_file(const std::filesystem::path& path) {

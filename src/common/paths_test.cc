@@ -70,3 +70,32 @@ TEST_CASE("private_dir makes a missing cache folder 0700 and refuses one others 
   CHECK_FALSE(zbuild::private_dir("relative/dir"));
   std::filesystem::remove_all(base);
 }
+
+TEST_CASE("private_dir refuses a folder below one another user could change, through links too") {
+  char tmpl[] = "/tmp/zbuild-way-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string base = tmpl;   // in /tmp: sticky, so this user's folder in it is safe
+  CHECK(zbuild::private_dir(base + "/ok/cache"));
+  // A parent others can write (not sticky): they could rename the cache folder and put theirs.
+  REQUIRE(::mkdir((base + "/open").c_str(), 0700) == 0);
+  REQUIRE(::chmod((base + "/open").c_str(), 0777) == 0);
+  CHECK_FALSE(zbuild::private_dir(base + "/open/cache"));
+  // Sticky and open, as /tmp: fine.
+  REQUIRE(::chmod((base + "/open").c_str(), 01777) == 0);
+  CHECK(zbuild::private_dir(base + "/open/cache"));
+  // A link on the way into a folder others can write is followed and refused.
+  REQUIRE(::mkdir((base + "/wide").c_str(), 0700) == 0);
+  REQUIRE(::chmod((base + "/wide").c_str(), 0777) == 0);
+  REQUIRE(::symlink((base + "/wide").c_str(), (base + "/via").c_str()) == 0);
+  CHECK_FALSE(zbuild::private_dir(base + "/via/cache"));
+  REQUIRE(::symlink((base + "/ok").c_str(), (base + "/good").c_str()) == 0);
+  CHECK(zbuild::private_dir(base + "/good/cache"));
+  // A parent owned by another user (root can make one here) is refused even when not open.
+  if (::geteuid() == 0) {
+    REQUIRE(::mkdir((base + "/theirs").c_str(), 0755) == 0);
+    REQUIRE(::chown((base + "/theirs").c_str(), 4242, 4242) == 0);
+    REQUIRE(::mkdir((base + "/theirs/cache").c_str(), 0700) == 0);
+    CHECK_FALSE(zbuild::private_dir(base + "/theirs/cache"));
+  }
+  std::filesystem::remove_all(base);
+}
