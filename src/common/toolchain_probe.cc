@@ -140,9 +140,12 @@ bool is_dynamic_elf(const std::string& path) {
   return type == 2 || type == 3;                                     // ET_EXEC, ET_DYN
 }
 
+// The trees name every toolchain file's digest (so cache keys): kept only in a folder no other
+// user can write or swap (private_dir, made 0700 when missing); else probed each time.
 std::string cache_dir() {
-  if (const char* v = std::getenv("ZBUILD_TOOLCHAIN_CACHE"); v && *v) return std::string(v) == "off" ? "" : v;
-  return user_cache_path("toolchains-1");
+  const char* v = std::getenv("ZBUILD_TOOLCHAIN_CACHE");
+  std::string dir = v && *v ? (std::string(v) == "off" ? std::string() : std::string(v)) : user_cache_path("toolchains-1");
+  return dir.empty() || !private_dir(dir) ? std::string() : dir;
 }
 
 // The cache file's first line: its format and what finds a tree (a newer probe finds more, so

@@ -218,6 +218,42 @@ TEST_CASE("stat cache: reused while the file is unchanged, rehashed after a chan
   CHECK(s.digest(f).value() == digest_bytes("two!"));
 }
 
+TEST_CASE("stat cache: a file or folder others can write is never read; the file is replaced") {
+  TempDir t;
+  std::string f = (t.path / "h.h").string();
+  std::string dir = (t.path / "cache").string();
+  std::string cache = dir + "/hoststat";
+  REQUIRE(write_file_atomic(f, "one").ok());
+  auto learn = [&] {
+    StatCache s(cache);
+    s.set_min_age_ns(0);
+    REQUIRE(s.digest(f).ok());
+    s.flush();
+    return s.hits();
+  };
+  auto hits = [&] {
+    StatCache s(cache);
+    REQUIRE(s.digest(f).value() == digest_bytes("one"));
+    return s.hits();
+  };
+  learn();
+  REQUIRE(hits() == 1);
+  // Open to others: not read, and the next flush puts this user's own file in its place.
+  REQUIRE(::chmod(cache.c_str(), 0666) == 0);
+  CHECK(hits() == 0);
+  CHECK(learn() == 0);
+  struct stat st {};
+  REQUIRE(::stat(cache.c_str(), &st) == 0);
+  CHECK((st.st_mode & 022) == 0);
+  CHECK(hits() == 1);
+  // A folder others can write: the cache is off (nothing read, nothing written).
+  REQUIRE(::chmod(dir.c_str(), 0777) == 0);
+  CHECK(hits() == 0);
+  std::filesystem::remove(cache);
+  learn();
+  CHECK_FALSE(std::filesystem::exists(cache));
+}
+
 TEST_CASE("stat cache: a sorted section searched in place, a tail appended, compaction") {
   TempDir t;
   std::string cache = (t.path / "hoststat").string();

@@ -133,11 +133,16 @@ StatCache::~StatCache() {
 
 void StatCache::load() {
   loaded_ = true;
+  // The digests steer cache keys: the file is used only in a folder no other user can write or
+  // swap (made 0700 when missing), and only as a regular file of this user's no one else can write.
+  if (!path_.empty() && !private_dir(std::filesystem::path(path_).parent_path().string())) path_.clear();
   if (path_.empty()) return;
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(kHeaderBytes)) {
+  const bool own = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  replace_ = !own;   // another's, or open to others: never read, and replaced by the next flush
+  if (own && st.st_size > static_cast<off_t>(kHeaderBytes)) {
     void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (m != MAP_FAILED) {
       map_ = static_cast<const char*>(m);
@@ -243,16 +248,15 @@ void StatCache::compact() {
 }
 
 void StatCache::flush() {
+  if (!loaded_) load();   // decides whether the file may be used at all
   if (path_.empty() || pending_.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
   size_t tail = sorted_end_ ? size_ - sorted_end_ : size_;
-  if (tail + pending_.size() > kTailBytes || (size_ && !sorted_end_)) {
+  if (tail + pending_.size() > kTailBytes || (size_ && !sorted_end_) || replace_) {
     compact();
     pending_.clear();
     return;
   }
-  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
   if (fd < 0) return;
   struct stat st {};
   std::string data;

@@ -64,6 +64,7 @@ class StatCache {
   const char* map_ = nullptr;     // the file, mapped read-only
   size_t size_ = 0;
   size_t sorted_end_ = 0;         // [header, sorted_end_) is the sorted section
+  bool replace_ = false;          // the file there is not one this user alone can write
   std::vector<std::pair<std::string_view, std::string_view>> tail_;   // (path, line), sorted, stable
   std::unordered_map<std::string, Entry> learnt_;                     // hashed by this process
   std::string pending_;           // lines to append
