@@ -1040,6 +1040,13 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
             (ws.filename().string() + "-" + digest_bytes(opts.workspace).hex().substr(0, 12)))
                .string();
   }
+  // The store answers for what every task produced: a folder another user could write, or swap
+  // by renaming one above it (/tmp/zbuild-UID made first by someone else), is refused.
+  if (!store::is_redis_spec(spec) && !private_dir(std::filesystem::absolute(spec).lexically_normal().string())) {
+    return make_error("store " + spec + ": refusing to use it: the folder, or one above it, is not this user's alone "
+                      "(another user could change or swap the cache, and so the results it answers with); give a "
+                      "folder only this user can write with --store DIR");
+  }
   store::StoreOptions store_opts;
   store_opts.max_bytes = opts.store_max_bytes;
   auto store = store::open_store(spec, store_opts);

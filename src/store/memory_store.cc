@@ -16,7 +16,7 @@ enum class Kind : char { blob = 'c', action = 'a' };
 
 class MemoryStore final : public Store {
  public:
-  explicit MemoryStore(const StoreOptions& opts) : max_bytes_(opts.max_bytes), recency_(opts.clock, opts.refresh_ms) {}
+  explicit MemoryStore(const StoreOptions& opts) : max_bytes_(opts.max_bytes), recency_(opts.clock, 0) {}
 
   Result<bool> has_blob(const Digest& d) override {
     std::lock_guard lock(mu_);
@@ -78,7 +78,6 @@ class MemoryStore final : public Store {
   Map& map(Kind k) { return k == Kind::blob ? blobs_ : actions_; }
 
   void touch(Kind k, const Digest& key, Entry& e) {
-    if (recency_.recent(e.stamp)) return;
     order_.erase(OrderKey{e.stamp, k, key});
     e.stamp = recency_.next();
     order_.insert(OrderKey{e.stamp, k, key});

@@ -344,7 +344,7 @@ Result<OpenDb> open_db(const std::string& dir, const DbEnv& env, bool read_only,
 class RocksStore final : public Store {
  public:
   RocksStore(std::string dir, const StoreOptions& opts, DbEnv env)
-      : dir_(std::move(dir)), max_bytes_(opts.max_bytes), retry_ms_(opts.retry_ms), recency_(opts.clock, opts.refresh_ms),
+      : dir_(std::move(dir)), max_bytes_(opts.max_bytes), retry_ms_(opts.retry_ms), recency_(opts.clock, opts.max_bytes ? 0 : opts.refresh_ms),
         env_(std::move(env)) {}
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;

@@ -42,9 +42,11 @@ struct StoreOptions {
   uint64_t max_bytes = 0;
   // Recency stamps and retry timing. Null: a steady clock.
   const Clock* clock = nullptr;
-  // A hit refreshes an entry's recency only when its stamp is at least this old: LRU order is
-  // kept to this precision, and a build that finds the same headers present for every compile
-  // writes no recency records for them after the first. 0: every hit refreshes.
+  // RocksDB without a size cap (nothing is evicted while it is open; the order matters for a
+  // later open with a cap): a hit refreshes an entry's recency only when its stamp is at least
+  // this old, so a build that finds the same headers present for every compile writes no
+  // recency records for them after the first. With a cap every hit refreshes (a present blob is
+  // one the caller is about to rely on: it must not be the next to go). 0: every hit refreshes.
   int64_t refresh_ms = 60000;
   // A store whose writes fail tries again (RocksDB: DB::Resume(), or reopening read-write
   // after a read-only open) at most this often.

@@ -197,5 +197,26 @@ class SafeDefaults(E2ECase):
             d.stop()
 
 
+    def test_store_folder_others_can_change_is_refused(self):
+        # Open to others (not sticky): anyone could rename the store and put theirs in its place.
+        shared = os.path.join(self.tmp, "shared")
+        os.makedirs(shared)
+        os.chmod(shared, 0o777)
+        r = subprocess.run([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(shared, "store")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("store " + os.path.join(shared, "store") + ": refusing to use it", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(shared, "store", "CURRENT")))
+        # The store folder itself open to others: refused too.
+        own = os.path.join(self.tmp, "own")
+        os.makedirs(own, mode=0o700)
+        os.makedirs(os.path.join(own, "store"))
+        os.chmod(os.path.join(own, "store"), 0o777)
+        r = subprocess.run([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(own, "store")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is not this user's alone", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
