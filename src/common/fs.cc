@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #include "common/paths.h"
 
@@ -271,29 +273,48 @@ Status RootGuard::check(std::string_view rel_view) {
 // Every folder on the way to `path` (absolute), as named and where a link on the way leads, is
 // one no other user can change: owned by root or this user, and writable by no one else unless
 // sticky (in /tmp others cannot rename or remove what is this user's). A link must be owned by
-// root or this user too.
+// root or this user too. A folder found so is remembered for the process: only root or this
+// user could change that, so the folders the per-user caches share are looked at once.
 static bool trusted_way(const std::string& path, int links) {
+  static std::mutex mu;
+  static std::set<std::string> trusted;   // folders, as named, found trusted by this process
   if (links > 40 || path.empty() || path[0] != '/') return false;
   const uid_t me = ::geteuid();
-  auto trusted = [&](const struct stat& st) { return st.st_uid == 0 || st.st_uid == me; };
+  auto owned = [&](const struct stat& st) { return st.st_uid == 0 || st.st_uid == me; };
+  auto closed = [](const struct stat& st) { return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX); };
+  auto known = [&](const std::string& dir) {
+    std::lock_guard lock(mu);
+    return trusted.count(dir) > 0;
+  };
+  auto learn = [&](const std::string& dir) {
+    std::lock_guard lock(mu);
+    trusted.insert(dir);
+  };
   struct stat st {};
-  if (::lstat("/", &st) != 0 || !trusted(st) || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) return false;
+  if (!known("/")) {
+    if (::lstat("/", &st) != 0 || !owned(st) || !closed(st)) return false;
+    learn("/");
+  }
   std::string at;
-  for (size_t i = 1; i <= path.size();) {
+  for (size_t i = 1; i <= path.size(); ++i) {
     size_t j = path.find('/', i);
     if (j == std::string::npos) j = path.size();
     if (j > i) {
       at += "/" + path.substr(i, j - i);
-      if (::lstat(at.c_str(), &st) != 0 || !trusted(st)) return false;
-      if (S_ISLNK(st.st_mode)) {
-        char real[PATH_MAX];
-        if (!::realpath(at.c_str(), real) || !trusted_way(real, links + 1)) return false;
-        at = real;
-      } else if (!S_ISDIR(st.st_mode) || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
-        return false;
+      if (!known(at)) {
+        if (::lstat(at.c_str(), &st) != 0 || !owned(st)) return false;
+        if (S_ISLNK(st.st_mode)) {
+          char real[PATH_MAX];
+          if (!::realpath(at.c_str(), real) || !trusted_way(real, links + 1)) return false;
+          at = real;
+        } else if (!S_ISDIR(st.st_mode) || !closed(st)) {
+          return false;
+        } else {
+          learn(at);
+        }
       }
     }
-    i = j + 1;
+    i = j;
   }
   return true;
 }

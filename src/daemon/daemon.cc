@@ -1042,7 +1042,9 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   // The store answers for what every task produced: a folder another user could write, or swap
   // by renaming one above it (/tmp/zbuild-UID made first by someone else), is refused.
-  if (!store::is_redis_spec(spec) && !private_dir(std::filesystem::absolute(spec).lexically_normal().string())) {
+  std::error_code abs_ec;
+  if (!store::is_redis_spec(spec) &&
+      !private_dir(std::filesystem::absolute(spec, abs_ec).lexically_normal().string())) {
     return make_error("store " + spec + ": refusing to use it: the folder, or one above it, is not this user's alone "
                       "(another user could change or swap the cache, and so the results it answers with); give a "
                       "folder only this user can write with --store DIR");

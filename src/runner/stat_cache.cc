@@ -138,7 +138,10 @@ void StatCache::load() {
   if (!path_.empty() && !private_dir(std::filesystem::path(path_).parent_path().string())) path_.clear();
   if (path_.empty()) return;
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return;
+  if (fd < 0) {
+    replace_ = errno != ENOENT;   // a link, or unreadable: the next flush puts a file of this user's there
+    return;
+  }
   struct stat st {};
   const bool own = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
   replace_ = !own;   // another's, or open to others: never read, and replaced by the next flush
@@ -193,11 +196,11 @@ bool StatCache::lookup(const std::string& path, Entry* out) const {
 }
 
 Result<Digest> StatCache::digest(const std::string& abs_path) {
+  if (!loaded_) load();   // may find the cache unusable (path_ cleared)
   if (path_.empty()) {
     ++hashed_;
     return hash_file(abs_path);
   }
-  if (!loaded_) load();
   struct stat st {};
   if (::stat(abs_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     ++hashed_;
@@ -248,8 +251,7 @@ void StatCache::compact() {
 }
 
 void StatCache::flush() {
-  if (!loaded_) load();   // decides whether the file may be used at all
-  if (path_.empty() || pending_.empty()) return;
+  if (path_.empty() || pending_.empty()) return;   // pending_ is only filled after load()
   size_t tail = sorted_end_ ? size_ - sorted_end_ : size_;
   if (tail + pending_.size() > kTailBytes || (size_ && !sorted_end_) || replace_) {
     compact();

@@ -16,7 +16,7 @@ enum class Kind : char { blob = 'c', action = 'a' };
 
 class MemoryStore final : public Store {
  public:
-  explicit MemoryStore(const StoreOptions& opts) : max_bytes_(opts.max_bytes), recency_(opts.clock, 0) {}
+  explicit MemoryStore(const StoreOptions& opts) : max_bytes_(opts.max_bytes), recency_(opts.clock) {}
 
   Result<bool> has_blob(const Digest& d) override {
     std::lock_guard lock(mu_);

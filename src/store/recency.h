@@ -14,7 +14,8 @@ namespace zbuild::store {
 
 class Recency {
  public:
-  Recency(const Clock* clock, int64_t refresh_ms)
+  // `refresh_ms` > 0: recent() holds for stamps younger than that (0: never).
+  explicit Recency(const Clock* clock, int64_t refresh_ms = 0)
       : clock_(clock ? clock : &steady_clock()), refresh_ms_(std::max<int64_t>(0, refresh_ms)) {}
 
   // Called once at open with the largest stamp already stored (0 when none).
