@@ -243,6 +243,21 @@ def machine_note():
     return f"load {la[0]:.2f}/{la[1]:.2f}/{la[2]:.2f} on {os.cpu_count()} cores"
 
 
+def machine_cpu():
+    """(busy, idle) CPU seconds of all cores since boot, from /proc/stat (iowait counts as idle)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / hz, idle / hz
+
+
+def idle_share(before, after):
+    """The cores' idle share between two machine_cpu() readings."""
+    busy, idle = after[0] - before[0], after[1] - before[1]
+    return idle / max(1e-9, busy + idle)
+
+
 def median(xs):
     return statistics.median(xs)
 

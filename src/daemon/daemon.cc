@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -1117,6 +1118,7 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
     const std::string name = "zbuild-local-slots";
     ZB_TRY(d.bind_inproc(name));
     slots = std::thread([&, name] {
+      ::pthread_setname_np(::pthread_self(), "zb-local-worker");   // top -H, perf
       slots_status = opts.local_slots(d.context(), name, slots_stop);
       d.slots_ended() = true;
     });

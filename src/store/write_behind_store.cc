@@ -5,6 +5,8 @@
 // after the blobs it names, so a backend never holds a result whose blobs are still queued).
 // Reads see queued writes. The queue holds at most `max_pending_bytes` of values; a put beyond
 // that waits for the writer. Destruction writes everything queued.
+#include <pthread.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -164,6 +166,7 @@ class WriteBehindStore final : public Store {
   }
 
   void write_loop() {
+    ::pthread_setname_np(::pthread_self(), "zb-store");   // top -H, perf
     std::unique_lock lock(mu_);
     for (;;) {
       wake_.wait(lock, [&] { return (stopping_ && !busy_) || (!queued_.empty() && !busy_); });

@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <pthread.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -414,6 +415,7 @@ class Worker {
   }
 
   void slot_main(int slot) {
+    ::pthread_setname_np(::pthread_self(), ("zb-slot-" + std::to_string(slot)).substr(0, 15).c_str());   // top -H, perf
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> push;
     for (;;) {

@@ -104,8 +104,25 @@ class LocalSlots(LaunchMixin, E2ECase):
         workers = json.loads(st.stdout)["workers"]
         self.assertEqual([w["id"] for w in workers], ["local-slots"])
         self.assertEqual(workers[0]["tasks_done"], 6)
+        self.assertEqual(workers[0]["credit"], 4, "idle: its 2 slots and the 2 tasks it takes ahead")
         self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
         self.assertEqual(d.stop(), 0, d.output())   # the slots' thread is joined; a clean exit
+
+    def test_prefetch_in_the_worker_args_is_kept(self):
+        """The local slots take 2 tasks ahead unless --local-worker-args says otherwise."""
+        d = self.slots_daemon("--local-worker-args", "--prefetch 0")
+        self.addr = listening_address(d)
+        d.wait_for("worker local-slots joined from")
+        deadline = time.monotonic() + 30
+        while True:   # the worker's credit follows its Hello at once, in one message
+            st = subprocess.run([ZBUILD, "status", "--daemon", self.addr, "--json"], capture_output=True, text=True)
+            self.assertEqual(st.returncode, 0, st.stderr)
+            workers = json.loads(st.stdout)["workers"]
+            if workers and workers[0]["credit"] > 0:
+                break
+            self.assertLess(time.monotonic(), deadline, st.stdout)
+            time.sleep(0.05)
+        self.assertEqual(workers[0]["credit"], 2, "2 slots, none taken ahead")
 
     def test_stops_at_once_killing_what_runs(self):
         """SIGTERM while a long task runs on a local slot: the task's processes are killed and the
