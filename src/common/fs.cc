@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/owner.h"
 #include "common/paths.h"
 
 namespace zbuild {
@@ -271,7 +272,8 @@ Status RootGuard::check(std::string_view rel_view) {
 }
 
 // Every folder on the way to `path` (absolute), as named and where a link on the way leads, is
-// one no other user can change: owned by root or this user, and writable by no one else unless
+// one no other user can change: owned by root or this user, and writable by no one else (its
+// group may write it when that is the user's private group: common/owner.h) unless
 // sticky (in /tmp others cannot rename or remove what is this user's). A link must be owned by
 // root or this user too. A folder found so is remembered for the process: only root or this
 // user could change that, so the folders the per-user caches share are looked at once.
@@ -281,7 +283,7 @@ static bool trusted_way(const std::string& path, int links) {
   if (links > 40 || path.empty() || path[0] != '/') return false;
   const uid_t me = ::geteuid();
   auto owned = [&](const struct stat& st) { return st.st_uid == 0 || st.st_uid == me; };
-  auto closed = [](const struct stat& st) { return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX); };
+  auto closed = [](const struct stat& st) { return !others_may_write(st) || (st.st_mode & S_ISVTX); };
   auto known = [&](const std::string& dir) {
     std::lock_guard lock(mu);
     return trusted.count(dir) > 0;
@@ -328,7 +330,7 @@ bool private_dir(const std::string& dir) {
       if (slash == std::string::npos) break;
     }
   }
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || others_may_write(st)) {
     return false;
   }
   const size_t slash = dir.find_last_of('/');

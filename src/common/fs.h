@@ -79,9 +79,10 @@ bool is_executable_file(const std::filesystem::path& path);
 
 // A per-user cache folder (absolute `dir`) that only this user can write: made when missing,
 // one folder at a time, each 0700; true only when it is a real folder (not a link) owned by
-// this user and not writable by group or others, and every folder above it (and any link on
-// the way, and where it leads) belongs to root or this user and is writable by no one else
-// unless sticky. What such a folder holds steers cache keys, so a folder another user could
+// this user and not writable by anyone else, and every folder above it (and any link on the
+// way, and where it leads) belongs to root or this user and is writable by no one else unless
+// sticky. A group's write bit counts only when the group is not the user's private group
+// (common/owner.h: with a umask of 002 what the user makes is group-writable). What such a folder holds steers cache keys, so a folder another user could
 // write, or swap for another, is not used at all.
 bool private_dir(const std::string& dir);
 

@@ -15,6 +15,7 @@
 #include "common/address.h"
 #include "common/digest.h"
 #include "common/fs.h"
+#include "common/owner.h"
 
 namespace zbuild::runner {
 
@@ -43,7 +44,7 @@ std::string first_line(const std::string& path) {
 }
 
 // The first line of the workspace file in `dir`, when there is one that may be trusted.
-// `open_folder` is the first folder of the search so far writable by group or others. Sets
+// `open_folder` is the first folder of the search so far writable by other users. Sets
 // `*ignored` (when still empty) for a file that is there but not trusted.
 std::string trusted_workspace_line(const std::string& dir, const std::string& open_folder, std::string* ignored) {
   std::string f = dir + "/" + kWorkspaceFile;
@@ -138,8 +139,8 @@ std::string workspace_file_distrust(const struct stat& file, uid_t me, const std
   if (file.st_uid != me && file.st_uid != 0) {
     return "it belongs to user id " + std::to_string(file.st_uid) + ", not to you or root";
   }
-  if (file.st_mode & (S_IWGRP | S_IWOTH)) return "it is writable by group or others";
-  if (!open_folder.empty()) return "the folder " + open_folder + " is writable by group or others";
+  if (others_may_write(file)) return "it is writable by other users (group or others)";
+  if (!open_folder.empty()) return "the folder " + open_folder + " is writable by other users (group or others)";
   return {};
 }
 
@@ -158,10 +159,10 @@ Location find_daemon(const std::string& cwd) {
   }
   // The workspace file also names the exec root, so look for it even when ZBUILD_DAEMON is set.
   fs::path dir(cwd);
-  std::string open_folder;   // the first folder on the way writable by group or others
+  std::string open_folder;   // the first folder on the way writable by other users
   for (int depth = 0; depth < 64; ++depth) {
     struct stat ds {};
-    if (open_folder.empty() && ::stat(dir.c_str(), &ds) == 0 && (ds.st_mode & (S_IWGRP | S_IWOTH))) {
+    if (open_folder.empty() && ::stat(dir.c_str(), &ds) == 0 && others_may_write(ds)) {
       open_folder = dir.string();
     }
     std::string addr = trusted_workspace_line(dir.string(), open_folder, &loc.ignored);

@@ -32,7 +32,8 @@ struct Location {
 
 // Why a workspace file may not be trusted, "" when it may. `file` is its status, `me` the
 // user, `open_folder` the first folder from the working directory up to the file's that is
-// writable by group or others ("" when none).
+// writable by other users: others, or a group that is not the user's private group
+// (common/owner.h) ("" when none).
 std::string workspace_file_distrust(const struct stat& file, uid_t me, const std::string& open_folder);
 
 // `cwd` is absolute.

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/owner.h"
 #include "common/command_policy.h"
 #include "common/loopback_port.h"
 #include "common/temp_dir.h"
@@ -372,14 +373,27 @@ TEST_CASE("a workspace file anyone else could have written is ignored") {
 
   // The file's own folder writable by others (sticky or not): ignored, said why, and the
   // search goes on to the config file. Its workspace is not the exec root either.
-  for (mode_t mode : {0777, 01777, 0775}) {
+  for (mode_t mode : {0777, 01777}) {
     INFO(mode);
     ::chmod(proj.c_str(), mode);
     auto loc = find_daemon(build);
     CHECK(loc.daemon == "127.0.0.1:9000");
     CHECK(loc.workspace.empty());
     CHECK(loc.ignored.find(file.string()) != std::string::npos);
-    CHECK(loc.ignored.find("the folder " + proj + " is writable by group or others") != std::string::npos);
+    CHECK(loc.ignored.find("the folder " + proj + " is writable by other users") != std::string::npos);
+  }
+  // Writable by its group: trusted only when the group is the user's private group (umask 002).
+  struct stat pst {};
+  REQUIRE(::stat(proj.c_str(), &pst) == 0);
+  ::chmod(proj.c_str(), 0775);
+  CHECK((find_daemon(build).daemon == "127.0.0.1:7700") == zbuild::private_group(pst.st_gid));
+  if (::geteuid() == 0) {   // a group shared with others (nogroup here): never
+    REQUIRE(::chown(proj.c_str(), 0, 65534) == 0);
+    CHECK_FALSE(zbuild::private_group(65534));
+    auto shared = find_daemon(build);
+    CHECK(shared.daemon == "127.0.0.1:9000");
+    CHECK(shared.ignored.find("the folder " + proj + " is writable by other users") != std::string::npos);
+    REQUIRE(::chown(proj.c_str(), 0, pst.st_gid) == 0);
   }
   ::chmod(proj.c_str(), 0755);
   // A folder between the working directory and the file's.
@@ -387,13 +401,15 @@ TEST_CASE("a workspace file anyone else could have written is ignored") {
   CHECK(find_daemon(build).daemon == "127.0.0.1:9000");
   CHECK(find_daemon(build).ignored.find("the folder " + build) != std::string::npos);
   ::chmod(build.c_str(), 0755);
-  // The file itself writable by group or others.
+  // The file itself writable by others; by its group only when that is not the user's own.
   ::chmod(file.c_str(), 0666);
   auto writable = find_daemon(build);
   CHECK(writable.daemon == "127.0.0.1:9000");
-  CHECK(writable.ignored.find("it is writable by group or others") != std::string::npos);
+  CHECK(writable.ignored.find("it is writable by other users") != std::string::npos);
   ::chmod(file.c_str(), 0664);
-  CHECK(find_daemon(build).daemon == "127.0.0.1:9000");
+  struct stat fst {};
+  REQUIRE(::stat(file.c_str(), &fst) == 0);
+  CHECK((find_daemon(build).daemon == "127.0.0.1:7700") == zbuild::private_group(fst.st_gid));
   ::chmod(file.c_str(), 0644);
   CHECK(find_daemon(build).daemon == "127.0.0.1:7700");
 

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "common/fs.h"
+#include "common/owner.h"
 #include "common/paths.h"
 
 namespace zbuild::runner {
@@ -143,7 +144,7 @@ void StatCache::load() {
     return;
   }
   struct stat st {};
-  const bool own = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  const bool own = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && !others_may_write(st);
   replace_ = !own;   // another's, or open to others: never read, and replaced by the next flush
   if (own && st.st_size > static_cast<off_t>(kHeaderBytes)) {
     void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);

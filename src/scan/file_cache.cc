@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "common/digest.h"
+#include "common/owner.h"
 
 namespace zbuild::scan {
 
@@ -83,7 +84,7 @@ int64_t now_ns() {
 // most kMaxEntryBytes; else nullopt.
 std::optional<std::string> read_own_file(int fd) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0 ||
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || others_may_write(st) ||
       static_cast<uint64_t>(st.st_size) > kMaxEntryBytes) {
     return std::nullopt;
   }

@@ -308,7 +308,7 @@ TEST_CASE("a corrupted, truncated or foreign file cache entry is a miss, then re
   std::string flipped = read_file(b_h).value();
   flipped[flipped.size() / 2] ^= 1;
   write_text(b_h, flipped);                                           // one bit changed
-  ::chmod(once_h.c_str(), 0644 | 020);                         // writable by the group: not trusted
+  ::chmod(once_h.c_str(), 0644 | 002);                         // writable by others: not trusted
   fs::remove(same_h);
   fs::create_symlink(a_h + ".elsewhere", same_h);              // a link: not followed
   write_text(a_h + ".elsewhere", text.value());

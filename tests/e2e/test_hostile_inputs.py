@@ -215,7 +215,7 @@ class HostileTrees(RunnerMixin, E2ECase):
         self.assertTrue(os.path.isfile(os.path.join(proj, "a.o")))
         self.assertEqual(r.stderr.count("ignoring the workspace file " + os.path.join(proj, ".zbuild-daemon")), 1,
                          r.stderr)
-        self.assertIn("writable by group or others", r.stderr)
+        self.assertIn("writable by other users", r.stderr)
         self.assertIn("compiling locally", r.stderr)   # the trusted config names nobody: fallback
         self.assertIn(nobody, r.stderr)
         self.assertEqual(c.status()["counters"]["dispatched"], 0)

@@ -1,7 +1,9 @@
 """CurveZMQ: only allow-listed workers and clients get in, with keys a build succeeds, and
 the bytes on the wire are not plaintext. Safe defaults for non-loopback addresses."""
 
+import grp
 import os
+import pwd
 import socket
 import subprocess
 import threading
@@ -216,6 +218,38 @@ class SafeDefaults(E2ECase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("is not this user's alone", r.stderr)
+
+    @staticmethod
+    def private_group(gid):
+        """The user-private-group rule (common/owner.h), read from the user database here."""
+        me = pwd.getpwuid(os.geteuid())
+        g = grp.getgrgid(gid)
+        others = any(p.pw_gid == gid and p.pw_uid != me.pw_uid for p in pwd.getpwall())
+        return gid == me.pw_gid and g.gr_name == me.pw_name and set(g.gr_mem) <= {me.pw_name} and not others
+
+    def test_store_folder_its_users_private_group_may_write_is_used(self):
+        """umask 002 under the user-private-group convention: a store folder made 0775 whose group
+        holds no one else is the user's alone; the same folder with a shared group is refused."""
+        home = os.path.join(self.tmp, "upg")
+        os.makedirs(os.path.join(home, "store"))
+        for d in (home, os.path.join(home, "store")):
+            os.chmod(d, 0o775)
+        gid = os.stat(home).st_gid
+        d = Proc([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(home, "store")], "daemon")
+        self.addCleanup(d.stop)
+        if self.private_group(gid):
+            listening_address(d)
+            self.assertEqual(d.stop(), 0, d.output())
+            self.assertTrue(os.path.exists(os.path.join(home, "store", "CURRENT")))
+        else:
+            self.assertEqual(d.p.wait(30), 1, d.output())
+        if os.geteuid() == 0:   # nogroup: a group the user is not alone in (its members' files' group)
+            self.assertTrue(self.private_group(gid), "root's group holds no one else here")
+            os.chown(home, 0, 65534)
+            r = subprocess.run([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(home, "store")],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("is not this user's alone", r.stderr)
 
 
 if __name__ == "__main__":
