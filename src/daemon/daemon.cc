@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -12,6 +14,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -104,8 +107,10 @@ class Daemon final : public SchedulerHost {
         monitor_.connect("inproc://zbuild-ventilator-monitor");
       }
       // A client that goes away (killed, lost its network) has its builds cancelled: the
-      // disconnect triggers a probe of every build's client, as for workers.
-      if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor", ZMQ_EVENT_DISCONNECTED) == 0) {
+      // disconnect triggers a probe of the builds' clients, as for workers (connections are
+      // told apart by their accept events: a_builds_client_may_have_closed).
+      if (zmq_socket_monitor(client_.handle(), "inproc://zbuild-client-monitor",
+                             ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) == 0) {
         client_monitor_.connect("inproc://zbuild-client-monitor");
       }
     } catch (const zmq::error_t& e) {
@@ -212,6 +217,10 @@ class Daemon final : public SchedulerHost {
       if (clock_.now_ms() >= monitors_due_) {
         monitors_due_ = clock_.now_ms() + kMonitorMs;
         proto::poll_interruptible(items + 3, 2, std::chrono::milliseconds(0));
+      } else if (items[2].revents & ZMQ_POLLIN) {
+        // Client messages first tell which connection each came on: the connection events
+        // before them are read first (a_builds_client_may_have_closed).
+        proto::poll_interruptible(items + 4, 1, std::chrono::milliseconds(0));
       }
       // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
       // not have retired the dead pipe yet). Clients come and go all the time (one per
@@ -223,12 +232,19 @@ class Daemon final : public SchedulerHost {
         for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(clock_.now_ms() + d);
       }
       if (items[4].revents & ZMQ_POLLIN) {
+        std::vector<ClientConn> closed;
         std::vector<zmq::message_t> ev;
-        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) ev.clear();
-        if (!sched_.builds().empty()) {
+        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) {
+          auto [event, fd] = monitor_event(ev);
+          if (event == ZMQ_EVENT_ACCEPTED && fd >= 0) ++accepted_on_[fd];
+          else if (event == ZMQ_EVENT_DISCONNECTED) closed.push_back({fd, fd >= 0 ? accepted_on_[fd] : 0});
+          ev.clear();
+        }
+        if (!closed.empty() && a_builds_client_may_have_closed(closed)) {
           probe_clients();
           for (int64_t d : {10, 50, 150, 400}) client_probe_at_.push_back(clock_.now_ms() + d);
         }
+        forget_idle_client_connections();
       }
       auto due = [&](std::vector<int64_t>& at) {
         size_t before = at.size();
@@ -494,6 +510,11 @@ class Daemon final : public SchedulerHost {
       return true;
     }
     std::string route = parts[0].to_string();
+    if (!is_vent) {
+      if (client_conns_.size() >= kMaxClientConnections) forget_idle_client_connections();
+      int fd = zmq_msg_get(parts[1].handle(), ZMQ_SRCFD);   // -1 when libzmq does not say
+      client_conns_[route] = ClientConn{fd, fd >= 0 ? accepted_on_[fd] : 0};
+    }
     size_t cap = is_vent ? proto::kMaxWorkerMessage : proto::kMaxClientMessage;
     auto env = proto::decode(parts[1].data(), parts[1].size(), cap);
     if (!env.ok()) {
@@ -795,6 +816,7 @@ class Daemon final : public SchedulerHost {
       case wire::Body::StatusRequest: {
         StatusInputs in{registry_, sched_, store_->stats(), clock_.now_ms(), blobs_.bytes_received()};
         in.forged_results = forged_results_;
+        in.client_probes = client_probes_;
         in.refused_uploads = blobs_.refused();
         in.unfinished_upload_bytes = blobs_.bytes_in_progress();
         fb::FlatBufferBuilder fbb(4096);
@@ -903,9 +925,55 @@ class Daemon final : public SchedulerHost {
     }
   }
 
+  // A client connection: its descriptor and how many connections had had it by then.
+  struct ClientConn {
+    int fd = -1;
+    uint64_t accepted = 0;
+  };
+
+  // A monitor event: its number and value (for a connection's events, its descriptor); -1, -1
+  // when it cannot be read as one.
+  static std::pair<int, int> monitor_event(const std::vector<zmq::message_t>& ev) {
+    if (ev.empty() || ev[0].size() < 6) return {-1, -1};
+    uint16_t event = 0;
+    uint32_t value = 0;
+    std::memcpy(&event, ev[0].data(), sizeof event);
+    std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, sizeof value);
+    return {event, static_cast<int>(value)};
+  }
+
+  // A build's client may be among the connections that closed. The kernel gives a new connection
+  // the descriptor the last one freed, so a descriptor is told apart by how many connections had
+  // it (ZMQ_EVENT_ACCEPTED, read in order with the disconnects): a build whose client's messages
+  // came on a later connection with that descriptor is not the one that closed. When its
+  // connection is not known (libzmq did not say, an event could not be read) or not surely
+  // later, its client is probed.
+  bool a_builds_client_may_have_closed(const std::vector<ClientConn>& closed) const {
+    if (sched_.builds().empty()) return false;
+    for (auto& c : closed) {
+      if (c.fd < 0) return true;
+    }
+    for (auto& [id, b] : sched_.builds()) {
+      auto it = client_conns_.find(b->client_route);
+      if (it == client_conns_.end() || it->second.fd < 0) return true;
+      for (auto& c : closed) {
+        if (c.fd == it->second.fd && it->second.accepted <= c.accepted) return true;
+      }
+    }
+    return false;
+  }
+
+  // Connections of routes with no build in progress are not needed for that.
+  void forget_idle_client_connections() {
+    std::unordered_set<std::string> live;
+    for (auto& [id, b] : sched_.builds()) live.insert(b->client_route);
+    std::erase_if(client_conns_, [&](const auto& e) { return !live.count(e.first); });
+  }
+
   // Builds whose client cannot be reached any more are cancelled (ROUTER_MANDATORY makes the
   // send fail once the client's connection is gone); the client ignores these heartbeats.
   void probe_clients() {
+    ++client_probes_;
     fb::FlatBufferBuilder fbb(32);
     auto hb = proto::finish(fbb, wire::CreateHeartbeat(fbb));
     std::vector<uint64_t> gone;
@@ -977,6 +1045,16 @@ class Daemon final : public SchedulerHost {
     int64_t dispatched_ms = 0;
   };
   static constexpr int64_t kCreditForgetMs = 10 * 60 * 1000;
+  // The connection each client route's messages came in on: its descriptor (ZMQ_SRCFD; -1 when
+  // libzmq does not say) and how many connections had had that descriptor then. A client's
+  // disconnect names its descriptor: the builds' clients are probed only when one of them may
+  // have used that connection. Every zbuild-cc compile is a client that disconnects once its
+  // build is over; probing every build's client then woke every other compile's zbuild-cc five
+  // times per compile.
+  static constexpr size_t kMaxClientConnections = 4096;
+  std::unordered_map<std::string, ClientConn> client_conns_;
+  std::unordered_map<int, uint64_t> accepted_on_;   // descriptor -> connections accepted on it
+  uint64_t client_probes_ = 0;   // rounds of probes sent to the builds' clients
   std::unordered_map<uint64_t, CreditBack> credit_back_;   // dispatch secret -> whose credit its result returns
   uint64_t forged_results_ = 0;
   bool store_warned_ = false;

@@ -49,7 +49,8 @@ std::string status_json(const StatusInputs& in) {
                    {"retries", c.retries},         {"deduplicated", c.deduplicated},
                    {"late_results", c.late_results}, {"bytes_received", in.bytes_received},
                    {"verified", c.verified},       {"verify_mismatches", c.verify_mismatches},
-                   {"verify_skipped", c.verify_skipped}, {"reranks", c.reranks}};
+                   {"verify_skipped", c.verify_skipped}, {"reranks", c.reranks},
+                   {"client_probes", in.client_probes}};
   // The estimator's model per kind (docs/scheduling.md): what a task never timed is estimated at.
   auto& es = j["estimates"] = nlohmann::json::object();
   for (size_t k = 0; k < kTaskKinds; ++k) {

@@ -244,6 +244,30 @@ class HostilePeer(E2ECase):
         self.assertEqual(st["builds"], [])
         self.assertLess(st["counters"]["dispatched"], 6, st)
 
+    def test_clients_done_with_their_builds_probe_no_one(self):
+        """Every zbuild-cc compile is a client that disconnects once its build is over: that probes
+        no other build's client. A client killed while its build runs is probed and found gone."""
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(slots=2)
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        long_graph = write_graph(os.path.join(proj, "long.json"),
+                                 [{"id": "long", "argv": ["sleep", "300"], "inputs": [], "outputs": []}])
+        sub = Proc([ZBUILD, "submit", "--daemon", c.addr, long_graph], "submit")
+        c.daemon.wait_for("accepted")
+        for k in range(3):   # other clients come, build on the free slot and go while it runs
+            short = write_graph(os.path.join(proj, f"short{k}.json"),
+                                [{"id": "t", "argv": ["sleep", f"0.0{k}"], "inputs": [], "outputs": []}])
+            r, _ = c.submit(short)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        st = c.status()
+        self.assertEqual(len(st["builds"]), 1, st)
+        self.assertEqual(st["counters"]["client_probes"], 0, st)
+        sub.stop(signal.SIGKILL)
+        c.daemon.wait_for("its client disconnected; cancelling it")
+        self.assertGreaterEqual(c.status()["counters"]["client_probes"], 1)
+
     def test_outputs_through_a_symlinked_folder_are_not_read_from_the_worker_host(self):
         c = self.cluster
         c.start_daemon()
