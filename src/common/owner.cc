@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -39,11 +40,12 @@ bool read_facts(gid_t gid, GroupFacts* f) {
   if (!in) return false;
   passwd e {};
   passwd* ep = nullptr;
-  while (::fgetpwent_r(in, &e, buf.data(), buf.size(), &ep) == 0 && ep) {
+  int rc = 0;
+  while ((rc = ::fgetpwent_r(in, &e, buf.data(), buf.size(), &ep)) == 0 && ep) {
     if (e.pw_gid == gid && e.pw_uid != me) f->another_users_primary = true;
   }
   std::fclose(in);
-  return true;
+  return rc == ENOENT;   // read to the end (not stopped by a line too long for the buffer)
 }
 
 }  // namespace
