@@ -2,13 +2,16 @@
 
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/owner.h"
@@ -22,6 +25,8 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kMaxEntryBytes = 64u << 20;                 // the scanner reads headers up to 64 MiB
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(DirKind::Error);
 constexpr size_t kChecksumBytes = 16;
+constexpr int64_t kTouchAfterS = 86400;                       // a hit refreshes an entry's mtime once a day
+constexpr int64_t kStaleTempNs = 3600ll * 1'000'000'000;      // a temp file this old lost its writer
 
 template <class T>
 void put_le(std::string* out, T v) {
@@ -82,8 +87,7 @@ int64_t now_ns() {
 
 // Reads the whole of `fd` when it is a regular file of ours that nobody else may write, of at
 // most kMaxEntryBytes; else nullopt.
-std::optional<std::string> read_own_file(int fd) {
-  struct stat st {};
+std::optional<std::string> read_own_file(int fd, struct stat& st) {
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || others_may_write(st) ||
       static_cast<uint64_t>(st.st_size) > kMaxEntryBytes) {
     return std::nullopt;
@@ -178,11 +182,16 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
   ++misses_;   // until proven a hit
   int fd = ::open(entry_path(path).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return nullptr;
-  auto bytes = read_own_file(fd);
+  struct stat st {};
+  auto bytes = read_own_file(fd, st);
+  auto e = bytes ? decode_file_entry(*bytes) : std::nullopt;
+  if (!e || e->path != path || !(e->stamp == stamp)) {
+    ::close(fd);
+    return nullptr;
+  }
+  // Its mtime says when it was last used (trim() removes the oldest first); set once a day.
+  if (st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
   ::close(fd);
-  if (!bytes) return nullptr;
-  auto e = decode_file_entry(*bytes);
-  if (!e || e->path != path || !(e->stamp == stamp)) return nullptr;
   --misses_;
   ++hits_;
   return std::make_shared<const FileInfo>(std::move(e->info));
@@ -208,9 +217,51 @@ void FileCache::put(const std::string& path, const FileStamp& stamp, const FileI
   bool ok = ::close(fd) == 0 && done == bytes.size();
   if (ok && ::rename(tmp.c_str(), final_path.c_str()) == 0) {
     ++writes_;
+    if (final_path.compare(final_path.size() - 32, 2, "00") == 0) trim();   // one path in 256
     return;
   }
   ::unlink(tmp.c_str());
+}
+
+size_t FileCache::trim() {
+  if (!usable()) return 0;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return 0;
+  struct Entry {
+    int64_t used_ns;
+    uint64_t bytes;
+    std::string name;
+  };
+  std::vector<Entry> entries;
+  uint64_t total = 0;
+  const int64_t now = now_ns();
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    int64_t mtime = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (name.find(".tmp.") != std::string::npos) {   // a writer's, or one that died before its rename
+      if (now - mtime > kStaleTempNs) ::unlinkat(::dirfd(d), name.c_str(), 0);
+      continue;
+    }
+    uint64_t bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+    total += bytes;
+    entries.push_back({mtime, bytes, std::move(name)});
+  }
+  size_t removed = 0;
+  if (total > max_bytes_) {
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.used_ns < b.used_ns; });
+    for (auto& e : entries) {
+      if (total <= max_bytes_ / 4 * 3) break;
+      if (::unlinkat(::dirfd(d), e.name.c_str(), 0) == 0) {
+        total -= std::min(total, e.bytes);
+        ++removed;
+      }
+    }
+  }
+  ::closedir(d);
+  return removed;
 }
 
 }  // namespace zbuild::scan

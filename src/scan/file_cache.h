@@ -7,7 +7,11 @@
 //
 // One file per header: <scan cache>/files-1/<32 hex digits: XXH3-128 of the header's path>,
 // written atomically (temp file + rename), mode 0600, in a folder of mode 0700 that must be the
-// user's own and writable by nobody else (else the cache is off). Read as untrusted bytes:
+// user's own and writable by nobody else (else the cache is off). The folder is kept under
+// kMaxBytes: a write whose entry's name starts with "00" (one path in 256, whichever process
+// writes it) looks at the whole folder and, when it holds more, removes the entries used
+// longest ago until it holds three quarters (an entry's mtime is its last use: a hit on an
+// entry older than a day sets it to now), and temp files an hour old. Read as untrusted bytes:
 // opened with O_NOFOLLOW, a regular file of the user's, every length checked; anything that
 // does not read as an entry for this path and these stamps is a miss, and is rewritten.
 //
@@ -57,6 +61,11 @@ class FileCache {
 
   // Files younger than this are not remembered (tests set 0).
   void set_min_age_ns(int64_t ns) { min_age_ns_ = ns; }
+  static constexpr uint64_t kMaxBytes = 256ull << 20;
+  void set_max_bytes(uint64_t b) { max_bytes_ = b; }   // tests
+  // Removes the entries used longest ago while the folder holds more than the maximum, down to
+  // three quarters of it, and temp files an hour old. Returns the entries removed.
+  size_t trim();
   std::string entry_path(const std::string& path) const;   // where `path`'s entry lives
 
   uint64_t hits() const { return hits_; }
@@ -69,6 +78,7 @@ class FileCache {
   std::string dir_;
   int state_ = 0;   // 0: folder not checked yet, 1: usable, -1: off
   int64_t min_age_ns_ = 2'000'000'000;
+  uint64_t max_bytes_ = kMaxBytes;
   uint64_t hits_ = 0, misses_ = 0, writes_ = 0, tmp_seq_ = 0;
 };
 

@@ -361,3 +361,95 @@ TEST_CASE("ZBUILD_SCAN_CACHE moves the file cache, and off disables it") {
     CHECK(second->bytes_read() == 0);
   }
 }
+
+namespace {
+
+// A cache entry for a made-up header `path` (put() does not look at the file).
+void put_entry(FileCache& c, const std::string& path, size_t text_bytes) {
+  FileInfo info;
+  info.directives.push_back(Directive{DirKind::Define, 1, std::string(text_bytes, 'x')});
+  c.put(path, FileStamp{1, 2, 3, 4, 5}, info);
+}
+
+// A made-up header path whose entry name starts with "00" (or not): trim() runs on its write.
+std::string path_whose_entry_starts_00(const FileCache& c, bool want) {
+  for (int k = 0;; ++k) {
+    std::string p = "/made/up/header-" + std::to_string(k) + ".h";
+    std::string name = fs::path(c.entry_path(p)).filename().string();
+    if ((name.compare(0, 2, "00") == 0) == want) return p;
+  }
+}
+
+// What the cache's entries take on disk (its temp files not counted, as trim() counts).
+uint64_t entry_bytes(const fs::path& dir) {
+  uint64_t total = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") == std::string::npos) {
+      total += static_cast<uint64_t>(stat_of(e.path()).st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("the lexed-header cache stays under its size: the entries used longest ago go first") {
+  TempDir t{"scantrim"};
+  FileCache c((t.path / "cache").string());
+  c.set_min_age_ns(0);
+  std::vector<std::string> paths;   // 20 entries, none of whose writes trims
+  for (int k = 0; paths.size() < 20; ++k) {
+    std::string p = path_whose_entry_starts_00(c, false) + "-" + std::to_string(k);
+    if (fs::path(c.entry_path(p)).filename().string().compare(0, 2, "00") == 0) continue;
+    put_entry(c, p, 6000);
+    set_mtime(c.entry_path(p), 1'000'000 + static_cast<time_t>(paths.size()));   // the first is the oldest
+    paths.push_back(p);
+  }
+  fs::path dir = fs::path(c.entry_path(paths[0])).parent_path();
+  const uint64_t full = entry_bytes(dir);
+  const uint64_t one = static_cast<uint64_t>(stat_of(c.entry_path(paths[0])).st_blocks) * 512;
+  REQUIRE(full == 20 * one);
+  const uint64_t max = full / 2;
+  c.set_max_bytes(max);
+  // A writer's temp file an hour old goes; a fresh one stays.
+  write_text(dir / "ab.tmp.1.0", "x");
+  set_mtime(dir / "ab.tmp.1.0", 1'000'000);
+  write_text(dir / "cd.tmp.2.0", "x");
+
+  size_t removed = c.trim();
+  const size_t kept = 20 - removed;
+  CHECK(entry_bytes(dir) <= max / 4 * 3);          // down to three quarters
+  CHECK(entry_bytes(dir) + one > max / 4 * 3);     // and no further
+  for (size_t k = 0; k < 20; ++k) {
+    INFO(k);
+    CHECK(fs::exists(c.entry_path(paths[k])) == (k >= 20 - kept));   // the oldest went
+  }
+  CHECK_FALSE(fs::exists(dir / "ab.tmp.1.0"));
+  CHECK(fs::exists(dir / "cd.tmp.2.0"));
+  CHECK(c.trim() == 0);   // under the maximum now
+
+  // Over it again: the write of a path whose entry starts with "00" trims.
+  for (int k = 0; k < 20; ++k) {
+    std::string p = "/more/" + std::to_string(k) + ".h";
+    put_entry(c, p, 6000);
+    set_mtime(c.entry_path(p), 1'000'000);
+  }
+  REQUIRE(entry_bytes(dir) > max);
+  put_entry(c, path_whose_entry_starts_00(c, true), 6000);
+  CHECK(entry_bytes(dir) <= max / 4 * 3);
+}
+
+TEST_CASE("a hit on an entry unused for a day marks it used") {
+  Project p;
+  std::optional<DiskFiles> first;
+  p.scan(first, p.cache);
+  std::string a_h = first->cache()->entry_path(p.root + "/src/a.h");
+  std::string b_h = first->cache()->entry_path(p.root + "/inc/lib/b.h");
+  set_mtime(a_h, ::time(nullptr) - 2 * 86400);   // unused for two days
+  set_mtime(b_h, ::time(nullptr) - 3600);        // used an hour ago: left as it is
+  std::optional<DiskFiles> second;
+  p.scan(second, p.cache);
+  REQUIRE(second->cache()->hits() == 6);
+  CHECK(stat_of(a_h).st_mtime >= ::time(nullptr) - 60);
+  CHECK(stat_of(b_h).st_mtime <= ::time(nullptr) - 3600);
+}
