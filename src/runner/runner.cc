@@ -28,7 +28,7 @@
 #include "runner/discovery.h"
 #include "runner/manifest.h"
 #include "runner/session.h"
-#include "runner/stat_cache.h"
+#include "common/stat_cache.h"
 #include "scan/compiler_facts.h"
 #include "scan/include_scan.h"
 

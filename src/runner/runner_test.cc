@@ -20,7 +20,7 @@
 #include "runner/diagnostics.h"
 #include "runner/discovery.h"
 #include "runner/manifest.h"
-#include "runner/stat_cache.h"
+#include "common/stat_cache.h"
 #include "runner/zmtp.h"
 
 using namespace zbuild;

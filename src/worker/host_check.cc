@@ -65,23 +65,43 @@ Result<Digest> HostFileChecker::digest_of(const std::string& path) {
   }
   uint64_t mt = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
   uint64_t ct = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_ctim.tv_nsec);
-  Hasher h;
-  std::vector<char> buf(1 << 16);
-  int64_t deadline = clock_.now_ms() + max_ms_;
-  uint64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(f.fd, buf.data(), buf.size());
-    if (n < 0) return no();
-    if (n == 0) break;
-    total += static_cast<uint64_t>(n);
-    if (total > max_size_ || clock_.now_ms() > deadline) return no();
-    h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+  // Hashed from the descriptor opened above, within the size and time limits.
+  auto hash_open = [&](const std::string&) -> Result<Digest> {
+    Hasher h;
+    std::vector<char> buf(1 << 16);
+    int64_t deadline = clock_.now_ms() + max_ms_;
+    uint64_t total = 0;
+    for (;;) {
+      ssize_t n = ::read(f.fd, buf.data(), buf.size());
+      if (n < 0) return no();
+      if (n == 0) break;
+      total += static_cast<uint64_t>(n);
+      if (total > max_size_ || clock_.now_ms() > deadline) return no();
+      h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    }
+    return h.finish();
+  };
+  Result<Digest> d = make_error("");
+  {
+    // The per-user cache answers for the file just checked (its real path, under the toolchain
+    // folders, a regular file within the size limit) while its stamps are those it was hashed
+    // at; else it is hashed here and remembered there.
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    d = stats_ ? stats_->digest(real, hash_open) : hash_open(real);
   }
-  Digest d = h.finish();
+  if (!d.ok()) return no();
   std::lock_guard<std::mutex> lock(mu_);
   known_[path] = Stamp{static_cast<uint64_t>(st.st_size), mt, ct, static_cast<uint64_t>(st.st_dev),
-                       static_cast<uint64_t>(st.st_ino), d};
-  return d;
+                       static_cast<uint64_t>(st.st_ino), d.value()};
+  return d.value();
+}
+
+HostFileChecker::~HostFileChecker() = default;
+
+void HostFileChecker::remember_in(const std::string& path, int64_t min_age_ns) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_ = path.empty() ? nullptr : std::make_unique<StatCache>(path);
+  if (stats_ && min_age_ns >= 0) stats_->set_min_age_ns(min_age_ns);
 }
 
 Status HostFileChecker::check(const std::vector<HostFileSpec>& files) {
@@ -105,12 +125,21 @@ Status HostFileChecker::check(const std::vector<HostFileSpec>& files) {
     std::lock_guard<std::mutex> lock(mu_);
     if (placed_.size() < 100000) placed_.insert(f.path);
   }
+  Status verdict;
   for (auto& f : files) {
     auto have = digest_of(f.path);
-    if (!have.ok()) return have.error();
-    if (have.value() != f.digest) return make_error("toolchain mismatch: " + f.path + " is not the same on this worker");
+    if (!have.ok()) {
+      verdict = have.error();
+      break;
+    }
+    if (have.value() != f.digest) {
+      verdict = make_error("toolchain mismatch: " + f.path + " is not the same on this worker");
+      break;
+    }
   }
-  return {};
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  if (stats_) stats_->flush();   // what was hashed, for the next run (nothing to write: no write)
+  return verdict;
 }
 
 }  // namespace zbuild::worker

@@ -1,6 +1,8 @@
 // Checks that files outside the exec root (compiler, system headers) are the same on this
 // worker as on the submitting host, by digest. Digests are remembered per (path, size, mtime,
-// inode), so a header is hashed once, not once per task.
+// inode), so a header is hashed once, not once per task; with remember_in(), across runs too,
+// in the per-user host-file cache zbuild-cc keeps (common/stat_cache.h: the daemon's own slots
+// share it with the user's zbuild-cc, so a fresh daemon does not hash the compiler again).
 //
 // A task names these paths, so they are hostile: only regular files whose real path lies under
 // the toolchain folders (default /usr, /opt and the /lib, /bin links into /usr; --toolchain-dir adds more) are looked at, opened
@@ -11,6 +13,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <mutex>
 #include <string>
@@ -18,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/stat_cache.h"
 #include "proto/action.h"
 
 namespace zbuild::worker {
@@ -32,8 +36,15 @@ class HostFileChecker {
                            int64_t max_ms = 10000, const Clock* clock = nullptr)
       : dirs_(std::move(dirs)), max_size_(max_size), max_ms_(max_ms), clock_(clock ? *clock : steady_clock()) {}
 
+  ~HostFileChecker();
+
   // OK when every file matches; otherwise names the first that does not.
   Status check(const std::vector<HostFileSpec>& files);
+
+  // Digests are also looked up in, and added to, the host-file cache at `path` (empty: none).
+  // It is this user's alone or not used (StatCache). `min_age_ns`: files younger are not
+  // remembered (tests set 0; negative: StatCache's default).
+  void remember_in(const std::string& path, int64_t min_age_ns = -1);
 
   // What a file was when it was hashed.
   struct Stamp {
@@ -51,6 +62,8 @@ class HostFileChecker {
   const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, Stamp> known_;
+  std::mutex stats_mu_;   // a miss hashes under it: not under mu_, which every check's fast path takes
+  std::unique_ptr<StatCache> stats_;
   std::set<std::string> placed_;   // paths found inside the toolchain folders (checked by name once)
 };
 

@@ -83,6 +83,7 @@ class Worker {
 
   Status start() {
     ZB_TRY(cache_.init());
+    hosts_.remember_in(default_stat_cache_path());   // the toolchain is not hashed again per run
     std::error_code ec;
     std::filesystem::remove_all(fs_root() / "toolchains", ec);
     auto tr = choose_task_root(opts_.task_dir, fs_root());

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/fs.h"
 #include "common/temp_dir.h"
 #include "worker/executor.h"
 #include "worker/host_check.h"
@@ -134,6 +135,38 @@ TEST_CASE("host files checked before are trusted only while they are the very sa
   fs::remove(h);
   write(h, "int printf(const char*, ...);\n");
   CHECK(hc.check({{h.string(), good}}).ok());
+}
+
+TEST_CASE("host-file digests are kept for the next run in the user's host-file cache") {
+  TempDir t;
+  fs::path tc = t.path / "toolchain";
+  fs::path cc1 = tc / "libexec" / "cc1";
+  write(cc1, "a compiler\n");
+  fs::path cache = t.path / "cache" / "hoststat-1";
+  fs::create_directories(cache.parent_path());
+  ::chmod(cache.parent_path().c_str(), 0700);
+  Digest good = digest_bytes("a compiler\n");
+  {
+    HostFileChecker hc({tc.string()});
+    hc.remember_in(cache.string(), 0);   // its change time is now: remembered all the same
+    REQUIRE(hc.check({{cc1.string(), good}}).ok());
+  }
+  auto text = read_file(cache);
+  REQUIRE(text.ok());
+  CHECK(text.value().find(good.hex()) != std::string::npos);
+  CHECK(text.value().find(cc1.string()) != std::string::npos);
+  {
+    HostFileChecker next({tc.string()});   // a new run: the digest comes from the cache
+    next.remember_in(cache.string());
+    CHECK(next.check({{cc1.string(), good}}).ok());
+    CHECK_FALSE(next.check({{cc1.string(), digest_bytes("another compiler\n")}}).ok());
+  }
+  // Changed since (its stamps differ from the cached ones): hashed again, and the change seen.
+  write(cc1, "a compiler!\n");
+  HostFileChecker after({tc.string()});
+  after.remember_in(cache.string());
+  CHECK_FALSE(after.check({{cc1.string(), good}}).ok());
+  CHECK(after.check({{cc1.string(), digest_bytes("a compiler!\n")}}).ok());
 }
 
 TEST_CASE("outputs reached through a symlinked folder are not inside the task's folder") {

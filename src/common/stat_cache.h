@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,7 +29,11 @@
 #include "common/digest.h"
 #include "common/result.h"
 
-namespace zbuild::runner {
+namespace zbuild {
+
+// The digest of a file, read through a mapping (no buffer to allocate and fault in per file;
+// the runner hashes a handful of small files and must stay cheap).
+Result<Digest> hash_file(const std::string& path);
 
 class StatCache {
  public:
@@ -38,7 +43,10 @@ class StatCache {
   StatCache(const StatCache&) = delete;
   StatCache& operator=(const StatCache&) = delete;
 
-  Result<Digest> digest(const std::string& abs_path);
+  // The file's digest: the remembered one while its stamps are unchanged, else `hash(abs_path)`
+  // (hash_file by default), remembered when the file is old enough and did not change meanwhile.
+  Result<Digest> digest(const std::string& abs_path,
+                        const std::function<Result<Digest>(const std::string&)>& hash = hash_file);
   // Appends the entries learnt by this process (rewriting the file when its tail is long).
   // Safe to call more than once.
   void flush();
@@ -72,11 +80,8 @@ class StatCache {
   int64_t min_age_ns_ = 2'000'000'000;
 };
 
-// The digest of a file, read through a mapping (no buffer to allocate and fault in per file;
-// the runner hashes a handful of small files and must stay cheap).
-Result<Digest> hash_file(const std::string& path);
 
 // ZBUILD_STAT_CACHE, else the default location above; empty when disabled.
 std::string default_stat_cache_path();
 
-}  // namespace zbuild::runner
+}  // namespace zbuild

@@ -1,4 +1,4 @@
-#include "runner/stat_cache.h"
+#include "common/stat_cache.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -19,7 +19,7 @@
 #include "common/owner.h"
 #include "common/paths.h"
 
-namespace zbuild::runner {
+namespace zbuild {
 
 namespace {
 
@@ -196,16 +196,17 @@ bool StatCache::lookup(const std::string& path, Entry* out) const {
   return false;
 }
 
-Result<Digest> StatCache::digest(const std::string& abs_path) {
+Result<Digest> StatCache::digest(const std::string& abs_path,
+                                 const std::function<Result<Digest>(const std::string&)>& hash) {
   if (!loaded_) load();   // may find the cache unusable (path_ cleared)
   if (path_.empty()) {
     ++hashed_;
-    return hash_file(abs_path);
+    return hash(abs_path);
   }
   struct stat st {};
   if (::stat(abs_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     ++hashed_;
-    return hash_file(abs_path);   // names the error
+    return hash(abs_path);   // names the error
   }
   Entry cur;
   cur.dev = st.st_dev;
@@ -220,7 +221,7 @@ Result<Digest> StatCache::digest(const std::string& abs_path) {
     return e.digest;
   }
   ++hashed_;
-  auto d = hash_file(abs_path);
+  auto d = hash(abs_path);
   if (!d.ok()) return d;
   // Remember it only when the file is old enough and did not change while it was read.
   struct stat after {};
@@ -271,4 +272,4 @@ void StatCache::flush() {
   pending_.clear();
 }
 
-}  // namespace zbuild::runner
+}  // namespace zbuild
