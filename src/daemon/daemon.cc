@@ -217,10 +217,6 @@ class Daemon final : public SchedulerHost {
       if (clock_.now_ms() >= monitors_due_) {
         monitors_due_ = clock_.now_ms() + kMonitorMs;
         proto::poll_interruptible(items + 3, 2, std::chrono::milliseconds(0));
-      } else if (items[2].revents & ZMQ_POLLIN) {
-        // Client messages first tell which connection each came on: the connection events
-        // before them are read first (a_builds_client_may_have_closed).
-        proto::poll_interruptible(items + 4, 1, std::chrono::milliseconds(0));
       }
       // A disconnect on either ROUTER: probe that side now and shortly after (the ROUTER may
       // not have retired the dead pipe yet). Clients come and go all the time (one per
@@ -231,19 +227,13 @@ class Daemon final : public SchedulerHost {
         probe_workers();
         for (int64_t d : {10, 50, 150, 400}) probe_at_.push_back(clock_.now_ms() + d);
       }
-      if (items[4].revents & ZMQ_POLLIN) {
-        std::vector<ClientConn> closed;
-        std::vector<zmq::message_t> ev;
-        while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) {
-          auto [event, fd] = monitor_event(ev);
-          if (event == ZMQ_EVENT_ACCEPTED && fd >= 0) ++accepted_on_[fd];
-          else if (event == ZMQ_EVENT_DISCONNECTED) closed.push_back({fd, fd >= 0 ? accepted_on_[fd] : 0});
-          ev.clear();
-        }
-        if (!closed.empty() && a_builds_client_may_have_closed(closed)) {
+      if (items[4].revents & ZMQ_POLLIN) read_client_monitor();
+      if (!closed_.empty()) {
+        if (a_builds_client_may_have_closed(closed_)) {
           probe_clients();
           for (int64_t d : {10, 50, 150, 400}) client_probe_at_.push_back(clock_.now_ms() + d);
         }
+        closed_.clear();
         forget_idle_client_connections();
       }
       auto due = [&](std::vector<int64_t>& at) {
@@ -510,8 +500,10 @@ class Daemon final : public SchedulerHost {
       return true;
     }
     std::string route = parts[0].to_string();
-    if (!is_vent) {
+    if (!is_vent && !client_conns_.count(route)) {   // a route's connection never changes
       if (client_conns_.size() >= kMaxClientConnections) forget_idle_client_connections();
+      // The connection events written before this message (its accept among them) first.
+      read_client_monitor();
       int fd = zmq_msg_get(parts[1].handle(), ZMQ_SRCFD);   // -1 when libzmq does not say
       client_conns_[route] = ClientConn{fd, fd >= 0 ? accepted_on_[fd] : 0};
     }
@@ -942,12 +934,24 @@ class Daemon final : public SchedulerHost {
     return {event, static_cast<int>(value)};
   }
 
+  // Reads the client monitor's events: accepts counted per descriptor, disconnects kept in
+  // closed_ for the loop's probe decision.
+  void read_client_monitor() {
+    std::vector<zmq::message_t> ev;
+    while (zmq::recv_multipart(client_monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait)) {
+      auto [event, fd] = monitor_event(ev);
+      if (event == ZMQ_EVENT_ACCEPTED && fd >= 0) ++accepted_on_[fd];
+      else if (event == ZMQ_EVENT_DISCONNECTED) closed_.push_back({fd, fd >= 0 ? accepted_on_[fd] : 0});
+      ev.clear();
+    }
+  }
+
   // A build's client may be among the connections that closed. The kernel gives a new connection
   // the descriptor the last one freed, so a descriptor is told apart by how many connections had
-  // it (ZMQ_EVENT_ACCEPTED, read in order with the disconnects): a build whose client's messages
-  // came on a later connection with that descriptor is not the one that closed. When its
-  // connection is not known (libzmq did not say, an event could not be read) or not surely
-  // later, its client is probed.
+  // it (ZMQ_EVENT_ACCEPTED, read in order with the disconnects, and before a route's first
+  // message is noted): a build whose client's messages came on a later connection with that
+  // descriptor is not the one that closed. When its connection is not known (libzmq did not
+  // say, an event could not be read) or not surely later, its client is probed.
   bool a_builds_client_may_have_closed(const std::vector<ClientConn>& closed) const {
     if (sched_.builds().empty()) return false;
     for (auto& c : closed) {
@@ -1054,6 +1058,7 @@ class Daemon final : public SchedulerHost {
   static constexpr size_t kMaxClientConnections = 4096;
   std::unordered_map<std::string, ClientConn> client_conns_;
   std::unordered_map<int, uint64_t> accepted_on_;   // descriptor -> connections accepted on it
+  std::vector<ClientConn> closed_;                   // disconnects read, not yet looked at
   uint64_t client_probes_ = 0;   // rounds of probes sent to the builds' clients
   std::unordered_map<uint64_t, CreditBack> credit_back_;   // dispatch secret -> whose credit its result returns
   uint64_t forged_results_ = 0;
