@@ -16,6 +16,7 @@
 #include "common/subprocess.h"
 #include "proto/root_free.h"
 #include "worker/sandbox_protocol.h"
+#include "worker/task_files.h"
 
 namespace zbuild::worker {
 
@@ -229,15 +230,15 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     r.infra_error = "sandbox " + sb.string() + ": " + ec.message();
     return r;
   }
+  std::set<std::string> made;   // the folders made for inputs so far
   for (auto& in : a.inputs) {
-    fs::path dst = sb / in.path;   // in.path was checked relative and non-escaping
-    fs::create_directories(dst.parent_path(), ec);
-    fs::copy_file(cache_.path(in.digest), dst, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      r.infra_error = "sandbox: cannot place input '" + in.path + "': " + ec.message();
+    // in.path was checked relative and non-escaping
+    Status placed = make_parents(sb.string(), in.path, made);
+    if (placed.ok()) placed = copy_input(cache_.path(in.digest).string(), (sb / in.path).string(), in.executable);
+    if (!placed.ok()) {
+      r.infra_error = "sandbox: cannot place input '" + in.path + "': " + placed.error().message;
       return r;
     }
-    ::chmod(dst.c_str(), in.executable ? 0755 : 0644);
   }
   // Folders the command needs: its outputs' and its working folder (none to make for a task
   // in the root writing files there), and .zbuild-tmp (kept by cleanup() in a reused folder).
@@ -369,31 +370,6 @@ static bool reset_folder(int fd) {
   return true;
 }
 
-// Removes everything in the folder open as `fd` (at `dir`; the descriptor is consumed) but the
-// real folder named `keep` (if any). Read with one readdir: a task's folder is usually all but
-// empty, and this runs once per task.
-static bool remove_entries(int fd, const fs::path& dir, const char* keep) {
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    ::close(fd);
-    return false;
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    const char* n = e->d_name;
-    if (!std::strcmp(n, ".") || !std::strcmp(n, "..")) continue;
-    if (keep && !std::strcmp(n, keep) && e->d_type == DT_DIR) continue;
-    names.emplace_back(n);
-  }
-  ::closedir(d);
-  std::error_code ec;
-  for (auto& n : names) {
-    fs::remove_all(dir / n, ec);
-    if (ec) return false;
-  }
-  return true;
-}
-
 // Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
 // (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
 // reset first. Works on descriptors opened without following links. False when anything could
@@ -408,8 +384,8 @@ static bool empty_for_reuse(const fs::path& dir) {
     ::close(fd);
     return false;
   }
-  bool tmp_emptied = remove_entries(tmp, dir / ".zbuild-tmp", nullptr);
-  return remove_entries(fd, dir, ".zbuild-tmp") && tmp_emptied;
+  bool tmp_emptied = remove_entries_at(tmp, nullptr);
+  return remove_entries_at(fd, ".zbuild-tmp") && tmp_emptied;
 }
 
 void Executor::cancel_all() { watch_.cancel(); }
