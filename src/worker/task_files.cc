@@ -40,7 +40,9 @@ bool remove_at(int dir, const char* name, unsigned char type, int depth) {
   if (depth >= kMaxDepth) return false;
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int sub = ::openat(dir, name, kFlags);
-  if (sub < 0 && errno == EACCES && ::fchmodat(dir, name, 0700, 0) == 0) sub = ::openat(dir, name, kFlags);
+  if (sub < 0 && errno == EACCES && ::fchmodat(dir, name, 0700, AT_SYMLINK_NOFOLLOW) == 0) {
+    sub = ::openat(dir, name, kFlags);
+  }
   if (sub < 0) return false;
   // A folder the task left without write or search permission for its owner cannot be emptied.
   struct stat st {};
