@@ -1,4 +1,7 @@
 // zbuild daemon
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -215,6 +218,25 @@ const CommandSpec& daemon_spec() {
   return spec;
 }
 
+// Every connection a peer opens holds one of the daemon's descriptors until ZeroMQ drops it
+// (a CURVE handshake that never comes: after the handshake interval), and nothing in ZeroMQ caps
+// how many it accepts; running out fails the store and new connections, and aborts the process
+// in libzmq's IPC listener (docs/security.md). So the daemon takes the whole open-files limit it
+// is given, up to 2^20 (as container runtimes set): running out then takes that many connections.
+// Returns what it says at start.
+static std::string take_open_files_limit() {
+  rlimit r {};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return "open files: limit unknown";
+  const rlim_t want = r.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : std::min<rlim_t>(r.rlim_max, rlim_t{1} << 20);
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+    rlimit raised{want, r.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      return "open files: " + std::to_string(want) + " (raised from " + std::to_string(r.rlim_cur) + ")";
+    }
+  }
+  return "open files: " + (r.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(r.rlim_cur));
+}
+
 int cmd_daemon(int argc, char** argv) {
   int exit = 0;
   auto args = read_command_line(daemon_spec(), argc, argv, 2, &exit);
@@ -273,6 +295,7 @@ int cmd_daemon(int argc, char** argv) {
   if (int rc = runner_mode_options(*args, o)) return rc;
   if (int rc = local_slot_options(*args, o)) return rc;
   log::init("daemon", args->has("--verbose") ? log::Level::debug : log::Level::info);
+  log::info(take_open_files_limit());
   const auto& stop = install_stop_signals();
   auto r = daemon::run_daemon(o, stop);
   if (!r.ok()) {

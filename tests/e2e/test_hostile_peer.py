@@ -5,12 +5,15 @@ clear message, and the daemon stays up."""
 
 import json
 import os
+import resource
 import shutil
 import signal
+import socket
 import subprocess
+import time
 import unittest
 
-from harness import E2ECase, Proc, WORKER, ZBUILD, run_as_nobody, socket_inodes, workers_used, write_graph
+from harness import CurveKeys, E2ECase, Proc, WORKER, ZBUILD, run_as_nobody, socket_inodes, workers_used, write_graph
 
 PROBE = os.environ.get("ZBUILD_PROBE_BIN", os.path.join(os.path.dirname(ZBUILD), "..", "..", "tests", "zbuild-probe"))
 
@@ -243,6 +246,44 @@ class HostilePeer(E2ECase):
         st = c.status()
         self.assertEqual(st["builds"], [])
         self.assertLess(st["counters"]["dispatched"], 6, st)
+
+    def test_connections_held_open_by_a_peer_do_not_run_the_daemon_out_of_descriptors(self):
+        """A peer that opens hundreds of connections to a CURVE daemon's ports and never speaks
+        holds one descriptor of the daemon's each. The daemon takes the whole open-files limit it
+        is given: started with 256 of a possible 4096, it holds 900 such connections and still
+        builds for its own user's client (with 256 it ran out, and libzmq's IPC listener aborted
+        the process when that client connected)."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.assertGreaterEqual(hard, 1200, "this test opens 900 connections: it needs an open-files limit of 1200")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        c = self.cluster
+        keys = CurveKeys(self.tmp)
+        c.start_daemon(keys.daemon_args(), wrap=["prlimit", "--nofile=256:4096", "--"])
+        c.daemon.wait_for("open files: 4096 (raised from 256)")
+        with open(f"/proc/{c.daemon.pid}/limits") as f:
+            row = next(l for l in f if l.startswith("Max open files"))
+        self.assertEqual(row.split()[3:5], ["4096", "4096"], row)
+        c.start_worker(slots=1, extra=keys.worker_args())
+        fds = f"/proc/{c.daemon.pid}/fd"
+        before = len(os.listdir(fds))
+        held = []
+        self.addCleanup(lambda: [s.close() for s in held])
+        for port in (c.port, c.port + 1, c.port + 2):
+            held += [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+        deadline = time.monotonic() + 60
+        while len(os.listdir(fds)) < before + 900:   # accepted by the daemon, not only queued
+            self.assertLess(time.monotonic(), deadline, f"the daemon holds {len(os.listdir(fds)) - before} of 900")
+            time.sleep(0.02)
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        graph = os.path.join(proj, "graph.json")
+        write_graph(graph, [sh_task("t", "echo built > out.txt", ["out.txt"])])
+        r, _ = c.submit(graph, *keys.client_args())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(proj, "out.txt")) as f:
+            self.assertEqual(f.read(), "built\n")
+        self.assertIsNone(c.daemon.p.poll())
 
     def test_clients_done_with_their_builds_probe_no_one(self):
         """Every zbuild-cc compile is a client that disconnects once its build is over: that probes
