@@ -95,7 +95,7 @@ Status copy_input(const std::string& from, const std::string& to, bool executabl
   return st;
 }
 
-Status make_parents(const std::string& dir, const std::string& rel, std::set<std::string>& made) {
+Status make_input_folders(const std::string& dir, const std::string& rel, std::set<std::string>& made) {
   size_t slash = rel.rfind('/');
   if (slash == std::string::npos) return {};
   std::string parent = rel.substr(0, slash);

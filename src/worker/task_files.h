@@ -18,7 +18,7 @@ Status copy_input(const std::string& from, const std::string& to, bool executabl
 
 // Makes the folders on the way to `rel` (a relative, checked path) under `dir`. `made` holds
 // the folders this task already has (relative to `dir`), so each is made or looked at once.
-Status make_parents(const std::string& dir, const std::string& rel, std::set<std::string>& made);
+Status make_input_folders(const std::string& dir, const std::string& rel, std::set<std::string>& made);
 
 // Removes every entry of the folder open as `fd` (consumed) but a real folder named `keep`
 // (null: none), with unlinkat relative to each folder: no link is followed and no path is
