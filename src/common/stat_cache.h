@@ -31,8 +31,8 @@
 
 namespace zbuild {
 
-// The digest of a file, read through a mapping (no buffer to allocate and fault in per file;
-// the runner hashes a handful of small files and must stay cheap).
+// The digest of a file: read into the stack up to 64 KiB (most headers and sources), through a
+// mapping above that (no buffer to allocate and fault in; no munmap for the small ones).
 Result<Digest> hash_file(const std::string& path);
 
 class StatCache {

@@ -233,7 +233,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
   std::set<std::string> made;   // the folders made for inputs so far
   for (auto& in : a.inputs) {
     // in.path was checked relative and non-escaping
-    Status placed = make_input_folders(sb.string(), in.path, made);
+    Status placed = make_folders_to(sb.string(), in.path, made);
     if (placed.ok()) placed = copy_input(cache_.path(in.digest).string(), (sb / in.path).string(), in.executable);
     if (!placed.ok()) {
       r.infra_error = "sandbox: cannot place input '" + in.path + "': " + placed.error().message;

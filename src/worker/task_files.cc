@@ -95,7 +95,7 @@ Status copy_input(const std::string& from, const std::string& to, bool executabl
   return st;
 }
 
-Status make_input_folders(const std::string& dir, const std::string& rel, std::set<std::string>& made) {
+Status make_folders_to(const std::string& dir, const std::string& rel, std::set<std::string>& made) {
   size_t slash = rel.rfind('/');
   if (slash == std::string::npos) return {};
   std::string parent = rel.substr(0, slash);
@@ -106,7 +106,7 @@ Status make_input_folders(const std::string& dir, const std::string& rel, std::s
       std::string abs = dir + "/" + step;
       struct stat st {};
       if (::mkdir(abs.c_str(), 0755) != 0 && (errno != EEXIST || ::lstat(abs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
-        return make_error("cannot make the folder " + step + " in the task's folder");
+        return make_error("cannot make the folder " + step + " in " + dir + " (something else is there)");
       }
       made.insert(step);
     }

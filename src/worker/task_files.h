@@ -1,7 +1,7 @@
-// The file work a slot does for every task: placing the task's inputs in its folder and
-// emptying the folder afterwards. Each step works relative to an open folder and does as few
-// system calls as it can (a compile has tens of inputs, and this runs once per task); nothing
-// here follows a link a task may have left.
+// Placing files of the worker's blob cache in a folder — a task's inputs in its folder (once per
+// task), a shipped toolchain's files in its private root — and emptying a task's folder after
+// it. Each step does as few system calls as it can (a compile has tens of inputs); nothing here
+// follows a link a task may have left.
 #pragma once
 
 #include <set>
@@ -11,14 +11,15 @@
 
 namespace zbuild::worker {
 
-// Copies the file `from` (a blob of the worker's cache) to `to`, a path inside the task's
-// folder whose parent exists. `to` is made new (a file already there is replaced; a link there
+// Copies the file `from` (a blob of the worker's cache) to `to`, a path whose parent exists. `to` is made new (a file already there is replaced; a link there
 // is not followed), mode 0755 when `executable`, else 0644, whatever the umask.
 Status copy_input(const std::string& from, const std::string& to, bool executable);
 
-// Makes the folders on the way to `rel` (a relative, checked path) under `dir`. `made` holds
-// the folders this task already has (relative to `dir`), so each is made or looked at once.
-Status make_input_folders(const std::string& dir, const std::string& rel, std::set<std::string>& made);
+// Makes the folders on the way to `rel` (a relative, checked path) under `dir`; anything else
+// on the way (a file, a link) is an error. `made` holds the folders already there (relative to
+// `dir`; kept by the caller for one task, or for one toolchain root), so each is made or looked
+// at once.
+Status make_folders_to(const std::string& dir, const std::string& rel, std::set<std::string>& made);
 
 // Removes every entry of the folder open as `fd` (consumed) but a real folder named `keep`
 // (null: none), with unlinkat relative to each folder: no link is followed and no path is

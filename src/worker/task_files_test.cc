@@ -66,18 +66,18 @@ TEST_CASE("task files: an input is a new copy with its mode, whatever the umask 
 TEST_CASE("task files: the folders on the way to an input are made once") {
   TempDir t("task-files");
   std::set<std::string> made;
-  REQUIRE(make_input_folders(t.path.string(), "top.h", made).ok());
+  REQUIRE(make_folders_to(t.path.string(), "top.h", made).ok());
   CHECK(made.empty());
-  REQUIRE(make_input_folders(t.path.string(), "src/dsp/dsp.h", made).ok());
+  REQUIRE(make_folders_to(t.path.string(), "src/dsp/dsp.h", made).ok());
   CHECK(made == std::set<std::string>{"src", "src/dsp"});
   CHECK(fs::is_directory(t.path / "src/dsp"));
-  REQUIRE(make_input_folders(t.path.string(), "src/enc/enc.h", made).ok());
+  REQUIRE(make_folders_to(t.path.string(), "src/enc/enc.h", made).ok());
   CHECK(made.count("src/enc"));
   CHECK(mode_of(t.path / "src/enc") == (0755 & ~[] { mode_t m = ::umask(0); ::umask(m); return m; }()));
   // A file where a folder must go is an error, not followed or replaced.
   std::ofstream(t.path / "file") << "x";
   std::set<std::string> fresh;
-  auto st = make_input_folders(t.path.string(), "file/x.h", fresh);
+  auto st = make_folders_to(t.path.string(), "file/x.h", fresh);
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message.find("file") != std::string::npos);
 }

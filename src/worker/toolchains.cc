@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "worker/task_files.h"
 
 namespace zbuild::worker {
 
@@ -54,24 +55,6 @@ std::vector<Digest> Toolchains::missing_blobs(const toolchain::Tree& t, const st
 
 namespace {
 
-// Makes every folder from `root` down to `abs`'s parent (`abs` is absolute and normalised),
-// refusing any step that exists and is not a real folder.
-Status make_parents(const fs::path& root, const std::string& abs) {
-  std::string cur = root.string();
-  size_t i = 1;
-  for (size_t s = abs.find('/', i); s != std::string::npos; s = abs.find('/', i)) {
-    cur += "/" + abs.substr(i, s - i);
-    i = s + 1;
-    struct stat st {};
-    if (::lstat(cur.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) return make_error(abs.substr(0, s) + " is not a folder in the toolchain");
-    } else if (::mkdir(cur.c_str(), 0755) != 0) {
-      return make_error("cannot make " + cur);
-    }
-  }
-  return {};
-}
-
 // `abs` as the sandbox resolves it: each folder on the way that is a link of the tree (/lib ->
 // usr/lib) followed inside `root`, never out of it ("/.." stays "/"). The file itself is not
 // followed: a link there is the tree's own entry.
@@ -114,7 +97,7 @@ Status Toolchains::place(Root& r, const std::string& named, const Digest& d, boo
     if (it->second == d) return {};
     return make_error("host file " + abs + " differs from the one another task of this toolchain shipped");
   }
-  ZB_TRY(make_parents(r.path, abs));
+  ZB_TRY(make_folders_to(r.path.string(), abs.substr(1), r.folders));
   fs::path dst = r.path.string() + abs;
   struct stat st {};
   if (::lstat(dst.c_str(), &st) == 0) {
@@ -127,10 +110,8 @@ Status Toolchains::place(Root& r, const std::string& named, const Digest& d, boo
   if (::stat(src.c_str(), &cs) != 0) return make_error("blob " + d.str() + " for " + abs + " is not in the cache");
   bool cache_exec = (cs.st_mode & S_IXUSR) != 0;
   if (cache_exec != exec || ::link(src.c_str(), dst.c_str()) != 0) {
-    std::error_code ec;
-    fs::copy_file(src, dst, ec);
-    if (ec) return make_error("cannot place " + abs + ": " + ec.message());
-    ::chmod(dst.c_str(), exec ? 0755 : 0644);
+    auto copied = copy_input(src.string(), dst.string(), exec);
+    if (!copied.ok()) return make_error("cannot place " + abs + ": " + copied.error().message);
   }
   r.files.emplace(abs, d);
   return {};
@@ -150,9 +131,9 @@ Result<fs::path> Toolchains::root_for(const Digest& d, const std::vector<HostFil
     if (ec) return make_error("toolchain folder " + r.path.string() + ": " + ec.message());
     for (auto& e : t.value()->entries) {
       if (e.kind == 'd') {
-        ZB_TRY(make_parents(r.path, e.path + "/x"));
+        ZB_TRY(make_folders_to(r.path.string(), e.path.substr(1) + "/x", r.folders));
       } else if (e.kind == 'l') {
-        ZB_TRY(make_parents(r.path, e.path));
+        ZB_TRY(make_folders_to(r.path.string(), e.path.substr(1), r.folders));
         if (::symlink(e.target.c_str(), (r.path.string() + e.path).c_str()) != 0) {
           return make_error("cannot make the link " + e.path + " in the toolchain folder");
         }

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,7 @@ class Toolchains {
   struct Root {
     std::filesystem::path path;
     std::map<std::string, Digest> files;   // every file placed, tree and headers
+    std::set<std::string> folders;         // folders made in it (relative to path)
   };
   Status place(Root& r, const std::string& abs, const Digest& d, bool exec);
 
