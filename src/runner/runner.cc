@@ -30,6 +30,7 @@
 #include "runner/session.h"
 #include "common/stat_cache.h"
 #include "scan/compiler_facts.h"
+#include "scan/file_cache.h"
 #include "scan/include_scan.h"
 
 namespace zbuild::runner {
@@ -303,10 +304,10 @@ class Runner {
     };
     char buf[320];
     std::snprintf(buf, sizeof buf,
-                  " stat-hits=%llu hashed=%llu headers-lexed=%llu headers-cached=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld "
+                  " stat-hits=%llu hashed=%llu headers-lexed=%llu headers-cached=%llu headers-packed=%llu rss-kb=%ld cpu-us=%lld scan-cpu-us=%lld "
                   "us=%lld\n",
                   static_cast<unsigned long long>(stats_.hits()), static_cast<unsigned long long>(stats_.hashed()),
-                  static_cast<unsigned long long>(headers_lexed_), static_cast<unsigned long long>(headers_cached_),
+                  static_cast<unsigned long long>(headers_lexed_), static_cast<unsigned long long>(headers_cached_), static_cast<unsigned long long>(headers_packed_),
                   hwm_kb, cpu_us(RUSAGE_SELF), cpu_us(RUSAGE_CHILDREN), static_cast<long long>(mono_us() - t0_));
     std::string line = "zbuild-cc " + c_.object + " " + what + phases_ + buf;
     int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -374,9 +375,12 @@ class Runner {
     mark("facts");
     auto req = scan::scan_request(std::move(o), std::move(facts.value()), cwd_);
     scan::DiskFiles files(cache_dir);   // headers lexed by an earlier zbuild-cc are not lexed again
+    if (auto* fc = files.cache()) fc->use_pack(pack_key(req));
     auto r = scan::scan_includes(req, files);
+    if (auto* fc = files.cache()) fc->save_pack();
     headers_lexed_ = files.lexed();
     headers_cached_ = files.from_cache();
+    headers_packed_ = files.cache() ? files.cache()->pack_hits() : 0;
     if (!r.gave_up.empty()) return gave_up(r.gave_up);
     std::map<std::string, ManifestEntry> entries;
     std::vector<std::string> prereqs;
@@ -400,6 +404,15 @@ class Runner {
     }
     scan_how_ = "builtin";
     return true;
+  }
+
+  // Which pack of lexed headers this scan reads (scan/file_cache.h): compiles with the same
+  // compiler, search chains and source folder read mostly the same headers.
+  std::string pack_key(const scan::ScanRequest& req) const {
+    std::string k = compiler_digest_.str() + "\n" + fs::path(src_).parent_path().string() + "\n";
+    for (auto& q : req.paths.quote) k += "q " + q + "\n";
+    for (auto& b : req.paths.bracket) k += "b " + b + "\n";
+    return k;
   }
 
   // A file the compile reads: shipped (under the root) or checked on the worker (outside).
@@ -507,6 +520,7 @@ class Runner {
   Manifest manifest_;
   std::string scan_how_;   // "builtin", or "compiler(why)"
   uint64_t headers_lexed_ = 0, headers_cached_ = 0;   // by the builtin scan: read and lexed, or from its cache
+  uint64_t headers_packed_ = 0;                         // of those from its cache, how many from the pack
   std::unordered_map<std::string, Digest> memo_;
   int64_t t0_ = 0;
   int64_t last_mark_ = 0;

@@ -21,6 +21,7 @@ namespace zbuild::scan {
 namespace {
 
 constexpr std::string_view kMagic = "zbscanf\n";
+constexpr std::string_view kPackMagic = "zbscanp\n";
 constexpr uint32_t kVersion = 1;
 constexpr size_t kMaxEntryBytes = 64u << 20;                 // the scanner reads headers up to 64 MiB
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(DirKind::Error);
@@ -86,10 +87,10 @@ int64_t now_ns() {
 }
 
 // Reads the whole of `fd` when it is a regular file of ours that nobody else may write, of at
-// most kMaxEntryBytes; else nullopt.
-std::optional<std::string> read_own_file(int fd, struct stat& st) {
+// most `max` bytes; else nullopt.
+std::optional<std::string> read_own_file(int fd, struct stat& st, uint64_t max = kMaxEntryBytes) {
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || others_may_write(st) ||
-      static_cast<uint64_t>(st.st_size) > kMaxEntryBytes) {
+      static_cast<uint64_t>(st.st_size) > max) {
     return std::nullopt;
   }
   std::string out(static_cast<size_t>(st.st_size), '\0');
@@ -101,6 +102,16 @@ std::optional<std::string> read_own_file(int fd, struct stat& st) {
     got += static_cast<size_t>(n);
   }
   return out;
+}
+
+// The path an entry names, read without checking the rest (get() decodes it whole before use).
+std::optional<std::string_view> entry_path_of(std::string_view entry) {
+  Reader r(entry);
+  if (r.bytes(kMagic.size()) != kMagic) return std::nullopt;
+  r.bytes(4 + 4 + 5 * 8);   // version, flags, stamps
+  auto path = r.sized();
+  if (!r.ok()) return std::nullopt;
+  return path;
 }
 
 }  // namespace
@@ -179,6 +190,15 @@ bool FileCache::usable() {
 
 std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const FileStamp& stamp) {
   if (!usable()) return nullptr;
+  if (auto it = pack_.find(path); it != pack_.end()) {
+    auto e = decode_file_entry(it->second);
+    if (e && e->path == path && e->stamp == stamp) {
+      ++hits_;
+      ++pack_hits_;
+      pack_used_.insert(path);
+      return std::make_shared<const FileInfo>(std::move(e->info));
+    }
+  }
   ++misses_;   // until proven a hit
   int fd = ::open(entry_path(path).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return nullptr;
@@ -194,6 +214,7 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
   ::close(fd);
   --misses_;
   ++hits_;
+  if (!pack_file_.empty()) fresh_[path] = std::move(*bytes);
   return std::make_shared<const FileInfo>(std::move(e->info));
 }
 
@@ -204,9 +225,16 @@ void FileCache::put(const std::string& path, const FileStamp& stamp, const FileI
   std::string bytes = encode_file_entry(FileEntry{path, stamp, info});
   if (bytes.size() > kMaxEntryBytes) return;
   std::string final_path = entry_path(path);
+  if (!write_atomic(final_path, bytes)) return;
+  ++writes_;
+  if (!pack_file_.empty()) fresh_[path] = std::move(bytes);
+  if (final_path.compare(final_path.size() - 32, 2, "00") == 0) trim();   // one path in 256
+}
+
+bool FileCache::write_atomic(const std::string& final_path, const std::string& bytes) {
   std::string tmp = final_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(tmp_seq_++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return;
+  if (fd < 0) return false;
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -215,12 +243,65 @@ void FileCache::put(const std::string& path, const FileStamp& stamp, const FileI
     done += static_cast<size_t>(n);
   }
   bool ok = ::close(fd) == 0 && done == bytes.size();
-  if (ok && ::rename(tmp.c_str(), final_path.c_str()) == 0) {
-    ++writes_;
-    if (final_path.compare(final_path.size() - 32, 2, "00") == 0) trim();   // one path in 256
-    return;
-  }
+  if (ok && ::rename(tmp.c_str(), final_path.c_str()) == 0) return true;
   ::unlink(tmp.c_str());
+  return false;
+}
+
+std::string FileCache::pack_path(const std::string& key) const { return dir_ + "/pack-" + digest_bytes(key).hex(); }
+
+void FileCache::use_pack(const std::string& key) {
+  if (!pack_file_.empty() || !usable()) return;
+  pack_file_ = pack_path(key);
+  int fd = ::open(pack_file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return;
+  struct stat st {};
+  auto bytes = read_own_file(fd, st, kMaxPackBytes);
+  if (bytes && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
+  ::close(fd);
+  if (!bytes) return;
+  pack_bytes_ = std::move(*bytes);
+  // Untrusted bytes: a pack that does not read whole as this format is not used at all.
+  Reader r(pack_bytes_);
+  if (r.bytes(kPackMagic.size()) != kPackMagic || r.u32() != 1) return;
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.left() / 4) return;
+  std::unordered_map<std::string, std::string_view> index;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string_view entry = r.sized();
+    auto path = r.ok() ? entry_path_of(entry) : std::nullopt;
+    if (!path) return;
+    index.emplace(std::string(*path), entry);
+  }
+  if (r.left() != 0) return;
+  pack_ = std::move(index);
+}
+
+void FileCache::save_pack() {
+  if (pack_file_.empty() || fresh_.empty() || !usable()) return;
+  // This process's entries, then the pack's others (those it used first) while under the limit.
+  std::vector<std::string_view> keep;
+  uint64_t total = kPackMagic.size() + 8;
+  for (auto& [_, entry] : fresh_) {
+    keep.push_back(entry);
+    total += 4 + entry.size();
+  }
+  for (bool used : {true, false}) {
+    for (auto& [path, entry] : pack_) {
+      if (pack_used_.count(path) != (used ? 1u : 0u) || fresh_.count(path)) continue;
+      if (total + 4 + entry.size() > kMaxPackBytes) continue;
+      keep.push_back(entry);
+      total += 4 + entry.size();
+    }
+  }
+  if (total > kMaxPackBytes) return;
+  std::string out;
+  out.reserve(total);
+  out.append(kPackMagic);
+  put_u32(&out, 1);
+  put_u32(&out, static_cast<uint32_t>(keep.size()));
+  for (auto entry : keep) put_bytes(&out, entry);
+  write_atomic(pack_file_, out);
 }
 
 size_t FileCache::trim() {

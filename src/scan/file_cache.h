@@ -25,12 +25,31 @@
 //   u32 count, then count times:         its directives, in order
 //     u8 kind (DirKind), u32 line, u32 n, n bytes of text
 //   u64 hi, u64 lo                       XXH3-128 of every byte before
+//
+// Packs. A compile reads about a hundred headers, and opening a hundred entry files cost more
+// than lexing saves. So a process also reads and writes one pack: <files-1>/pack-<32 hex digits:
+// XXH3-128 of the pack key> — the key is the compiler, its search chains and the source's folder,
+// what decides which headers a compile reads. It holds the entries that processes of the same
+// key used, so the next one reads one file. An entry in a pack is used exactly as one in its own
+// file (the same checks: its checksum, its path, every stamp); one that does not match is looked
+// for in its own file. A process that used entries its pack lacked (or held stale) writes the
+// pack again (temp file + rename): those entries, then the pack's others while it stays under
+// kMaxPackBytes (those this process used first). Packs are trimmed with the entries.
+//
+// Pack format, version 1 (binary, little-endian):
+//   8 bytes  "zbscanp\n"                 magic
+//   u32      1                           version
+//   u32 count, then count times:         u32 n, n bytes: an entry in the format above
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "scan/include_scan.h"
 
@@ -59,6 +78,14 @@ class FileCache {
   // age). Failures are ignored: the cache is only an accelerator.
   void put(const std::string& path, const FileStamp& stamp, const FileInfo& info);
 
+  // Reads the pack for `key` (see above); get() looks there first. Once per process.
+  void use_pack(const std::string& key);
+  // Writes the pack when this process used entries it lacked; else nothing.
+  void save_pack();
+  std::string pack_path(const std::string& key) const;
+  static constexpr uint64_t kMaxPackBytes = 4ull << 20;
+  uint64_t pack_hits() const { return pack_hits_; }
+
   // Files younger than this are not remembered (tests set 0).
   void set_min_age_ns(int64_t ns) { min_age_ns_ = ns; }
   static constexpr uint64_t kMaxBytes = 256ull << 20;
@@ -79,7 +106,14 @@ class FileCache {
   int state_ = 0;   // 0: folder not checked yet, 1: usable, -1: off
   int64_t min_age_ns_ = 2'000'000'000;
   uint64_t max_bytes_ = kMaxBytes;
-  uint64_t hits_ = 0, misses_ = 0, writes_ = 0, tmp_seq_ = 0;
+  uint64_t hits_ = 0, misses_ = 0, writes_ = 0, tmp_seq_ = 0, pack_hits_ = 0;
+  bool write_atomic(const std::string& final_path, const std::string& bytes);
+
+  std::string pack_file_;                                      // empty: no pack in use
+  std::string pack_bytes_;                                     // the pack as read
+  std::unordered_map<std::string, std::string_view> pack_;     // path -> its entry in pack_bytes_
+  std::unordered_set<std::string> pack_used_;                  // paths the pack served
+  std::map<std::string, std::string> fresh_;                   // entries used that the pack lacked (by path)
 };
 
 }  // namespace zbuild::scan

@@ -453,3 +453,103 @@ TEST_CASE("a hit on an entry unused for a day marks it used") {
   CHECK(stat_of(a_h).st_mtime >= ::time(nullptr) - 60);
   CHECK(stat_of(b_h).st_mtime <= ::time(nullptr) - 3600);
 }
+
+// One process's scan with the pack of `key` read first and written after, as zbuild-cc does.
+static ScanResult packed_scan(const Project& p, std::optional<DiskFiles>& files, const std::string& key) {
+  files.emplace(p.cache);
+  files->cache()->set_min_age_ns(0);
+  files->cache()->use_pack(key);
+  auto r = scan_includes(p.request(), *files);
+  files->cache()->save_pack();
+  return r;
+}
+
+TEST_CASE("a pack serves a later process every header in one file, and an edited header is read again") {
+  Project p;
+  std::optional<DiskFiles> first, second, third, plain;
+  auto r0 = p.scan(plain, "");
+  auto r1 = packed_scan(p, first, "k");
+  REQUIRE(r1.gave_up.empty());
+  CHECK(first->cache()->pack_hits() == 0);
+  std::string pack = first->cache()->pack_path("k");
+  REQUIRE(fs::exists(pack));
+  CHECK((stat_of(pack).st_mode & 0777) == 0600);
+  // The entries' own files gone: the pack alone serves all six.
+  for (auto& e : fs::directory_iterator(p.cache + "/files-1")) {
+    if (e.path().filename().string().rfind("pack-", 0) != 0) fs::remove(e.path());
+  }
+  auto written = stat_of(pack);
+  auto r2 = packed_scan(p, second, "k");
+  CHECK(second->cache()->pack_hits() == 6);
+  CHECK(second->cache()->hits() == 6);
+  CHECK(second->lexed() == 0);
+  CHECK(paths_of(r2) == paths_of(r0));
+  // Nothing new: the pack is not written again (a rewrite is a new file: temp + rename).
+  CHECK(stat_of(pack).st_ino == written.st_ino);
+  // An edit of b.h (same size, new mtime): read again, the other header found, the pack rewritten.
+  fs::path b = p.t.path / "inc/lib/b.h";
+  write_text(b, "#if ONCE\n#include \"two.h\"\n#endif\n");
+  set_mtime(b, 1'000'000'001);
+  auto r3 = packed_scan(p, third, "k");
+  CHECK(count_of(r3, p.root + "/inc/lib/two.h") == 1);
+  CHECK(count_of(r3, p.root + "/inc/lib/one.h") == 0);
+  CHECK(third->lexed() == 2);   // b.h and two.h
+  CHECK(third->cache()->pack_hits() == 4);
+  CHECK(stat_of(pack).st_ino != written.st_ino);
+  std::optional<DiskFiles> fourth;
+  auto r4 = packed_scan(p, fourth, "k");
+  CHECK(fourth->cache()->pack_hits() == 6);
+  CHECK(paths_of(r4) == paths_of(r3));
+  // Another key has its own pack.
+  std::optional<DiskFiles> other;
+  packed_scan(p, other, "other key");
+  CHECK(other->cache()->pack_hits() == 0);
+  CHECK(other->cache()->hits() == 2);   // b.h and two.h, lexed again above; the others' files were removed
+  CHECK(fs::exists(other->cache()->pack_path("other key")));
+}
+
+TEST_CASE("a damaged, truncated, foreign or linked pack is not used, and is written again") {
+  Project p;
+  std::optional<DiskFiles> first;
+  auto r1 = packed_scan(p, first, "k");
+  std::string pack = first->cache()->pack_path("k");
+  std::string good = read_file(pack).value();
+  auto served_from_pack = [&](const std::string& bytes) {
+    {
+      std::ofstream out(pack, std::ios::binary | std::ios::trunc);
+      out << bytes;
+    }
+    ::chmod(pack.c_str(), 0600);
+    std::optional<DiskFiles> f;
+    auto r = packed_scan(p, f, "k");
+    CHECK(paths_of(r) == paths_of(r1));   // the same answer either way
+    CHECK(f->cache()->hits() == 6);       // from the entries' own files when not from the pack
+    return f->cache()->pack_hits();
+  };
+  CHECK(served_from_pack(good) == 6);
+  CHECK(served_from_pack(good.substr(0, good.size() - 1)) == 0);
+  CHECK(read_file(pack).value() == good);   // rewritten whole by the process that could not use it
+  CHECK(served_from_pack(good + "x") == 0);
+  CHECK(served_from_pack("") == 0);
+  std::string flipped = good;
+  flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x20);
+  CHECK(served_from_pack(flipped) < 6);     // the entry it lands in fails its checksum
+  std::string bad_magic = good;
+  bad_magic[0] = 'Z';
+  CHECK(served_from_pack(bad_magic) == 0);
+  // A pack others may write is not read.
+  REQUIRE(::chmod(pack.c_str(), 0622) == 0);
+  std::optional<DiskFiles> f;
+  f.emplace(p.cache);
+  f->cache()->use_pack("k");
+  scan_includes(p.request(), *f);
+  CHECK(f->cache()->pack_hits() == 0);
+  // Nor one that is a link.
+  fs::remove(pack);
+  fs::create_symlink(first->cache()->entry_path(p.root + "/src/a.h"), pack);
+  std::optional<DiskFiles> g;
+  g.emplace(p.cache);
+  g->cache()->use_pack("k");
+  scan_includes(p.request(), *g);
+  CHECK(g->cache()->pack_hits() == 0);
+}

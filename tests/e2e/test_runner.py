@@ -165,6 +165,10 @@ class RunnerMode(RunnerMixin, E2ECase):
             self.assertIn(" scanned builtin ", l)
             cached = [int(w.split("=")[1]) for w in l.split() if w.startswith("headers-cached=")]
             self.assertTrue(cached and cached[0] > 0, l)
+            # ...and from the pack of the first build's compiles with the same folder and flags,
+            # one file instead of one per header.
+            packed = [int(w.split("=")[1]) for w in l.split() if w.startswith("headers-packed=")]
+            self.assertTrue(packed and packed[0] > 0, l)
         files = os.path.join(self.tmp, "cache", "zbuild", "scan-1", "files-1")
         self.assertEqual(os.stat(files).st_mode & 0o777, 0o700)
 
