@@ -190,6 +190,14 @@ TEST_CASE("RootGuard: inputs may not lead out of the root") {
   CHECK_FALSE(g.check_folder("inc/new/sub").ok());
   CHECK(g.check_folder("src/dir").ok());
   CHECK(g.check_folder("brand/new").ok());
+  // A link deeper down, reached through a real folder or through a link that stays inside.
+  fs::create_symlink(tr.outside, tr.root / "src" / "real" / "out");
+  CHECK_FALSE(g.check("src/real/out/secret").ok());
+  CHECK_FALSE(g.check("src/dir/out/secret").ok());
+  CHECK_FALSE(g.check_folder("src/dir/out/new").ok());
+  CHECK(g.check("src/real/a.h").ok());
+  // A file where a folder is named: nothing below it to read.
+  CHECK(g.check("src/real/a.h/x.h").ok());
 }
 
 TEST_CASE("the output writer refuses a declared output under a folder that leads out of the root") {

@@ -224,6 +224,28 @@ Result<std::string> RootGuard::real_folder(const std::string& rel_dir) {
   auto it = folders_.find(rel_dir);
   if (it != folders_.end()) return it->second;
   Result<std::string> r(std::string{});
+  // From its parent's real path: a folder that is no link is that path and its name (one lstat,
+  // not realpath's readlink of every folder from /).
+  auto cut = rel_dir.rfind('/');
+  std::string name = cut == std::string::npos ? rel_dir : rel_dir.substr(cut + 1);
+  if (name != "." && name != "..") {
+    auto parent = real_folder(cut == std::string::npos ? std::string() : rel_dir.substr(0, cut));
+    struct stat st {};
+    if (!parent.ok() || parent.value().empty()) {   // outside, or not there: so is this one
+      folders_.emplace(rel_dir, parent);
+      return parent;
+    }
+    std::string here = parent.value() + "/" + name;
+    int got = ::lstat(here.c_str(), &st);
+    if (got == 0 && !S_ISLNK(st.st_mode)) {
+      folders_.emplace(rel_dir, here);
+      return here;
+    }
+    if (got != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+      folders_.emplace(rel_dir, std::string{});
+      return std::string{};
+    }
+  }
   std::string real = real_path((root_ / rel_dir).string());
   if (!real.empty()) {
     if (!is_under(real_root_, real)) {

@@ -236,6 +236,16 @@ Result<Digest> StatCache::digest(const std::string& abs_path,
   cur.size = static_cast<uint64_t>(st.st_size);
   cur.mtime_ns = ns(st.st_mtim);
   cur.ctime_ns = ns(st.st_ctim);
+  return digest_stamped(abs_path, cur, hash);
+}
+
+Result<Digest> StatCache::digest_stamped(const std::string& abs_path, const Entry& cur,
+                                         const std::function<Result<Digest>(const std::string&)>& hash) {
+  if (!loaded_) load();
+  if (path_.empty()) {
+    ++hashed_;
+    return hash(abs_path);
+  }
   Entry e;
   if (lookup(abs_path, &e) && e.dev == cur.dev && e.ino == cur.ino && e.size == cur.size &&
       e.mtime_ns == cur.mtime_ns && e.ctime_ns == cur.ctime_ns) {
@@ -248,12 +258,13 @@ Result<Digest> StatCache::digest(const std::string& abs_path,
   // Remember it only when the file is old enough and did not change while it was read.
   struct stat after {};
   int64_t newest = std::max(cur.mtime_ns, cur.ctime_ns);
-  if (now_ns() - newest >= min_age_ns_ && ::stat(abs_path.c_str(), &after) == 0 && after.st_ino == st.st_ino &&
+  if (now_ns() - newest >= min_age_ns_ && ::stat(abs_path.c_str(), &after) == 0 && after.st_ino == cur.ino &&
       ns(after.st_mtim) == cur.mtime_ns && ns(after.st_ctim) == cur.ctime_ns && d.value().size == cur.size &&
       abs_path.find('\n') == std::string::npos) {
-    cur.digest = d.value();
-    learnt_[abs_path] = cur;
-    pending_ += line_for(abs_path, cur);
+    Entry learnt = cur;
+    learnt.digest = d.value();
+    learnt_[abs_path] = learnt;
+    pending_ += line_for(abs_path, learnt);
   }
   return d;
 }

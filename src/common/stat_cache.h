@@ -47,6 +47,11 @@ class StatCache {
   // (hash_file by default), remembered when the file is old enough and did not change meanwhile.
   Result<Digest> digest(const std::string& abs_path,
                         const std::function<Result<Digest>(const std::string&)>& hash = hash_file);
+  struct Entry;
+  // The same for a regular file the caller has just stat'ed (`stamp`: what that stat said;
+  // its digest is left empty): no second stat when the stamps are remembered.
+  Result<Digest> digest_stamped(const std::string& abs_path, const Entry& stamp,
+                                const std::function<Result<Digest>(const std::string&)>& hash = hash_file);
   // Appends the entries learnt by this process (rewriting the file when its tail is long).
   // Safe to call more than once.
   void flush();

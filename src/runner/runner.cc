@@ -388,7 +388,7 @@ class Runner {
       std::string abs = absolute(cwd_, f.path);
       if (!c_.deps.md || c_.deps.system || !f.system) prereqs.push_back(f.path);
       if (entries.count(abs)) continue;
-      auto e = entry_for(abs);
+      auto e = entry_for(abs, files.stamp(abs));
       if (!e.ok()) return gave_up(e.error().message);
       entries.emplace(abs, std::move(e.value()));
     }
@@ -416,7 +416,8 @@ class Runner {
   }
 
   // A file the compile reads: shipped (under the root) or checked on the worker (outside).
-  Result<ManifestEntry> entry_for(const std::string& abs) {
+  // `seen`: what the scan's stat of it said, if it made one.
+  Result<ManifestEntry> entry_for(const std::string& abs, const std::optional<scan::FileStamp>& seen = std::nullopt) {
     ManifestEntry e;
     if (is_under(root_, abs)) {
       e.kind = 'R';
@@ -427,7 +428,9 @@ class Runner {
     } else {
       e.kind = 'H';
       e.path = abs;
-      auto d = stats_.digest(abs);
+      auto d = seen ? stats_.digest_stamped(abs, StatCache::Entry{seen->dev, seen->ino, seen->size, seen->mtime_ns,
+                                                                    seen->ctime_ns, Digest{}})
+                    : stats_.digest(abs);
       if (!d.ok()) return d.error();
       e.digest = d.value();
     }

@@ -219,6 +219,41 @@ TEST_CASE("stat cache: reused while the file is unchanged, rehashed after a chan
   CHECK(s.digest(f).value() == digest_bytes("two!"));
 }
 
+TEST_CASE("stat cache: a caller's own stat of the file stands in for the cache's, and a stale one is a rehash") {
+  TempDir t;
+  std::string f = (t.path / "h.h").string();
+  std::string cache = (t.path / "cache" / "hoststat").string();
+  REQUIRE(write_file_atomic(f, "one").ok());
+  auto stamp_of = [&] {
+    struct stat st {};
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    return StatCache::Entry{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                            static_cast<uint64_t>(st.st_size),
+                            int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                            int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec, Digest{}};
+  };
+  {
+    StatCache s(cache);
+    s.set_min_age_ns(0);
+    REQUIRE(s.digest_stamped(f, stamp_of()).value() == digest_bytes("one"));
+    CHECK(s.hashed() == 1);
+    s.flush();
+  }
+  auto seen = stamp_of();
+  {
+    StatCache s(cache);
+    CHECK(s.digest_stamped(f, seen).value() == digest_bytes("one"));
+    CHECK(s.hits() == 1);
+  }
+  // Stamps that are not the remembered ones (another size): hashed again, not answered from the cache.
+  StatCache::Entry other = seen;
+  other.size += 1;
+  StatCache s(cache);
+  CHECK(s.digest_stamped(f, other).value() == digest_bytes("one"));
+  CHECK(s.hits() == 0);
+  CHECK(s.hashed() == 1);
+}
+
 TEST_CASE("stat cache: a file or folder others can write is never read; the file is replaced") {
   TempDir t;
   std::string f = (t.path / "h.h").string();

@@ -105,6 +105,12 @@ std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   return r ? std::optional<Id>(r->id) : std::nullopt;
 }
 
+std::optional<FileStamp> DiskFiles::stamp(const std::string& path) const {
+  auto it = found_.find(path);
+  if (it == found_.end() || !it->second) return std::nullopt;
+  return it->second->stamp;
+}
+
 // A header is searched for in every folder of the chains: <bits/x.h> in each -I folder that has
 // no bits/ at all. A folder that is not there is asked once, not once per header.
 bool DiskFiles::folder_exists(const std::string& dir) {

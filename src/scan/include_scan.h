@@ -73,6 +73,8 @@ class DiskFiles : public FileSource {
 
   std::optional<Id> find(const std::string& path) override;
   std::shared_ptr<const FileInfo> load(const std::string& path, Id id) override;
+  // What find() saw of `path` (absolute, as the scanner named it) when it found a regular file.
+  std::optional<FileStamp> stamp(const std::string& path) const;
   uint64_t bytes_read() const { return bytes_; }   // of files lexed (not those the cache served)
   uint64_t lexed() const { return lexed_; }        // files read and lexed
   uint64_t from_cache() const;                     // files the cache served
