@@ -184,6 +184,28 @@ std::vector<std::string> Compile::remote_argv(bool want_color) const {
   return out;
 }
 
+std::optional<std::vector<std::string>> Compile::remote_argv_as(bool want_color, const std::string& object_as) const {
+  std::vector<std::string> out = remote_argv(want_color);
+  bool named = false;
+  for (size_t i = 1; i < out.size(); ++i) {
+    std::string_view s = out[i];
+    if (s == "-frecord-command-line" || s == "-grecord-command-line") return std::nullopt;
+    if (cmd::option_takes_value(s) && s != "-o") {
+      ++i;   // a value, even one that reads like an option
+      continue;
+    }
+    if (s == "-o" && i + 1 < out.size()) {
+      out[++i] = object_as;
+      named = true;
+    } else if (starts_with(s, "-o") && s.size() > 2) {
+      out[i] = "-o" + object_as;
+      named = true;
+    }
+  }
+  if (!named) return std::nullopt;
+  return out;
+}
+
 std::vector<std::string> Compile::scan_argv(const std::string& depfile) const {
   std::vector<std::string> out;
   out.reserve(argv.size() + 8);

@@ -9,6 +9,7 @@
 // the user's own build may do that here, a worker never does).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ struct Compile {
   // The compile as it runs on a worker: dependency options removed (the runner writes the
   // depfile itself), colours made explicit when `want_color`.
   std::vector<std::string> remote_argv(bool want_color) const;
+  // The same with -o naming `object_as` instead of the object, so that one compile written to
+  // two objects (a source built into two libraries with the same flags) is one action, as ccache
+  // keys it. nullopt when there is no -o, or when the object records its own command line
+  // (clang's -frecord-command-line, -grecord-command-line): then the name is part of the result.
+  // gcc's options that name files after the object (-gsplit-dwarf, --coverage, -fstack-usage,
+  // -save-temps, -frecord-gcc-switches, ...) already compile locally.
+  std::optional<std::vector<std::string>> remote_argv_as(bool want_color, const std::string& object_as) const;
   // The local header scan: the preprocessor with -M (-MM for -MMD), the compile's targets or
   // gcc's default one, -MP when asked, writing to `depfile`; -H (headers on stderr) for -MM,
   // which leaves system headers out of the depfile.

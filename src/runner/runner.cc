@@ -111,6 +111,10 @@ bool env_set(const char* k) {
   return v && *v;
 }
 
+// What a remote compile's object is called on the worker (Compile::remote_argv_as): this and
+// 16 hex digits of its command and source.
+const char* const kObjectAs = "zbuild-cc-object-";
+
 class Runner {
  public:
   Runner(Invocation inv, Compile c, std::string cwd)
@@ -212,7 +216,7 @@ class Runner {
     if (o.kind != TaskOutcome::Kind::Failed) {
       auto out = std::find_if(o.outputs.begin(), o.outputs.end(), [&](auto& x) { return x.path == a.outputs[0]; });
       if (out == o.outputs.end()) fallback("the daemon's result lacks the object " + a.outputs[0]);
-      auto d = session_->download(*out, root_, out->path);
+      auto d = session_->download(*out, root_, rel(obj_));
       if (!d.ok()) fallback(d.error().message);
     }
     mark("download");
@@ -227,7 +231,7 @@ class Runner {
     }
     o.out = with_root(o.out, root_);   // a root-free compile's messages name the root by a placeholder
     o.err = with_root(o.err, root_);
-    std::vector<std::string> rels{a.outputs[0]};
+    std::vector<std::string> rels{a.outputs[0], rel(obj_)};
     for (auto& in : a.inputs) rels.push_back(in.path);
     std::vector<std::string> hosts;
     for (auto& h : a.host_files) hosts.push_back(h.path);
@@ -479,13 +483,28 @@ class Runner {
 
   ActionSpec action() {
     ActionSpec a;
-    a.argv = c_.remote_argv(want_color());
+    // The object under one name for every compile (see Compile::remote_argv_as); written where
+    // the command says when it comes back.
+    // The name is one per command (but for -o) and source: builds running at once claim their
+    // outputs, and only the same action may claim a name another build holds.
+    std::string object_as;
+    if (auto probe = c_.remote_argv_as(want_color(), "-")) {
+      Hasher h;
+      h.field("zbuild-cc-object-1");
+      for (auto& x : *probe) h.field(without_root(x, root_));   // every checkout the same name
+      h.field(rel(cwd_));
+      auto sd = root_digest(rel(src_));
+      h.field(sd.ok() ? sd.value().str() : std::string("?"));
+      object_as = std::string(kObjectAs) + h.finish().hex().substr(0, 16) + ".o";
+    }
+    auto as = object_as.empty() ? std::nullopt : c_.remote_argv_as(want_color(), object_as);
+    a.argv = as ? std::move(*as) : c_.remote_argv(want_color());
     if (!keep_root_paths()) add_root_prefix_map(a.argv, root_);
     a.env = env_;
     std::sort(a.env.begin(), a.env.end());
     a.cwd = rel(cwd_);
     a.root = root_;
-    a.outputs.push_back(rel(obj_));
+    a.outputs.push_back(as ? rel(absolute(cwd_, object_as)) : rel(obj_));
     a.host_files.push_back(HostFileSpec{inv_.compiler, compiler_digest_});
     if (!tree_) {
       if (auto t = toolchain::cached(inv_.compiler); t.ok()) {

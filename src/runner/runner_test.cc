@@ -94,6 +94,16 @@ TEST_CASE("depfile options: gcc's default file and target, kept out of the remot
   CHECK(cm.compile.remote_argv(false) ==
         std::vector<std::string>{"/usr/bin/cc", "-DA", "-O2", "-o", "t.o", "-c", "/s/a.c"});
   CHECK(cm.compile.remote_argv(true).back() == "-fdiagnostics-color=always");
+  // One name for the object on the workers: the same compile into two objects is one action.
+  CHECK(cm.compile.remote_argv_as(false, "o.o") ==
+        std::vector<std::string>{"/usr/bin/cc", "-DA", "-O2", "-o", "o.o", "-c", "/s/a.c"});
+  CHECK(an({"cc", "-c", "a.c", "-olib/a.o"}).compile.remote_argv_as(false, "o.o") ==
+        std::vector<std::string>{"cc", "-c", "a.c", "-oo.o"});
+  CHECK(an({"cc", "-c", "a.c", "-include", "-o", "-o", "x.o"}).compile.remote_argv_as(false, "o.o") ==
+        std::vector<std::string>{"cc", "-c", "a.c", "-include", "-o", "-o", "o.o"});   // a value is not -o
+  CHECK_FALSE(an({"cc", "-c", "a.c"}).compile.remote_argv_as(false, "o.o"));   // no -o: named after the source
+  CHECK_FALSE(an({"clang", "-frecord-command-line", "-c", "a.c", "-o", "a.o"}).compile.remote_argv_as(false, "o.o"));
+  CHECK_FALSE(an({"clang", "-grecord-command-line", "-c", "a.c", "-o", "a.o"}).compile.remote_argv_as(false, "o.o"));
   CHECK(cm.compile.scan_argv("/tmp/x.d") == std::vector<std::string>{"/usr/bin/cc", "-DA", "-O2", "/s/a.c", "-M",
                                                                       "-MT", "t.o", "-MF", "/tmp/x.d"});
   // -MMD: -MM for the depfile and -H for the system headers it leaves out; the default target

@@ -248,6 +248,38 @@ class RunnerMode(RunnerMixin, E2ECase):
                          "\n".join(self.cc_lines()))
         self.assertGreaterEqual(c.status()["counters"]["dispatched"], len(cases))
 
+    def test_one_source_built_into_two_objects_is_compiled_once(self):
+        # A source in two libraries with the same flags (CMake's object folders per target):
+        # one action, as ccache keys it; each object written where its command says, with its
+        # own depfile, both as the plain compiler writes them.
+        c = self.start_cluster()
+        src = os.path.join(self.tmp, "twice")
+        os.makedirs(os.path.join(src, "liba"))
+        os.makedirs(os.path.join(src, "libb"))
+        with open(os.path.join(src, "shared.c"), "w") as f:
+            f.write('#include <stdio.h>\nint shared(void) { return printf("x") + 1; }\n')
+        env = self.runner_env(daemon=c.addr, root=src, ZBUILD_KEEP_ROOT_PATHS="1")   # as a build in place
+        cmd = lambda o: ["gcc", "-O2", "-g", "-MD", "-MT", o, "-MF", o + ".d", "-c", "shared.c", "-o", o]
+        plain = {}
+        for o in ("liba/shared.c.o", "libb/shared.c.o"):
+            self.run_ok(cmd(o), env, cwd=src)
+            for f in (o, o + ".d"):
+                with open(os.path.join(src, f), "rb") as fh:
+                    plain[f] = fh.read()
+                os.remove(os.path.join(src, f))
+        self.assertEqual(plain["liba/shared.c.o"], plain["libb/shared.c.o"])   # the name is not in the object
+        for o in ("liba/shared.c.o", "libb/shared.c.o"):
+            self.run_ok([ZBUILD_CC, *cmd(o)], env, cwd=src)
+        for f, data in plain.items():
+            with open(os.path.join(src, f), "rb") as fh:
+                self.assertTrue(fh.read() == data, f"{f} differs from the plain compiler's")
+        lines = self.cc_lines()
+        self.assertEqual(len(lines), 2, "\n".join(lines))
+        self.assertIn(" done ", lines[0])
+        self.assertIn(" cached ", lines[1])   # the second object: the first's action, from the cache
+        self.assertEqual(c.status()["counters"]["dispatched"], 1)
+        self.assertEqual(sorted(os.listdir(src)), ["liba", "libb", "shared.c"])   # nothing else written
+
     def test_masquerade_link_finds_the_real_compiler(self):
         c = self.start_cluster()
         src = os.path.join(self.tmp, "mq")
