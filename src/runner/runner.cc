@@ -483,10 +483,10 @@ class Runner {
 
   ActionSpec action() {
     ActionSpec a;
-    // The object under one name for every compile (see Compile::remote_argv_as); written where
-    // the command says when it comes back.
-    // The name is one per command (but for -o) and source: builds running at once claim their
-    // outputs, and only the same action may claim a name another build holds.
+    // The object under a name of the command (but for -o) and the source, not of the object
+    // (Compile::remote_argv_as); written where the command says when it comes back. Not one
+    // name for all: builds running at once claim their outputs, and only the same action may
+    // claim a name another build holds.
     std::string object_as;
     if (auto probe = c_.remote_argv_as(want_color(), "-")) {
       Hasher h;

@@ -279,6 +279,9 @@ void FileCache::use_pack(const std::string& key) {
 
 void FileCache::save_pack() {
   if (pack_file_.empty() || fresh_.empty() || !usable()) return;
+  // A few entries new to a large pack are served from their own files: rewriting megabytes for
+  // each compile that brings one header of its own would cost more than the opens it saves.
+  if (fresh_.size() * 8 < pack_used_.size() + fresh_.size()) return;
   // This process's entries, then the pack's others (those it used first) while under the limit.
   std::vector<std::string_view> keep;
   uint64_t total = kPackMagic.size() + 8;

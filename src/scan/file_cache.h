@@ -32,9 +32,10 @@
 // what decides which headers a compile reads. It holds the entries that processes of the same
 // key used, so the next one reads one file. An entry in a pack is used exactly as one in its own
 // file (the same checks: its checksum, its path, every stamp); one that does not match is looked
-// for in its own file. A process that used entries its pack lacked (or held stale) writes the
-// pack again (temp file + rename): those entries, then the pack's others while it stays under
-// kMaxPackBytes (those this process used first). Packs are trimmed with the entries.
+// for in its own file. A process that used entries its pack lacked (or held stale), at least an
+// eighth of what it used, writes the pack again (temp file + rename): those entries, then the
+// pack's others while it stays under kMaxPackBytes (those this process used first). Packs are
+// trimmed with the entries.
 //
 // Pack format, version 1 (binary, little-endian):
 //   8 bytes  "zbscanp\n"                 magic
