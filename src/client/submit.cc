@@ -18,6 +18,7 @@
 #include "client/headers.h"
 #include "client/local_slot.h"
 #include "client/metrics.h"
+#include "client/object_names.h"
 #include "client/outputs.h"
 #include "client/progress.h"
 #include "client/silence.h"
@@ -87,6 +88,9 @@ struct Prepared {
   uint64_t scans = 0;
   uint64_t builtin_scans = 0;   // of `scans`, found by the in-process scanner
   uint64_t manifest_hits = 0;
+  // Per task: where its action writes its object when named after its command
+  // (client/object_names.h); empty: where the task declares it.
+  std::vector<std::string> object_as;
 };
 
 // The scanner's view of a graph's files: the disk, and the files the graph's tasks will make —
@@ -155,6 +159,7 @@ class Preparer {
       ZB_TRY(add_tool(i, a, p.deps[i]));
     }
     ZB_TRY(discover_headers(p));
+    name_objects(p);
     // A worker whose host files differ fetches the toolchain and headers from the store.
     for (auto& [d, tree] : trees_) {
       p.trees.emplace(d, tree.encode());
@@ -184,13 +189,28 @@ class Preparer {
  private:
   std::string where(size_t i) const { return "task '" + g_.tasks[i].id + "'"; }
 
+  // One action for one source compiled into two objects (client/object_names.h).
+  void name_objects(Prepared& p) {
+    std::set<std::string> taken;   // a new name may be no file the graph reads or writes
+    for (auto& t : g_.tasks) {
+      taken.insert(t.inputs.begin(), t.inputs.end());
+      taken.insert(t.outputs.begin(), t.outputs.end());
+    }
+    p.object_as.assign(g_.tasks.size(), std::string());
+    for (size_t i = 0; i < g_.tasks.size(); ++i) {
+      if (g_.tasks[i].outputs.size() != 1) continue;
+      if (auto as = name_object_by_command(p.actions[i], g_.tasks[i].outputs[0], taken)) p.object_as[i] = *as;
+    }
+    name_produced_inputs(p.actions, p.object_as);
+  }
+
   // `rel` is relative to the root. Produced by a task: recorded with its producer; else a
   // source hashed now.
   Status add_input(size_t i, ActionSpec& a, std::vector<uint32_t>& deps, const std::string& rel) {
     auto owner = g_.output_owner.find(rel);
     if (owner != g_.output_owner.end()) {
       if (owner->second == i) return {};   // reads its own output (e.g. ar updating an archive)
-      a.inputs.push_back(InputSpec{rel, Digest{}, false, static_cast<uint32_t>(owner->second + 1)});
+      a.inputs.push_back(InputSpec{rel, Digest{}, false, static_cast<uint32_t>(owner->second + 1), {}});
       deps.push_back(static_cast<uint32_t>(owner->second));
       return {};
     }
@@ -201,7 +221,7 @@ class Preparer {
     fs::path full = g_.root / rel;
     auto d = memo_.get(full);
     if (!d.ok()) return make_error(where(i) + ": input '" + rel + "': " + d.error().message);
-    a.inputs.push_back(InputSpec{rel, d.value(), is_executable_file(full), 0});
+    a.inputs.push_back(InputSpec{rel, d.value(), is_executable_file(full), 0, {}});
     return {};
   }
 
@@ -853,6 +873,12 @@ class BuildSession {
     if (r.state != wire::TaskState::Done && r.state != wire::TaskState::Cached) return;
     // Only the outputs the task declared are written; anything else fails the task.
     auto outs = proto::parse_outputs(te->outputs());
+    // An object its action wrote under a name of its command goes where the task declares it.
+    if (const std::string& as = prepared_->object_as[r.index]; outs.ok() && !as.empty()) {
+      for (auto& o : outs.value()) {
+        if (o.path == as) o.path = task.outputs[0];
+      }
+    }
     Status claimed = outs.ok() ? check_claimed_outputs(task, outs.value())
                                : Status(make_error("task '" + task.id + "': the daemon sent a bad output list: " +
                                                    outs.error().message));

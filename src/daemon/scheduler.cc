@@ -213,6 +213,7 @@ Digest Scheduler::submitted_digest(const ActionSpec& a) {
     h.field(in.path);
     h.field(in.digest.str());
     h.field(in.producer);
+    h.field(in.produced_as);
   }
   h.field(a.outputs.size());
   for (auto& o : a.outputs) h.field(o);
@@ -259,12 +260,13 @@ void Scheduler::make_ready(Build& b, TaskRec& t) {
   for (auto& in : t.action.inputs) {
     if (!in.producer) continue;
     const TaskRec& p = b.tasks[in.producer - 1];
+    const std::string& as = in.produced_as.empty() ? in.path : in.produced_as;
     auto o = std::find_if(p.outcome.outputs.begin(), p.outcome.outputs.end(),
-                          [&](const OutputSpec& s) { return s.path == in.path; });
+                          [&](const OutputSpec& s) { return s.path == as; });
     if (o == p.outcome.outputs.end()) {
       Outcome bad;
       bad.exit_code = -1;
-      bad.infra_error = "input '" + in.path + "' was not produced by task '" + p.id + "'";
+      bad.infra_error = "input '" + as + "' was not produced by task '" + p.id + "'";
       finish(b, t, TaskState::Failed, std::move(bad));
       return;
     }

@@ -15,6 +15,9 @@ struct InputSpec {
   Digest digest;
   bool executable = false;
   uint32_t producer = 0;   // 1-based index of the producing task in its build; 0 = source
+  // The producer's output this file is when its action writes it under another name (a compile
+  // whose object is named after its command, client/submit.cc); empty: `path`. Not in the key.
+  std::string produced_as = {};
 };
 
 struct HostFileSpec {

@@ -63,7 +63,8 @@ flatbuffers::Offset<wire::Action> build_action(flatbuffers::FlatBufferBuilder& f
   ins.reserve(a.inputs.size());
   for (auto& i : a.inputs) {
     auto d = to_wire(i.digest);
-    ins.push_back(wire::CreateInputFile(fbb, fbb.CreateString(i.path), &d, i.executable, i.producer));
+    ins.push_back(wire::CreateInputFile(fbb, fbb.CreateString(i.path), &d, i.executable, i.producer,
+                                        i.produced_as.empty() ? 0 : fbb.CreateString(i.produced_as)));
   }
   std::vector<flatbuffers::Offset<wire::HostFile>> hosts;
   hosts.reserve(a.host_files.size());
@@ -94,7 +95,12 @@ Result<ActionSpec> parse_action(const wire::Action* a) {
       if (!i) return make_error("action input missing");
       auto p = normalize_relative(str(i->path()), "action input");
       if (!p) return p.error();
-      out.inputs.push_back(InputSpec{p.value(), from_wire(i->digest()), i->executable(), i->producer()});
+      out.inputs.push_back(InputSpec{p.value(), from_wire(i->digest()), i->executable(), i->producer(), {}});
+      if (i->produced_as() && i->produced_as()->size() > 0) {
+        auto as = normalize_relative(str(i->produced_as()), "action input's producer output");
+        if (!as) return as.error();
+        out.inputs.back().produced_as = as.value();
+      }
     }
   }
   if (a->outputs()) {

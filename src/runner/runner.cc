@@ -515,7 +515,7 @@ class Runner {
     if (tree_) a.toolchain = tree_->digest();
     for (auto& e : manifest_.files) {
       if (e.kind == 'H') a.host_files.push_back(HostFileSpec{e.path, e.digest});
-      else a.inputs.push_back(InputSpec{e.path, e.digest, is_executable_file(root_ + "/" + e.path), 0});
+      else a.inputs.push_back(InputSpec{e.path, e.digest, is_executable_file(root_ + "/" + e.path), 0, {}});
     }
     auto by_path = [](auto& x, auto& y) { return x.path < y.path; };
     auto same_path = [](auto& x, auto& y) { return x.path == y.path; };

@@ -1,5 +1,6 @@
 """The backbone end to end: the shapes example through a real daemon and workers."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -132,6 +133,68 @@ class ShapesBuild(E2ECase):
         self.assertEqual(sorted(got), sorted(ref))
         for path, data in ref.items():
             self.assertTrue(got[path] == data, f"{path} differs from the local build")
+
+
+class OneSourceTwoObjects(E2ECase):
+    def test_one_source_built_into_two_objects_is_compiled_once(self):
+        """A source compiled into two objects with the same flags (a library built static and
+        shared from one list, libwebp's decoder) runs once; each object lands where its task
+        declares it, byte-identical to gcc's, and the tasks that link them read the right one."""
+        proj = os.path.join(self.tmp, "twice")
+        os.makedirs(os.path.join(proj, "src"))
+        files = {
+            "src/a.h": "int twice(int x);\n",
+            "src/a.c": '#include "a.h"\nint twice(int x) { return 2 * x; }\n',
+            "src/main.c": '#include <stdio.h>\n#include "a.h"\nint main(void) { printf("%d\\n", twice(21)); return 0; }\n',
+        }
+        for rel, text in files.items():
+            with open(os.path.join(proj, rel), "w") as f:
+                f.write(text)
+
+        def compile_task(src, obj):
+            return {"id": obj, "inputs": [src], "outputs": [obj],
+                    "argv": ["gcc", "-O2", "-Isrc", "-MD", "-MT", obj, "-MF", obj + ".d", "-o", obj, "-c", src]}
+
+        tasks = [compile_task("src/a.c", "out/x/a.o"), compile_task("src/a.c", "out/y/a.o"),
+                 compile_task("src/main.c", "out/main.o")]
+        for name, obj in (("prog-x", "out/x/a.o"), ("prog-y", "out/y/a.o")):
+            tasks.append({"id": name, "inputs": ["out/main.o", obj], "outputs": ["out/" + name], "deps": [obj, "out/main.o"],
+                          "argv": ["gcc", "-o", "out/" + name, "out/main.o", obj]})
+        graph = os.path.join(proj, "graph.json")
+        with open(graph, "w") as f:
+            json.dump({"version": 1, "root": ".", "tasks": tasks}, f)
+        for sub in ("x", "y"):
+            os.makedirs(os.path.join(proj, "out", sub))
+        for t in tasks:
+            subprocess.run(t["argv"], cwd=proj, check=True)
+        ref = {k: v for k, v in tree_files(os.path.join(proj, "out")).items() if not k.endswith(".d")}
+        self.assertEqual(ref["x/a.o"], ref["y/a.o"])
+        shutil.rmtree(os.path.join(proj, "out"))
+
+        c = self.cluster
+        c.start_daemon()
+        c.start_worker(name="wa", slots=2)
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["total_tasks"], 5)
+        counters = c.status()["counters"]
+        self.assertEqual(counters["dispatched"], 4, "out/y/a.o is out/x/a.o's action: " + r.stdout)
+        got = tree_files(os.path.join(proj, "out"))
+        self.assertEqual(sorted(got), sorted(ref), "each object where its task declares it, nothing else")
+        for path, data in ref.items():
+            self.assertTrue(got[path] == data, f"{path} differs from gcc's")
+        for name in ("prog-x", "prog-y"):
+            run = subprocess.run([os.path.join(proj, "out", name)], capture_output=True, text=True)
+            self.assertEqual(run.stdout, "42\n")
+        self.assertEqual([p for p in os.listdir(proj) if p.startswith("zbuild-object")], [])
+
+        # Again with the objects removed: both come back from the cache, nothing runs.
+        shutil.rmtree(os.path.join(proj, "out"))
+        r, m = c.submit(graph)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(m["cached_tasks"], 5, r.stdout)
+        self.assertEqual(c.status()["counters"]["dispatched"], 4)
+        self.assertEqual(tree_files(os.path.join(proj, "out")), got)
 
 
 class LegacyGraph(E2ECase):
