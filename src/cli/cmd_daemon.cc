@@ -137,7 +137,10 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
   }
   o.idle_exit_ms = idle_s * 1000;
   if (local > 0) {
-    o.launch.command = daemon::sibling_worker_path() + " --slots 1";
+    // exec: the launched process is the worker itself, not a shell that a stop signal ends at
+    // once while the worker is still shutting down (dash does not exec a last command), so
+    // the daemon's exit waits for its workers.
+    o.launch.command = "exec " + daemon::sibling_worker_path() + " --slots 1";
     o.launch.min_workers = o.launch.max_workers = static_cast<int>(local);
     o.launch.release_after_ms = 0;
     o.launch.id_prefix = "local";

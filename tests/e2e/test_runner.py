@@ -44,6 +44,23 @@ def ninja_deps(build):
     return deps
 
 
+def workers_of(addr):
+    """(command line, parent pid) of every live zbuild-worker process started for `addr`."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if "zbuild-worker" in cmd and addr in cmd:
+                out.append((cmd, ppid))
+    return out
+
+
 class RunnerMixin:
     """Environment and helpers shared by the runner and launch tests (not a TestCase)."""
 
@@ -337,6 +354,9 @@ class RunnerMode(RunnerMixin, E2ECase):
         d.wait_for("worker local-2 joined from")
         with open(os.path.join(proj, ".zbuild-daemon")) as f:
             addr = f.read().strip()
+        # The workers are the daemon's own children, no shell between (one would end at the stop
+        # signal while its worker still shuts down, and the daemon would not wait for it).
+        self.assertEqual([ppid for _, ppid in workers_of(addr)], [d.p.pid, d.p.pid])
         self.run_ok(["ninja", "-C", build], env, cwd=build)
         lines = self.cc_lines()
         self.assertEqual(len(lines), 8, "\n".join(lines))
@@ -346,17 +366,7 @@ class RunnerMode(RunnerMixin, E2ECase):
         self.assertEqual(d.p.wait(30), 0)
         self.assertFalse(os.path.exists(os.path.join(proj, ".zbuild-daemon")))
         # Its workers went with it.
-        left = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue
-                if "zbuild-worker" in cmd and addr in cmd:
-                    left.append(cmd)
-        self.assertEqual(left, [])
+        self.assertEqual(workers_of(addr), [])
 
 
 if __name__ == "__main__":
