@@ -755,6 +755,43 @@ TEST_CASE("a generated input its producer did not report fails the consumer") {
   REQUIRE(f->messages[1].find("gen.h") != std::string::npos);
 }
 
+TEST_CASE("a generated input named by its producer's output (produced_as) takes that output's digest") {
+  const std::string as = "obj/zbuild-object-0123456789abcdef.o";
+  // The producer reports its object under the name of its command; the consumer reads it as obj/x/a.o.
+  auto run = [&](const std::string& produced_as, uint64_t* build, Rig& r) {
+    r.add_worker("w1", "one", 4, 4);
+    NewTask link = task("prog", {0}, {"prog"});
+    InputSpec in = generated_input("obj/x/a.o", 0);
+    in.produced_as = produced_as;
+    link.action.inputs = {in};
+    *build = r.submit({task("obj/x/a.o", {}, {as}), link});
+    Sent g = r.host.sent.at(0);
+    Outcome o = r.success(g);
+    o.outputs = {OutputSpec{as, digest_bytes("object"), false}};
+    r.complete(g, o);
+  };
+  SECTION("named as the producer wrote it") {
+    Rig r;
+    uint64_t id = 0;
+    run(as, &id, r);
+    REQUIRE(r.host.sends_of("prog") == 1u);
+    const Sent& l = r.host.sent.at(1);
+    REQUIRE(l.action.inputs.size() == 1u);
+    CHECK(l.action.inputs[0].path == "obj/x/a.o");   // placed where the consumer reads it
+    CHECK(l.action.inputs[0].digest == digest_bytes("object"));
+  }
+  SECTION("a name the producer did not report fails the consumer") {
+    Rig r;
+    uint64_t id = 0;
+    run("obj/x/a.o.d", &id, r);
+    REQUIRE(r.host.sends_of("prog") == 0u);
+    const Finished* f = r.host.finished(id);
+    REQUIRE(f);
+    CHECK(f->states[1] == TaskState::Failed);
+    CHECK(f->messages[1].find("obj/x/a.o.d") != std::string::npos);
+  }
+}
+
 // ---------------------------------------------------------------- dedup
 
 TEST_CASE("identical actions in flight run once") {
