@@ -143,3 +143,27 @@ TEST_CASE("decode checks every vector of structs in the schema") {
   }
   REQUIRE(found == std::set<std::string>{"BlobRequest.items", "BlobWanted.digests", "FindMissing.digests", "MissingBlobs.digests"});
 }
+
+TEST_CASE("an input's produced_as crosses the wire, and a hostile one is refused") {
+  auto round_trip = [](const std::string& produced_as) {
+    ActionSpec a;
+    a.argv = {"gcc", "-o", "prog", "x/a.o"};
+    a.inputs = {InputSpec{"x/a.o", Digest{}, false, 1, produced_as}};
+    flatbuffers::FlatBufferBuilder fbb(256);
+    fbb.Finish(proto::build_action(fbb, a));
+    return proto::parse_action(flatbuffers::GetRoot<wire::Action>(fbb.GetBufferPointer()));
+  };
+  auto ok = round_trip("zbuild-object-0123456789abcdef.o");
+  REQUIRE(ok.ok());
+  CHECK(ok.value().inputs.at(0).path == "x/a.o");
+  CHECK(ok.value().inputs.at(0).produced_as == "zbuild-object-0123456789abcdef.o");
+  auto none = round_trip("");
+  REQUIRE(none.ok());
+  CHECK(none.value().inputs.at(0).produced_as.empty());
+  for (const char* bad : {"../outside.o", "/etc/passwd", "a/../../b"}) {
+    INFO(bad);
+    auto r = round_trip(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("producer output") != std::string::npos);
+  }
+}

@@ -347,6 +347,15 @@ def workers_used(submit_stdout):
     return out
 
 
+def write_files(root, files):
+    """Writes {relative path: text} under `root`, making the folders on the way."""
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
 def tree_files(root):
     res = {}
     for d, _, files in os.walk(root):

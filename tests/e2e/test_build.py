@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import E2ECase, executed_tasks, tree_files, workers_used
+from harness import E2ECase, executed_tasks, tree_files, workers_used, write_files
 
 
 class ShapesBuild(E2ECase):
@@ -141,15 +141,11 @@ class OneSourceTwoObjects(E2ECase):
         shared from one list, libwebp's decoder) runs once; each object lands where its task
         declares it, byte-identical to gcc's, and the tasks that link them read the right one."""
         proj = os.path.join(self.tmp, "twice")
-        os.makedirs(os.path.join(proj, "src"))
-        files = {
+        write_files(proj, {
             "src/a.h": "int twice(int x);\n",
             "src/a.c": '#include "a.h"\nint twice(int x) { return 2 * x; }\n',
             "src/main.c": '#include <stdio.h>\n#include "a.h"\nint main(void) { printf("%d\\n", twice(21)); return 0; }\n',
-        }
-        for rel, text in files.items():
-            with open(os.path.join(proj, rel), "w") as f:
-                f.write(text)
+        })
 
         def compile_task(src, obj):
             return {"id": obj, "inputs": [src], "outputs": [obj],

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import BUILD_DIR, E2ECase, Proc, ZBUILD
+from harness import BUILD_DIR, E2ECase, Proc, ZBUILD, write_files
 
 ZBUILD_CC = os.path.abspath(os.environ.get("ZBUILD_CC_BIN", os.path.join(BUILD_DIR, "src", "cli", "zbuild-cc")))
 
@@ -224,17 +224,13 @@ class RunnerMode(RunnerMixin, E2ECase):
     def test_compile_errors_and_warnings_as_the_plain_compiler(self):
         c = self.start_cluster()
         src = os.path.join(self.tmp, "err")
-        os.makedirs(os.path.join(src, "inc"))
-        files = {
+        write_files(src, {
             "bad.c": "int main(void) { return undeclared; }\n",
             "warn.c": "int f(int x) { int unused; return x; }\n",
             "hdr.c": '#include "broken.h"\nint g(void) { return h(); }\n',
             "inc/broken.h": "static int h(void) { return nope + 1; }\n",
             "bad.cc": "#include <vector>\nint f() { std::vector<int> v; return v.no_such_member(); }\n",
-        }
-        for name, text in files.items():
-            with open(os.path.join(src, name), "w") as f:
-                f.write(text)
+        })
         env = self.runner_env(daemon=c.addr, root=src)
         cases = [
             ["gcc", "-Wall", "-c", "bad.c", "-o", "bad.o"],
