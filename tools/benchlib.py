@@ -199,7 +199,7 @@ class Cluster(harness.Cluster):
     def start(self):
         _live.append(self)
         self.start_daemon(self.extra)
-        if "--local-slots" in self.extra:   # the daemon's own slots: a worker thread that joins it
+        if "--local-slots" in self.extra:   # the daemon's own slots: a worker in its process that joins it
             self.daemon.wait_for("worker local-slots joined")
         for k in range(self.n_workers):
             # ZBUILD_BENCH_WORKER_ARGS: e.g. "--sandbox none" to measure dispatch without bubblewrap

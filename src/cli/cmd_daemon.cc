@@ -165,7 +165,17 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
 
 constexpr int kLocalSlotsPrefetch = 2;
 
-// --local-slots and --local-worker-args: a worker on a thread of the daemon (DaemonOptions::
+// The daemon's loop drives the worker's slots (worker::LocalWorker) through this.
+class SteppedSlots final : public daemon::OwnSlots {
+ public:
+  explicit SteppedSlots(std::unique_ptr<worker::LocalWorker> w) : w_(std::move(w)) {}
+  void step() override { w_->step(); }
+
+ private:
+  std::unique_ptr<worker::LocalWorker> w_;
+};
+
+// --local-slots and --local-worker-args: a worker in the daemon's process (DaemonOptions::
 // local_slots). 0 when fine, else the exit code (the message is printed).
 static int local_slot_options(const Args& args, daemon::DaemonOptions& o) {
   if (!args.values.count("--local-slots")) {
@@ -207,11 +217,13 @@ static int local_slot_options(const Args& args, daemon::DaemonOptions& o) {
   if (int rc = worker_options(*wargs, w); rc != 0) return rc;
   w.slots = static_cast<int>(n.value());
   if (w.id.empty()) w.id = "local-slots";
-  o.local_slots = [w](zmq::context_t& ctx, const std::string& inproc, const std::atomic<bool>& stop) {
+  o.local_slots = [w](zmq::context_t& ctx, const std::string& inproc) -> Result<std::unique_ptr<daemon::OwnSlots>> {
     worker::WorkerOptions run = w;
     run.context = &ctx;
     run.inproc = inproc;
-    return worker::run_worker(run, stop);
+    auto started = worker::start_local_worker(run);
+    if (!started.ok()) return started.error();
+    return std::unique_ptr<daemon::OwnSlots>(std::make_unique<SteppedSlots>(std::move(started.value())));
   };
   return 0;
 }

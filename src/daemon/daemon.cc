@@ -1,9 +1,11 @@
 #include "daemon/daemon.h"
 
-#include <pthread.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <cstdlib>
@@ -11,8 +13,6 @@
 #include <optional>
 #include <deque>
 #include <set>
-#include <random>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <zmq.hpp>
@@ -170,8 +170,8 @@ class Daemon final : public SchedulerHost {
   }
 
   zmq::context_t& context() { return ctx_; }
-  // Set by the local slots' thread when they end on their own (they could not start): run() returns.
-  std::atomic<bool>& slots_ended() { return slots_ended_; }
+  // The local slots, driven by run() (stepped after each pass of the loop); null: none.
+  void set_own_slots(OwnSlots* s) { own_slots_ = s; }
 
   // `address` is the one bound (with its real port): launched workers are given it.
   // A keyed daemon's second client endpoint: a Unix socket in `dir`, a folder only this user
@@ -196,7 +196,7 @@ class Daemon final : public SchedulerHost {
     PosixProcessControl procs;
     Launcher launcher(clock_, procs, opts_.launch, address);   // stops its workers on return
     IdleWatch idle(clock_, opts_.idle_exit_ms);
-    while (!stop.load() && !slots_ended_.load()) {
+    while (!stop.load()) {
       zmq::pollitem_t items[] = {{vent_.handle(), 0, ZMQ_POLLIN, 0},
                                  {sink_.handle(), 0, ZMQ_POLLIN, 0},
                                  {client_.handle(), 0, ZMQ_POLLIN, 0},
@@ -262,6 +262,9 @@ class Daemon final : public SchedulerHost {
       sched_.dispatch();
       send_running_events();
       if (!held_events_.empty() && clock_.now_ms() >= events_due_ms_) release_events();
+      // The local slots take what this pass sent them (tasks, blobs) on this thread: the
+      // in-process sockets hold it already, and no thread of theirs is woken for it.
+      if (own_slots_) own_slots_->step();
       if (opts_.reload && opts_.reload->exchange(false)) reload_keys();
       launcher.tick(sched_.ready_count(), registry_);
       if ((items[2].revents & ZMQ_POLLIN) || !sched_.builds().empty()) idle.activity();
@@ -465,9 +468,25 @@ class Daemon final : public SchedulerHost {
     }
   }
 
-  static uint64_t random_u64() {
-    static std::random_device rd;   // getrandom(2) on Linux
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  // Dispatch secrets, from the kernel's generator (getrandom(2)) 512 at a time: two system
+  // calls per task otherwise. Only this thread uses them.
+  uint64_t random_u64() {
+    if (random_used_ == random_pool_.size()) {
+      size_t got = 0;
+      auto* p = reinterpret_cast<char*>(random_pool_.data());
+      const size_t want = random_pool_.size() * sizeof(uint64_t);
+      while (got < want) {
+        ssize_t n = ::getrandom(p + got, want - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {   // cannot happen on Linux >= 3.17 once the pool is seeded; never a weak secret
+          log::error(std::string("getrandom: ") + std::strerror(errno));
+          std::abort();
+        }
+        got += static_cast<size_t>(n);
+      }
+      random_used_ = 0;
+    }
+    return random_pool_[random_used_++];
   }
 
   void warn_store(const std::string& m) {
@@ -1012,7 +1031,9 @@ class Daemon final : public SchedulerHost {
   Registry registry_;
   Scheduler sched_;
   zmq::context_t ctx_;
-  std::atomic<bool> slots_ended_{false};
+  OwnSlots* own_slots_ = nullptr;
+  std::array<uint64_t, 512> random_pool_{};
+  size_t random_used_ = random_pool_.size();
   static constexpr int64_t kMonitorMs = 20;
   int64_t monitors_due_ = 0;
   std::unique_ptr<proto::CurveServer> curve_;
@@ -1193,24 +1214,20 @@ Status run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop) {
   }
   WorkspaceFile ws(opts.workspace, addr.value().str());   // removed however run() ends
   ZB_TRY(ws.write());
-  // Local slots: a worker thread in this process (joined before the daemon's sockets close).
-  std::atomic<bool> slots_stop{false};
-  Status slots_status;
-  std::thread slots;
+  // Local slots: a worker in this process, stopped before the daemon's sockets close.
+  std::unique_ptr<OwnSlots> slots;
   if (opts.local_slots) {
     const std::string name = "zbuild-local-slots";
     ZB_TRY(d.bind_inproc(name));
-    slots = std::thread([&, name] {
-      ::pthread_setname_np(::pthread_self(), "zb-local-worker");   // top -H, perf
-      slots_status = opts.local_slots(d.context(), name, slots_stop);
-      d.slots_ended() = true;
-    });
+    auto s = opts.local_slots(d.context(), name);
+    if (!s.ok()) return make_error("local slots: " + s.error().message);
+    slots = std::move(s.value());
+    d.set_own_slots(slots.get());
   }
   d.run(stop, addr.value().str());
   log::info("daemon stopping");
-  slots_stop = true;
-  if (slots.joinable()) slots.join();
-  if (!slots_status.ok()) return make_error("local slots: " + slots_status.error().message);
+  d.set_own_slots(nullptr);
+  slots.reset();
   return {};
 }
 

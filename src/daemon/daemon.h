@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/result.h"
@@ -15,6 +16,14 @@ class context_t;
 }
 
 namespace zbuild::daemon {
+
+// The daemon's own slots as its event loop sees them: step() hands them what the loop sent
+// (it never blocks); destroying them stops them.
+class OwnSlots {
+ public:
+  virtual ~OwnSlots() = default;
+  virtual void step() = 0;
+};
 
 struct DaemonOptions {
   std::string listen = "127.0.0.1:7600";
@@ -38,10 +47,11 @@ struct DaemonOptions {
   std::string workspace;
   int64_t idle_exit_ms = 0;          // exit after this long with no client, build or busy worker; 0: never
   LaunchPolicy launch;               // workers started by the daemon (--launch, --local-workers)
-  // Local slots (--local-slots): a worker on a thread of this process, given the daemon's ZeroMQ
-  // context and the name of its in-process endpoints (Address::inproc). It returns when `stop`
-  // is set, or with an error when it cannot start (no sandbox): the daemon then stops with it.
-  using LocalSlots = std::function<Status(zmq::context_t& ctx, const std::string& inproc, const std::atomic<bool>& stop)>;
+  // Local slots (--local-slots): a worker in this process, started with the daemon's ZeroMQ
+  // context and the name of its in-process endpoints (Address::inproc) before the event loop
+  // runs, and driven by it (OwnSlots::step after each pass); an error when it cannot start (no
+  // sandbox): the daemon then does not start.
+  using LocalSlots = std::function<Result<std::unique_ptr<OwnSlots>>(zmq::context_t& ctx, const std::string& inproc)>;
   LocalSlots local_slots;
 };
 

@@ -130,39 +130,20 @@ class Worker {
 
   void run(const std::atomic<bool>& stop) {
     connect();
-    while (!stop.load()) {
-      // A slot that finishes wakes no one here: its result gives the daemon the credit back.
-      zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}};
-      proto::poll_interruptible(items, 1, std::chrono::milliseconds(std::min<int64_t>(opts_.heartbeat_ms, 200)));
-      if (items[0].revents & ZMQ_POLLIN) {
-        for (int i = 0; i < 512; ++i) {
-          zmq::message_t m;
-          auto n = dealer_->recv(m, zmq::recv_flags::dontwait);
-          if (!n) break;
-          last_heard_ = clock_.now_ms();
-          backoff_.reset();
-          handle(m);
-        }
-      }
-      int64_t now = clock_.now_ms();
-      if (now >= next_hb_) {
-        next_hb_ = now + opts_.heartbeat_ms;
-        fb::FlatBufferBuilder fbb(32);
-        send(proto::finish(fbb, wire::CreateHeartbeat(fbb)));
-      }
-      if (now - last_heard_ > opts_.liveness_ms) {
-        if (auto why = watch_->failure(curve_.has_value())) {
-          if (*why != refused_why_) log::error("daemon " + addr_.str() + ": " + *why + "; retrying");
-          refused_why_ = *why;
-        } else {
-          log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
-                    " ms; reconnecting");
-        }
-        // Wait a little longer each time the daemon stays away.
-        clock_.sleep_ms(backoff_.next_ms());
-        connect();
-      }
-    }
+    // A slot that finishes wakes no one here: its result gives the daemon the credit back.
+    while (!stop.load()) turn(std::min<int64_t>(opts_.heartbeat_ms, 200));
+    finish();
+  }
+
+  // The daemon's own slots (start_local_worker): connected now, then driven by the daemon's
+  // event loop, which calls step() after it has sent them something, and at least every
+  // 200 ms; no thread of their own wakes per task.
+  void begin() { connect(); }
+  void step() { turn(0); }
+
+  // Stops the slots: running tasks are killed, not waited for (a compile may take minutes): the
+  // daemon gives them to another worker when it reads the Bye. Their results are not sent.
+  void finish() {
     {
       fb::FlatBufferBuilder fbb(32);
       send(proto::finish(fbb, wire::CreateBye(fbb)));
@@ -172,15 +153,52 @@ class Worker {
       quitting_ = true;
     }
     cv_.notify_all();
-    // Tasks still running are killed, not waited for (a compile may take minutes): the daemon
-    // gives them to another worker when it reads the Bye. Their results are not sent.
     aborting_ = true;
     if (executor_) executor_->cancel_all();
     for (auto& sb : slot_sandboxes_) sb->abort();
     for (auto& t : threads_) t.join();
+    threads_.clear();
   }
 
  private:
+  // Takes what the daemon sent (waiting up to `wait_ms` for it), heartbeats when due, and
+  // reconnects when the daemon has gone quiet (never in the daemon's own process: the daemon
+  // is what calls this, so it cannot be silent, and a reconnect would sleep on its loop).
+  void turn(int64_t wait_ms) {
+    if (wait_ms > 0) {
+      zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0}};
+      proto::poll_interruptible(items, 1, std::chrono::milliseconds(wait_ms));
+    }
+    // A step drains what the daemon's loop sent (a finite amount: the loop is not running);
+    // a worker process reads in bounded batches and polls again.
+    for (int i = 0; i < 512 || wait_ms == 0; ++i) {
+      zmq::message_t m;
+      auto n = dealer_->recv(m, zmq::recv_flags::dontwait);
+      if (!n) break;
+      last_heard_ = clock_.now_ms();
+      backoff_.reset();
+      handle(m);
+    }
+    int64_t now = clock_.now_ms();
+    if (now >= next_hb_) {
+      next_hb_ = now + opts_.heartbeat_ms;
+      fb::FlatBufferBuilder fbb(32);
+      send(proto::finish(fbb, wire::CreateHeartbeat(fbb)));
+    }
+    if (addr_.inproc.empty() && now - last_heard_ > opts_.liveness_ms) {
+      if (auto why = watch_->failure(curve_.has_value())) {
+        if (*why != refused_why_) log::error("daemon " + addr_.str() + ": " + *why + "; retrying");
+        refused_why_ = *why;
+      } else {
+        log::warn("daemon " + addr_.str() + " silent for " + std::to_string(now - last_heard_) +
+                  " ms; reconnecting");
+      }
+      // Wait a little longer each time the daemon stays away.
+      clock_.sleep_ms(backoff_.next_ms());
+      connect();
+    }
+  }
+
   void connect() {
     static int seq = 0;
     watch_.reset();
@@ -550,16 +568,29 @@ class Worker {
 
 }  // namespace
 
-Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
-  WorkerOptions o = in;
-  Result<Address> addr = Address{};
+namespace {
+
+// What a worker process and the daemon's own slots share: the options completed, the daemon's
+// address, the keys.
+struct Setup {
+  WorkerOptions o;
+  Address addr;
+  std::optional<proto::CurveClient> curve;
+  bool own_dir = false;
+};
+
+Result<Setup> set_up(const WorkerOptions& in) {
+  Setup s;
+  s.o = in;
+  WorkerOptions& o = s.o;
   if (o.inproc.empty()) {
-    addr = parse_address(o.daemon);
+    auto addr = parse_address(o.daemon);
     if (!addr.ok()) return addr.error();
+    s.addr = addr.value();
   } else if (!o.context) {
     return make_error("in-process endpoints without the daemon's ZeroMQ context");
   } else {
-    addr.value().inproc = o.inproc;
+    s.addr.inproc = o.inproc;
   }
   if (o.slots <= 0) o.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (o.id.empty()) {
@@ -567,8 +598,8 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
     o.id = hostname() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
   }
   if (const char* p = std::getenv("ZBUILD_PRIVATE_FOR"); p && *p && o.inproc.empty()) o.private_for = p;   // never on the command line
-  bool own_dir = o.work_dir.empty();
-  if (own_dir) {
+  s.own_dir = o.work_dir.empty();
+  if (s.own_dir) {
     const char* tmp = std::getenv("TMPDIR");
     o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
   }
@@ -576,24 +607,75 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
   auto curve = o.inproc.empty() ? proto::load_curve_client(o.curve_key, o.daemon_key)
                                 : Result<std::optional<proto::CurveClient>>(std::nullopt);
   if (!curve.ok()) return curve.error();
+  s.curve = std::move(curve.value());
+  return s;
+}
+
+// Nothing left behind: the default work folder goes entirely; in an operator's --work-dir
+// the blob cache stays (it saves fetches next time) and the task folders go.
+void clean_up(const Setup& s, TaskRoot& tr) {
+  std::error_code ec;
+  std::filesystem::remove_all(s.own_dir ? std::filesystem::path(s.o.work_dir)
+                                        : std::filesystem::path(s.o.work_dir) / "sandbox", ec);
+  release_task_root(tr);
+}
+
+class InProcessWorker final : public LocalWorker {
+ public:
+  explicit InProcessWorker(Setup s) : s_(std::move(s)), w_(std::make_unique<Worker>(s_.o, s_.addr, std::move(s_.curve))) {}
+  ~InProcessWorker() override {
+    if (started_) w_->finish();
+    TaskRoot tr = w_->task_root();
+    w_.reset();   // slots and their sandboxes stopped
+    clean_up(s_, tr);
+  }
+  Status start() {
+    ZB_TRY(w_->start());
+    started_ = true;
+    w_->begin();
+    return {};
+  }
+  void step() override { w_->step(); }
+
+ private:
+  Setup s_;
+  std::unique_ptr<Worker> w_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
+  if (!in.inproc.empty()) return make_error("in-process endpoints: the daemon's slots start with start_local_worker");
+  auto s = set_up(in);
+  if (!s.ok()) return s.error();
+  const WorkerOptions& o = s.value().o;
   Status started;
   TaskRoot tr;
   {
-    Worker w(o, addr.value(), std::move(curve.value()));
+    Worker w(o, s.value().addr, std::move(s.value().curve));
     started = w.start();
     tr = w.task_root();
     if (started.ok()) {
-      log::info("worker " + o.id + " connecting to " + addr.value().str() + " with " + std::to_string(o.slots) +
+      log::info("worker " + o.id + " connecting to " + s.value().addr.str() + " with " + std::to_string(o.slots) +
                 " slots, work dir " + o.work_dir);
       w.run(stop);
     }
   }   // slots and their sandboxes stopped
-  // Nothing left behind: the default work folder goes entirely; in an operator's --work-dir
-  // the blob cache stays (it saves fetches next time) and the task folders go.
-  std::error_code ec;
-  std::filesystem::remove_all(own_dir ? std::filesystem::path(o.work_dir) : std::filesystem::path(o.work_dir) / "sandbox", ec);
-  release_task_root(tr);
+  clean_up(s.value(), tr);
   return started;
+}
+
+Result<std::unique_ptr<LocalWorker>> start_local_worker(const WorkerOptions& in) {
+  if (in.inproc.empty() || !in.context) return make_error("the daemon's own slots need its ZeroMQ context and in-process endpoints");
+  auto s = set_up(in);
+  if (!s.ok()) return s.error();
+  std::string id = s.value().o.id;
+  int slots = s.value().o.slots;
+  auto w = std::make_unique<InProcessWorker>(std::move(s.value()));
+  ZB_TRY(w->start());
+  log::info("worker " + id + " (the daemon's own slots) joined in-process with " + std::to_string(slots) + " slots");
+  return std::unique_ptr<LocalWorker>(std::move(w));
 }
 
 }  // namespace zbuild::worker

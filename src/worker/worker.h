@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,29 @@ struct WorkerOptions {
   std::vector<std::string> toolchain_dirs;   // extra folders whose files tasks may name as host files
   std::string private_for;   // $ZBUILD_PRIVATE_FOR: a client's local slot, serving only its builds
   int64_t memory_limit_mb = 8192;
-  // A daemon's local slots (zbuild daemon --local-slots): the worker runs on a thread of the
-  // daemon's process and joins it through the daemon's ZeroMQ context at the in-process
+  // A daemon's local slots (zbuild daemon --local-slots, start_local_worker): the worker lives in
+  // the daemon's process and joins it through the daemon's ZeroMQ context at the in-process
   // endpoints named `inproc` (no I/O thread, no socket between them); `daemon` is then unused.
   zmq::context_t* context = nullptr;
   std::string inproc;
 };
 
+// A worker process: runs until `stop` is set.
 Status run_worker(const WorkerOptions& opts, const std::atomic<bool>& stop);
+
+// The daemon's own slots, driven by the daemon's event loop rather than a thread of their own:
+// step() takes what the daemon sent them (it never blocks) and heartbeats when due; the loop
+// calls it after each pass, so a task assigned costs no thread wake-up before a slot takes it.
+// The slots run on their own threads and send results to the daemon's sink as any worker's do.
+// Destroying it stops them (running tasks are killed).
+class LocalWorker {
+ public:
+  virtual ~LocalWorker() = default;
+  virtual void step() = 0;
+};
+
+// Starts the slots (`opts.context` and `opts.inproc` set), joined to the daemon when this
+// returns; an error when they cannot start (no sandbox, and --sandbox none not given).
+Result<std::unique_ptr<LocalWorker>> start_local_worker(const WorkerOptions& opts);
 
 }  // namespace zbuild::worker

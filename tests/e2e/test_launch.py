@@ -78,8 +78,8 @@ class LaunchTemplate(E2ECase):
 
 
 class LocalSlots(LaunchMixin, E2ECase):
-    """zbuild daemon --local-slots: the slots run on a thread of the daemon itself, joined through
-    in-process endpoints, sandboxed as a zbuild-worker's (bubblewrap by default)."""
+    """zbuild daemon --local-slots: the slots run in the daemon's process, driven by its event loop and
+    joined through in-process endpoints, sandboxed as a zbuild-worker's (bubblewrap by default)."""
 
     def slots_daemon(self, *extra, env=None):
         d = Proc([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"),
@@ -106,7 +106,7 @@ class LocalSlots(LaunchMixin, E2ECase):
         self.assertEqual(workers[0]["tasks_done"], 6)
         self.assertEqual(workers[0]["credit"], 4, "idle: its 2 slots and the 2 tasks it takes ahead")
         self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
-        self.assertEqual(d.stop(), 0, d.output())   # the slots' thread is joined; a clean exit
+        self.assertEqual(d.stop(), 0, d.output())   # the slots' threads are joined; a clean exit
 
     def test_prefetch_in_the_worker_args_is_kept(self):
         """The local slots take 2 tasks ahead unless --local-worker-args says otherwise."""
