@@ -4,8 +4,6 @@
 #include <filesystem>
 
 #include "common/command_policy.h"
-#include "common/digest.h"
-#include "proto/root_free.h"
 #include "runner/cmdline.h"
 
 namespace zbuild::client {
@@ -25,13 +23,9 @@ std::optional<std::string> name_object_by_command(ActionSpec& a, const std::stri
                      ? fs::path(an.compile.object).lexically_normal().lexically_relative(root)
                      : (fs::path(a.cwd) / an.compile.object).lexically_normal();
   if (obj.string() != declared) return std::nullopt;
-  auto probe = an.compile.remote_argv_as(false, "-");
-  if (!probe) return std::nullopt;
-  Hasher h;
-  h.field("zbuild-object-1");
-  for (auto& x : *probe) h.field(without_root(x, a.root));   // every checkout the same name
-  h.field(a.cwd);
-  const std::string name = "zbuild-object-" + h.finish().hex().substr(0, 16) + ".o";
+  auto named = an.compile.object_name(false, "zbuild-object-", a.root, a.cwd);
+  if (!named) return std::nullopt;
+  const std::string& name = *named;
   const std::string as = (fs::path(a.cwd) / name).lexically_normal().string();
   if (taken.count(as)) return std::nullopt;
   auto argv = an.compile.remote_argv_as(false, name);

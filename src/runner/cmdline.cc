@@ -5,8 +5,10 @@
 #include <string_view>
 
 #include "common/command_policy.h"
+#include "common/digest.h"
 #include "common/fs.h"
 #include "common/make_deps.h"
+#include "proto/root_free.h"
 
 namespace zbuild::runner {
 
@@ -204,6 +206,18 @@ std::optional<std::vector<std::string>> Compile::remote_argv_as(bool want_color,
   }
   if (!named) return std::nullopt;
   return out;
+}
+
+std::optional<std::string> Compile::object_name(bool want_color, const std::string& prefix, const std::string& root,
+                                                const std::string& cwd, const std::string& extra) const {
+  auto probe = remote_argv_as(want_color, "-");
+  if (!probe) return std::nullopt;
+  Hasher h;
+  h.field(prefix + "1");   // the scheme's version: a new one names every object anew
+  for (auto& x : *probe) h.field(without_root(x, root));
+  h.field(cwd);
+  if (!extra.empty()) h.field(extra);
+  return prefix + h.finish().hex().substr(0, 16) + ".o";
 }
 
 std::vector<std::string> Compile::scan_argv(const std::string& depfile) const {

@@ -46,6 +46,13 @@ struct Compile {
   // gcc's options that name files after the object (-gsplit-dwarf, --coverage, -fstack-usage,
   // -save-temps, -frecord-gcc-switches, ...) already compile locally.
   std::optional<std::vector<std::string>> remote_argv_as(bool want_color, const std::string& object_as) const;
+  // The name an object gets from the command that makes it (zbuild-cc and `zbuild submit`
+  // alike): `prefix`, then 16 hex digits of a hash of the command with -o left out
+  // (remote_argv_as with "-") and `root` replaced by a placeholder (every checkout the same
+  // name), of `cwd` (the working folder, relative to the root) and of `extra` when not empty,
+  // then ".o". Nothing when the object must keep its own name (remote_argv_as says when).
+  std::optional<std::string> object_name(bool want_color, const std::string& prefix, const std::string& root,
+                                         const std::string& cwd, const std::string& extra = {}) const;
   // The local header scan: the preprocessor with -M (-MM for -MMD), the compile's targets or
   // gcc's default one, -MP when asked, writing to `depfile`; -H (headers on stderr) for -MM,
   // which leaves system headers out of the depfile.

@@ -487,16 +487,10 @@ class Runner {
     // (Compile::remote_argv_as); written where the command says when it comes back. Not one
     // name for all: builds running at once claim their outputs, and only the same action may
     // claim a name another build holds.
-    std::string object_as;
-    if (auto probe = c_.remote_argv_as(want_color(), "-")) {
-      Hasher h;
-      h.field("zbuild-cc-object-1");
-      for (auto& x : *probe) h.field(without_root(x, root_));   // every checkout the same name
-      h.field(rel(cwd_));
-      auto sd = root_digest(rel(src_));
-      h.field(sd.ok() ? sd.value().str() : std::string("?"));
-      object_as = std::string(kObjectAs) + h.finish().hex().substr(0, 16) + ".o";
-    }
+    auto sd = root_digest(rel(src_));
+    std::string object_as =
+        c_.object_name(want_color(), kObjectAs, root_, rel(cwd_), sd.ok() ? sd.value().str() : std::string("?"))
+            .value_or(std::string());
     auto as = object_as.empty() ? std::nullopt : c_.remote_argv_as(want_color(), object_as);
     a.argv = as ? std::move(*as) : c_.remote_argv(want_color());
     if (!keep_root_paths()) add_root_prefix_map(a.argv, root_);
