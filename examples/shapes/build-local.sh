@@ -1,16 +1,18 @@
 #!/bin/sh
-# Reference local build: runs every task of graph.json, one at a time, in
-# dependency order (list order when unconstrained), in place under ./out.
+# Reference local build: runs every task of graph.json in dependency order (list order when
+# unconstrained), as many at a time as there are cores (-j N to choose), in place under ./out.
 # Tests compare zbuild's outputs byte-for-byte against the files this produces.
 # C/C++ compiles get -ffile-prefix-map=ROOT=. as zbuild gives them (its default, so that every
 # checkout shares the cache: docs/graph-format.md, "Any checkout"); ZBUILD_KEEP_ROOT_PATHS=1
 # leaves it out, as `zbuild submit --keep-root-paths` does.
 #
 #   ./build-local.sh           # build everything
-#   ./build-local.sh --dry-run # print the commands only
+#   ./build-local.sh -j 1      # one task at a time
+#   ./build-local.sh --dry-run # print the commands only, in a valid order
 set -eu
 cd "$(dirname "$0")"
 exec python3 - "$@" <<'PY'
+import concurrent.futures
 import json
 import os
 import re
@@ -19,6 +21,15 @@ import subprocess
 import sys
 
 dry_run = "--dry-run" in sys.argv[1:]
+jobs = os.cpu_count() or 1
+if "-j" in sys.argv[1:]:
+    at = sys.argv.index("-j")
+    try:
+        jobs = int(sys.argv[at + 1])
+    except (IndexError, ValueError):
+        sys.exit("build-local.sh: -j needs a number")
+    if jobs < 1:
+        sys.exit("build-local.sh: -j needs a number of at least 1")
 graph_path = os.path.abspath("graph.json")
 with open(graph_path) as f:
     graph = json.load(f)
@@ -69,12 +80,12 @@ while pending:
     order.append(ready)
     done.add(ready)
 
-for n, task_id in enumerate(order, 1):
+
+
+def run_task(task_id):
+    """Runs one task; None when it produced its outputs, else why not."""
     t = by_id[task_id]
     cwd = os.path.normpath(os.path.join(root, t.get("cwd", ".")))
-    print("[%d/%d] %s: %s" % (n, len(order), task_id, shlex.join(t["argv"])), flush=True)
-    if dry_run:
-        continue
     for out in t.get("outputs", []):
         path = os.path.join(root, out)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -85,11 +96,43 @@ for n, task_id in enumerate(order, 1):
     try:
         rc = subprocess.run(with_root_map(t["argv"]), cwd=cwd, env=env, timeout=t.get("timeout_s")).returncode
     except subprocess.TimeoutExpired:
-        sys.exit("build-local.sh: task %s timed out" % task_id)
+        return "build-local.sh: task %s timed out" % task_id
     if rc != 0:
-        sys.exit("build-local.sh: task %s failed with exit code %d" % (task_id, rc))
+        return "build-local.sh: task %s failed with exit code %d" % (task_id, rc)
     for out in t.get("outputs", []):
         if not os.path.exists(os.path.join(root, out)):
-            sys.exit("build-local.sh: task %s did not produce %s" % (task_id, out))
+            return "build-local.sh: task %s did not produce %s" % (task_id, out)
+    return None
+
+
+if dry_run:
+    for n, task_id in enumerate(order, 1):
+        print("[%d/%d] %s: %s" % (n, len(order), task_id, shlex.join(by_id[task_id]["argv"])), flush=True)
+    sys.exit(0)
+
+# Up to `jobs` tasks at once, each started once all it needs is done (in the order above); the
+# first failure stops new starts, lets the running ones finish, and is the exit message.
+finished, running, started, failure = set(), {}, 0, None
+waiting = list(order)
+with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    while (waiting and failure is None) or running:
+        for task_id in list(waiting):
+            if failure is not None or len(running) >= jobs:
+                break
+            if needs[task_id] <= finished:
+                waiting.remove(task_id)
+                started += 1
+                print("[%d/%d] %s: %s" % (started, len(order), task_id, shlex.join(by_id[task_id]["argv"])), flush=True)
+                running[pool.submit(run_task, task_id)] = task_id
+        done_now, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+        for f in done_now:
+            task_id = running.pop(f)
+            why = f.result()
+            if why is not None:
+                failure = failure or why
+            else:
+                finished.add(task_id)
+if failure is not None:
+    sys.exit(failure)
 print("build-local.sh: %d tasks done" % len(order))
 PY
