@@ -137,9 +137,8 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
   }
   o.idle_exit_ms = idle_s * 1000;
   if (local > 0) {
-    // exec: the launched process is the worker itself, not a shell that a stop signal ends at
-    // once while the worker is still shutting down (dash does not exec a last command), so
-    // the daemon's exit waits for its workers.
+    // exec: no shell stays between zbuild-launch and the worker (dash does not exec a last
+    // command); zbuild-launch, which the daemon waits for, ends once the worker has.
     o.launch.command = "exec " + daemon::sibling_worker_path() + " --slots 1";
     o.launch.min_workers = o.launch.max_workers = static_cast<int>(local);
     o.launch.release_after_ms = 0;

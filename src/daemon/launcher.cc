@@ -41,8 +41,20 @@ std::string describe_status(int status) {
 
 Result<int> PosixProcessControl::start(const std::string& shell_command) {
   // start_detached rather than run_process: the command outlives this call (it is reaped by
-  // reap()), in its own process group, so a release signals the whole command.
-  auto pid = start_detached(shell_command);
+  // reap()), in its own process group, so a release signals the whole command. Through
+  // zbuild-launch when it is beside this program (daemon/launch_guard.cc): the launch then
+  // ends when every process it started has, not when its shell does (a shell need not exec
+  // its last command, and a command may leave others running).
+  static const std::string guard = [] {
+    std::string p = sibling_program("zbuild-launch");
+    if (p.find('/') == std::string::npos) {
+      log::warn("zbuild-launch was not found beside zbuild: a launched command counts as ended when its shell "
+                "does, and the daemon's stop waits for no more");
+      return std::string();
+    }
+    return p;
+  }();
+  auto pid = guard.empty() ? start_detached(shell_command) : start_detached({guard, shell_command}, {}, false);
   if (!pid.ok()) return pid.error();
   pids_.push_back(pid.value());
   return pid.value();

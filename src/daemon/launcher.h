@@ -53,7 +53,9 @@ class ProcessControl {
   virtual std::vector<std::pair<int, int>> reap() = 0;
 };
 
-// The real thing: posix_spawn, kill(-pid), waitpid(WNOHANG).
+// The real thing: fork and exec (through zbuild-launch, daemon/launch_guard.cc, when it is
+// beside this program: the pid then ends when everything the command started has), kill(-pid),
+// waitpid(WNOHANG).
 class PosixProcessControl final : public ProcessControl {
  public:
   Result<int> start(const std::string& shell_command) override;

@@ -5,6 +5,7 @@ wait, take them, and are released once idle."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -59,6 +60,29 @@ class LaunchPlainCommand(LaunchMixin, E2ECase):
         d = self.launch_daemon(f"{WORKER} --slots 1", env)
         launched = self.build_and_watch(d, "zbuild-worker")
         self.assertLessEqual(len(launched), 2)
+
+
+class LaunchEnds(E2ECase):
+    def test_stop_waits_for_everything_the_command_started(self):
+        """A launch has ended when every process it started has, not when its shell has: here
+        the command leaves a process that ignores SIGTERM and, once the worker has gone, writes
+        a file half a second later. The daemon exits only after that file exists."""
+        mark = os.path.join(self.tmp, "launch-ended")
+        launch = (f"(trap '' TERM; while kill -0 $$ 2>/dev/null; do sleep 0.1; done; sleep 0.5; touch {mark}) "
+                  f">/dev/null 2>&1 & exec {WORKER} --slots 1")
+        d = Proc([ZBUILD, "daemon", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store"), "--launch",
+                  launch, "--min-workers", "1", "--release-after", "0"], "launching daemon")
+        self.addCleanup(d.stop)
+        listening_address(d)
+        d.wait_for("worker launch-1 joined from")
+        self.assertFalse(os.path.exists(mark))
+        os.kill(d.pid, signal.SIGTERM)
+        self.assertEqual(d.p.wait(30), 0)
+        # Looked at as soon as the daemon has exited (not once its output has ended: the
+        # launched processes hold the same pipe).
+        ended = os.path.exists(mark)
+        d.stop()
+        self.assertTrue(ended, "the daemon exited before everything its launch started:\n" + d.output())
 
 
 class LaunchTemplate(E2ECase):

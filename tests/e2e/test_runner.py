@@ -44,20 +44,28 @@ def ninja_deps(build):
     return deps
 
 
+def proc_parent(pid):
+    """The parent pid and the name (comm) of process `pid`."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat.rsplit(")", 1)[1].split()[1]), stat[stat.index("(") + 1:stat.rindex(")")]
+
+
 def workers_of(addr):
-    """(command line, parent pid) of every live zbuild-worker process started for `addr`."""
+    """(pid, parent pid) of every live zbuild-worker process started for `addr` (the program
+    itself: not a zbuild-launch or shell whose command line names it)."""
     out = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-                with open(f"/proc/{pid}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
+                    argv = f.read().split(b"\0")
+                ppid, _ = proc_parent(pid)
+            except (OSError, ValueError, IndexError):
                 continue
-            if "zbuild-worker" in cmd and addr in cmd:
-                out.append((cmd, ppid))
+            cmd = b" ".join(argv).decode(errors="replace")
+            if os.path.basename(argv[0]) == b"zbuild-worker" and addr in cmd:
+                out.append((int(pid), ppid))
     return out
 
 
@@ -350,9 +358,12 @@ class RunnerMode(RunnerMixin, E2ECase):
         d.wait_for("worker local-2 joined from")
         with open(os.path.join(proj, ".zbuild-daemon")) as f:
             addr = f.read().strip()
-        # The workers are the daemon's own children, no shell between (one would end at the stop
-        # signal while its worker still shuts down, and the daemon would not wait for it).
-        self.assertEqual([ppid for _, ppid in workers_of(addr)], [d.p.pid, d.p.pid])
+        # Each worker runs under a zbuild-launch that the daemon started, no shell between (the
+        # daemon waits for the zbuild-launch, which ends only once its worker has).
+        workers = workers_of(addr)
+        self.assertEqual(len(workers), 2, workers)
+        for _, ppid in workers:
+            self.assertEqual(proc_parent(ppid), (d.p.pid, "zbuild-launch"))
         self.run_ok(["ninja", "-C", build], env, cwd=build)
         lines = self.cc_lines()
         self.assertEqual(len(lines), 8, "\n".join(lines))
