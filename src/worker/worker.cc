@@ -667,14 +667,14 @@ Status run_worker(const WorkerOptions& in, const std::atomic<bool>& stop) {
 }
 
 Result<std::unique_ptr<LocalWorker>> start_local_worker(const WorkerOptions& in) {
-  if (in.inproc.empty() || !in.context) return make_error("the daemon's own slots need its ZeroMQ context and in-process endpoints");
-  auto s = set_up(in);
+  if (in.inproc.empty()) return make_error("the daemon's own slots need in-process endpoints");
+  auto s = set_up(in);   // refuses them without the daemon's ZeroMQ context
   if (!s.ok()) return s.error();
   std::string id = s.value().o.id;
   int slots = s.value().o.slots;
   auto w = std::make_unique<InProcessWorker>(std::move(s.value()));
   ZB_TRY(w->start());
-  log::info("worker " + id + " (the daemon's own slots) joined in-process with " + std::to_string(slots) + " slots");
+  log::info("worker " + id + " (the daemon's own slots) started in-process with " + std::to_string(slots) + " slots");
   return std::unique_ptr<LocalWorker>(std::move(w));
 }
 
