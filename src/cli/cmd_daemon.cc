@@ -80,9 +80,9 @@ static const char* kDaemonHelp =
     "  --local-workers N    start N local zbuild-workers (1 slot each) and stop them on exit\n"
     "  --local-slots N      run N task slots in the daemon's own process: a worker on a thread\n"
     "                       of the daemon, joined through in-process endpoints (no socket, no\n"
-    "                       ZeroMQ I/O thread, no process between them), two tasks taken\n"
-    "                       beyond the slots (--prefetch 2); sandboxed as zbuild-worker's\n"
-    "                       tasks are. The daemon refuses to run when they\n"
+    "                       ZeroMQ I/O thread, no process between them), tasks queued\n"
+    "                       beyond the slots as zbuild-worker's --prefetch; sandboxed as\n"
+    "                       zbuild-worker's tasks are. The daemon refuses to run when they\n"
     "                       cannot start (no bubblewrap: give --local-worker-args '--sandbox none')\n"
     "  --local-worker-args ARGS  zbuild-worker options for the local slots, split at spaces\n"
     "                       (e.g. '--sandbox none --allow-program make'); not --daemon, --slots\n"
@@ -162,8 +162,6 @@ static int runner_mode_options(const Args& args, daemon::DaemonOptions& o) {
   return 0;
 }
 
-constexpr int kLocalSlotsPrefetch = 2;
-
 // The daemon's loop drives the worker's slots (worker::LocalWorker) through this.
 class SteppedSlots final : public daemon::OwnSlots {
  public:
@@ -207,12 +205,6 @@ static int local_slot_options(const Args& args, daemon::DaemonOptions& o) {
     }
   }
   worker::WorkerOptions w;
-  // In the daemon's process a task taken ahead costs no fetch and no socket: two wait beyond
-  // the slots (one for a zbuild-worker), so a slot that finishes starts the next task without
-  // waiting for the event loop to take its result and send another (tools/bench-dispatch,
-  // 3,000 trivial tasks, --sandbox none: the cores' idle share 14% -> 11%). --prefetch in
-  // --local-worker-args overrides it.
-  w.prefetch = kLocalSlotsPrefetch;
   if (int rc = worker_options(*wargs, w); rc != 0) return rc;
   w.slots = static_cast<int>(n.value());
   if (w.id.empty()) w.id = "local-slots";

@@ -222,6 +222,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
 
   ProcessResult res;
   int64_t deadline = spec.timeout_ms > 0 ? start + spec.timeout_ms : 0;
+  int64_t due_at = spec.due && spec.due->after_ms >= 0 && spec.due->call ? start + std::max<int64_t>(1, spec.due->after_ms) : 0;
   bool open_o = true, open_e = true;
   char buf[65536];
   while (open_o || open_e) {
@@ -229,11 +230,15 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     int n = 0;
     if (open_o) fds[n++] = {po.r, POLLIN, 0};
     if (open_e) fds[n++] = {pe.r, POLLIN, 0};
-    int wait_ms = -1;
-    if (deadline) {
-      wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - mono_ms()));
-    }
+    int64_t now = mono_ms();
+    int64_t until = deadline;
+    if (due_at && (!until || due_at < until)) until = due_at;
+    int wait_ms = until ? static_cast<int>(std::max<int64_t>(0, until - now)) : -1;
     int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
+    if (due_at && mono_ms() >= due_at) {
+      due_at = 0;
+      spec.due->call();
+    }
     if (pr < 0 && errno == EINTR) continue;
     if (pr == 0 && deadline && mono_ms() >= deadline) {
       res.timed_out = true;

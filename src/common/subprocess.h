@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,6 +33,14 @@ class ProcessWatch {
   bool cancelled_ = false;
 };
 
+// A call the thread waiting for a command makes once, `after_ms` after the command started, if
+// the command still runs then (the worker's slot sends the results it held back while it
+// runs its next task: worker/outbox.h). after_ms < 0: none.
+struct DueCall {
+  int64_t after_ms = -1;
+  std::function<void()> call;
+};
+
 struct ProcessSpec {
   std::vector<std::string> argv;
   std::string cwd;                  // empty: inherit
@@ -41,6 +50,7 @@ struct ProcessSpec {
   size_t output_cap = 64u << 20;    // bytes kept per stream
   uint64_t address_space_limit = 0; // RLIMIT_AS of the command in bytes (0: inherited)
   ProcessWatch* watch = nullptr;    // another thread may cancel the command through it
+  DueCall* due = nullptr;           // made at most once while the command runs
 };
 
 struct ProcessResult {

@@ -48,3 +48,35 @@ TEST_CASE("run_process: the limit holds, signals are the command's own, a missin
   REQUIRE_FALSE(m.ok());
   CHECK(m.error().message == "zbuild-no-such-program-4711: cannot run: No such file or directory");
 }
+
+TEST_CASE("run_process: a due call is made once while the command runs, never after it ended") {
+  TempDir t("subprocess-due");
+  std::string flag = (t.path / "flag").string();
+  int calls = 0;
+  DueCall due;
+  due.after_ms = 1;
+  due.call = [&] {
+    calls++;
+    std::FILE* f = std::fopen(flag.c_str(), "w");
+    if (f) std::fclose(f);
+  };
+  ProcessSpec ps;
+  // Ends only once the call has made the flag; the timeout fails the test if it never does.
+  ps.argv = {"sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done; echo seen", "sh", flag};
+  ps.timeout_ms = 60000;
+  ps.due = &due;
+  auto r = run_process(ps);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.value().timed_out);
+  CHECK(r.value().out == "seen\n");
+  CHECK(calls == 1);
+
+  DueCall later;
+  later.after_ms = 3600 * 1000;
+  later.call = [&] { calls++; };
+  ps.argv = {"true"};
+  ps.due = &later;
+  auto q = run_process(ps);
+  REQUIRE(q.ok());
+  CHECK(calls == 1);
+}

@@ -294,7 +294,7 @@ class Daemon final : public SchedulerHost {
   // as it sends the result; it sends no Credit message for it): by the dispatch's secret, to the
   // worker id it was sent to, wherever that worker is connected now, whether or not the result
   // is still wanted (a cancelled build, a task already run elsewhere after a reconnect).
-  void return_credit(uint64_t token) {
+  void return_credit(uint64_t token, int64_t run_ms) {
     auto c = credit_back_.find(token);
     if (c == credit_back_.end()) return;
     WorkerRec* w = registry_.find(c->second.route);   // still connected where it was: the usual case
@@ -304,7 +304,7 @@ class Daemon final : public SchedulerHost {
         if (rec.id == c->second.worker_id) w = &rec;
       }
     }
-    if (w) w->credit = std::min(w->credit + 1, w->slots + w->prefetch);
+    if (w) w->credit = std::min(w->credit + 1 + short_task_credit(*w, run_ms), w->slots + w->prefetch);
     credit_back_.erase(c);
   }
 
@@ -578,7 +578,7 @@ class Daemon final : public SchedulerHost {
         w->sandboxed = h->sandboxed();
         w->any_program = h->any_program();
         w->private_for = str(h->private_for());
-        w->prefetch = std::clamp(h->prefetch(), 0, 4);
+        w->prefetch = std::clamp(h->prefetch(), 0, 8);
         if (auto* ps = h->programs()) {
           for (size_t i = 0; i < ps->size() && i < 256; ++i) w->programs.push_back(str(ps->Get(i)));
         }
@@ -706,7 +706,7 @@ class Daemon final : public SchedulerHost {
   }
 
   void on_task_result(const wire::TaskResult* r) {
-    return_credit(r->token());
+    return_credit(r->token(), r->run_ms());
     // Bound to the dispatch: the token proves the sender received this very TaskAssign.
     auto d = dispatches_.find(r->task_id());
     TaskRec* t = sched_.find_task(r->task_id());

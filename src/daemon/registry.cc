@@ -1,5 +1,6 @@
 #include "daemon/registry.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace zbuild::daemon {
@@ -26,6 +27,15 @@ std::set<uint64_t> Registry::hello(const std::string& route, const std::string& 
   w.joined_ms = w.last_seen_ms;
   workers_[route] = std::move(w);
   return orphaned;
+}
+
+int short_task_credit(WorkerRec& w, int64_t run_ms) {
+  run_ms = std::clamp<int64_t>(run_ms, 0, int64_t{1} << 32);   // the worker's word: bounded
+  w.run_ms_mean = w.run_ms_mean < 0 ? run_ms : (7 * w.run_ms_mean + run_ms) / 8;
+  int extra = w.run_ms_mean < kShortTaskMs ? std::max(0, w.prefetch - 1) : 0;
+  int change = std::max(extra - w.short_extra, -1);
+  w.short_extra += change;
+  return change;
 }
 
 WorkerRec* Registry::find(const std::string& route) {

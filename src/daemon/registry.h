@@ -26,14 +26,29 @@ struct WorkerRec {
   std::string private_for;    // a client's local slot: serves only builds naming this secret
   uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
   bool set_aside = false;     // too many mismatches: no more work
-  int prefetch = 0;           // tasks it takes beyond its slots (announced in Hello, 0..4)
+  int prefetch = 0;           // tasks it may queue beyond its slots (announced in Hello, 0..8)
   int credit = 0;             // free slots the worker has granted (at most slots + prefetch)
+  // Short tasks: the mean of the run times its results report (-1: none yet), and the credit
+  // the daemon has added beyond the worker's own one task ahead while that mean was short
+  // (daemon.cc, return_credit).
+  int64_t run_ms_mean = -1;
+  int short_extra = 0;
   int64_t last_seen_ms = 0;   // set by the daemon on every message from the worker; expire() reads it
   int64_t joined_ms = 0;
   uint64_t tasks_done = 0;
   std::set<uint64_t> running; // global task ids
   std::set<Digest> toolchains;   // toolchain trees it has run a task with (its own files or fetched)
 };
+
+// A worker's own credit takes one task beyond its slots; while its tasks run shorter than
+// kShortTaskMs (a mean over its results' run_ms) the daemon fills the rest of the prefetch it
+// announced, so that its slots never wait a round trip for their next task and its results
+// come in groups (worker/outbox.h); once they run longer it takes that back, one returning
+// result at a time (a long task queued behind another waits while other slots may idle).
+// Called for each result the worker returns; gives the change to its credit beyond the
+// result's own one.
+constexpr int64_t kShortTaskMs = 25;
+int short_task_credit(WorkerRec& w, int64_t run_ms);
 
 class Registry {
  public:

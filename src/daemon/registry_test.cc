@@ -104,3 +104,31 @@ TEST_CASE("registry: remove and total credit") {
   REQUIRE_FALSE(reg.remove("r1"));
   REQUIRE(reg.total_credit() == 2);
 }
+
+TEST_CASE("registry: short tasks let a worker queue its whole prefetch; long ones take it back one result at a time") {
+  using zbuild::daemon::short_task_credit;
+  zbuild::daemon::WorkerRec w;
+  w.prefetch = 8;
+  // Short results: the first one adds the rest of the prefetch (7 beyond the worker's own one), once.
+  REQUIRE(short_task_credit(w, 2) == 7);
+  REQUIRE(short_task_credit(w, 3) == 0);
+  REQUIRE(w.short_extra == 7);
+  // The mean rises past 25 ms: each returning result keeps its credit back until none is extra.
+  int given = 0;
+  for (int k = 0; k < 40; ++k) given += short_task_credit(w, 5000);
+  REQUIRE(given == -7);
+  REQUIRE(w.short_extra == 0);
+  REQUIRE(short_task_credit(w, 5000) == 0);
+  // A worker that takes no more than one task ahead never gets any, whatever its tasks take.
+  zbuild::daemon::WorkerRec one;
+  one.prefetch = 1;
+  REQUIRE(short_task_credit(one, 0) == 0);
+  zbuild::daemon::WorkerRec none;
+  REQUIRE(short_task_credit(none, 0) == 0);
+  // A hostile run time is only a number: it cannot overflow the mean.
+  zbuild::daemon::WorkerRec h;
+  h.prefetch = 8;
+  REQUIRE(short_task_credit(h, INT64_MAX) == 0);
+  REQUIRE(short_task_credit(h, INT64_MIN) == 0);
+  REQUIRE(h.run_ms_mean >= 0);
+}

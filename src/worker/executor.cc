@@ -181,7 +181,7 @@ static Status relativize_depfiles(const ActionSpec& a, const fs::path& sb, const
 }
 
 ExecResult Executor::run(const ActionSpec& a, const std::string& name, const HostSide& host, TaskSandbox* slot,
-                         int slot_index) {
+                         int slot_index, DueCall* due) {
   const fs::path& toolchain_root = host.shipped_root;
   ExecResult r;
   // Refused before anything on this host is looked at (host files included).
@@ -283,6 +283,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     t.timeout_ms = a.timeout_ms;
     t.memory_limit_mb = policy_.memory_limit_mb;
     t.output_cap = 4u << 20;
+    t.due = due;
     pr = helper->run(t);
     if (!pr.ok()) {
       r.reuse = false;   // the helper failed: its task's processes may not all be gone yet
@@ -305,6 +306,7 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     ps.timeout_ms = a.timeout_ms;
     ps.output_cap = 4u << 20;
     ps.watch = &watch_;
+    ps.due = due;
     pr = run_process(ps);
     if (!pr.ok()) {
       r.infra_error = "cannot start: " + pr.error().message;

@@ -84,7 +84,7 @@ class Executor {
   // after its last task (no new inode, no rename per task), also without a slot sandbox;
   // otherwise in a new folder `name`.
   ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
-                 TaskSandbox* slot = nullptr, int slot_index = -1);
+                 TaskSandbox* slot = nullptr, int slot_index = -1, DueCall* due = nullptr);
   void cleanup(const ExecResult& r);
   // From another thread (the worker stopping): every command running now is killed, and any
   // started later at once. Tasks through a slot sandbox are stopped with TaskSandbox::abort().

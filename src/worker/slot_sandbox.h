@@ -29,6 +29,7 @@ struct SandboxTask {
   int64_t timeout_ms = 0;         // 0: none
   int64_t memory_limit_mb = 0;    // address-space limit; 0: none
   size_t output_cap = 4u << 20;   // bytes kept per stream
+  DueCall* due = nullptr;         // made at most once while the task runs (common/subprocess.h)
 };
 
 class TaskSandbox {

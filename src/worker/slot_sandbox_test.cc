@@ -365,3 +365,21 @@ TEST_CASE("executor through the slot sandbox: the task's folder at its exec root
   CHECK(r5.outputs[0].digest == digest_bytes("made\n"));
   ex.cleanup(r5);
 }
+
+TEST_CASE("slot sandbox: a due call is made once while the task runs") {
+  Slot s;
+  auto k = s.task({"sh", "-c", "while [ ! -e flag ]; do sleep 0.01; done; echo seen"});
+  fs::path flag = s.s->area() / k.folder / "flag";   // the task's folder, as the host sees it
+  int calls = 0;
+  DueCall due;
+  due.after_ms = 1;
+  due.call = [&] {
+    calls++;
+    std::ofstream(flag) << "x";
+  };
+  k.due = &due;
+  auto r = s.run(k);   // ends only once the call made the flag (else the task's timeout fails it)
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.out == "seen\n");
+  CHECK(calls == 1);
+}

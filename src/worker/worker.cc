@@ -25,6 +25,7 @@
 #include "worker/executor.h"
 #include "worker/task_root.h"
 #include "worker/host_check.h"
+#include "worker/outbox.h"
 #include "worker/toolchains.h"
 
 namespace zbuild::worker {
@@ -237,7 +238,9 @@ class Worker {
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
-      free_slots = opts_.slots + opts_.prefetch - busy_ - static_cast<int>(fetch_jobs_.size());
+      // The daemon takes the rest of the prefetch when the tasks turn out short (Hello.prefetch
+      // is the most it may queue here; docs/protocol.md).
+      free_slots = opts_.slots + std::min(opts_.prefetch, 1) - busy_ - static_cast<int>(fetch_jobs_.size());
     }
     if (free_slots > 0) send_credit(free_slots);
   }
@@ -437,20 +440,34 @@ class Worker {
     ::pthread_setname_np(::pthread_self(), ("zb-slot-" + std::to_string(slot)).substr(0, 15).c_str());   // top -H, perf
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> push;
+    // This slot's results held back (its own: a result must travel on the socket its outputs
+    // went on, so that it cannot overtake them).
+    Outbox outbox;
     for (;;) {
       std::unique_ptr<Job> job;
+      bool moved = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
+        if (queue_.empty() && !outbox.empty()) {   // about to wait: what it holds goes first
+          lock.unlock();
+          send_all(*push, outbox.take());
+          lock.lock();
+        }
         cv_.wait(lock, [&] { return quitting_ || !queue_.empty(); });
-        if (quitting_) return;
+        if (quitting_) {
+          if (!outbox.empty() && !aborting_) send_all(*push, outbox.take());
+          return;
+        }
         job = std::move(queue_.front());
         queue_.pop_front();
-        if (sink_endpoint_ != endpoint || !push) {
-          endpoint = sink_endpoint_;
-          push = sink_socket(endpoint);
-        }
+        moved = sink_endpoint_ != endpoint || !push;
+        if (moved) endpoint = sink_endpoint_;
       }
-      run_job(slot, *job, *push);
+      if (moved) {   // the daemon's endpoint changed: what was held goes where its outputs went
+        if (push && !outbox.empty()) send_all(*push, outbox.take());
+        push = sink_socket(endpoint);
+      }
+      run_job(slot, *job, *push, outbox);
       {
         std::lock_guard<std::mutex> lock(mu_);
         busy_--;
@@ -458,7 +475,20 @@ class Worker {
     }
   }
 
-  void run_job(int slot, Job& job, zmq::socket_t& push) {
+  static void send_all(zmq::socket_t& push, const std::vector<std::string>& msgs) {
+    for (auto& m : msgs) {
+      if (!push.send(zmq::buffer(m), zmq::send_flags::none)) {
+        log::warn("a result could not be sent (daemon unreachable)");
+        return;
+      }
+    }
+  }
+
+  void run_job(int slot, Job& job, zmq::socket_t& push, Outbox& outbox) {
+    // While this task runs, what the outbox holds goes when it is due.
+    DueCall due;
+    due.after_ms = outbox.due_in(clock_.now_ms());
+    due.call = [&] { send_all(push, outbox.take()); };
     ExecResult r;
     if (!job.infra_error.empty()) {
       r.infra_error = job.infra_error;
@@ -478,7 +508,8 @@ class Worker {
       // The task runs in its slot's own folder (Executor::run with a slot index): no name of its own.
       if (r.infra_error.empty()) {
         r = executor_->run(job.action, std::string(), host,
-                           slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr, slot);
+                           slot < static_cast<int>(slot_sandboxes_.size()) ? slot_sandboxes_[slot].get() : nullptr, slot,
+                           &due);
       }
     }
     if (aborting_) {   // killed by the worker stopping (or finished as it stops): no result
@@ -486,6 +517,8 @@ class Worker {
       return;
     }
     int64_t up_start = clock_.now_ms();
+    // The outputs go now, chunk by chunk (the sink keeps them until their result comes); the
+    // result may wait in the outbox.
     if (r.infra_error.empty() && r.exit_code == 0) {
       for (auto& o : r.outputs) {
         auto data = read_file(r.sandbox / o.path);
@@ -498,17 +531,21 @@ class Worker {
     }
     int64_t up_ms = clock_.now_ms() - up_start;
     fb::FlatBufferBuilder fbb(512 + r.out.size() + r.err.size());
-    auto msg = proto::finish(
+    std::vector<std::string> msgs;
+    msgs.push_back(proto::finish(
         fbb, wire::CreateTaskResult(fbb, job.task_id, job.attempt, fbb.CreateString(opts_.id), r.exit_code,
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.out.data()), r.out.size()),
                                     fbb.CreateVector(reinterpret_cast<const uint8_t*>(r.err.data()), r.err.size()),
                                     proto::build_outputs(fbb, r.outputs), fbb.CreateString(r.infra_error),
-                                    job.fetch_ms, r.run_ms, up_ms, slot, job.token));
-    if (!push.send(zmq::buffer(msg), zmq::send_flags::none)) {
-      log::warn("result of task " + std::to_string(job.task_id) + " could not be sent (daemon unreachable)");
+                                    job.fetch_ms, r.run_ms, up_ms, slot, job.token)));
+    size_t queued;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued = queue_.size();
     }
+    send_all(push, outbox.add(std::move(msgs), queued, clock_.now_ms()));
     if (!r.infra_error.empty()) log::warn("task " + std::to_string(job.task_id) + ": " + r.infra_error);
-    executor_->cleanup(r);   // after the result is on its way (the slot is not free before)
+    executor_->cleanup(r);   // after the result is on its way or held (the slot is not free before)
   }
 
   void push_blob(zmq::socket_t& push, const Digest& d, const std::string& data) {
@@ -525,6 +562,8 @@ class Worker {
       off += len;
     } while (off < data.size());
   }
+
+
 
   WorkerOptions opts_;
   Address addr_;

@@ -21,7 +21,7 @@ namespace zbuild::worker {
 struct WorkerOptions {
   std::string daemon = "127.0.0.1:7600";
   int slots = 0;               // 0: number of cores
-  int prefetch = 1;            // tasks taken beyond the slots (inputs fetched ahead)
+  int prefetch = 8;            // tasks queued beyond the slots at most: one, all while tasks are short
   std::string work_dir;        // default: $TMPDIR/zbuild-worker-<pid>
   std::string task_dir;        // task folders; empty: /dev/shm when a tmpfs, else work_dir ("disk": always)
   int64_t heartbeat_ms = 1000;
