@@ -23,6 +23,8 @@ std::string status_json(const StatusInputs& in) {
                   {"slots", w.slots},
                   {"busy", w.running.size()},
                   {"credit", w.credit},
+                  {"prefetch", w.prefetch},
+                  {"short_credit", w.short_extra},
                   {"tasks_done", w.tasks_done},
                   {"last_heartbeat_ms_ago", in.now_ms - w.last_seen_ms}});
   }

@@ -25,7 +25,8 @@ struct StatusInputs {
 
 // Format (version 1): {"version":1,"workers":[{"id","host","platform","sandboxed","programs",
 // "any_program","toolchains" (digests of the toolchain trees it has run tasks with: its own files or fetched),
-// "verify_mismatches","set_aside","slots","busy","credit","tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
+// "verify_mismatches","set_aside","slots","busy","credit","prefetch",
+// "short_credit" (credit the daemon added while its tasks were short: registry.h),"tasks_done","last_heartbeat_ms_ago"}],"queue":{"ready","running"},"builds":[{"id","name","total",
 // "finished","running"}],"store":{"backend","blobs","bytes","actions"},"counters":{...,"verified",
 // "verify_mismatches","verify_skipped","reranks","client_probes"},"estimates":{"compile"|"archive"|"link"|"other":
 // {"ms_per_byte","mean_ms","learned"}} (the scheduler's estimator, docs/scheduling.md),
