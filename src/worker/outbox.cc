@@ -11,7 +11,7 @@ std::vector<std::string> Outbox::add(std::vector<std::string> msgs, size_t queue
   tasks_++;
   // Held only while, after this slot takes its next task, another still waits: the daemon's
   // credit for these results is not needed to keep every slot busy.
-  bool hold = queued >= 2 && tasks_ < limits_.results && bytes_ < limits_.bytes && now_ms - since_ms_ < limits_.hold_ms;
+  bool hold = queued >= limits_.queued && tasks_ < limits_.results && bytes_ < limits_.bytes && now_ms - since_ms_ < limits_.hold_ms;
   if (hold) return {};
   return take();
 }

@@ -19,7 +19,8 @@ class Outbox {
   struct Limits {
     size_t results = 8;           // tasks in one group at most
     int64_t hold_ms = 10;         // how long the first held task's messages may wait
-    size_t bytes = 1u << 20;      // held bytes at most (outputs go as they come beyond this)
+    size_t bytes = 1u << 20;      // held bytes at most
+    size_t queued = 2;            // held only while at least this many tasks wait for a slot
   };
 
   Outbox() = default;

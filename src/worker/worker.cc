@@ -238,8 +238,8 @@ class Worker {
     int free_slots;
     {
       std::lock_guard<std::mutex> lock(mu_);   // slot threads change busy_
-      // The daemon takes the rest of the prefetch when the tasks turn out short (Hello.prefetch
-      // is the most it may queue here; docs/protocol.md).
+      // One task ahead: the daemon adds the rest of the prefetch while the tasks are short
+      // (Hello.prefetch is the most it may queue here; schemas/zbuild.fbs).
       free_slots = opts_.slots + std::min(opts_.prefetch, 1) - busy_ - static_cast<int>(fetch_jobs_.size());
     }
     if (free_slots > 0) send_credit(free_slots);
@@ -455,6 +455,7 @@ class Worker {
         }
         cv_.wait(lock, [&] { return quitting_ || !queue_.empty(); });
         if (quitting_) {
+          lock.unlock();
           if (!outbox.empty() && !aborting_) send_all(*push, outbox.take());
           return;
         }
@@ -562,8 +563,6 @@ class Worker {
       off += len;
     } while (off < data.size());
   }
-
-
 
   WorkerOptions opts_;
   Address addr_;
