@@ -128,11 +128,12 @@ class LocalSlots(LaunchMixin, E2ECase):
         workers = json.loads(st.stdout)["workers"]
         self.assertEqual([w["id"] for w in workers], ["local-slots"])
         self.assertEqual(workers[0]["tasks_done"], 6)
-        # Idle: its 2 slots and the one task it takes ahead, and the rest of its prefetch (8) if
-        # these compiles averaged under 25 ms.
+        # Idle: its 2 slots and the one task it takes ahead, and what the daemon added of the rest
+        # of its prefetch (8) while these compiles averaged under 25 ms and has not yet taken
+        # back (one returning result at a time): between none and all 7.
         self.assertEqual(workers[0]["prefetch"], 8)
-        self.assertIn(workers[0]["short_credit"], (0, 7))
-        self.assertEqual(workers[0]["credit"], 3 + workers[0]["short_credit"])
+        self.assertTrue(0 <= workers[0]["short_credit"] <= 7, workers[0])
+        self.assertEqual(workers[0]["credit"], 3 + workers[0]["short_credit"], workers[0])
         self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
         self.assertEqual(d.stop(), 0, d.output())   # the slots' threads are joined; a clean exit
 
