@@ -222,7 +222,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
 
   ProcessResult res;
   int64_t deadline = spec.timeout_ms > 0 ? start + spec.timeout_ms : 0;
-  int64_t due_at = spec.due && spec.due->after_ms >= 0 && spec.due->call ? start + std::max<int64_t>(1, spec.due->after_ms) : 0;
+  int64_t due_at = due_time(spec.due, start);
   bool open_o = true, open_e = true;
   char buf[65536];
   while (open_o || open_e) {
@@ -230,15 +230,8 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     int n = 0;
     if (open_o) fds[n++] = {po.r, POLLIN, 0};
     if (open_e) fds[n++] = {pe.r, POLLIN, 0};
-    int64_t now = mono_ms();
-    int64_t until = deadline;
-    if (due_at && (!until || due_at < until)) until = due_at;
-    int wait_ms = until ? static_cast<int>(std::max<int64_t>(0, until - now)) : -1;
-    int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
-    if (due_at && mono_ms() >= due_at) {
-      due_at = 0;
-      spec.due->call();
-    }
+    int pr = ::poll(fds, static_cast<nfds_t>(n), poll_timeout(deadline, due_at));
+    call_if_due(spec.due, due_at);
     if (pr < 0 && errno == EINTR) continue;
     if (pr == 0 && deadline && mono_ms() >= deadline) {
       res.timed_out = true;
@@ -268,6 +261,22 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
   return res;
+}
+
+int64_t due_time(const DueCall* due, int64_t start_ms) {
+  return due && due->after_ms >= 0 && due->call ? start_ms + std::max<int64_t>(1, due->after_ms) : 0;
+}
+
+int poll_timeout(int64_t deadline_ms, int64_t due_at) {
+  int64_t until = deadline_ms;
+  if (due_at && (!until || due_at < until)) until = due_at;
+  return until ? static_cast<int>(std::max<int64_t>(0, until - mono_ms())) : -1;
+}
+
+void call_if_due(const DueCall* due, int64_t& due_at) {
+  if (!due_at || mono_ms() < due_at) return;
+  due_at = 0;
+  due->call();
 }
 
 Result<int> start_detached(const std::string& shell_command) {

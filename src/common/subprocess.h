@@ -41,6 +41,13 @@ struct DueCall {
   std::function<void()> call;
 };
 
+// The waiting loop's side (run_process, the slot sandbox): when `due` falls due for a command
+// started at `start_ms` (0: never); the poll timeout toward the nearer of `deadline_ms` and
+// `due_at` (0: neither; -1: wait without end); and the call made once it is due (due_at then 0).
+int64_t due_time(const DueCall* due, int64_t start_ms);
+int poll_timeout(int64_t deadline_ms, int64_t due_at);
+void call_if_due(const DueCall* due, int64_t& due_at);
+
 struct ProcessSpec {
   std::vector<std::string> argv;
   std::string cwd;                  // empty: inherit

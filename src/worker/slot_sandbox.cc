@@ -260,7 +260,7 @@ Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
   sp::Reply reply{};
   bool replied = false;
   int64_t deadline = t.timeout_ms > 0 ? start + t.timeout_ms + kAnswerGraceMs : 0;
-  int64_t due_at = t.due && t.due->after_ms >= 0 && t.due->call ? start + std::max<int64_t>(1, t.due->after_ms) : 0;
+  int64_t due_at = due_time(t.due, start);
   char buf[65536];
   // Blocking reads: one per readiness while the task runs (poll said there is data or an end),
   // to the end once the helper answered (every writer is gone then: it cannot block).
@@ -284,14 +284,8 @@ Result<ProcessResult> SlotSandbox::run(const SandboxTask& t) {
       break;
     }
     pollfd p[3] = {{sock_, POLLIN, 0}, {out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
-    int64_t until = deadline;
-    if (due_at && (!until || due_at < until)) until = due_at;
-    int wait = until ? static_cast<int>(std::max<int64_t>(0, until - mono_ms())) : -1;
-    int pr = ::poll(p, 3, wait);
-    if (due_at && mono_ms() >= due_at) {
-      due_at = 0;
-      t.due->call();
-    }
+    int pr = ::poll(p, 3, poll_timeout(deadline, due_at));
+    call_if_due(t.due, due_at);
     if (pr < 0 && errno == EINTR) continue;
     if (pr < 0) return broken(errno_text("poll", errno));
     if (pr == 0 && deadline && mono_ms() >= deadline) {
