@@ -173,7 +173,16 @@ bool root_mappable(std::string_view root) {
               c == '+' || c == ',' || c == '@' || c == '~' || c == '/' || c == '-';
     if (!ok) return false;
   }
-  return fs::path(root).lexically_normal().string() == root;
+  // Already in normal form: no empty, "." or ".." component (checked on the string: this runs
+  // for every task a worker starts).
+  for (size_t i = 1; i <= root.size();) {
+    size_t end = root.find('/', i);
+    if (end == std::string_view::npos) end = root.size();
+    std::string_view part = root.substr(i, end - i);
+    if (part.empty() || part == "." || part == "..") return false;
+    i = end + 1;
+  }
+  return true;
 }
 
 std::string root_prefix_map(std::string_view root) { return "-ffile-prefix-map=" + std::string(root) + "=."; }

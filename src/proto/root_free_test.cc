@@ -168,11 +168,12 @@ TEST_CASE("the root's map is added to C/C++ compiles only") {
   REQUIRE_FALSE(add_root_prefix_map(e, "/r"));
   std::vector<std::string> l = {"cc", "x.o", "-o", "app"};
   REQUIRE_FALSE(add_root_prefix_map(l, "/r"));
-  for (auto bad : {"/", "relative", "/a/../b", "/a b", "/a=b", "/a$b", "/a/"}) {
+  for (auto bad : {"/", "relative", "/a/../b", "/a b", "/a=b", "/a$b", "/a/", "//a", "/a//b", "/a/./b", "/a/.", "/..", "/a/.."}) {
     INFO(bad);
     REQUIRE_FALSE(root_mappable(bad));
   }
   REQUIRE(root_mappable("/home/user-1/src/proj_2.0+x"));
+  REQUIRE(root_mappable("/a/.b/..c/b.."));
 }
 
 TEST_CASE("placeholders at path boundaries only") {

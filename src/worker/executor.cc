@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
@@ -359,8 +361,8 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
 }
 
 // Puts back what a task may have set on the open folder `fd`: its mode and extended attributes.
-static bool reset_folder(int fd) {
-  struct stat st {};
+// `st`: the folder as it was found.
+static bool reset_folder(int fd, struct stat& st) {
   if (::fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   if ((st.st_mode & 07777) != 0755 && ::fchmod(fd, 0755) != 0) return false;
   char names[4096];
@@ -372,32 +374,80 @@ static bool reset_folder(int fd) {
   return true;
 }
 
+Executor::FolderStamp Executor::stamp_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_nlink)};
+}
+
 // Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
 // (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
 // reset first. Works on descriptors opened without following links. False when anything could
 // not be undone (the caller then removes the folder).
-static bool empty_for_reuse(const fs::path& dir) {
+//
+// On a memory file system (tmpfs) a folder's size grows with each entry in it. So once the
+// folders were emptied here, their device, inode, size and link count (`stamp`) say whether a
+// later task left anything: when both folders look as they did, there is nothing to list or
+// remove (a trivial task's reset is 8 system calls instead of 22). Any entry made, even one made
+// and renamed, changes a size; a mount on either folder changes its device. On other file
+// systems a folder's size does not follow its entries, and every reset lists them.
+bool Executor::empty_for_reuse(const fs::path& dir, EmptyStamp& stamp) {
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = ::open(dir.c_str(), kFlags);
   if (fd < 0) return false;
-  int tmp = reset_folder(fd) ? ::openat(fd, ".zbuild-tmp", kFlags) : -1;
-  if (tmp < 0 || !reset_folder(tmp)) {
+  struct stat top {}, tmp_st {};
+  int tmp = reset_folder(fd, top) ? ::openat(fd, ".zbuild-tmp", kFlags) : -1;
+  if (tmp < 0 || !reset_folder(tmp, tmp_st)) {
     if (tmp >= 0) ::close(tmp);
     ::close(fd);
+    stamp.known = false;
     return false;
   }
-  bool tmp_emptied = remove_entries_at(tmp, nullptr);
-  return remove_entries_at(fd, ".zbuild-tmp") && tmp_emptied;
+  if (stamp.known && stamp.top == stamp_of(top) && stamp.tmp == stamp_of(tmp_st)) {
+    ::close(tmp);
+    ::close(fd);
+    return true;
+  }
+  listings_++;
+  // remove_entries_at takes the descriptor it is given: copies, so the emptied folders can be
+  // looked at after.
+  int tmp_copy = ::fcntl(tmp, F_DUPFD_CLOEXEC, 0);
+  int fd_copy = tmp_copy < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  bool ok = fd_copy >= 0;
+  if (ok) {
+    bool tmp_emptied = remove_entries_at(tmp_copy, nullptr);
+    ok = remove_entries_at(fd_copy, ".zbuild-tmp") && tmp_emptied;
+  } else if (tmp_copy >= 0) {
+    ::close(tmp_copy);
+  }
+  struct statfs sf {};
+  stamp.known = ok && ::fstatfs(fd, &sf) == 0 && static_cast<unsigned long>(sf.f_type) == TMPFS_MAGIC &&
+                ::fstat(fd, &top) == 0 && ::fstat(tmp, &tmp_st) == 0;
+  if (stamp.known) {
+    stamp.top = stamp_of(top);
+    stamp.tmp = stamp_of(tmp_st);
+  }
+  ::close(tmp);
+  ::close(fd);
+  return ok;
 }
 
 void Executor::cancel_all() { watch_.cancel(); }
 
 void Executor::cleanup(const ExecResult& r) {
   if (r.sandbox.empty()) return;
-  if (r.reuse && empty_for_reuse(r.sandbox)) {
+  if (r.reuse) {
+    EmptyStamp stamp;
+    {
+      std::lock_guard lock(ready_mu_);
+      stamp = stamps_[r.sandbox];
+    }
+    bool emptied = empty_for_reuse(r.sandbox, stamp);
     std::lock_guard lock(ready_mu_);
-    ready_.insert(r.sandbox);
-    return;
+    stamps_[r.sandbox] = stamp;
+    if (emptied) {
+      ready_.insert(r.sandbox);
+      return;
+    }
   }
   std::error_code ec;
   fs::remove_all(r.sandbox, ec);

@@ -5,7 +5,11 @@
 // sandbox by zbuild itself; declared paths are checked to stay inside it.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -86,6 +90,9 @@ class Executor {
   ExecResult run(const ActionSpec& a, const std::string& name, const HostSide& host = HostSide(),
                  TaskSandbox* slot = nullptr, int slot_index = -1, DueCall* due = nullptr);
   void cleanup(const ExecResult& r);
+  // How many times cleanup() listed a reused folder to empty it (the others were seen to be
+  // empty already: empty_for_reuse). For tests.
+  uint64_t listings() const { return listings_.load(); }
   // From another thread (the worker stopping): every command running now is killed, and any
   // started later at once. Tasks through a slot sandbox are stopped with TaskSandbox::abort().
   void cancel_all();
@@ -99,8 +106,23 @@ class Executor {
   BlobCache& cache_;
   HostFileChecker& hosts_;
   SandboxPolicy policy_;
+  // What an emptied folder looked like (device, inode, size, links), on a memory file system
+  // whose folder sizes count their entries: a folder that still looks so after a task is empty.
+  struct FolderStamp {
+    uint64_t dev = 0, ino = 0, size = 0, links = 0;
+    bool operator==(const FolderStamp&) const = default;
+  };
+  struct EmptyStamp {
+    bool known = false;
+    FolderStamp top, tmp;   // the task folder and its .zbuild-tmp
+  };
+  static FolderStamp stamp_of(const struct stat& st);
+  bool empty_for_reuse(const std::filesystem::path& dir, EmptyStamp& stamp);
+
   std::mutex ready_mu_;
   std::set<std::filesystem::path> ready_;   // slot folders this executor emptied for their next task
+  std::map<std::filesystem::path, EmptyStamp> stamps_;   // each slot folder's, once emptied
+  std::atomic<uint64_t> listings_{0};
   ProcessWatch watch_;                      // every command run_process starts here (cancel_all)
 };
 
