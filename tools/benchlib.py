@@ -44,8 +44,8 @@ def zbuild_bins():
         bindir = os.path.join(build, "src", "cli")
         if not os.path.exists(os.path.join(build, "build.ninja")):
             run_checked(["meson", "setup", build], cwd=REPO)
-        run_checked(["ninja", "-j2", "-C", build, "src/cli/zbuild", "src/cli/zbuild-worker", "src/cli/zbuild-sandbox",
-                     "src/cli/zbuild-cc"],
+        run_checked(["ninja", "-j2", "-C", build, "src/cli/zbuild", "src/cli/zbuild-daemon", "src/cli/zbuild-worker",
+                     "src/cli/zbuild-sandbox", "src/cli/zbuild-cc"],
                     cwd=REPO)
     z, w = os.path.join(bindir, "zbuild"), os.path.join(bindir, "zbuild-worker")
     for p in (z, w):

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "common/address.h"
 
 namespace zbuild::cli {
 
@@ -97,5 +98,7 @@ std::optional<Args> read_command_line(const CommandSpec& spec, int argc, char** 
   }
   return std::move(args.value());
 }
+
+std::string daemon_address(const std::string& flag) { return daemon_address_from(flag); }
 
 }  // namespace zbuild::cli

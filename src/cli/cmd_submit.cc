@@ -8,8 +8,6 @@
 
 namespace zbuild::cli {
 
-std::string daemon_address(const std::string& flag) { return daemon_address_from(flag); }
-
 static const char* kSubmitHelp =
     "usage: zbuild submit [--daemon HOST:PORT] [--metrics-out FILE] [--csv-out FILE]\n"
     "                     [--trace FILE] [--keep-going] [--require-sandbox] [--wait-daemon SECONDS]\n"

@@ -1,7 +1,12 @@
-// zbuild: the daemon and the client commands.
+// zbuild: the client commands; `zbuild daemon` runs zbuild-daemon (daemon_main.cc) in its place.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <string>
 
 #include "cli/commands.h"
 
@@ -20,6 +25,22 @@ static const char* kHelp =
     "`zbuild COMMAND --help` describes each. ZBUILD_DAEMON=HOST:PORT stands in for --daemon.\n"
     "Workers are a separate program: zbuild-worker --help.\n";
 
+// The daemon is its own program (it alone loads RocksDB and hiredis), found beside this one
+// and run in this process, with these arguments: the pid that started as `zbuild daemon` is the
+// daemon's. Only the one beside this program (not one found on PATH: another version).
+static int exec_daemon(char** argv) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    std::fprintf(stderr, "zbuild: cannot find this program's folder (/proc/self/exe): %s\n", ec.message().c_str());
+    return 2;
+  }
+  std::string daemon = (self.parent_path() / "zbuild-daemon").string();
+  ::execv(daemon.c_str(), argv);
+  std::fprintf(stderr, "zbuild: cannot run the daemon program %s: %s\n", daemon.c_str(), std::strerror(errno));
+  return 2;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::fputs(kHelp, argc < 2 ? stderr : stdout);
@@ -29,8 +50,8 @@ int main(int argc, char** argv) {
     const char* name;
     int (*fn)(int, char**);
   };
-  static const Entry kCommands[] = {{"daemon", zbuild::cli::cmd_daemon},
-                                    {"submit", zbuild::cli::cmd_submit},
+  if (!std::strcmp(argv[1], "daemon")) return exec_daemon(argv);
+  static const Entry kCommands[] = {{"submit", zbuild::cli::cmd_submit},
                                     {"status", zbuild::cli::cmd_status},
                                     {"graph", zbuild::cli::cmd_graph},
                                     {"report", zbuild::cli::cmd_report},
