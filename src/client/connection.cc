@@ -46,12 +46,22 @@ std::optional<std::string> DaemonConnection::recv(int64_t timeout_ms) {
   return m.to_string();
 }
 
+void DaemonConnection::ping_early() {
+  early_ping_ = next_request_id();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  send(proto::finish(fbb, wire::CreateStatusRequest(fbb), early_ping_));
+}
+
 Result<std::string> DaemonConnection::ping(int64_t wait_ms) {
   Deadline overall(clock_, wait_ms);
   for (;;) {
-    uint64_t rid = next_request_id();
-    flatbuffers::FlatBufferBuilder fbb(64);
-    send(proto::finish(fbb, wire::CreateStatusRequest(fbb), rid));
+    uint64_t rid = early_ping_;
+    early_ping_ = 0;
+    if (!rid) {
+      rid = next_request_id();
+      flatbuffers::FlatBufferBuilder fbb(64);
+      send(proto::finish(fbb, wire::CreateStatusRequest(fbb), rid));
+    }
     Deadline attempt(clock_, std::max<int64_t>(1000, std::min<int64_t>(3000, wait_ms)));
     while (!attempt.expired()) {
       auto m = recv(attempt.remaining_ms());

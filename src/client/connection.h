@@ -33,7 +33,10 @@ class DaemonConnection {
   uint64_t next_request_id() { return ++request_id_; }
 
   // Sends a StatusRequest and waits for the reply: the daemon is there. Retries until
-  // wait_ms has passed (for --wait-daemon). Returns the status JSON.
+  // wait_ms has passed (for --wait-daemon). Returns the status JSON. ping_early() sends the
+  // first request now, so that the caller can do other work while the connection is made and
+  // the daemon answers; the next ping() waits for that answer first.
+  void ping_early();
   Result<std::string> ping(int64_t wait_ms);
 
  private:
@@ -45,6 +48,7 @@ class DaemonConnection {
   std::unique_ptr<proto::HandshakeWatch> watch_;
   const Clock& clock_ = steady_clock();   // ping's deadlines
   uint64_t request_id_ = 0;
+  uint64_t early_ping_ = 0;   // ping_early()'s request, not answered yet
   void reconnect();
 };
 

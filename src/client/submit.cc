@@ -133,6 +133,12 @@ class Preparer {
     p.actions.resize(n);
     p.deps.resize(n);
     std::vector<std::string> base_env = cmd::compiler_env();
+    // The environment of a task that sets none: the same for every such task, checked once.
+    std::map<std::string, std::string> base_map;
+    for (auto& e : base_env) base_map[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
+    std::vector<std::string> plain_env;
+    for (auto& [k, v] : base_map) plain_env.push_back(k + "=" + v);
+    Status plain_env_ok = cmd::check_env(plain_env);
     for (size_t i = 0; i < n; ++i) {
       const auto& t = g_.tasks[i];
       ActionSpec& a = p.actions[i];
@@ -143,11 +149,15 @@ class Preparer {
       if (!keep_root_paths_) add_root_prefix_map(a.argv, a.root);
       a.outputs = t.outputs;
       a.timeout_ms = t.timeout_s * 1000;
-      std::map<std::string, std::string> env;
-      for (auto& e : base_env) env[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
-      for (auto& [k, v] : t.env) env[k] = v;
-      for (auto& [k, v] : env) a.env.push_back(k + "=" + v);
-      if (auto st = cmd::check_env(a.env); !st.ok()) return make_error(where(i) + ": " + st.error().message);
+      if (t.env.empty()) {
+        a.env = plain_env;
+        if (!plain_env_ok.ok()) return make_error(where(i) + ": " + plain_env_ok.error().message);
+      } else {
+        std::map<std::string, std::string> env = base_map;
+        for (auto& [k, v] : t.env) env[k] = v;
+        for (auto& [k, v] : env) a.env.push_back(k + "=" + v);
+        if (auto st = cmd::check_env(a.env); !st.ok()) return make_error(where(i) + ": " + st.error().message);
+      }
       // Outputs are written below the root only: a folder on the way may not lead out of it.
       for (auto& o : t.outputs) {
         auto slash = o.rfind('/');
@@ -673,7 +683,7 @@ class BuildSession {
   explicit BuildSession(const SubmitOptions& opts) : opts_(opts), t0_(steady_clock().now_ms()) {}
 
   int run() {
-    for (auto step : {&BuildSession::load, &BuildSession::connect, &BuildSession::prepare}) {
+    for (auto step : {&BuildSession::open, &BuildSession::load, &BuildSession::connect, &BuildSession::prepare}) {
       if (auto code = (this->*step)()) return *code;
     }
     for (;;) {
@@ -693,7 +703,8 @@ class BuildSession {
     return code;
   }
 
-  // The graph and the scan commands it implies, both checked before anything is contacted.
+  // The graph and the scan commands it implies, both checked before anything is sent to the
+  // daemon but a status request.
   std::optional<int> load() {
     auto g = graph::load_graph(opts_.graph);
     if (!g.ok()) return fail(2, g.error().message);
@@ -704,20 +715,27 @@ class BuildSession {
     return std::nullopt;
   }
 
-  // The daemon answers (its status tells the pool); a local slot joins it when some program
-  // of the graph is one no connected worker may run.
-  std::optional<int> connect() {
+  // The connection and its first status request, first of all: the connection is made and
+  // the daemon answers while the graph is read (a status request changes nothing there).
+  std::optional<int> open() {
     auto addr = parse_address(opts_.daemon);
     if (!addr.ok()) return fail(2, addr.error().message);
     addr_ = addr.value();
     auto curve = proto::load_curve_client(opts_.curve_key, opts_.daemon_key);
     if (!curve.ok()) return fail(2, curve.error().message);
-    bool keyed = curve.value().has_value();
+    keyed_ = curve.value().has_value();
     conn_ = std::make_unique<DaemonConnection>(addr_, std::move(curve.value()));
+    conn_->ping_early();
+    return std::nullopt;
+  }
+
+  // The daemon answers (its status tells the pool); a local slot joins it when some program
+  // of the graph is one no connected worker may run.
+  std::optional<int> connect() {
     auto st = conn_->ping(std::max<int64_t>(3000, int64_t{opts_.wait_daemon_s} * 1000));
     if (!st.ok()) return fail(1, st.error().message);
     status_ = st.value();
-    if (opts_.local_slots > 0) start_local_slot(keyed);
+    if (opts_.local_slots > 0) start_local_slot(keyed_);
     if (worker_count(status_) == 0) {
       std::fprintf(stderr, "zbuild: waiting for workers: none is connected to the daemon at %s yet; the build "
                    "starts when one joins\n", addr_.str().c_str());
@@ -945,6 +963,7 @@ class BuildSession {
   std::unique_ptr<LocalSlot> local_;
   std::optional<Prepared> prepared_;
   int64_t prepare_ms_ = 0;
+  bool keyed_ = false;   // the connection uses CurveZMQ keys (open())
   // The last round's outcome.
   Metrics metrics_;
   std::optional<Timeline> timeline_;

@@ -234,15 +234,30 @@ void Scheduler::start_build(uint64_t build_id) {
   auto it = builds_.find(build_id);
   if (it == builds_.end()) return;
   Build& b = *it->second;
+  const size_t from = pending_.size();
   for (auto& t : b.tasks) {
     if (t.waiting_on == 0) pending_.push_back({b.id, t.index});
+  }
+  // Best last (drain takes from the back), in the order ready_ hands tasks out: priority, then
+  // the lower gid. The first kFirstWave are made ready and dispatched before the rest of a large
+  // build is keyed and looked up in the cache, so its first tasks run meanwhile; they are the
+  // very tasks a dispatch after the whole build would have chosen (the others' priorities are
+  // no higher), bar cache hits among them.
+  std::sort(pending_.begin() + static_cast<std::ptrdiff_t>(from), pending_.end(), [&](const auto& x, const auto& y) {
+    const TaskRec& p = b.tasks[x.second];
+    const TaskRec& q = b.tasks[y.second];
+    return p.priority_ms != q.priority_ms ? p.priority_ms < q.priority_ms : p.gid > q.gid;
+  });
+  if (pending_.size() - from > kFirstWave) {
+    drain(kFirstWave);
+    dispatch();
   }
   drain();
   if (auto again = builds_.find(build_id); again != builds_.end()) maybe_done(*again->second);
 }
 
-void Scheduler::drain() {
-  while (!pending_.empty()) {
+void Scheduler::drain(size_t limit) {
+  for (size_t done = 0; !pending_.empty() && done < limit; ++done) {
     auto [bid, idx] = pending_.back();
     pending_.pop_back();
     auto it = builds_.find(bid);

@@ -198,7 +198,9 @@ class Scheduler {
   void rank(Build& b);
   void learn(const TaskRec& t, int64_t ms);
   void load_estimator();
-  void drain();
+  // Makes ready what pending_ holds (at most `limit` of it), the last first.
+  void drain(size_t limit = SIZE_MAX);
+  static constexpr size_t kFirstWave = 64;   // start_build()
   void finish(Build& b, TaskRec& t, TaskState state, Outcome outcome);
   void fail_infra(Build& b, TaskRec& t, const std::string& why, bool worker_lost = false);
   static constexpr int kMaxLostRetries = 10;
