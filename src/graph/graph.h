@@ -44,6 +44,17 @@ Result<Graph> load_graph(const std::filesystem::path& file, bool check_inputs = 
 Result<Graph> parse_graph(const std::string& text, const std::string& source_name,
                           const std::filesystem::path& base_dir, bool check_inputs = true);
 
+namespace detail {
+// parse_graph reads a well-formed version-1 graph straight into its tasks, and hands any other
+// text to this, which reads it as a JSON document (and words every error). For tests: the two
+// give the same graph.
+Result<Graph> parse_graph_document(const std::string& text, const std::string& source_name,
+                                   const std::filesystem::path& base_dir, bool check_inputs = true);
+// True when parse_graph reads `text` directly (well-formed, version 1, every value typed as
+// expected); the checks on paths and across tasks come after, either way.
+bool reads_directly(const std::string& text);
+}  // namespace detail
+
 // Topological order (dependencies first). Requires a validated graph.
 std::vector<size_t> topological_order(const Graph& g);
 

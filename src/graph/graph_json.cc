@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -265,10 +266,221 @@ fs::path normal_absolute(const fs::path& p) {
   return abs;
 }
 
+// The common case, read straight into Tasks without a JSON document in between (a document
+// of a few thousand tasks costs more to build and free than the tasks themselves): a version-1
+// graph whose every value has the expected type. Anything else — an error of any kind, a
+// repeated key in a task, an older-format field, no "version" — gives up (false), and the
+// document path below reads the text and says what is wrong, exactly as it always has.
+class FastV1 : public nlohmann::json_sax<json> {
+ public:
+  std::vector<Task> tasks;
+  std::string root;
+  bool has_root = false, has_version = false, has_tasks = false;
+
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t v) override { return number(v > 0, static_cast<uint64_t>(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(v > 0, v); }
+  bool number_float(number_float_t, const string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+  bool string(string_t& v) override {
+    if (skip_) return scalar();
+    switch (at_) {
+      case At::root:
+        if (v.empty()) return false;
+        root = std::move(v);
+        at_ = At::top;
+        return true;
+      case At::id:
+        if (v.empty()) return false;
+        task_.id = std::move(v);
+        at_ = At::task;
+        return true;
+      case At::cwd:
+        task_.cwd = std::move(v);
+        at_ = At::task;
+        return true;
+      case At::list_item:
+        list_->push_back(std::move(v));
+        return true;
+      case At::env_value:
+        task_.env[env_key_] = std::move(v);
+        at_ = At::env;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool start_object(std::size_t) override {
+    if (skip_) return nest();
+    switch (at_) {
+      case At::start: at_ = At::top; return true;
+      case At::tasks:
+        task_ = Task();
+        seen_ = 0;
+        at_ = At::task;
+        return true;
+      case At::env_start: at_ = At::env; return true;
+      default: return false;
+    }
+  }
+
+  bool end_object() override {
+    if (skip_) return unnest();
+    switch (at_) {
+      case At::top: at_ = At::done; return true;
+      case At::env: at_ = At::task; return true;
+      case At::task:
+        // Required: an id and a non-empty argv (the document path words the error).
+        if (task_.id.empty() || task_.argv.empty()) return false;
+        tasks.push_back(std::move(task_));
+        at_ = At::tasks;
+        return true;
+      default: return false;
+    }
+  }
+
+  bool start_array(std::size_t) override {
+    if (skip_) return nest();
+    return step({{At::tasks_start, At::tasks}, {At::list_start, At::list_item}});
+  }
+
+  bool end_array() override {
+    if (skip_) return unnest();
+    return step({{At::tasks, At::top}, {At::list_item, At::task}});
+  }
+
+  bool key(string_t& k) override {
+    if (skip_) return true;
+    if (at_ == At::top) {
+      if (k == "version") return once(has_version, At::version);
+      if (k == "root") return once(has_root, At::root);
+      if (k == "tasks") return once(has_tasks, At::tasks_start);
+      skip_ = 1;   // a field zbuild does not read
+      return true;
+    }
+    if (at_ == At::env) {
+      env_key_ = std::move(k);
+      at_ = At::env_value;
+      return true;
+    }
+    if (at_ != At::task) return false;
+    static const char* const kFields[] = {"id", "argv", "cwd", "inputs", "outputs", "deps", "env", "timeout_s"};
+    for (unsigned i = 0; i < std::size(kFields); ++i) {
+      if (k != kFields[i]) continue;
+      if (seen_ & (1u << i)) return false;   // repeated: the document keeps the last one
+      seen_ |= 1u << i;
+      switch (i) {
+        case 0: at_ = At::id; return true;
+        case 1: return list(task_.argv);
+        case 2: at_ = At::cwd; return true;
+        case 3: return list(task_.inputs);
+        case 4: return list(task_.outputs);
+        case 5: return list(task_.deps);
+        case 6: at_ = At::env_start; return true;
+        default: at_ = At::timeout; return true;
+      }
+    }
+    if (k == "source_files" || k == "output_path") return false;   // the older format's
+    skip_ = 1;
+    return true;
+  }
+
+ private:
+  enum class At { start, top, version, root, tasks_start, tasks, task, id, cwd, list_start, list_item, env_start, env,
+                  env_value, timeout, done };
+  At at_ = At::start;
+  int skip_ = 0;   // > 0: inside a value no one reads (1 + its nesting)
+  Task task_;
+  unsigned seen_ = 0;
+  std::vector<std::string>* list_ = nullptr;
+  std::string env_key_;
+
+  // The move out of the state the reader is in, among (from, to); false when none is from it.
+  bool step(std::initializer_list<std::pair<At, At>> moves) {
+    for (auto [from, to] : moves) {
+      if (at_ == from) {
+        at_ = to;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool once(bool& seen, At next) {
+    if (seen) return false;
+    seen = true;
+    at_ = next;
+    return true;
+  }
+  bool list(std::vector<std::string>& out) {
+    list_ = &out;
+    at_ = At::list_start;
+    return true;
+  }
+  bool number(bool positive, uint64_t v) {
+    if (skip_) return scalar();
+    if (at_ == At::version) {
+      at_ = At::top;
+      return positive && v == 1;
+    }
+    if (at_ == At::timeout && positive && v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      task_.timeout_s = static_cast<int64_t>(v);
+      at_ = At::task;
+      return true;
+    }
+    return false;
+  }
+  // A scalar: the whole of a skipped value, or part of one; anywhere else, not what was expected.
+  bool scalar() {
+    if (skip_ == 1) {
+      skip_ = 0;
+      return true;
+    }
+    return skip_ > 1;
+  }
+  bool nest() {
+    ++skip_;
+    return true;
+  }
+  bool unnest() {
+    if (--skip_ == 1) skip_ = 0;
+    return true;
+  }
+};
+
 }  // namespace
 
 Result<Graph> parse_graph(const std::string& text, const std::string& source_name,
                           const std::filesystem::path& base_dir, bool check_inputs) {
+  {
+    FastV1 fast;
+    if (json::sax_parse(text, &fast) && fast.has_version && fast.has_tasks) {
+      Graph g;
+      fs::path base = normal_absolute(base_dir.empty() ? fs::path(".") : base_dir);
+      g.root = base;
+      if (fast.has_root) {
+        fs::path r(fast.root);
+        g.root = normal_absolute(r.is_absolute() ? r : base / r);
+      }
+      g.tasks = std::move(fast.tasks);
+      for (auto& t : g.tasks) ZB_TRY(finish_task_paths(g.root, source_name, t));
+      ZB_TRY(detail::validate_graph(g, source_name, check_inputs));
+      return g;
+    }
+  }
+  return detail::parse_graph_document(text, source_name, base_dir, check_inputs);
+}
+
+bool detail::reads_directly(const std::string& text) {
+  FastV1 fast;
+  return json::sax_parse(text, &fast) && fast.has_version && fast.has_tasks;
+}
+
+Result<Graph> detail::parse_graph_document(const std::string& text, const std::string& source_name,
+                                           const std::filesystem::path& base_dir, bool check_inputs) {
   json doc;
   try {
     doc = json::parse(text);

@@ -480,3 +480,81 @@ TEST_CASE("topological_order puts dependencies first") {
           std::vector<size_t>{index_of(g, "lib"), index_of(g, "main")});
   REQUIRE(topological_order(Graph{}).empty());
 }
+
+// parse_graph reads a well-formed version-1 graph without a JSON document in between; anything
+// else goes to the document reader. Both must give the same graph, and the same error.
+TEST_CASE("the direct reader and the document reader give the same graph and the same errors") {
+  TempDir dir;
+  auto same = [&](const std::string& text, bool direct_reader) {
+    INFO(text);
+    CHECK(zbuild::graph::detail::reads_directly(text) == direct_reader);
+    auto direct = parse_graph(text, "g.json", dir.path(), false);
+    auto doc = zbuild::graph::detail::parse_graph_document(text, "g.json", dir.path(), false);
+    REQUIRE(direct.ok() == doc.ok());
+    if (!doc.ok()) {
+      CHECK(direct.error().message == doc.error().message);
+      return;
+    }
+    const Graph& a = direct.value();
+    const Graph& b = doc.value();
+    CHECK(a.root == b.root);
+    CHECK(a.output_owner == b.output_owner);
+    REQUIRE(a.tasks.size() == b.tasks.size());
+    for (size_t i = 0; i < a.tasks.size(); ++i) {
+      CHECK(a.tasks[i].id == b.tasks[i].id);
+      CHECK(a.tasks[i].argv == b.tasks[i].argv);
+      CHECK(a.tasks[i].cwd == b.tasks[i].cwd);
+      CHECK(a.tasks[i].inputs == b.tasks[i].inputs);
+      CHECK(a.tasks[i].outputs == b.tasks[i].outputs);
+      CHECK(a.tasks[i].deps == b.tasks[i].deps);
+      CHECK(a.tasks[i].env == b.tasks[i].env);
+      CHECK(a.tasks[i].timeout_s == b.tasks[i].timeout_s);
+      CHECK(a.tasks[i].dep_index == b.tasks[i].dep_index);
+    }
+  };
+  // Read directly: every field, fields no one reads (nested too) at the top and in tasks, a
+  // relative and an absolute root, paths to normalise, repeated environment names.
+  same(R"({"version": 1, "root": "sub/..", "comment": {"a": [1, {"b": null}], "c": true}, "tasks": [
+        {"id": "a", "argv": ["cc", "-c", "x.c"], "cwd": "src/../src", "inputs": ["./x.c", "x.c"],
+         "outputs": ["out/x.o"], "env": {"LANG": "C", "LANG": "en"}, "timeout_s": 30, "note": [[], {}]},
+        {"extra": 1.5, "id": "b", "argv": ["ld", "out/x.o"], "deps": ["a"], "outputs": ["app"], "env": {}}],
+        "tail": "x"})", true);
+  same(R"({"tasks": [{"id": "a", "argv": ["true"]}], "root": "/abs/root", "version": 1})", true);
+  same(R"({"version": 1, "tasks": []})", true);
+  // Read directly, refused by the checks that follow either reader.
+  same(R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "outputs": ["../x"]}]})", true);
+  same(R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "deps": ["nope"]}]})", true);
+  same(R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"]}, {"id": "a", "argv": ["true"]}]})", true);
+  // Given to the document reader, which words what is wrong (or reads what the direct reader
+  // does not take on: no version, a repeated task field).
+  for (const char* text : {
+           R"({"tasks": [{"id": "a", "argv": ["true"]}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["x"], "argv": ["true"]}]})",
+           R"({"version": 2, "tasks": []})",
+           R"({"version": 1.0, "tasks": []})",
+           R"({"version": 1, "version": 1, "tasks": []})",
+           R"({"version": 1, "root": "", "tasks": []})",
+           R"({"version": 1, "root": 5, "tasks": []})",
+           R"({"version": 1})",
+           R"({"version": 1, "tasks": {}})",
+           R"({"version": 1, "tasks": ["a"]})",
+           R"({"version": 1, "tasks": [{"argv": ["true"]}]})",
+           R"({"version": 1, "tasks": [{"id": "", "argv": ["true"]}]})",
+           R"({"version": 1, "tasks": [{"id": "a"}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": []}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": "true"}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true", 1]}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "cwd": 3}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "env": {"A": 1}}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "env": []}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "timeout_s": 0}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "timeout_s": -3}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "timeout_s": 2.5}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"], "output_path": "x.o"}]})",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"]}]} trailing)",
+           R"({"version": 1, "tasks": [{"id": "a", "argv": ["true"]})",
+           R"([1, 2])",
+       }) {
+    same(text, false);
+  }
+}
