@@ -193,6 +193,7 @@ class Daemon final : public SchedulerHost {
 
   void run(const std::atomic<bool>& stop, const std::string& address) {
     int64_t next_hb = clock_.now_ms();
+    vent_read_to_ = next_hb;
     PosixProcessControl procs;
     Launcher launcher(clock_, procs, opts_.launch, address);   // stops its workers on return
     IdleWatch idle(clock_, opts_.idle_exit_ms);
@@ -248,8 +249,13 @@ class Daemon final : public SchedulerHost {
       for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
         if (!recv_sink()) break;
       }
+      int64_t vent_drain_from = clock_.now_ms();
       for (int i = 0; i < 256 && (items[0].revents & ZMQ_POLLIN); ++i) {
-        if (!recv_routed(vent_, true)) break;
+        if (!recv_routed(vent_, true)) {
+          // Found empty (not a failed receive): everything the workers sent before it is read.
+          if (!(vent_.get(zmq::sockopt::events) & ZMQ_POLLIN)) vent_read_to_ = vent_drain_from;
+          break;
+        }
       }
       for (int i = 0; i < 64 && (items[2].revents & ZMQ_POLLIN); ++i) {
         if (!recv_routed(client_, false)) break;
@@ -1016,7 +1022,7 @@ class Daemon final : public SchedulerHost {
       const TaskRec* t = sched_.find_task(d.first);
       return !t || t->state != TaskState::Running;
     });
-    for (auto& w : registry_.expire()) {
+    for (auto& w : registry_.expire(worker_messages_read_to())) {
       log::warn("worker " + w.id + " (" + w.host + ") lost: no heartbeat for " + std::to_string(opts_.liveness_ms) +
                 " ms; " + std::to_string(w.running.size()) + " task(s) go back to the queue");
       blobs_.drop_sender("w:" + w.id);
@@ -1035,6 +1041,19 @@ class Daemon final : public SchedulerHost {
   std::array<uint64_t, 512> random_pool_{};
   size_t random_used_ = random_pool_.size();
   static constexpr int64_t kMonitorMs = 20;
+  // The last moment every message on the worker socket had been read (a drain that found it
+  // empty). A worker is lost only when silent for the liveness window before that moment: a
+  // pass of the loop longer than the window (a huge submission, a slow disk) leaves heartbeats
+  // waiting unread, and must not expire the workers that sent them.
+  int64_t vent_read_to_ = 0;
+  static constexpr int64_t kMaxUnreadMs = 60'000;
+
+  int64_t worker_messages_read_to() {
+    int64_t now = clock_.now_ms();
+    if (!(vent_.get(zmq::sockopt::events) & ZMQ_POLLIN)) return vent_read_to_ = now;
+    // Never found empty for a minute (a flood): expiry goes on, a minute behind.
+    return std::max(vent_read_to_, now - kMaxUnreadMs);
+  }
   int64_t monitors_due_ = 0;
   std::unique_ptr<proto::CurveServer> curve_;
   zmq::socket_t vent_;

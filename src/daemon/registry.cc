@@ -43,11 +43,10 @@ WorkerRec* Registry::find(const std::string& route) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-std::vector<WorkerRec> Registry::expire() {
+std::vector<WorkerRec> Registry::expire(int64_t read_up_to) {
   std::vector<WorkerRec> gone;
-  int64_t now = clock_.now_ms();
   for (auto it = workers_.begin(); it != workers_.end();) {
-    if (now - it->second.last_seen_ms > liveness_ms_) {
+    if (read_up_to - it->second.last_seen_ms > liveness_ms_) {
       gone.push_back(std::move(it->second));
       it = workers_.erase(it);
     } else {

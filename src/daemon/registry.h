@@ -59,8 +59,12 @@ class Registry {
   std::set<uint64_t> hello(const std::string& route, const std::string& id, const std::string& host,
                            const std::string& platform, int slots);
   WorkerRec* find(const std::string& route);
-  // Removes and returns every worker not heard from within the liveness window.
-  std::vector<WorkerRec> expire();
+  // Removes and returns every worker not heard from within the liveness window before
+  // `read_up_to`: a time by which everything the workers sent has been read (the daemon passes
+  // the last moment it found its worker socket empty). So a long pass of the event loop, with
+  // heartbeats waiting unread, expires no one. Without it: now.
+  std::vector<WorkerRec> expire(int64_t read_up_to);
+  std::vector<WorkerRec> expire() { return expire(clock_.now_ms()); }
   std::optional<WorkerRec> remove(const std::string& route);
 
   const std::map<std::string, WorkerRec>& workers() const { return workers_; }

@@ -88,6 +88,30 @@ TEST_CASE("registry: expire removes workers silent longer than the liveness wind
   REQUIRE(reg.expire().empty());
 }
 
+TEST_CASE("registry: a long pass of the daemon's loop expires no worker whose message waits unread") {
+  FakeClock clock(0);
+  Registry reg(clock, 1000);
+  (void)reg.hello("r1", "w-one", "h", "p", 1);
+  (void)reg.hello("r2", "w-two", "h", "p", 1);
+  clock.advance(900);
+  reg.find("r2")->last_seen_ms = clock.now_ms();   // r2's last message read at 900
+  int64_t read_to = clock.now_ms();                 // the socket found empty at 900
+  clock.advance(5000);                              // then a pass of 5 s: r1's and r2's heartbeats queue
+  // Measured against now both would be gone; against the last moment all was read, only r1,
+  // silent for more than the window before it (0 -> 900 is not; so neither yet).
+  REQUIRE(reg.expire(read_to).empty());
+  clock.advance(200);
+  auto gone = reg.expire(read_to + 101);            // read up to 1001: r1 silent 1001 ms
+  REQUIRE(gone.size() == 1u);
+  REQUIRE(gone[0].id == "w-one");
+  REQUIRE(reg.find("r2") != nullptr);
+  // A worker that joined after the last complete read is never expired by it.
+  (void)reg.hello("r3", "w-three", "h", "p", 1);
+  REQUIRE(reg.expire(read_to).empty());
+  // Without a mark: now, as before.
+  REQUIRE(reg.expire().size() == 1u);   // r2: 900 -> 6100
+}
+
 TEST_CASE("registry: remove and total credit") {
   FakeClock clock;
   Registry reg(clock, 1000);
