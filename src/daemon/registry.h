@@ -33,7 +33,7 @@ struct WorkerRec {
   // (daemon.cc, return_credit).
   int64_t run_ms_mean = -1;
   int short_extra = 0;
-  int64_t last_seen_ms = 0;   // set by the daemon on every message from the worker; expire() reads it
+  int64_t last_seen_ms = 0;   // set by the daemon on every message from the worker; expire(read_up_to) reads it
   int64_t joined_ms = 0;
   uint64_t tasks_done = 0;
   std::set<uint64_t> running; // global task ids
@@ -62,9 +62,9 @@ class Registry {
   // Removes and returns every worker not heard from within the liveness window before
   // `read_up_to`: a time by which everything the workers sent has been read (the daemon passes
   // the last moment it found its worker socket empty). So a long pass of the event loop, with
-  // heartbeats waiting unread, expires no one. Without it: now.
+  // heartbeats waiting unread, expires no one. No overload measures against now: a caller
+  // must say how far it has read.
   std::vector<WorkerRec> expire(int64_t read_up_to);
-  std::vector<WorkerRec> expire() { return expire(clock_.now_ms()); }
   std::optional<WorkerRec> remove(const std::string& route);
 
   const std::map<std::string, WorkerRec>& workers() const { return workers_; }

@@ -71,9 +71,9 @@ TEST_CASE("registry: expire removes workers silent longer than the liveness wind
   clock.advance(600);
   reg.find("r2")->last_seen_ms = clock.now_ms();   // a message from r2, as the daemon records it
   clock.advance(400);     // r1 silent exactly 1000 ms: still alive
-  REQUIRE(reg.expire().empty());
+  REQUIRE(reg.expire(clock.now_ms()).empty());
   clock.advance(1);       // r1 silent 1001 ms, r2 401 ms
-  auto gone = reg.expire();
+  auto gone = reg.expire(clock.now_ms());
   REQUIRE(gone.size() == 1u);
   REQUIRE(gone[0].id == "w-one");
   REQUIRE(gone[0].route == "r1");
@@ -81,11 +81,11 @@ TEST_CASE("registry: expire removes workers silent longer than the liveness wind
   REQUIRE(reg.find("r1") == nullptr);
   REQUIRE(reg.find("r2") != nullptr);
   clock.advance(600);     // r2 silent 1001 ms
-  gone = reg.expire();
+  gone = reg.expire(clock.now_ms());
   REQUIRE(gone.size() == 1u);
   REQUIRE(gone[0].id == "w-two");
   REQUIRE(reg.workers().empty());
-  REQUIRE(reg.expire().empty());
+  REQUIRE(reg.expire(clock.now_ms()).empty());
 }
 
 TEST_CASE("registry: a long pass of the daemon's loop expires no worker whose message waits unread") {
@@ -108,8 +108,8 @@ TEST_CASE("registry: a long pass of the daemon's loop expires no worker whose me
   // A worker that joined after the last complete read is never expired by it.
   (void)reg.hello("r3", "w-three", "h", "p", 1);
   REQUIRE(reg.expire(read_to).empty());
-  // Without a mark: now, as before.
-  REQUIRE(reg.expire().size() == 1u);   // r2: 900 -> 6100
+  // Read up to now: as before the mark.
+  REQUIRE(reg.expire(clock.now_ms()).size() == 1u);   // r2: 900 -> 6100
 }
 
 TEST_CASE("registry: remove and total credit") {

@@ -1018,10 +1018,10 @@ TEST_CASE("a lost worker's task is re-sent and its late result ignored") {
     Sent first = r.sent_to("w1");
     r.clock.advance(3000);
     r.registry.find("w2")->last_seen_ms = r.clock.now_ms();
-    REQUIRE(r.registry.expire().empty());
+    REQUIRE(r.registry.expire(r.clock.now_ms()).empty());
     r.clock.advance(2500);   // w1 silent for 5500 ms, w2 for 2500 ms
     r.registry.find("w2")->last_seen_ms = r.clock.now_ms();
-    auto lost = r.registry.expire();
+    auto lost = r.registry.expire(r.clock.now_ms());
     REQUIRE(lost.size() == 1u);
     REQUIRE(lost[0].id == "one");
     REQUIRE(lost[0].running.count(first.gid) == 1u);
