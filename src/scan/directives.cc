@@ -33,10 +33,13 @@ std::string splice(std::string_view in, std::vector<size_t>* splices) {
 
 class Lexer {
  public:
-  Lexer(std::string_view s, const std::vector<size_t>& splices) : s_(s), splices_(splices) {}
+  Lexer(std::string_view s, const std::vector<size_t>& splices, std::string& store)
+      : s_(s), splices_(splices), store_(store) {}
 
+  // The texts go into store_ one after another; the views are made once it stops growing.
   std::vector<Directive> run() {
     std::vector<Directive> out;
+    size_t base = store_.size();
     bool line_start = true;
     const size_t n = s_.size();
     while (i_ < n) {
@@ -80,6 +83,11 @@ class Lexer {
       } else {
         skip_quoted('\'');
       }
+    }
+    size_t at = base;
+    for (size_t k = 0; k < out.size(); ++k) {
+      out[k].text = std::string_view(store_).substr(at, lengths_[k]);
+      at += lengths_[k];
     }
     return out;
   }
@@ -232,11 +240,15 @@ class Lexer {
     } else {
       return;
     }
-    out->push_back(Directive{k, line, std::move(rest)});
+    store_.append(rest);
+    lengths_.push_back(rest.size());
+    out->push_back(Directive{k, line, {}});
   }
 
   std::string_view s_;
   const std::vector<size_t>& splices_;
+  std::string& store_;
+  std::vector<size_t> lengths_;   // of each directive's text in store_, in order
   size_t i_ = 0;
   size_t nl_pos_ = 0, sp_ = 0;
   uint32_t line_ = 1;
@@ -244,13 +256,13 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Directive> lex_directives(std::string_view text) {
+std::vector<Directive> lex_directives(std::string_view text, std::string& store) {
   std::vector<size_t> splices;
   if (text.find("\\\n") == std::string_view::npos && text.find("\\\r\n") == std::string_view::npos) {
-    return Lexer(text, splices).run();   // no splice: the text as it is
+    return Lexer(text, splices, store).run();   // no splice: the text as it is
   }
   std::string s = splice(text, &splices);
-  return Lexer(s, splices).run();
+  return Lexer(s, splices, store).run();
 }
 
 std::vector<Token> tokenize(std::string_view t, bool header_name) {

@@ -23,13 +23,15 @@ enum class DirKind : uint8_t {
 struct Directive {
   DirKind kind;
   uint32_t line;      // 1-based physical line of the '#'
-  std::string text;   // the rest of the line: comments replaced by one space, splices joined
+  std::string_view text;   // the rest of the line: comments replaced by one space, splices
+                           // joined (a view: whoever holds the Directive keeps its bytes)
 };
 
 // Directives other than the kinds above (#line, #pragma other, #warning, #ident, ...) are left
 // out. Never fails: text the lexer does not understand is skipped as the compiler would skip it
-// or left for the compiler to diagnose.
-std::vector<Directive> lex_directives(std::string_view text);
+// or left for the compiler to diagnose. The texts are appended to `store` and the directives
+// view them there: valid while `store` is neither changed nor freed.
+std::vector<Directive> lex_directives(std::string_view text, std::string& store);
 
 // Tokens of a directive's text, for #if expressions, macro bodies and computed includes.
 enum class TokKind : uint8_t { Ident, Number, Char, String, Punct, HeaderName };

@@ -143,7 +143,12 @@ std::string encode_file_entry(const FileEntry& e) {
   return out;
 }
 
-std::optional<FileEntry> decode_file_entry(std::string_view bytes) {
+std::optional<FileEntry> decode_file_entry(std::string_view bytes, std::shared_ptr<const void> keep) {
+  if (!keep) {
+    auto copy = std::make_shared<const std::string>(bytes);
+    bytes = *copy;
+    keep = std::move(copy);
+  }
   if (bytes.size() < kMagic.size() + kChecksumBytes || bytes.substr(0, kMagic.size()) != kMagic) return std::nullopt;
   std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
   Reader sum(bytes.substr(body.size()));
@@ -167,9 +172,10 @@ std::optional<FileEntry> decode_file_entry(std::string_view bytes) {
     uint32_t line = r.u32();
     std::string_view text = r.sized();
     if (kind > kMaxKind) return std::nullopt;
-    e.info.directives.push_back(Directive{static_cast<DirKind>(kind), line, std::string(text)});
+    e.info.directives.push_back(Directive{static_cast<DirKind>(kind), line, text});
   }
   if (!r.ok() || r.left() != 0) return std::nullopt;
+  e.info.storage = std::move(keep);
   return e;
 }
 
@@ -191,7 +197,7 @@ bool FileCache::usable() {
 std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const FileStamp& stamp) {
   if (!usable()) return nullptr;
   if (auto it = pack_.find(path); it != pack_.end()) {
-    auto e = decode_file_entry(it->second);
+    auto e = decode_file_entry(it->second, pack_bytes_);
     if (e && e->path == path && e->stamp == stamp) {
       ++hits_;
       ++pack_hits_;
@@ -204,7 +210,8 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
   if (fd < 0) return nullptr;
   struct stat st {};
   auto bytes = read_own_file(fd, st);
-  auto e = bytes ? decode_file_entry(*bytes) : std::nullopt;
+  std::shared_ptr<const std::string> held = bytes ? std::make_shared<const std::string>(std::move(*bytes)) : nullptr;
+  auto e = held ? decode_file_entry(*held, held) : std::nullopt;
   if (!e || e->path != path || !(e->stamp == stamp)) {
     ::close(fd);
     return nullptr;
@@ -214,7 +221,7 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
   ::close(fd);
   --misses_;
   ++hits_;
-  if (!pack_file_.empty()) fresh_[path] = std::move(*bytes);
+  if (!pack_file_.empty()) fresh_[path] = *held;
   return std::make_shared<const FileInfo>(std::move(e->info));
 }
 
@@ -260,9 +267,9 @@ void FileCache::use_pack(const std::string& key) {
   if (bytes && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
   ::close(fd);
   if (!bytes) return;
-  pack_bytes_ = std::move(*bytes);
+  pack_bytes_ = std::make_shared<const std::string>(std::move(*bytes));
   // Untrusted bytes: a pack that does not read whole as this format is not used at all.
-  Reader r(pack_bytes_);
+  Reader r(*pack_bytes_);
   if (r.bytes(kPackMagic.size()) != kPackMagic || r.u32() != 1) return;
   uint32_t count = r.u32();
   if (!r.ok() || count > r.left() / 4) return;

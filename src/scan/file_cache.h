@@ -65,8 +65,9 @@ struct FileEntry {
 
 std::string encode_file_entry(const FileEntry& e);
 // nullopt: not an entry of this format (wrong magic or version, a length past the end, an
-// unknown kind, trailing bytes, a wrong checksum).
-std::optional<FileEntry> decode_file_entry(std::string_view bytes);
+// unknown kind, trailing bytes, a wrong checksum). The directives' texts view `bytes`, which
+// `keep` holds (it becomes the entry's info.storage); without `keep`, a copy of `bytes` is made.
+std::optional<FileEntry> decode_file_entry(std::string_view bytes, std::shared_ptr<const void> keep = nullptr);
 
 class FileCache {
  public:
@@ -111,7 +112,7 @@ class FileCache {
   bool write_atomic(const std::string& final_path, const std::string& bytes);
 
   std::string pack_file_;                                      // empty: no pack in use
-  std::string pack_bytes_;                                     // the pack as read
+  std::shared_ptr<const std::string> pack_bytes_;              // the pack as read (entries served from it view it)
   std::unordered_map<std::string, std::string_view> pack_;     // path -> its entry in pack_bytes_
   std::unordered_set<std::string> pack_used_;                  // paths the pack served
   std::map<std::string, std::string> fresh_;                   // entries used that the pack lacked (by path)

@@ -367,7 +367,9 @@ namespace {
 // A cache entry for a made-up header `path` (put() does not look at the file).
 void put_entry(FileCache& c, const std::string& path, size_t text_bytes) {
   FileInfo info;
-  info.directives.push_back(Directive{DirKind::Define, 1, std::string(text_bytes, 'x')});
+  auto text = std::make_shared<const std::string>(text_bytes, 'x');
+  info.directives.push_back(Directive{DirKind::Define, 1, *text});
+  info.storage = text;
   c.put(path, FileStamp{1, 2, 3, 4, 5}, info);
 }
 

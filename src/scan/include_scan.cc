@@ -43,7 +43,9 @@ std::string dir_of(const std::string& named) {
 
 FileInfo file_info(std::string_view text) {
   FileInfo f;
-  f.directives = lex_directives(text);
+  auto store = std::make_shared<std::string>();
+  f.directives = lex_directives(text, *store);
+  f.storage = std::move(store);
   auto& d = f.directives;
   if (d.size() >= 2 && (d[0].kind == DirKind::Ifndef || d[0].kind == DirKind::If)) {
     std::string g = guard_of(d[0]);
@@ -357,7 +359,7 @@ class Walker {
           } else if (d.kind == DirKind::PragmaSystemHeader) {
             if (depth > 0 && certain) cur.system = true;
           } else if (d.kind == DirKind::Error) {
-            if (certain) return fail(h.named + ":" + std::to_string(d.line) + ": #error " + d.text);
+            if (certain) return fail(h.named + ":" + std::to_string(d.line) + ": #error " + std::string(d.text));
           } else {   // #include, #include_next, #import
             std::string header = operand(d.text);
             if (header.empty()) {
@@ -365,7 +367,7 @@ class Walker {
               auto x = expand_include_operand(d.text, cx_);
               if (!x) {
                 if (!certain) continue;
-                return fail(h.named + ":" + std::to_string(d.line) + ": computed #include " + d.text);
+                return fail(h.named + ":" + std::to_string(d.line) + ": computed #include " + std::string(d.text));
               }
               header = *x;
             }
@@ -389,13 +391,13 @@ class Walker {
   }
 
   // The operand of an #include written as "x" or <x>; empty when it is computed.
-  static std::string operand(const std::string& text) {
+  static std::string operand(std::string_view text) {
     if (text.empty()) return {};
     char close = text[0] == '<' ? '>' : text[0] == '"' ? '"' : '\0';
     if (!close) return {};
     size_t end = text.find(close, 1);
-    if (end == std::string::npos) return {};
-    return text.substr(0, end + 1);
+    if (end == std::string_view::npos) return {};
+    return std::string(text.substr(0, end + 1));
   }
 
   const ScanRequest& req_;

@@ -38,10 +38,13 @@ struct FileStamp {
   bool operator==(const FileStamp&) const = default;
 };
 
-// A file's directives and include guard, read once per scan process.
+// A file's directives and include guard, read once per scan process. The directives' texts are
+// views into `storage` (the lexer's store, or the scanner cache's pack or entry as read), which
+// copies of the FileInfo share; a FileInfo made by hand may view literals and hold none.
 struct FileInfo {
   std::vector<Directive> directives;
   std::string guard;   // the include guard when the whole file is #ifndef G ... #endif
+  std::shared_ptr<const void> storage;
 };
 
 // The scanner's view of the file system (an interface so tests and callers may supply files).

@@ -74,6 +74,7 @@ EvalContext cx_of(const MacroTable& m) {
 }  // namespace
 
 TEST_CASE("directives are found past comments, strings, raw strings and splices") {
+  std::string store;
   auto d = lex_directives(
       "/* #include \"no1.h\" */\n"
       "const char* s = \"#include <no2.h>\"; // #include <no3.h>\n"
@@ -83,7 +84,8 @@ TEST_CASE("directives are found past comments, strings, raw strings and splices"
       "#define LONG a \\\n  b\n"
       "#include \"yes2.h\"\n"
       "#pragma once\n"
-      "#if /* spans\n lines */ X\n#endif\n");
+      "#if /* spans\n lines */ X\n#endif\n",
+      store);
   REQUIRE(d.size() == 6);
   CHECK(d[0].kind == DirKind::Include);
   CHECK(d[0].text == "<yes1.h>");
