@@ -221,7 +221,7 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
   ::close(fd);
   --misses_;
   ++hits_;
-  if (!pack_file_.empty()) fresh_[path] = *held;
+  if (!pack_file_.empty()) fresh_[path] = std::move(held);   // the same bytes, not a copy
   return std::make_shared<const FileInfo>(std::move(e->info));
 }
 
@@ -234,7 +234,7 @@ void FileCache::put(const std::string& path, const FileStamp& stamp, const FileI
   std::string final_path = entry_path(path);
   if (!write_atomic(final_path, bytes)) return;
   ++writes_;
-  if (!pack_file_.empty()) fresh_[path] = std::move(bytes);
+  if (!pack_file_.empty()) fresh_[path] = std::make_shared<const std::string>(std::move(bytes));
   if (final_path.compare(final_path.size() - 32, 2, "00") == 0) trim();   // one path in 256
 }
 
@@ -293,8 +293,8 @@ void FileCache::save_pack() {
   std::vector<std::string_view> keep;
   uint64_t total = kPackMagic.size() + 8;
   for (auto& [_, entry] : fresh_) {
-    keep.push_back(entry);
-    total += 4 + entry.size();
+    keep.push_back(*entry);
+    total += 4 + entry->size();
   }
   for (bool used : {true, false}) {
     for (auto& [path, entry] : pack_) {

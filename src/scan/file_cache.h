@@ -115,7 +115,7 @@ class FileCache {
   std::shared_ptr<const std::string> pack_bytes_;              // the pack as read (entries served from it view it)
   std::unordered_map<std::string, std::string_view> pack_;     // path -> its entry in pack_bytes_
   std::unordered_set<std::string> pack_used_;                  // paths the pack served
-  std::map<std::string, std::string> fresh_;                   // entries used that the pack lacked (by path)
+  std::map<std::string, std::shared_ptr<const std::string>> fresh_;   // entries used that the pack lacked (by path)
 };
 
 }  // namespace zbuild::scan
