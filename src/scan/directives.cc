@@ -337,7 +337,7 @@ std::vector<Token> tokenize(std::string_view t, bool header_name) {
       }
       i += len;
     }
-    tok.text = std::string(t.substr(b, i - b));
+    tok.text = t.substr(b, i - b);
     out.push_back(std::move(tok));
   }
   return out;

@@ -38,11 +38,12 @@ enum class TokKind : uint8_t { Ident, Number, Char, String, Punct, HeaderName };
 struct Token {
   TokKind kind;
   bool space_before = false;   // whitespace preceded it (function-like macro definitions)
-  std::string text;
+  std::string_view text;       // a view: into the text tokenized, or text its maker keeps
   bool operator==(const Token&) const = default;
 };
 
-// `header_name`: a leading <...> is one HeaderName token (the operand of #include).
+// `header_name`: a leading <...> is one HeaderName token (the operand of #include). The tokens
+// view `text`: valid while it is.
 std::vector<Token> tokenize(std::string_view text, bool header_name = false);
 
 }  // namespace zbuild::scan

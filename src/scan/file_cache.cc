@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,6 +105,36 @@ std::optional<std::string> read_own_file(int fd, struct stat& st, uint64_t max =
   return out;
 }
 
+// A pack as mapped: read-only, private, its pages mapped at once (MAP_POPULATE), so that a
+// compile reading a few hundred kilobytes of pack neither zeroes nor copies them nor takes a
+// fault per page. Checked as read_own_file() checks; the mapping keeps the inode it was made
+// of, so a pack rewritten meanwhile (temp file + rename) changes nothing here. Only its owner
+// can write the file (checked): one who truncates it in place can make this process fault, as
+// it can anyway.
+struct MappedFile {
+  const char* data = nullptr;
+  size_t size = 0;
+  MappedFile() = default;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data) ::munmap(const_cast<char*>(data), size);
+  }
+};
+
+std::shared_ptr<const MappedFile> map_own_file(int fd, struct stat& st, uint64_t max) {
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || others_may_write(st) ||
+      st.st_size <= 0 || static_cast<uint64_t>(st.st_size) > max) {
+    return nullptr;
+  }
+  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto m = std::make_shared<MappedFile>();
+  m->data = static_cast<const char*>(p);
+  m->size = static_cast<size_t>(st.st_size);
+  return m;
+}
+
 // The path an entry names, read without checking the rest (get() decodes it whole before use).
 std::optional<std::string_view> entry_path_of(std::string_view entry) {
   Reader r(entry);
@@ -201,7 +232,7 @@ std::shared_ptr<const FileInfo> FileCache::get(const std::string& path, const Fi
     if (e && e->path == path && e->stamp == stamp) {
       ++hits_;
       ++pack_hits_;
-      pack_used_.insert(path);
+      pack_used_.insert(it->first);
       return std::make_shared<const FileInfo>(std::move(e->info));
     }
   }
@@ -263,22 +294,24 @@ void FileCache::use_pack(const std::string& key) {
   int fd = ::open(pack_file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return;
   struct stat st {};
-  auto bytes = read_own_file(fd, st, kMaxPackBytes);
-  if (bytes && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
+  auto mapped = map_own_file(fd, st, kMaxPackBytes);
+  if (mapped && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
   ::close(fd);
-  if (!bytes) return;
-  pack_bytes_ = std::make_shared<const std::string>(std::move(*bytes));
+  if (!mapped) return;
+  std::string_view bytes(mapped->data, mapped->size);
+  pack_bytes_ = std::move(mapped);
   // Untrusted bytes: a pack that does not read whole as this format is not used at all.
-  Reader r(*pack_bytes_);
+  Reader r(bytes);
   if (r.bytes(kPackMagic.size()) != kPackMagic || r.u32() != 1) return;
   uint32_t count = r.u32();
   if (!r.ok() || count > r.left() / 4) return;
-  std::unordered_map<std::string, std::string_view> index;
+  std::unordered_map<std::string_view, std::string_view> index;
+  index.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     std::string_view entry = r.sized();
     auto path = r.ok() ? entry_path_of(entry) : std::nullopt;
     if (!path) return;
-    index.emplace(std::string(*path), entry);
+    index.emplace(*path, entry);
   }
   if (r.left() != 0) return;
   pack_ = std::move(index);

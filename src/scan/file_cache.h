@@ -112,10 +112,10 @@ class FileCache {
   bool write_atomic(const std::string& final_path, const std::string& bytes);
 
   std::string pack_file_;                                      // empty: no pack in use
-  std::shared_ptr<const std::string> pack_bytes_;              // the pack as read (entries served from it view it)
-  std::unordered_map<std::string, std::string_view> pack_;     // path -> its entry in pack_bytes_
-  std::unordered_set<std::string> pack_used_;                  // paths the pack served
-  std::map<std::string, std::shared_ptr<const std::string>> fresh_;   // entries used that the pack lacked (by path)
+  std::shared_ptr<const void> pack_bytes_;                     // the pack as mapped (entries served from it view it)
+  std::unordered_map<std::string_view, std::string_view> pack_;   // path -> its entry (both in pack_bytes_)
+  std::unordered_set<std::string_view> pack_used_;                  // paths the pack served (pack_'s keys)
+  std::map<std::string, std::shared_ptr<const std::string>, std::less<>> fresh_;   // entries used that the pack lacked (by path)
 };
 
 }  // namespace zbuild::scan

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <unordered_set>
 
@@ -21,10 +22,10 @@ bool opens(DirKind k) { return k == DirKind::If || k == DirKind::Ifdef || k == D
 // G when `d` is "#ifndef G" or "#if !defined(G)" / "#if !defined G".
 std::string guard_of(const Directive& d) {
   auto t = tokenize(d.text);
-  if (d.kind == DirKind::Ifndef) return t.size() == 1 && t[0].kind == TokKind::Ident ? t[0].text : std::string();
+  if (d.kind == DirKind::Ifndef) return t.size() == 1 && t[0].kind == TokKind::Ident ? std::string(t[0].text) : std::string();
   if (d.kind != DirKind::If || t.size() < 3 || !is_punct(t[0], "!") || t[1].text != "defined") return {};
-  if (t.size() == 3 && t[2].kind == TokKind::Ident) return t[2].text;
-  if (t.size() == 5 && is_punct(t[2], "(") && t[3].kind == TokKind::Ident && is_punct(t[4], ")")) return t[3].text;
+  if (t.size() == 3 && t[2].kind == TokKind::Ident) return std::string(t[2].text);
+  if (t.size() == 5 && is_punct(t[2], "(") && t[3].kind == TokKind::Ident && is_punct(t[4], ")")) return std::string(t[3].text);
   return {};
 }
 
@@ -90,7 +91,10 @@ DiskFiles::DiskFiles() = default;
 DiskFiles::DiskFiles(const std::string& cache_dir) {
   if (!cache_dir.empty()) cache_ = std::make_unique<FileCache>(cache_dir);
 }
-DiskFiles::~DiskFiles() = default;
+DiskFiles::~DiskFiles() {
+  for (auto& [_, fd] : folders_)
+    if (fd >= 0) ::close(fd);
+}
 uint64_t DiskFiles::from_cache() const { return cache_ ? cache_->hits() : 0; }
 
 std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
@@ -99,8 +103,11 @@ std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   struct stat st {};
   std::optional<Found> r;
   size_t slash = path.rfind('/');
-  std::string folder = slash == std::string::npos ? std::string() : path.substr(0, slash);
-  if (folder_exists(folder) && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+  int dir = slash == std::string::npos || slash == 0 ? kNoFd : folder_fd(std::string_view(path).substr(0, slash));
+  bool there = dir == kMissing ? false
+               : dir >= 0     ? ::fstatat(dir, path.c_str() + slash + 1, &st, 0) == 0
+                              : ::stat(path.c_str(), &st) == 0;
+  if (there && S_ISREG(st.st_mode)) {
     r = Found{Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, stamp_of(st)};
   }
   found_.emplace(path, r);
@@ -115,14 +122,22 @@ std::optional<FileStamp> DiskFiles::stamp(const std::string& path) const {
 
 // A header is searched for in every folder of the chains: <bits/x.h> in each -I folder that has
 // no bits/ at all. A folder that is not there is asked once, not once per header.
-bool DiskFiles::folder_exists(const std::string& dir) {
-  if (dir.empty()) return true;   // "/x" or a bare name: nothing to ask first
+int DiskFiles::folder_fd(std::string_view dir) {
   auto it = folders_.find(dir);
   if (it != folders_.end()) return it->second;
-  struct stat st {};
-  bool there = ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-  folders_.emplace(dir, there);
-  return there;
+  std::string d(dir);
+  int fd = kNoFd;
+  if (folder_fds_ < kMaxFolderFds) {
+    fd = ::open(d.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) ++folder_fds_;
+    else fd = errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR ? kNoFd : kMissing;
+  }
+  if (fd == kNoFd) {
+    struct stat st {};
+    if (::stat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fd = kMissing;
+  }
+  folders_.emplace(std::move(d), fd);
+  return fd;
 }
 
 std::shared_ptr<const FileInfo> DiskFiles::load(const std::string& path, Id id) {
@@ -245,15 +260,36 @@ class Walker {
     if (recorded_.insert(h.named).second) result_.files.push_back(ScannedFile{h.named, h.system});
   }
 
-  // `header` with its delimiters: <x> or "x".
+  // `header` with its delimiters: <x> or "x". Remembered by what decides the answer (the
+  // header, where the search starts, the including file's folder for "x"): a header included
+  // from many files is searched for once.
   std::optional<Here> resolve(const std::string& header, bool next, const Here& cur) {
     if (header.size() < 3) return std::nullopt;
+    bool angled = header[0] == '<';
+    bool from_here = !angled && !(next && cur.chain >= 0);
+    std::string key = header;
+    key += '\0';
+    key += next && cur.chain >= 0 ? std::to_string(cur.chain) : "-";
+    if (from_here) {
+      key += '\0';
+      key += dir_of(cur.named);
+    }
+    auto it = resolved_.find(key);
+    if (it == resolved_.end()) it = resolved_.emplace(std::move(key), search(header, next, cur)).first;
+    if (!it->second) return std::nullopt;
+    Here h = *it->second;
+    h.system = h.system || cur.system;
+    return h;
+  }
+
+  // resolve()'s search; the answer's `system` says only whether its folder is a system one.
+  std::optional<Here> search(const std::string& header, bool next, const Here& cur) {
     bool angled = header[0] == '<';
     std::string name = header.substr(1, header.size() - 2);
     if (name[0] == '/') {
       auto id = fs_.find(name);
       if (!id) return std::nullopt;
-      return Here{name, *id, -1, cur.system};
+      return Here{name, *id, -1, false};
     }
     const auto& q = req_.paths.quote;
     const auto& b = req_.paths.bracket;
@@ -262,14 +298,13 @@ class Walker {
       start = static_cast<size_t>(cur.chain) + 1;
     } else if (!angled) {
       std::string named = join(dir_of(cur.named), name);
-      if (auto id = fs_.find(abs_of(named))) return Here{named, *id, -1, cur.system};
+      if (auto id = fs_.find(abs_of(named))) return Here{named, *id, -1, false};
     }
     for (size_t i = start; i < q.size() + b.size(); ++i) {
       bool in_quote = i < q.size();
       std::string named = join(in_quote ? q[i] : b[i - q.size()], name);
       if (auto id = fs_.find(abs_of(named))) {
-        bool sys = cur.system || (!in_quote && i - q.size() < req_.paths.bracket_system.size() &&
-                                  req_.paths.bracket_system[i - q.size()]);
+        bool sys = !in_quote && i - q.size() < req_.paths.bracket_system.size() && req_.paths.bracket_system[i - q.size()];
         return Here{named, *id, static_cast<int>(i), sys};
       }
     }
@@ -407,6 +442,7 @@ class Walker {
   const Here* here_ = nullptr;
   std::set<FileSource::Id> once_;
   std::unordered_set<std::string> recorded_;
+  std::unordered_map<std::string, std::optional<Here>> resolved_;   // resolve()'s answers
   ScanResult result_;
 };
 

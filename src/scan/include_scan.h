@@ -13,10 +13,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -88,10 +90,20 @@ class DiskFiles : public FileSource {
     Id id;
     FileStamp stamp;
   };
-  bool folder_exists(const std::string& dir);
+  // A folder headers are looked for in, opened once (O_PATH) so that each header's stat walks
+  // one name, not the whole path: kMissing when it is not a folder, kNoFd when it is but no
+  // descriptor is held (more than kMaxFolderFds folders).
+  static constexpr int kMissing = -1, kNoFd = -2;
+  static constexpr size_t kMaxFolderFds = 256;
+  int folder_fd(std::string_view dir);
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
 
   std::unordered_map<std::string, std::optional<Found>> found_;
-  std::unordered_map<std::string, bool> folders_;
+  std::unordered_map<std::string, int, NameHash, std::equal_to<>> folders_;
+  size_t folder_fds_ = 0;
   std::map<Id, std::shared_ptr<const FileInfo>> loaded_;
   std::unique_ptr<FileCache> cache_;
   uint64_t bytes_ = 0, lexed_ = 0;

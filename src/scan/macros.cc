@@ -1,6 +1,8 @@
 #include "scan/macros.h"
 
 #include <algorithm>
+#include <memory>
+#include <cstring>
 
 namespace zbuild::scan {
 
@@ -37,12 +39,33 @@ std::vector<Token> body_tokens(std::string_view text) {
 
 }  // namespace
 
+std::string_view MacroTable::keep(std::string_view s) const {
+  constexpr size_t kChunk = 32 * 1024;
+  if (texts_.empty() || texts_.back().size - texts_.back().used < s.size()) {
+    size_t n = std::max(kChunk, s.size());
+    texts_.push_back(Chunk{std::unique_ptr<char[]>(new char[n]), n, 0});
+  }
+  Chunk& c = texts_.back();
+  char* at = c.bytes.get() + c.used;
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());
+  c.used += s.size();
+  return {at, s.size()};
+}
+
+MacroTable::Entry& MacroTable::slot(std::string_view name) const {
+  auto it = map_.find(name);
+  if (it != map_.end()) return it->second;
+  return map_.emplace(keep(name), Entry{State::Undefined, {}, {}, false}).first->second;
+}
+
 bool MacroTable::define(std::string_view text, bool certain) {
   size_t e = name_end(text);
   if (e == 0 || std::isdigit(static_cast<unsigned char>(text[0]))) return false;
-  std::string name(text.substr(0, e));
+  // The body's tokens view its text: a copy the table keeps.
+  if (certain) text = keep(text);
+  std::string_view name = text.substr(0, e);
   if (!certain) {
-    map_[name] = Entry{State::Unknown, {}, {}, false};
+    slot(name) = Entry{State::Unknown, {}, {}, false};
     return true;
   }
   Macro m;
@@ -54,7 +77,7 @@ bool MacroTable::define(std::string_view text, bool certain) {
     auto toks = tokenize(rest.substr(1, close - 1));
     for (size_t k = 0; k < toks.size(); ++k) {
       if (toks[k].kind == TokKind::Ident) {
-        m.params.push_back(toks[k].text);
+        m.params.emplace_back(toks[k].text);
         if (k + 1 < toks.size() && is_punct(toks[k + 1], "...")) {   // "args...": a named variadic parameter
           m.variadic = true;
           ++k;
@@ -69,20 +92,20 @@ bool MacroTable::define(std::string_view text, bool certain) {
     rest = rest.substr(close + 1);
   }
   if (lazy_) {
-    map_[name] = Entry{State::Defined, std::move(m), std::string(rest), true};
+    slot(name) = Entry{State::Defined, std::move(m), rest, true};
     return true;
   }
   m.body = body_tokens(rest);
-  map_[name] = Entry{State::Defined, std::move(m), {}, false};
+  slot(name) = Entry{State::Defined, std::move(m), {}, false};
   return true;
 }
 
 void MacroTable::undef(std::string_view text, bool certain) {
   size_t e = name_end(text);
   if (e == 0) return;
-  std::string name(text.substr(0, e));
+  std::string_view name = text.substr(0, e);
   if (certain && !base_) map_.erase(name);
-  else map_[name] = Entry{certain ? State::Undefined : State::Unknown, {}, {}, false};
+  else slot(name) = Entry{certain ? State::Undefined : State::Unknown, {}, {}, false};
 }
 
 namespace {
@@ -94,7 +117,7 @@ bool query_builtin(std::string_view n) {
 }
 }  // namespace
 
-MacroTable::State MacroTable::defined(const std::string& name) const {
+MacroTable::State MacroTable::defined(std::string_view name) const {
   // gcc (10 and later) and clang both answer these operators to `defined`; others vary.
   std::string_view n = name;
   if (reserved(n) && (n == "__has_include" || n == "__has_include_next" || n == "__has_attribute" ||
@@ -104,19 +127,19 @@ MacroTable::State MacroTable::defined(const std::string& name) const {
   return s == State::Undefined && query_builtin(name) ? State::Unknown : s;
 }
 
-MacroTable::State MacroTable::state(const std::string& name) const {
+MacroTable::State MacroTable::state(std::string_view name) const {
   auto it = map_.find(name);
   if (it != map_.end()) return it->second.state;
   return base_ ? base_->state(name) : State::Undefined;
 }
 
-const MacroTable::Entry* MacroTable::entry(const std::string& name) const {
+const MacroTable::Entry* MacroTable::entry(std::string_view name) const {
   auto it = map_.find(name);
   if (it != map_.end()) return &it->second;
   return base_ ? base_->entry(name) : nullptr;
 }
 
-const Macro* MacroTable::get(const std::string& name) const {
+const Macro* MacroTable::get(std::string_view name) const {
   auto it = map_.find(name);
   if (it == map_.end()) {
     const Entry* b = base_ ? base_->entry(name) : nullptr;
@@ -124,7 +147,7 @@ const Macro* MacroTable::get(const std::string& name) const {
     if (!b->body_pending) return &b->macro;
     // A lazy body in the base (shared by scans on other threads, never changed once built) is
     // tokenized into this table's own copy of the macro.
-    Entry& e = map_[name] = Entry{State::Defined, b->macro, {}, false};
+    Entry& e = slot(name) = Entry{State::Defined, b->macro, {}, false};
     e.macro.body = body_tokens(b->body_text);
     return &e.macro;
   }
@@ -132,7 +155,7 @@ const Macro* MacroTable::get(const std::string& name) const {
   if (e.state != State::Defined) return nullptr;
   if (e.body_pending) {
     e.macro.body = body_tokens(e.body_text);
-    e.body_text = std::string();
+    e.body_text = {};
     e.body_pending = false;
   }
   return &e.macro;
@@ -179,9 +202,23 @@ struct PTok {
 
 const Token kUnknown{TokKind::Number, false, "?"};
 
+// Texts an evaluation makes (a stringized argument, two pasted spellings) for its tokens to
+// view: kept until the evaluation ends. Most evaluations make none.
+class MadeTexts {
+ public:
+  std::string_view add(std::string s) {
+    texts_.push_back(std::make_unique<std::string>(std::move(s)));
+    return *texts_.back();
+  }
+
+ private:
+  std::vector<std::unique_ptr<std::string>> texts_;   // empty (no allocation) in most evaluations
+};
+
 class Expander {
  public:
-  Expander(const EvalContext& cx, bool in_if, HideSets& hides) : cx_(cx), in_if_(in_if), hides_(hides) {}
+  Expander(const EvalContext& cx, bool in_if, HideSets& hides, MadeTexts& made)
+      : cx_(cx), in_if_(in_if), hides_(hides), made_(made) {}
   bool unknown = false;
 
   std::vector<PTok> run(std::vector<PTok> input) {
@@ -199,12 +236,12 @@ class Expander {
         out.push_back(std::move(p));
         continue;
       }
-      const std::string& name = p.t.text;
+      const std::string_view name = p.t.text;
       if (in_if_ && std::string_view(name) == "defined") {
         bool paren = !st.empty() && is_punct(st.back().t, "(");
         if (paren) st.pop_back();
         if (st.empty() || st.back().t.kind != TokKind::Ident) return fail(out);
-        std::string id = st.back().t.text;
+        std::string_view id = st.back().t.text;
         st.pop_back();
         if (paren) {
           if (st.empty() || !is_punct(st.back().t, ")")) return fail(out);
@@ -342,7 +379,8 @@ class Expander {
             s += c;
           }
         }
-        out.push_back(PTok{Token{TokKind::String, b[j].space_before, s + "\""}, hide});
+        s += '"';
+        out.push_back(PTok{Token{TokKind::String, b[j].space_before, made_.add(std::move(s))}, hide});
         ++j;
         continue;
       }
@@ -358,7 +396,7 @@ class Expander {
           unknown = true;
           return out;
         }
-        Expander sub(cx_, in_if_, hides_);
+        Expander sub(cx_, in_if_, hides_, made_);
         sub.budget_ = budget_;
         sub.depth_ = depth_ + 1;
         arg = sub.run(std::move(arg));
@@ -387,7 +425,7 @@ class Expander {
     out.reserve(in.size());
     for (size_t j = 0; j < in.size(); ++j) {
       if (is_punct(in[j].t, "##") && !out.empty() && j + 1 < in.size()) {
-        std::string joined = out.back().t.text + in[j + 1].t.text;
+        std::string_view joined = made_.add(std::string(out.back().t.text) + std::string(in[j + 1].t.text));
         auto toks = tokenize(joined);
         if (toks.size() > 1) unknown = true;
         if (toks.empty()) out.pop_back();
@@ -409,6 +447,7 @@ class Expander {
   const EvalContext& cx_;
   bool in_if_;
   HideSets& hides_;
+  MadeTexts& made_;
   int budget_ = 20000;   // tokens taken off the stack, in all: expansion that explodes is unknown
   int depth_ = 0;        // nesting of argument expansions
 };
@@ -502,14 +541,14 @@ class Parser {
       const Token* op = peek();
       int p = op ? prec(*op) : -1;
       if (p < 0 || p < min || p == 0) return l;
-      const std::string& o = op->text;   // t_ outlives the parse
+      std::string_view o = op->text;   // t_ outlives the parse
       ++i_;
       Val r = binary(p + 1);
       l = apply(o, l, r);
     }
   }
 
-  Val apply(const std::string& o, Val l, Val r) {
+  Val apply(std::string_view o, Val l, Val r) {
     if (o == "&&") {
       if ((l.known && !l.v) || (r.known && !r.v)) return Val{true, 0, false};
       if (l.known && r.known) return Val{true, 1, false};
@@ -586,7 +625,7 @@ class Parser {
     return Val{false, 0, false};
   }
 
-  static Val number(const std::string& text) {
+  static Val number(std::string_view text) {
     if (text == "?") return Val{false, 0, false};
     std::string s;
     for (char c : text)
@@ -613,9 +652,9 @@ class Parser {
     return Val{true, v, uns};
   }
 
-  static Val character(const std::string& text) {
+  static Val character(std::string_view text) {
     if (text.size() < 3 || text[0] != '\'') return Val{false, 0, false};
-    std::string body = text.substr(1, text.size() - 2);
+    std::string_view body = text.substr(1, text.size() - 2);
     if (body.size() == 1) return Val{true, static_cast<uint64_t>(static_cast<int64_t>(static_cast<signed char>(body[0]))), false};
     if (body.size() == 2 && body[0] == '\\') {
       switch (body[1]) {
@@ -647,7 +686,8 @@ std::vector<PTok> wrap(std::vector<Token> toks) {
 
 Tri eval_condition(std::string_view text, const EvalContext& cx) {
   HideSets hides;
-  Expander ex(cx, true, hides);
+  MadeTexts made;
+  Expander ex(cx, true, hides, made);
   auto toks = ex.run(wrap(tokenize(text)));
   if (ex.unknown || toks.empty()) return Tri::Maybe;
   Parser p(toks, cx.cplusplus);
@@ -658,10 +698,11 @@ Tri eval_condition(std::string_view text, const EvalContext& cx) {
 
 std::optional<std::string> expand_include_operand(std::string_view text, const EvalContext& cx) {
   HideSets hides;
-  Expander ex(cx, false, hides);
+  MadeTexts made;
+  Expander ex(cx, false, hides, made);
   auto toks = ex.run(wrap(tokenize(text)));
   if (ex.unknown || toks.empty()) return std::nullopt;
-  if (toks[0].t.kind == TokKind::String && toks[0].t.text.size() >= 2 && toks[0].t.text[0] == '"') return toks[0].t.text;
+  if (toks[0].t.kind == TokKind::String && toks[0].t.text.size() >= 2 && toks[0].t.text[0] == '"') return std::string(toks[0].t.text);
   if (!is_punct(toks[0].t, "<")) return std::nullopt;
   std::string h;
   for (auto& t : toks) {

@@ -34,16 +34,21 @@ class MacroTable {
   MacroTable() = default;
   // A table over `base` (the compiler's predefined macros, shared by every scan with the same
   // facts): lookups fall through to it, changes stay here.
-  explicit MacroTable(std::shared_ptr<const MacroTable> base) : base_(std::move(base)) {}
+  explicit MacroTable(std::shared_ptr<const MacroTable> base) : base_(std::move(base)) { map_.reserve(2048); }
+  // Moved, not copied: the keys view the table's own texts.
+  MacroTable(MacroTable&&) = default;
+  MacroTable& operator=(MacroTable&&) = default;
+  MacroTable(const MacroTable&) = delete;
+  MacroTable& operator=(const MacroTable&) = delete;
   // `text` is a #define's rest: "NAME body" or "NAME(params) body". `certain`: on a path the
   // scan knows is taken; else the macro's state becomes unknown. False when `text` is malformed.
   bool define(std::string_view text, bool certain);
   void undef(std::string_view text, bool certain);
-  State state(const std::string& name) const;
+  State state(std::string_view name) const;
   // What `defined NAME` / #ifdef says: state(), except for the compiler's own operators
   // (__has_include is defined; __has_feature may or may not be).
-  State defined(const std::string& name) const;
-  const Macro* get(const std::string& name) const;   // Defined only
+  State defined(std::string_view name) const;
+  const Macro* get(std::string_view name) const;   // Defined only
   // Bodies of the macros defined from now on are tokenized when get() first asks for them, not
   // when defined: a scan defines thousands of macros and expands few. get() then changes the
   // table, so a table several threads read is only ever a base: a table over it tokenizes the
@@ -54,11 +59,21 @@ class MacroTable {
   struct Entry {
     State state;
     Macro macro;
-    std::string body_text;   // lazy: the body, not yet tokenized into macro.body
+    std::string_view body_text;   // lazy: the body (in texts_), not yet tokenized into macro.body
     bool body_pending = false;
   };
-  const Entry* entry(const std::string& name) const;   // here or in the base; changes nothing
-  mutable std::unordered_map<std::string, Entry> map_;
+  const Entry* entry(std::string_view name) const;   // here or in the base; changes nothing
+  Entry& slot(std::string_view name) const;           // this table's entry for `name`, made if missing
+  std::string_view keep(std::string_view s) const;    // a copy of `s` in texts_
+  // Names (the keys) and lazy bodies live in texts_, chunks that never move: a scan defines
+  // thousands of macros, and a heap string for each name and body cost more than the scan's
+  // lookups. Freed with the table.
+  mutable std::unordered_map<std::string_view, Entry> map_;
+  struct Chunk {
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0, used = 0;
+  };
+  mutable std::vector<Chunk> texts_;
   std::shared_ptr<const MacroTable> base_;
   bool lazy_ = false;
 };

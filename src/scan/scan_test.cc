@@ -101,7 +101,7 @@ TEST_CASE("directives are found past comments, strings, raw strings and splices"
 
 TEST_CASE("tokenize reads each punctuator the scanner cares about as one token") {
   std::vector<std::string> texts;
-  for (auto& t : tokenize("a<<=b>>=c...##<<>><=>===!=&&||->++--::.. &= - > <")) texts.push_back(t.text);
+  for (auto& t : tokenize("a<<=b>>=c...##<<>><=>===!=&&||->++--::.. &= - > <")) texts.emplace_back(t.text);
   std::vector<std::string> want = {"a",  "<<=", "b",  ">>=", "c",  "...", "##", "<<", ">>", "<=", ">=", "==",
                                    "!=", "&&",  "||", "->",  "++", "--",  "::", ".",  ".",  "&",  "=",  "-",
                                    ">",  "<"};
@@ -166,6 +166,28 @@ TEST_CASE("#if conditions evaluate in three values over the macro table") {
     m.define("D E E E E E E E E E E", true);
     m.define("E 1 1 1 1 1 1 1 1 1 1", true);
     CHECK(eval_condition("A", cx) == Tri::Maybe);
+  }
+}
+
+TEST_CASE("a macro table keeps its own copy of what it is given; pasted and stringized texts last the evaluation") {
+  for (bool lazy : {false, true}) {
+    INFO("lazy bodies: " << lazy);
+    MacroTable m;
+    m.set_lazy_bodies(lazy);
+    std::string given = "A_NAME_LONGER_THAN_A_SMALL_STRING (40 + 2)";
+    m.define(given, true);
+    given.assign(given.size(), 'x');   // the caller's text changes: the table's copy does not
+    std::string paste = "PASTE(a, b) a ## b";
+    m.define(paste, true);
+    paste.assign(paste.size(), '#');
+    m.define("THE_VALUE_OF_A_PASTED_NAME_XY 7", true);
+    m.define("STR(x) #x", true);
+    auto cx = cx_of(m);
+    CHECK(eval_condition("A_NAME_LONGER_THAN_A_SMALL_STRING == 42", cx) == Tri::True);
+    CHECK(eval_condition("PASTE(THE_VALUE_OF_A_PASTED_NAME_, XY) == 7", cx) == Tri::True);
+    CHECK(eval_condition("PASTE(NO_SUCH_, NAME_ANYWHERE_AT_ALL) == 0", cx) == Tri::True);
+    CHECK(expand_include_operand("STR(a_header_name_longer_than_a_small_string.h)", cx) ==
+          std::optional<std::string>("\"a_header_name_longer_than_a_small_string.h\""));
   }
 }
 
@@ -255,6 +277,27 @@ TEST_CASE("the scan finds what gcc -M finds in a project with conditions, guards
   CHECK(b.ours == b.gcc);
   CHECK(b.ours.count(root + "/src/slow.h") == 0);
   CHECK(b.ours.count(root + "/src/cmd.h") == 1);
+}
+
+TEST_CASE("one quoted name included from two folders is found in each includer's own folder") {
+  TempDir t("scan");
+  std::string root = t.path.string();
+  put(t.path / "main.c", "#include \"one/a.h\"\n#include \"two/b.h\"\n#include \"one/c.h\"\n");
+  put(t.path / "one/a.h", "#include \"cfg.h\"\n");
+  put(t.path / "one/c.h", "#include \"cfg.h\"\n#include <cfg.h>\n");
+  put(t.path / "one/cfg.h", "\n");
+  put(t.path / "two/b.h", "#include \"cfg.h\"\n");
+  put(t.path / "two/cfg.h", "#include \"deeper/cfg.h\"\n");
+  put(t.path / "two/deeper/cfg.h", "\n");
+  put(t.path / "inc/cfg.h", "\n");
+  auto b = scan_both({"gcc", "-Iinc", "-c", "main.c"}, "main.c", root, false);
+  INFO(b.r.gave_up);
+  REQUIRE(b.r.gave_up.empty());
+  CHECK(b.ours == b.gcc);
+  CHECK(b.ours.count(root + "/one/cfg.h") == 1);
+  CHECK(b.ours.count(root + "/two/cfg.h") == 1);
+  CHECK(b.ours.count(root + "/two/deeper/cfg.h") == 1);
+  CHECK(b.ours.count(root + "/inc/cfg.h") == 1);
 }
 
 TEST_CASE("the scan matches gcc -M on system headers (C and C++)") {
