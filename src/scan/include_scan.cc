@@ -321,6 +321,7 @@ class Walker {
   bool walk_file(const Here& h, int depth) {
     auto info = fs_.load(abs_of(h.named), h.id);
     if (!info) return fail("cannot read " + h.named);
+    held_.push_back(info);   // macros_ views its #define texts
     if (!info->guard.empty() && macros_.state(info->guard) == MacroTable::State::Defined) return true;
     Here cur = h;
     struct Frame {
@@ -386,7 +387,7 @@ class Walker {
           if (a == Tri::False) break;
           bool certain = a == Tri::True;
           if (d.kind == DirKind::Define) {
-            macros_.define(d.text, certain);
+            macros_.define(d.text, certain, /*stable=*/true);
           } else if (d.kind == DirKind::Undef) {
             macros_.undef(d.text, certain);
           } else if (d.kind == DirKind::PragmaOnce) {
@@ -437,6 +438,7 @@ class Walker {
 
   const ScanRequest& req_;
   FileSource& fs_;
+  std::vector<std::shared_ptr<const FileInfo>> held_;   // every file walked, for as long as macros_ is
   MacroTable macros_;
   EvalContext cx_;
   const Here* here_ = nullptr;

@@ -52,39 +52,41 @@ std::string_view MacroTable::keep(std::string_view s) const {
   return {at, s.size()};
 }
 
-MacroTable::Entry& MacroTable::slot(std::string_view name) const {
+MacroTable::Entry& MacroTable::slot(std::string_view name, bool stable) const {
   auto it = map_.find(name);
   if (it != map_.end()) return it->second;
-  return map_.emplace(keep(name), Entry{State::Undefined, {}, {}, false}).first->second;
+  return map_.emplace(stable ? name : keep(name), Entry{}).first->second;
 }
 
-bool MacroTable::define(std::string_view text, bool certain) {
+bool MacroTable::define(std::string_view text, bool certain, bool stable) {
   size_t e = name_end(text);
   if (e == 0 || std::isdigit(static_cast<unsigned char>(text[0]))) return false;
   // The body's tokens view its text: a copy the table keeps.
-  if (certain) text = keep(text);
+  if (certain && !stable) text = keep(text);
   std::string_view name = text.substr(0, e);
   if (!certain) {
-    slot(name) = Entry{State::Unknown, {}, {}, false};
+    slot(name, stable) = Entry{State::Unknown, false, {}, nullptr};
     return true;
   }
-  Macro m;
+  // An object-like macro defined lazily gets its Macro when first expanded (most never are).
+  std::unique_ptr<Macro> m;
   std::string_view rest = text.substr(e);
   if (!rest.empty() && rest[0] == '(') {
-    m.function = true;
+    m = std::make_unique<Macro>();
+    m->function = true;
     size_t close = rest.find(')');
     if (close == std::string_view::npos) return false;
     auto toks = tokenize(rest.substr(1, close - 1));
     for (size_t k = 0; k < toks.size(); ++k) {
       if (toks[k].kind == TokKind::Ident) {
-        m.params.emplace_back(toks[k].text);
+        m->params.emplace_back(toks[k].text);
         if (k + 1 < toks.size() && is_punct(toks[k + 1], "...")) {   // "args...": a named variadic parameter
-          m.variadic = true;
+          m->variadic = true;
           ++k;
         }
       } else if (is_punct(toks[k], "...")) {
-        m.variadic = true;
-        m.params.push_back("__VA_ARGS__");
+        m->variadic = true;
+        m->params.push_back("__VA_ARGS__");
       } else if (!is_punct(toks[k], ",")) {
         return false;
       }
@@ -92,11 +94,12 @@ bool MacroTable::define(std::string_view text, bool certain) {
     rest = rest.substr(close + 1);
   }
   if (lazy_) {
-    slot(name) = Entry{State::Defined, std::move(m), rest, true};
+    slot(name, stable) = Entry{State::Defined, true, rest, std::move(m)};
     return true;
   }
-  m.body = body_tokens(rest);
-  slot(name) = Entry{State::Defined, std::move(m), {}, false};
+  if (!m) m = std::make_unique<Macro>();
+  m->body = body_tokens(rest);
+  slot(name, stable) = Entry{State::Defined, false, {}, std::move(m)};
   return true;
 }
 
@@ -105,7 +108,7 @@ void MacroTable::undef(std::string_view text, bool certain) {
   if (e == 0) return;
   std::string_view name = text.substr(0, e);
   if (certain && !base_) map_.erase(name);
-  else slot(name) = Entry{certain ? State::Undefined : State::Unknown, {}, {}, false};
+  else slot(name) = Entry{certain ? State::Undefined : State::Unknown, false, {}, nullptr};
 }
 
 namespace {
@@ -144,21 +147,22 @@ const Macro* MacroTable::get(std::string_view name) const {
   if (it == map_.end()) {
     const Entry* b = base_ ? base_->entry(name) : nullptr;
     if (!b || b->state != State::Defined) return nullptr;
-    if (!b->body_pending) return &b->macro;
+    if (!b->body_pending) return b->macro.get();
     // A lazy body in the base (shared by scans on other threads, never changed once built) is
     // tokenized into this table's own copy of the macro.
-    Entry& e = slot(name) = Entry{State::Defined, b->macro, {}, false};
-    e.macro.body = body_tokens(b->body_text);
-    return &e.macro;
+    Entry& e = slot(name) = Entry{State::Defined, false, {}, b->macro ? std::make_unique<Macro>(*b->macro) : std::make_unique<Macro>()};
+    e.macro->body = body_tokens(b->body_text);
+    return e.macro.get();
   }
   Entry& e = it->second;
   if (e.state != State::Defined) return nullptr;
   if (e.body_pending) {
-    e.macro.body = body_tokens(e.body_text);
+    if (!e.macro) e.macro = std::make_unique<Macro>();
+    e.macro->body = body_tokens(e.body_text);
     e.body_text = {};
     e.body_pending = false;
   }
-  return &e.macro;
+  return e.macro.get();
 }
 
 namespace {

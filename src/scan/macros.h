@@ -42,7 +42,8 @@ class MacroTable {
   MacroTable& operator=(const MacroTable&) = delete;
   // `text` is a #define's rest: "NAME body" or "NAME(params) body". `certain`: on a path the
   // scan knows is taken; else the macro's state becomes unknown. False when `text` is malformed.
-  bool define(std::string_view text, bool certain);
+  // `stable`: `text` outlives the table, which then views it rather than keeping a copy.
+  bool define(std::string_view text, bool certain, bool stable = false);
   void undef(std::string_view text, bool certain);
   State state(std::string_view name) const;
   // What `defined NAME` / #ifdef says: state(), except for the compiler's own operators
@@ -57,13 +58,14 @@ class MacroTable {
 
  private:
   struct Entry {
-    State state;
-    Macro macro;
-    std::string_view body_text;   // lazy: the body (in texts_), not yet tokenized into macro.body
-    bool body_pending = false;
+    State state = State::Undefined;
+    bool body_pending = false;     // lazy: body_text is not yet tokenized into macro->body
+    std::string_view body_text;    // lazy: the body (in texts_)
+    std::unique_ptr<Macro> macro;  // Defined: made when defined (function-like, or not lazy) or first asked for
   };
   const Entry* entry(std::string_view name) const;   // here or in the base; changes nothing
-  Entry& slot(std::string_view name) const;           // this table's entry for `name`, made if missing
+  // This table's entry for `name`, made if missing (keyed by a copy, or by `name` if `stable`).
+  Entry& slot(std::string_view name, bool stable = false) const;
   std::string_view keep(std::string_view s) const;    // a copy of `s` in texts_
   // Names (the keys) and lazy bodies live in texts_, chunks that never move: a scan defines
   // thousands of macros, and a heap string for each name and body cost more than the scan's
