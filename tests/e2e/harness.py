@@ -224,7 +224,18 @@ class Cluster:
         if metrics:
             argv += ["--metrics-out", mpath]
         argv.append(graph)
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired as e:
+            # What every process of the cluster last said, so that a hang can be told apart.
+            def tail(text, n=80):
+                text = text.decode(errors="replace") if isinstance(text, bytes) else (text or "")
+                return "\n".join(text.splitlines()[-n:])
+            said = [f"--- submit stdout:\n{tail(e.stdout)}", f"--- submit stderr:\n{tail(e.stderr)}"]
+            if self.daemon is not None:
+                said.append(f"--- daemon:\n{tail(self.daemon.output())}")
+            said += [f"--- worker {wid}:\n{tail(w.output())}" for wid, w in self.workers.items()]
+            raise AssertionError(f"zbuild submit {graph} did not end within {timeout} s\n" + "\n".join(said)) from None
         m = None
         if metrics and os.path.exists(mpath):
             with open(mpath) as f:
