@@ -52,11 +52,14 @@ bool is_normal_absolute(std::string_view p) {
   return true;
 }
 
-bool is_under(const std::filesystem::path& root, const std::filesystem::path& p) {
-  // Most callers pass paths already normal: compared as they are (a path is normalised per call otherwise).
-  auto r = is_normal_absolute(root.native()) ? root.native() : root.lexically_normal().string();
-  const std::string& s = is_normal_absolute(p.native()) ? p.native() : p.lexically_normal().string();
-  while (r.size() > 1 && r.back() == '/') r.pop_back();
+bool is_under(std::string_view root_text, std::string_view path) {
+  // Most callers pass paths already normal: compared as they are, with no std::filesystem::path
+  // made (one splits its text into parts when made); a path is normalised per call otherwise.
+  std::string root_normal, path_normal;
+  std::string_view r = root_text, s = path;
+  if (!is_normal_absolute(r)) r = root_normal = std::filesystem::path(r).lexically_normal().string();
+  if (!is_normal_absolute(s)) s = path_normal = std::filesystem::path(s).lexically_normal().string();
+  while (r.size() > 1 && r.back() == '/') r.remove_suffix(1);
   if (s == r) return true;
   if (r == "/") return true;
   return s.size() > r.size() && s.compare(0, r.size(), r) == 0 && s[r.size()] == '/';

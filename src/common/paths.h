@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "common/result.h"
 
@@ -20,7 +21,16 @@ Result<std::string> relative_to_root(const std::filesystem::path& root, std::str
                                      std::string_view path, std::string_view what);
 
 // True when `p` (absolute, lexically normal) is `root` or lies below it.
-bool is_under(const std::filesystem::path& root, const std::filesystem::path& p);
+bool is_under(std::string_view root, std::string_view p);
+// The same for arguments of which at least one is a std::filesystem::path.
+inline std::string_view path_text(const std::filesystem::path& p) { return p.native(); }
+inline std::string_view path_text(std::string_view p) { return p; }
+inline std::string_view path_text(const std::string& p) { return p; }
+template <class A, class B>
+  requires(std::is_same_v<A, std::filesystem::path> || std::is_same_v<B, std::filesystem::path>)
+bool is_under(const A& root, const B& p) {
+  return is_under(path_text(root), path_text(p));
+}
 // An absolute path that lexically_normal() leaves as it is: no empty, "." or ".." component
 // and no trailing slash (but "/" itself). Cheap: callers skip normalising such a path.
 bool is_normal_absolute(std::string_view p);
