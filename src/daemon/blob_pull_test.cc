@@ -48,3 +48,46 @@ TEST_CASE("when a build ends its offers go and the waiters nobody else can serve
   CHECK(ended[0].first == b);
   CHECK(p.offered() == 0);
 }
+
+TEST_CASE("a hold whose client sends nothing is asked again once, then answered missing") {
+  BlobPull p;
+  Digest cc1 = digest_bytes("cc1plus"), as = digest_bytes("as");
+  p.offer(3, "client-a", 9, {cc1, as});
+  std::optional<BlobPull::Provider> ask;
+  REQUIRE(p.hold(cc1, {"w1", 0, 0}, &ask, 1000));
+  REQUIRE(ask);
+  CHECK(p.stalled(60999, 60000).again.empty());   // not yet a minute
+  // The client sends chunks (of another blob): it is working through what it was asked.
+  p.heard_from("client-a", 50000);
+  CHECK(p.stalled(109999, 60000).again.empty());
+  auto s = p.stalled(110000, 60000);
+  REQUIRE(s.again.size() == 1);
+  CHECK(s.again[0].first == cc1);
+  CHECK(s.again[0].second.route == "client-a");
+  CHECK(s.again[0].second.rid == 9);
+  CHECK(s.give_up.empty());
+  CHECK(p.stalled(169999, 60000).give_up.empty());   // asked again at 110000: a minute from then
+  s = p.stalled(170000, 60000);
+  CHECK(s.again.empty());
+  REQUIRE(s.give_up.size() == 1);
+  CHECK(s.give_up[0] == cc1);
+  auto ws = p.release(cc1);   // the daemon answers them `missing`
+  REQUIRE(ws.size() == 1);
+  CHECK(ws[0].route == "w1");
+  CHECK(p.stalled(1000000, 60000).give_up.empty());   // nothing held any more
+}
+
+TEST_CASE("a hold counts from its first waiter, and a client that leaves is forgotten") {
+  BlobPull p;
+  Digest a = digest_bytes("a");
+  p.offer(1, "c1", 1, {a});
+  p.heard_from("c1", 0);
+  std::optional<BlobPull::Provider> ask;
+  REQUIRE(p.hold(a, {"w", 0, 0}, &ask, 100000));   // long after the client last sent anything
+  CHECK(p.stalled(159999, 60000).again.empty());
+  CHECK(p.stalled(160000, 60000).again.size() == 1);
+  auto ended = p.build_ended(1);   // its waiters are answered by the daemon
+  REQUIRE(ended.size() == 1);
+  CHECK(p.held() == 0);
+  CHECK(p.stalled(1000000, 60000).again.empty());
+}

@@ -264,6 +264,7 @@ class Daemon final : public SchedulerHost {
       if (now >= next_hb) {
         next_hb = now + opts_.heartbeat_ms;
         heartbeat();
+        check_pulls();
       }
       sched_.dispatch();
       send_running_events();
@@ -638,7 +639,7 @@ class Daemon final : public SchedulerHost {
     blobs_.serve(req, 0, [&](const std::string& m) { send_to(vent_, route, m); }, [&](const std::string& e) { warn_store(e); },
                  [&](const Digest& d, uint64_t off, uint32_t len) {
                    std::optional<BlobPull::Provider> ask;
-                   if (!pull_.hold(d, BlobPull::Waiter{route, off, len}, &ask)) return false;
+                   if (!pull_.hold(d, BlobPull::Waiter{route, off, len}, &ask, clock_.now_ms())) return false;
                    if (ask) {
                      auto& a = asks[ask->route];
                      a.first = ask->rid;
@@ -659,6 +660,33 @@ class Daemon final : public SchedulerHost {
     for (auto& [client, a] : asks) {
       fb::FlatBufferBuilder fbb(64 + a.second.size() * 40);
       send_to(client_, client, proto::finish(fbb, wire::CreateBlobWanted(fbb, fbb.CreateVectorOfStructs(a.second)), a.first));
+    }
+  }
+
+  // Workers held on a blob whose client has sent nothing for kPullStallMs: the client is asked
+  // again once (the ask, or the upload, may have been lost), then the workers are answered
+  // `missing` (their task fails over as any input that cannot be had), never held for ever.
+  static constexpr int64_t kPullStallMs = 60000;
+  void check_pulls() {
+    auto s = pull_.stalled(clock_.now_ms(), kPullStallMs);
+    struct Ask {
+      BlobPull::Provider who;
+      std::vector<wire::Digest> digests;
+    };
+    std::map<std::string, Ask> asks;   // by client route
+    for (auto& [d, p] : s.again) {
+      auto& a = asks.emplace(p.route, Ask{p, {}}).first->second;
+      a.digests.push_back(proto::to_wire(d));
+    }
+    for (auto& [client, a] : asks) {
+      log::warn("build " + std::to_string(a.who.build) + ": its client sent nothing of " + std::to_string(a.digests.size()) +
+                " blob(s) workers wait for in " + std::to_string(kPullStallMs / 1000) + " s: asking again");
+      fb::FlatBufferBuilder fbb(64 + a.digests.size() * 40);
+      send_to(client_, client, proto::finish(fbb, wire::CreateBlobWanted(fbb, fbb.CreateVectorOfStructs(a.digests)), a.who.rid));
+    }
+    for (auto& d : s.give_up) {
+      log::error("blob " + d.str() + " did not come from its client, asked twice: answering its workers `missing`");
+      release_pulled(d);
     }
   }
 
@@ -787,6 +815,7 @@ class Daemon final : public SchedulerHost {
       }
       case wire::Body::BlobChunk: {
         auto* c = e.body_as_BlobChunk();
+        pull_.heard_from(route, clock_.now_ms());
         if (c->missing()) {   // a client cannot send a blob it was asked for (only its own say counts)
           Digest d = proto::from_wire(c->digest());
           if (pull_.offered_by(d, route)) release_pulled(d);
