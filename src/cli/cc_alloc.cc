@@ -60,14 +60,14 @@ struct Guard {
   }
 };
 
-int class_of(size_t n) {
-  if (n <= kSmallMax) return n == 0 ? 1 : static_cast<int>((n + 15) / 16);
+inline int class_of(size_t n) {
+  if (n <= kSmallMax) [[likely]] return static_cast<int>((n + 15) >> 4) | (n == 0);
   int c = 33;
   for (size_t s = 1024; s < n; s <<= 1) ++c;
   return c;
 }
 
-size_t class_size(int c) { return c <= 32 ? static_cast<size_t>(c) * 16 : size_t{1024} << (c - 33); }
+inline size_t class_size(int c) { return c <= 32 ? static_cast<size_t>(c) * 16 : size_t{1024} << (c - 33); }
 
 bool reserve() {
   if (g_heap.base || g_heap.failed) return g_heap.base != nullptr;
@@ -84,18 +84,14 @@ bool reserve() {
   return true;
 }
 
-void* take(size_t n) {
-  if (n > kLargeMax) return nullptr;
-  Guard g;
-  if (!reserve()) return nullptr;
-  int c = class_of(n);
+void* take_from(int c) {
   if (FreeBlock* b = g_heap.free_list[c]) {
     g_heap.free_list[c] = b->next;
     return b;
   }
   size_t size = class_size(c);
-  if (!g_heap.cur[c] || size > static_cast<size_t>(g_heap.end[c] - g_heap.cur[c])) {
-    if (g_heap.used + kRun > kRange) return nullptr;
+  if (!g_heap.cur[c] || size > static_cast<size_t>(g_heap.end[c] - g_heap.cur[c])) [[unlikely]] {
+    if (!reserve() || g_heap.used + kRun > kRange) return nullptr;
     char* run = g_heap.base + g_heap.used;
     g_heap.run_class[g_heap.used / kRun] = static_cast<uint8_t>(c);
     g_heap.used += kRun;
@@ -107,17 +103,26 @@ void* take(size_t n) {
   return p;
 }
 
+inline void* take(size_t n) {
+  if (n > kLargeMax) [[unlikely]] return nullptr;
+  int c = class_of(n);
+  if (!__libc_single_threaded) [[unlikely]] {
+    Guard g;
+    return take_from(c);
+  }
+  return take_from(c);
+}
+
 void* allocate(size_t n) {
   if (void* p = take(n)) return p;
   return std::malloc(n == 0 ? 1 : n);
 }
 
-void give_back(void* p) {
-  if (!p) return;
-  char* q = static_cast<char*>(p);
-  if (g_heap.base && q >= g_heap.base && q < g_heap.base + kRange) {
+inline void give_back(void* p) {
+  const size_t at = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_heap.base);
+  if (g_heap.base && at < kRange) [[likely]] {
     Guard g;
-    int c = g_heap.run_class[static_cast<size_t>(q - g_heap.base) / kRun];
+    int c = g_heap.run_class[at / kRun];
     auto* b = static_cast<FreeBlock*>(p);
     b->next = g_heap.free_list[c];
     g_heap.free_list[c] = b;

@@ -6,8 +6,14 @@
 namespace zbuild::scan {
 namespace {
 
-bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || (c & 0x80); }
-bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
+constexpr bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || (c & 0x80); }
+// A table: the lexer asks this of every character of every identifier and number it reads.
+constexpr std::array<bool, 256> kIdentChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = ident_start(static_cast<char>(c)) || (c >= '0' && c <= '9');
+  return t;
+}();
+inline bool ident_char(char c) { return kIdentChar[static_cast<unsigned char>(c)]; }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 bool hspace(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r'; }
 

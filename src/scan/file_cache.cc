@@ -23,6 +23,7 @@ namespace {
 
 constexpr std::string_view kMagic = "zbscanf\n";
 constexpr std::string_view kPackMagic = "zbscanp\n";
+constexpr std::string_view kListingsMagic = "zbscand\n";
 constexpr uint32_t kVersion = 1;
 constexpr size_t kMaxEntryBytes = 64u << 20;                 // the scanner reads headers up to 64 MiB
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(DirKind::Error);
@@ -81,6 +82,24 @@ class Reader {
   bool ok_ = true;
 };
 
+// A file's or folder's stat stamps: dev, ino, size, mtime_ns, ctime_ns (each 8 bytes).
+void put_stamp(std::string* out, const FileStamp& s) {
+  put_u64(out, s.dev);
+  put_u64(out, s.ino);
+  put_u64(out, s.size);
+  put_u64(out, static_cast<uint64_t>(s.mtime_ns));
+  put_u64(out, static_cast<uint64_t>(s.ctime_ns));
+}
+FileStamp read_stamp(Reader& r) {
+  FileStamp s;
+  s.dev = r.u64();
+  s.ino = r.u64();
+  s.size = r.u64();
+  s.mtime_ns = static_cast<int64_t>(r.u64());
+  s.ctime_ns = static_cast<int64_t>(r.u64());
+  return s;
+}
+
 int64_t now_ns() {
   timespec t{};
   ::clock_gettime(CLOCK_REALTIME, &t);
@@ -135,6 +154,18 @@ std::shared_ptr<const MappedFile> map_own_file(int fd, struct stat& st, uint64_t
   return m;
 }
 
+// A pack or listings file, mapped as map_own_file() maps (not followed when a link); its mtime
+// says when it was last used (trim() removes the oldest first), set once a day.
+std::shared_ptr<const MappedFile> map_cache_file(const std::string& path, uint64_t max) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return nullptr;
+  struct stat st {};
+  auto mapped = map_own_file(fd, st, max);
+  if (mapped && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
+  ::close(fd);
+  return mapped;
+}
+
 // The path an entry names, read without checking the rest (get() decodes it whole before use).
 std::optional<std::string_view> entry_path_of(std::string_view entry) {
   Reader r(entry);
@@ -147,6 +178,12 @@ std::optional<std::string_view> entry_path_of(std::string_view entry) {
 
 }  // namespace
 
+FileStamp stamp_of(const struct stat& st) {
+  return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                   int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
 std::string encode_file_entry(const FileEntry& e) {
   std::string out;
   size_t guess = 96 + e.path.size() + e.info.guard.size();
@@ -155,11 +192,7 @@ std::string encode_file_entry(const FileEntry& e) {
   out.append(kMagic);
   put_u32(&out, kVersion);
   put_u32(&out, 0);
-  put_u64(&out, e.stamp.dev);
-  put_u64(&out, e.stamp.ino);
-  put_u64(&out, e.stamp.size);
-  put_u64(&out, static_cast<uint64_t>(e.stamp.mtime_ns));
-  put_u64(&out, static_cast<uint64_t>(e.stamp.ctime_ns));
+  put_stamp(&out, e.stamp);
   put_bytes(&out, e.path);
   put_bytes(&out, e.info.guard);
   put_u32(&out, static_cast<uint32_t>(e.info.directives.size()));
@@ -188,11 +221,7 @@ std::optional<FileEntry> decode_file_entry(std::string_view bytes, std::shared_p
   Reader r(body.substr(kMagic.size()));
   if (r.u32() != kVersion || r.u32() != 0) return std::nullopt;
   FileEntry e;
-  e.stamp.dev = r.u64();
-  e.stamp.ino = r.u64();
-  e.stamp.size = r.u64();
-  e.stamp.mtime_ns = static_cast<int64_t>(r.u64());
-  e.stamp.ctime_ns = static_cast<int64_t>(r.u64());
+  e.stamp = read_stamp(r);
   e.path = std::string(r.sized());
   e.info.guard = std::string(r.sized());
   uint32_t count = r.u32();
@@ -290,13 +319,9 @@ std::string FileCache::pack_path(const std::string& key) const { return dir_ + "
 
 void FileCache::use_pack(const std::string& key) {
   if (!pack_file_.empty() || !usable()) return;
+  use_listings(key);
   pack_file_ = pack_path(key);
-  int fd = ::open(pack_file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return;
-  struct stat st {};
-  auto mapped = map_own_file(fd, st, kMaxPackBytes);
-  if (mapped && st.st_mtim.tv_sec < now_ns() / 1'000'000'000 - kTouchAfterS) ::futimens(fd, nullptr);
-  ::close(fd);
+  auto mapped = map_cache_file(pack_file_, kMaxPackBytes);
   if (!mapped) return;
   std::string_view bytes(mapped->data, mapped->size);
   pack_bytes_ = std::move(mapped);
@@ -318,6 +343,7 @@ void FileCache::use_pack(const std::string& key) {
 }
 
 void FileCache::save_pack() {
+  save_listings();
   if (pack_file_.empty() || fresh_.empty() || !usable()) return;
   // A few entries new to a large pack are served from their own files: rewriting megabytes for
   // each compile that brings one header of its own would cost more than the opens it saves.
@@ -386,6 +412,141 @@ size_t FileCache::trim() {
   }
   ::closedir(d);
   return removed;
+}
+
+// ---- Folder listings (file_cache.h)
+
+std::string FileCache::listings_path(const std::string& key) const { return dir_ + "/dirs-" + digest_bytes(key).hex(); }
+
+void FileCache::use_listings(const std::string& key) {
+  listings_file_ = listings_path(key);
+  auto mapped = map_cache_file(listings_file_, kMaxListingsBytes);
+  if (!mapped) return;
+  std::string_view bytes(mapped->data, mapped->size);
+  // Untrusted bytes: a file that does not read whole as this format is not used at all.
+  if (bytes.size() < kListingsMagic.size() + kChecksumBytes || bytes.substr(0, kListingsMagic.size()) != kListingsMagic) return;
+  std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
+  Reader sum(bytes.substr(body.size()));
+  Digest want = digest_bytes(body);
+  if (sum.u64() != want.hi || sum.u64() != want.lo) return;
+  Reader r(body.substr(kListingsMagic.size()));
+  if (r.u32() != 1) return;
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.left() / 48) return;   // 48: the smallest folder record
+  std::unordered_map<std::string, Listing> read;
+  read.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string_view path = r.sized();
+    Listing l;
+    l.stamp = read_stamp(r);
+    uint32_t names = r.u32();
+    if (!r.ok() || names > kMaxListedNames || names > r.left() / 4) return;
+    l.names.reserve(names);
+    for (uint32_t k = 0; k < names; ++k) {
+      std::string_view n = r.sized();
+      if (!r.ok() || n.empty() || (!l.names.empty() && !(l.names.back() < n))) return;
+      l.names.push_back(n);
+    }
+    if (path.empty() || !read.emplace(std::string(path), std::move(l)).second) return;
+  }
+  if (r.left() != 0) return;
+  listings_ = std::move(read);
+  listings_bytes_ = std::move(mapped);
+}
+
+FileCache::Listing FileCache::list_folder(int fd) {
+  Listing l;
+  l.state = -1;
+  struct stat before {}, after {};
+  if (::fstat(fd, &before) != 0 || !S_ISDIR(before.st_mode)) return l;
+  l.stamp = stamp_of(before);
+  int64_t young = now_ns() - min_age_ns_;
+  if (l.stamp.mtime_ns >= young || l.stamp.ctime_ns >= young) return l;   // may change within its tick
+  int dfd = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+  if (dfd < 0) return l;
+  DIR* d = ::fdopendir(dfd);
+  if (!d) {
+    ::close(dfd);
+    return l;
+  }
+  std::vector<std::string> names;
+  bool too_many = false;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (names.size() >= kMaxListedNames) {
+      too_many = true;
+      break;
+    }
+    names.emplace_back(n);
+  }
+  ::closedir(d);
+  ++listed_;
+  if (too_many || ::fstat(fd, &after) != 0 || !(stamp_of(after) == l.stamp)) return l;   // changed while read
+  std::sort(names.begin(), names.end());
+  auto own = std::make_shared<std::string>();
+  size_t total = 0;
+  for (auto& n : names) total += n.size();
+  own->reserve(total);
+  for (auto& n : names) own->append(n);
+  size_t at = 0;
+  l.names.reserve(names.size());
+  for (auto& n : names) {
+    l.names.emplace_back(own->data() + at, n.size());
+    at += n.size();
+  }
+  l.own = std::move(own);
+  l.state = 1;
+  return l;
+}
+
+bool FileCache::absent(const std::string& dir, int fd, std::string_view name) {
+  if (listings_file_.empty() || fd < 0 || name.empty()) return false;
+  auto it = listings_.find(dir);
+  if (it == listings_.end()) {
+    it = listings_.emplace(dir, list_folder(fd)).first;
+  } else if (it->second.state == 0) {   // from the file: still the folder it was read from?
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && stamp_of(st) == it->second.stamp) it->second.state = 1;
+    else it->second = list_folder(fd);
+  }
+  Listing& l = it->second;
+  if (l.state < 0) return false;
+  l.used = true;
+  return !std::binary_search(l.names.begin(), l.names.end(), name);
+}
+
+void FileCache::save_listings() {
+  if (listings_file_.empty() || !usable()) return;
+  bool made = false;
+  for (auto& [_, l] : listings_) made = made || (l.own && l.state > 0);
+  if (!made) return;
+  // The listings this process used (read here or checked), then the file's others that are
+  // still well-formed, while under the limit.
+  std::string out;
+  out.append(kListingsMagic);
+  put_u32(&out, 1);
+  size_t count_at = out.size();
+  put_u32(&out, 0);
+  uint32_t count = 0;
+  for (bool used : {true, false}) {
+    for (auto& [dir, l] : listings_) {
+      if (l.used != used || l.state < 0) continue;
+      std::string rec;
+      put_bytes(&rec, dir);
+      put_stamp(&rec, l.stamp);
+      put_u32(&rec, static_cast<uint32_t>(l.names.size()));
+      for (auto n : l.names) put_bytes(&rec, n);
+      if (out.size() + rec.size() + kChecksumBytes > kMaxListingsBytes) continue;
+      out.append(rec);
+      ++count;
+    }
+  }
+  for (size_t i = 0; i < 4; ++i) out[count_at + i] = static_cast<char>(count >> (8 * i));
+  Digest sum = digest_bytes(out);
+  put_u64(&out, sum.hi);
+  put_u64(&out, sum.lo);
+  write_atomic(listings_file_, out);
 }
 
 }  // namespace zbuild::scan

@@ -41,7 +41,31 @@
 //   8 bytes  "zbscanp\n"                 magic
 //   u32      1                           version
 //   u32 count, then count times:         u32 n, n bytes: an entry in the format above
+//
+// Folder listings. A header is looked for in each folder of its search chain in turn: <errno.h>
+// in eight folders before /usr/include has it, <bits/x.h> in every -I folder that has no bits/.
+// Those misses were ~300 stats and ~60 opens a compile. So beside its pack a process keeps the
+// names in the folders it searched: <files-1>/dirs-<the pack's 32 hex digits>. A listing is
+// used only while its folder's device, inode, size, mtime and ctime are those it was read at
+// (one fstat a folder a process): adding, removing or renaming a name in a folder changes its
+// mtime and ctime. A folder younger than the minimum age is not listed (a change within the
+// same timestamp tick could hide, as for entries), nor one whose stamps changed while it was
+// read. A listing only ever answers "not there": a name it has is looked at as before. The
+// process that listed folders the file lacked (or held stale) writes the file again (temp file
+// + rename): every listing it used, then the file's others while under kMaxListingsBytes.
+//
+// Listings format, version 1 (binary, little-endian):
+//   8 bytes  "zbscand\n"                 magic
+//   u32      1                           version
+//   u32 count, then count times:         a folder
+//     u32 n, n bytes                     its path (as the scanner names it)
+//     u64 dev, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns     its stat stamps
+//     u32 names, then names times:       u32 n, n bytes: a name in it ("." and ".." left out),
+//                                        in strictly ascending byte order
+//   u64 hi, u64 lo                       XXH3-128 of every byte before
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <map>
@@ -51,6 +75,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "scan/include_scan.h"
 
@@ -64,6 +89,7 @@ struct FileEntry {
 };
 
 std::string encode_file_entry(const FileEntry& e);
+FileStamp stamp_of(const struct stat& st);
 // nullopt: not an entry of this format (wrong magic or version, a length past the end, an
 // unknown kind, trailing bytes, a wrong checksum). The directives' texts view `bytes`, which
 // `keep` holds (it becomes the entry's info.storage); without `keep`, a copy of `bytes` is made.
@@ -87,6 +113,15 @@ class FileCache {
   std::string pack_path(const std::string& key) const;
   static constexpr uint64_t kMaxPackBytes = 4ull << 20;
   uint64_t pack_hits() const { return pack_hits_; }
+
+  // Folder listings (see above), read by use_pack() and written by save_pack(): true when
+  // `name` (one path component) is certainly not in folder `dir`, whose descriptor (O_PATH is
+  // enough) is `fd`; false: look.
+  bool absent(const std::string& dir, int fd, std::string_view name);
+  std::string listings_path(const std::string& key) const;
+  static constexpr uint64_t kMaxListingsBytes = 4ull << 20;
+  static constexpr uint32_t kMaxListedNames = 1u << 16;   // a larger folder is not listed
+  uint64_t listed() const { return listed_; }             // folders this process read
 
   // Files younger than this are not remembered (tests set 0).
   void set_min_age_ns(int64_t ns) { min_age_ns_ = ns; }
@@ -116,6 +151,21 @@ class FileCache {
   std::unordered_map<std::string_view, std::string_view> pack_;   // path -> its entry (both in pack_bytes_)
   std::unordered_set<std::string_view> pack_used_;                  // paths the pack served (pack_'s keys)
   std::map<std::string, std::shared_ptr<const std::string>, std::less<>> fresh_;   // entries used that the pack lacked (by path)
+
+  struct Listing {
+    FileStamp stamp;
+    std::vector<std::string_view> names;   // sorted; view listings_bytes_ or `own`
+    std::shared_ptr<const std::string> own;   // the names of a folder this process read
+    int state = 0;                         // 0: read from the file, not yet checked; 1: usable; -1: not
+    bool used = false;
+  };
+  void use_listings(const std::string& key);
+  void save_listings();
+  Listing list_folder(int fd);
+  std::string listings_file_;                              // empty: none in use
+  std::shared_ptr<const void> listings_bytes_;
+  std::unordered_map<std::string, Listing> listings_;      // by folder
+  uint64_t listed_ = 0;
 };
 
 }  // namespace zbuild::scan

@@ -555,3 +555,85 @@ TEST_CASE("a damaged, truncated, foreign or linked pack is not used, and is writ
   scan_includes(p.request(), *g);
   CHECK(g->cache()->pack_hits() == 0);
 }
+
+// Scans with the request's bracket chain `inc0` (before `inc`), through a pack and its listings.
+static ScanResult listed_scan(const Project& p, std::optional<DiskFiles>& files, bool any_age = true) {
+  files.emplace(p.cache);
+  if (any_age) files->cache()->set_min_age_ns(0);
+  files->cache()->use_pack("k");
+  ScanRequest req = p.request();
+  req.paths.bracket = {p.root + "/inc0", p.root + "/inc"};
+  req.paths.bracket_system = {false, false};
+  auto r = scan_includes(req, *files);
+  files->cache()->save_pack();
+  return r;
+}
+
+TEST_CASE("folder listings answer names that are not there, and a header added in an earlier folder is found") {
+  Project p;
+  write_text(p.t.path / "inc0/other.h", "\n");
+  set_mtime(p.t.path / "inc0", 1'000'000'000);   // its ctime is now: a new name changes the mtime
+  std::optional<DiskFiles> plain, first, second, third, fourth;
+  auto r1 = listed_scan(p, first);
+  REQUIRE(r1.gave_up.empty());
+  CHECK(count_of(r1, p.root + "/inc/lib/b.h") == 1);
+  CHECK(first->cache()->listed() > 0);
+  std::string dirs = first->cache()->listings_path("k");
+  REQUIRE(fs::exists(dirs));
+  CHECK((stat_of(dirs).st_mode & 0777) == 0600);
+  // The next process reads the listings: no folder read again, the same files found.
+  auto r2 = listed_scan(p, second);
+  CHECK(second->cache()->listed() == 0);
+  CHECK(paths_of(r2) == paths_of(r1));
+  // lib/b.h made in inc0: inc0's listing no longer holds (its mtime changed), b.h is found there.
+  write_text(p.t.path / "inc0/lib/b.h", "#include \"two.h\"\n");
+  write_text(p.t.path / "inc0/lib/two.h", "\n");
+  auto r3 = listed_scan(p, third);
+  CHECK(count_of(r3, p.root + "/inc0/lib/b.h") == 1);
+  CHECK(count_of(r3, p.root + "/inc0/lib/two.h") == 1);
+  CHECK(count_of(r3, p.root + "/inc/lib/b.h") == 0);
+  CHECK(third->cache()->listed() > 0);
+  ScanRequest req = p.request();
+  req.paths.bracket = {p.root + "/inc0", p.root + "/inc"};
+  req.paths.bracket_system = {false, false};
+  plain.emplace("");
+  CHECK(paths_of(r3) == paths_of(scan_includes(req, *plain)));
+  // Folders changed less than two seconds ago are not listed at all.
+  auto r4 = listed_scan(p, fourth, false);
+  CHECK(fourth->cache()->listed() == 0);
+  CHECK(paths_of(r4) == paths_of(r3));
+}
+
+TEST_CASE("a damaged, truncated or foreign listings file is not used") {
+  Project p;
+  std::optional<DiskFiles> first;
+  auto r1 = listed_scan(p, first);
+  std::string dirs = first->cache()->listings_path("k");
+  std::string good = read_file(dirs).value();
+  auto folders_read = [&](const std::string& bytes) {
+    {
+      std::ofstream out(dirs, std::ios::binary | std::ios::trunc);
+      out << bytes;
+    }
+    ::chmod(dirs.c_str(), 0600);
+    std::optional<DiskFiles> f;
+    auto r = listed_scan(p, f);
+    CHECK(paths_of(r) == paths_of(r1));   // the same answer either way
+    return f->cache()->listed();
+  };
+  CHECK(folders_read(good) == 0);
+  CHECK(folders_read(good.substr(0, good.size() - 1)) > 0);
+  CHECK(folders_read(good + "x") > 0);
+  std::string flipped = good;
+  flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x20);
+  CHECK(folders_read(flipped) > 0);
+  CHECK(folders_read("") > 0);
+  // One others may write is not read.
+  REQUIRE(::chmod(dirs.c_str(), 0622) == 0);
+  std::optional<DiskFiles> f;
+  f.emplace(p.cache);
+  f->cache()->set_min_age_ns(0);
+  f->cache()->use_pack("k");
+  scan_includes(p.request(), *f);
+  CHECK(f->cache()->listed() > 0);
+}

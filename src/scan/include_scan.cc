@@ -79,12 +79,6 @@ namespace {
 
 constexpr uint64_t kMaxFileBytes = 64ull << 20;
 
-FileStamp stamp_of(const struct stat& st) {
-  return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                   int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
-                   int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
-}
-
 }  // namespace
 
 DiskFiles::DiskFiles() = default;
@@ -104,9 +98,11 @@ std::optional<FileSource::Id> DiskFiles::find(const std::string& path) {
   std::optional<Found> r;
   size_t slash = path.rfind('/');
   int dir = slash == std::string::npos || slash == 0 ? kNoFd : folder_fd(std::string_view(path).substr(0, slash));
-  bool there = dir == kMissing ? false
-               : dir >= 0     ? ::fstatat(dir, path.c_str() + slash + 1, &st, 0) == 0
-                              : ::stat(path.c_str(), &st) == 0;
+  // A folder's listing (the scanner cache keeps them) tells a name that is not there without a stat.
+  bool listed_absent = dir >= 0 && cache_ && cache_->absent(path.substr(0, slash), dir, std::string_view(path).substr(slash + 1));
+  bool there = dir == kMissing || listed_absent ? false
+               : dir >= 0                       ? ::fstatat(dir, path.c_str() + slash + 1, &st, 0) == 0
+                                                : ::stat(path.c_str(), &st) == 0;
   if (there && S_ISREG(st.st_mode)) {
     r = Found{Id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, stamp_of(st)};
   }
@@ -127,6 +123,16 @@ int DiskFiles::folder_fd(std::string_view dir) {
   if (it != folders_.end()) return it->second;
   std::string d(dir);
   int fd = kNoFd;
+  // A sub-folder (<bits/x.h> looked for in a -I folder): the parent's listing, when the parent
+  // is open, can tell it is not there without an open.
+  if (size_t slash = d.rfind('/'); cache_ && slash != std::string::npos && slash > 0) {
+    auto parent = folders_.find(std::string_view(d).substr(0, slash));
+    if (parent != folders_.end() && parent->second >= 0 &&
+        cache_->absent(parent->first, parent->second, std::string_view(d).substr(slash + 1))) {
+      folders_.emplace(std::move(d), kMissing);
+      return kMissing;
+    }
+  }
   if (folder_fds_ < kMaxFolderFds) {
     fd = ::open(d.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) ++folder_fds_;

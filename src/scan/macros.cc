@@ -303,6 +303,7 @@ class Expander {
       const HideSets::Set hide = hides_.with(p.hide, &m);
       std::vector<PTok> result;
       if (!m.function) {
+        result.reserve(m.body.size());
         for (auto& t : m.body) result.push_back(PTok{t, hide});
         result = paste(std::move(result));
       } else {

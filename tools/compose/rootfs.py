@@ -73,9 +73,16 @@ def closure(roots):
 
 
 def library_owners(binaries):
-    """The packages shipping the shared libraries the binaries load (as ldd resolves them)."""
-    out = subprocess.run(["ldd", *binaries], check=True, capture_output=True, text=True).stdout
-    libs = {l.split()[2] for l in out.splitlines() if " => /" in l}
+    """The packages shipping the shared libraries the binaries load (as ldd resolves them); a
+    statically linked binary (zbuild-cc, zbuild-sandbox) loads none."""
+    libs = set()
+    for b in binaries:
+        r = subprocess.run(["ldd", b], capture_output=True, text=True)
+        if r.returncode != 0:
+            if "not a dynamic executable" in r.stdout + r.stderr:
+                continue
+            sys.exit(f"rootfs: ldd {b}: {(r.stdout + r.stderr).strip()}")
+        libs |= {l.split()[2] for l in r.stdout.splitlines() if " => /" in l}
     owners = set()
     for lib in sorted(libs):
         # dpkg knows a file by the path its package lists, on either side of the /usr merge.
