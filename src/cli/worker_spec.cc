@@ -16,6 +16,8 @@ static const char* kWorkerHelp =
     "Joins the daemon (default 127.0.0.1:7600, or $ZBUILD_DAEMON) and runs its tasks, N at a\n"
     "time (default: the number of cores), each in a fresh sandbox directory under DIR\n"
     "(default $TMPDIR/zbuild-worker-PID), where it also caches the inputs it fetched.\n"
+    "That default folder goes when the worker stops; one left by a killed worker is removed\n"
+    "by the next worker of the user to start there.\n"
     "The worker may start and stop at any time; it reconnects when the daemon comes back.\n"
     "\n"
     "  --daemon HOST:PORT   the daemon (default $ZBUILD_DAEMON, else 127.0.0.1:7600)\n"

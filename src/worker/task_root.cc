@@ -68,11 +68,11 @@ static int lock_folder(const fs::path& dir, bool create) {
   return fd;
 }
 
-// This user's task folders on `shm` that no running worker holds: left by killed workers.
-static void sweep_stale(const fs::path& shm) {
-  std::string prefix = "zbuild-tasks-" + std::to_string(::geteuid()) + "-";
+// This user's folders in `parent` named `prefix`... that no running worker holds: left by
+// killed workers.
+static void sweep_stale(const fs::path& parent, const std::string& prefix) {
   std::error_code ec;
-  for (auto it = fs::directory_iterator(shm, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
     if (it->path().filename().string().rfind(prefix, 0) != 0) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
@@ -84,6 +84,19 @@ static void sweep_stale(const fs::path& shm) {
     fs::remove_all(it->path(), rec);
     ::close(fd);
   }
+}
+
+// `dir` made this user's private folder and locked; -1 (and `why`) when it cannot be.
+static int claim_folder(const fs::path& dir, std::string* why) {
+  int fd = -1;
+  // A sweep by another starting worker may remove the folder between our mkdir and our lock:
+  // made and locked again then (lock_folder checks that the lock it holds is the folder's).
+  for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
+    if (!private_folder(dir, why)) break;
+    fd = lock_folder(dir, /*create=*/true);
+    if (fd < 0) *why = dir.string() + " is in use by another worker";
+  }
+  return fd;
 }
 
 void release_task_root(TaskRoot& t) {
@@ -114,15 +127,8 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
     fs::path dir = shm / ("zbuild-tasks-" + std::to_string(::geteuid()) + "-" +
                           digest_bytes(canon.string()).hex().substr(0, 16));
     std::string why;
-    sweep_stale(shm);
-    int fd = -1;
-    // A sweep by another starting worker may remove the folder between our mkdir and our lock:
-    // made and locked again then (lock_folder checks that the lock it holds is the folder's).
-    for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
-      if (!private_folder(dir, &why)) break;
-      fd = lock_folder(dir, /*create=*/true);
-      if (fd < 0) why = dir.string() + " is in use by another worker";
-    }
+    sweep_stale(shm, "zbuild-tasks-" + std::to_string(::geteuid()) + "-");
+    int fd = claim_folder(dir, &why);
     if (fd >= 0) {
       t.lock_fd = fd;
       ZB_TRY(empty_folder(dir));
@@ -144,6 +150,24 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
   t.on_tmpfs = is_tmpfs(t.dir, &free_bytes);
   t.why += "the work folder";
   return t;
+}
+
+Result<int> claim_work_folder(const fs::path& parent, int pid) {
+  const std::string prefix = "zbuild-worker-";
+  sweep_stale(parent, prefix);
+  fs::path dir = parent / (prefix + std::to_string(pid));
+  // A folder of this name left without a lock file (by a worker of an earlier version) carries
+  // this process's pid: no running worker of this host's pids is using it.
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+      ::lstat((dir / kLock).c_str(), &st) != 0) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string why;
+  int fd = claim_folder(dir, &why);
+  if (fd < 0) return make_error("work folder: " + why);
+  return fd;
 }
 
 }  // namespace zbuild::worker

@@ -35,4 +35,10 @@ Status empty_folder(const std::filesystem::path& dir);
 // Stops using `t`: an owned folder is removed (its lock released), another one emptied.
 void release_task_root(TaskRoot& t);
 
+// The worker's default work folder, `parent`/zbuild-worker-PID, made this user's private
+// (0700) folder and locked while the worker runs; returns the lock's descriptor (close it
+// after removing the folder). First removes this user's zbuild-worker-* folders in `parent`
+// whose lock is free: left by workers that were killed.
+Result<int> claim_work_folder(const std::filesystem::path& parent, int pid);
+
 }  // namespace zbuild::worker

@@ -1,6 +1,7 @@
 // Where task folders go: /dev/shm's memory file system by default, never a folder someone else
 // prepared there, the work folder otherwise.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -86,4 +87,46 @@ TEST_CASE("task root: the work folder when asked, or when the memory file system
   CHECK(m.value().dir == t.path / "mine");
   CHECK(fs::is_empty(t.path / "mine"));
   CHECK_FALSE(m.value().owned);
+}
+
+TEST_CASE("work folder: the default one is private and locked, and a killed worker's is removed by the next") {
+  TempDir t("work-folder");
+  auto a = claim_work_folder(t.path, 101);
+  REQUIRE(a.ok());
+  fs::path da = t.path / "zbuild-worker-101";
+  struct stat st {};
+  REQUIRE(::lstat(da.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  std::ofstream(da / "blob") << "x";
+  // While it runs, another worker leaves it alone; the same name is refused.
+  auto b = claim_work_folder(t.path, 102);
+  REQUIRE(b.ok());
+  CHECK(fs::exists(da / "blob"));
+  auto again = claim_work_folder(t.path, 101);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message.find("in use by another worker") != std::string::npos);
+  // Killed (its lock gone with it): the next worker to start removes what it left.
+  ::close(a.value());
+  auto c = claim_work_folder(t.path, 103);
+  REQUIRE(c.ok());
+  CHECK_FALSE(fs::exists(da));
+  CHECK(fs::exists(t.path / "zbuild-worker-102"));
+  // A folder of this pid's name without a lock file (an older worker's, a pid reused) is replaced.
+  fs::path old = t.path / "zbuild-worker-104";
+  fs::create_directories(old / "blobs");
+  std::ofstream(old / "blobs" / "stale") << "x";
+  REQUIRE(::chmod(old.c_str(), 0755) == 0);
+  auto d = claim_work_folder(t.path, 104);
+  REQUIRE(d.ok());
+  CHECK_FALSE(fs::exists(old / "blobs" / "stale"));
+  REQUIRE(::lstat(old.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  // A folder of another name, or another worker's without its lock file, is not touched.
+  fs::create_directories(t.path / "zbuild-worker-105");
+  fs::create_directories(t.path / "unrelated");
+  auto e = claim_work_folder(t.path, 106);
+  REQUIRE(e.ok());
+  CHECK(fs::exists(t.path / "zbuild-worker-105"));
+  CHECK(fs::exists(t.path / "unrelated"));
+  for (int fd : {b.value(), c.value(), d.value(), e.value()}) ::close(fd);
 }

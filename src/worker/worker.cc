@@ -615,6 +615,7 @@ struct Setup {
   Address addr;
   std::optional<proto::CurveClient> curve;
   bool own_dir = false;
+  int own_dir_lock = -1;   // own_dir: held while the worker runs (task_root.h, claim_work_folder)
 };
 
 Result<Setup> set_up(const WorkerOptions& in) {
@@ -637,15 +638,19 @@ Result<Setup> set_up(const WorkerOptions& in) {
   }
   if (const char* p = std::getenv("ZBUILD_PRIVATE_FOR"); p && *p && o.inproc.empty()) o.private_for = p;   // never on the command line
   s.own_dir = o.work_dir.empty();
-  if (s.own_dir) {
-    const char* tmp = std::getenv("TMPDIR");
-    o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/zbuild-worker-" + std::to_string(::getpid());
-  }
   // In the daemon's own process nothing crosses a socket: no keys (nor $ZBUILD_CURVE_KEY).
   auto curve = o.inproc.empty() ? proto::load_curve_client(o.curve_key, o.daemon_key)
                                 : Result<std::optional<proto::CurveClient>>(std::nullopt);
   if (!curve.ok()) return curve.error();
   s.curve = std::move(curve.value());
+  if (s.own_dir) {   // last: nothing above can fail and leave it made
+    const char* tmp = std::getenv("TMPDIR");
+    std::string parent = tmp && *tmp ? tmp : "/tmp";
+    auto lock = claim_work_folder(parent, ::getpid());
+    if (!lock.ok()) return lock.error();
+    s.own_dir_lock = lock.value();
+    o.work_dir = parent + "/zbuild-worker-" + std::to_string(::getpid());
+  }
   return s;
 }
 
@@ -655,6 +660,7 @@ void clean_up(const Setup& s, TaskRoot& tr) {
   std::error_code ec;
   std::filesystem::remove_all(s.own_dir ? std::filesystem::path(s.o.work_dir)
                                         : std::filesystem::path(s.o.work_dir) / "sandbox", ec);
+  if (s.own_dir_lock >= 0) ::close(s.own_dir_lock);
   release_task_root(tr);
 }
 
