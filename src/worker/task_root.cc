@@ -152,7 +152,7 @@ Result<TaskRoot> choose_task_root(const std::string& requested, const fs::path& 
   return t;
 }
 
-Result<int> claim_work_folder(const fs::path& parent, int pid) {
+Result<WorkFolder> claim_work_folder(const fs::path& parent, int pid) {
   const std::string prefix = "zbuild-worker-";
   sweep_stale(parent, prefix);
   fs::path dir = parent / (prefix + std::to_string(pid));
@@ -167,7 +167,7 @@ Result<int> claim_work_folder(const fs::path& parent, int pid) {
   std::string why;
   int fd = claim_folder(dir, &why);
   if (fd < 0) return make_error("work folder: " + why);
-  return fd;
+  return WorkFolder{dir, fd};
 }
 
 }  // namespace zbuild::worker

@@ -36,9 +36,13 @@ Status empty_folder(const std::filesystem::path& dir);
 void release_task_root(TaskRoot& t);
 
 // The worker's default work folder, `parent`/zbuild-worker-PID, made this user's private
-// (0700) folder and locked while the worker runs; returns the lock's descriptor (close it
-// after removing the folder). First removes this user's zbuild-worker-* folders in `parent`
-// whose lock is free: left by workers that were killed.
-Result<int> claim_work_folder(const std::filesystem::path& parent, int pid);
+// (0700) folder and locked while the worker runs (close lock_fd after removing the folder).
+// First removes this user's zbuild-worker-* folders in `parent` whose lock is free: left by
+// workers that were killed.
+struct WorkFolder {
+  std::filesystem::path dir;
+  int lock_fd = -1;
+};
+Result<WorkFolder> claim_work_folder(const std::filesystem::path& parent, int pid);
 
 }  // namespace zbuild::worker

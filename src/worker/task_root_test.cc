@@ -94,6 +94,7 @@ TEST_CASE("work folder: the default one is private and locked, and a killed work
   auto a = claim_work_folder(t.path, 101);
   REQUIRE(a.ok());
   fs::path da = t.path / "zbuild-worker-101";
+  CHECK(a.value().dir == da);
   struct stat st {};
   REQUIRE(::lstat(da.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0700);
@@ -106,7 +107,7 @@ TEST_CASE("work folder: the default one is private and locked, and a killed work
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().message.find("in use by another worker") != std::string::npos);
   // Killed (its lock gone with it): the next worker to start removes what it left.
-  ::close(a.value());
+  ::close(a.value().lock_fd);
   auto c = claim_work_folder(t.path, 103);
   REQUIRE(c.ok());
   CHECK_FALSE(fs::exists(da));
@@ -128,5 +129,5 @@ TEST_CASE("work folder: the default one is private and locked, and a killed work
   REQUIRE(e.ok());
   CHECK(fs::exists(t.path / "zbuild-worker-105"));
   CHECK(fs::exists(t.path / "unrelated"));
-  for (int fd : {b.value(), c.value(), d.value(), e.value()}) ::close(fd);
+  for (auto* w : {&b.value(), &c.value(), &d.value(), &e.value()}) ::close(w->lock_fd);
 }

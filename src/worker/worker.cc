@@ -646,10 +646,10 @@ Result<Setup> set_up(const WorkerOptions& in) {
   if (s.own_dir) {   // last: nothing above can fail and leave it made
     const char* tmp = std::getenv("TMPDIR");
     std::string parent = tmp && *tmp ? tmp : "/tmp";
-    auto lock = claim_work_folder(parent, ::getpid());
-    if (!lock.ok()) return lock.error();
-    s.own_dir_lock = lock.value();
-    o.work_dir = parent + "/zbuild-worker-" + std::to_string(::getpid());
+    auto own = claim_work_folder(parent, ::getpid());
+    if (!own.ok()) return own.error();
+    s.own_dir_lock = own.value().lock_fd;
+    o.work_dir = own.value().dir.string();
   }
   return s;
 }
