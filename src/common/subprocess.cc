@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,15 +179,11 @@ void ProcessWatch::ended(int pgid) {
   std::erase(groups_, pgid);
 }
 
-Result<ProcessResult> run_process(const ProcessSpec& spec) {
-  if (spec.argv.empty()) return make_error("run_process: empty argv");
-  Pipe po, pe;
-  int a[2], b[2];
-  if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0) {
-    return make_error(std::string("pipe: ") + std::strerror(errno));
-  }
-  po.r = a[0]; po.w = a[1]; pe.r = b[0]; pe.w = b[1];
+namespace {
 
+// Starts spec.argv with its stdout on `out` and its stderr on `err` (stdin /dev/null), in its
+// own process group.
+Result<pid_t> start_command(const ProcessSpec& spec, int out, int err) {
   std::vector<char*> argv;
   for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
@@ -195,27 +192,159 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     for (auto& s : spec.env) envp.push_back(const_cast<char*>(s.c_str()));
     envp.push_back(nullptr);
   }
-  // posix_spawnp searches PATH of *our* environment; resolve against the child's PATH when given.
-  std::string prog = spec.argv[0];
-  int64_t start = mono_ms();
+  if (spec.address_space_limit > 0) return spawn_limited(spec, argv.data(), spec.use_env ? envp.data() : environ, out, err);
+  // Built only here: each file action asks the kernel for the descriptor limit.
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  SpawnAttr attr;
   pid_t pid = -1;
-  if (spec.address_space_limit > 0) {
-    auto sp = spawn_limited(spec, argv.data(), spec.use_env ? envp.data() : environ, po.w, pe.w);
-    if (!sp.ok()) return sp.error();
-    pid = sp.value();
-  } else {
-    // Built only here: each file action asks the kernel for the descriptor limit.
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, po.w, 1);
-    posix_spawn_file_actions_adddup2(&fa, pe.w, 2);
-    if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-    SpawnAttr attr;
-    int rc = ::posix_spawnp(&pid, prog.c_str(), &fa, &attr.attr, argv.data(), spec.use_env ? envp.data() : environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(rc));
+  // posix_spawnp searches PATH of *our* environment; resolve against the child's PATH when given.
+  int rc = ::posix_spawnp(&pid, spec.argv[0].c_str(), &fa, &attr.attr, argv.data(), spec.use_env ? envp.data() : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(rc));
+  return pid;
+}
+
+void keep(std::string& dst, const char* data, size_t n, size_t cap) {
+  if (dst.size() < cap) dst.append(data, std::min(n, cap - dst.size()));
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// ProcessSpec::ends_with_main: the calling thread's output pipes, kept from one command to the
+// next. This side holds both ends (so they never report an end of their own), reads without
+// blocking, and learns of the command's end from a pidfd.
+struct ThreadPipes {
+  int out[2] = {-1, -1};
+  int err[2] = {-1, -1};
+  ~ThreadPipes() { close_all(); }
+  void close_all() {
+    for (int* fd : {&out[0], &out[1], &err[0], &err[1]}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
   }
+  bool ready() {
+    if (out[0] >= 0) return true;
+    if (::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0 && ::fcntl(out[0], F_SETFL, O_NONBLOCK) == 0 &&
+        ::fcntl(err[0], F_SETFL, O_NONBLOCK) == 0) {
+      return true;
+    }
+    close_all();   // tried again next time (a full descriptor table may have room then)
+    return false;
+  }
+};
+thread_local ThreadPipes t_pipes;
+
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Linux 5.3 and later (pidfd_open); asked once.
+bool have_pidfd() {
+  static const bool have = [] {
+    int fd = open_pidfd(::getpid());
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+  }();
+  return have;
+}
+
+// Reads what the non-blocking `fd` holds now; true when it gave anything.
+bool drain(int fd, std::string* dst, size_t cap) {
+  char buf[65536];
+  bool any = false;
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return any;
+    any = true;
+    if (dst) keep(*dst, buf, static_cast<size_t>(r), cap);
+  }
+}
+
+// What a previous command's escaped process (one that left its process group) wrote since
+// that command ended is not this command's output.
+void discard_stale(const ThreadPipes& tp) {
+  pollfd fds[2] = {{tp.out[0], POLLIN, 0}, {tp.err[0], POLLIN, 0}};
+  if (::poll(fds, 2, 0) <= 0) return;
+  for (auto& f : fds) {
+    if (f.revents & POLLIN) drain(f.fd, nullptr, 0);
+  }
+}
+
+Result<ProcessResult> run_ending_with_main(const ProcessSpec& spec, ThreadPipes& tp) {
+  discard_stale(tp);
+  int64_t start = mono_ms();
+  auto started = start_command(spec, tp.out[1], tp.err[1]);
+  if (!started.ok()) return started.error();
+  pid_t pid = started.value();
+  if (spec.watch && !spec.watch->started(pid)) ::kill(-pid, SIGKILL);   // cancelled before it started
+  ProcessResult res;
+  int pidfd = open_pidfd(pid);
+  if (pidfd < 0) {   // no way to learn of its end without blocking: it does not run on unwatched
+    int e = errno;
+    ::kill(-pid, SIGKILL);
+    if (spec.watch) spec.watch->ended(pid);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return make_error(spec.argv[0] + ": cannot watch the started command (pidfd_open: " + std::strerror(e) + ")");
+  }
+  int64_t deadline = spec.timeout_ms > 0 ? start + spec.timeout_ms : 0;
+  int64_t due_at = due_time(spec.due, start);
+  for (;;) {
+    pollfd fds[3] = {{pidfd, POLLIN, 0}, {tp.out[0], POLLIN, 0}, {tp.err[0], POLLIN, 0}};
+    int pr = ::poll(fds, 3, res.timed_out ? -1 : poll_timeout(deadline, due_at));
+    call_if_due(spec.due, due_at);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0 && deadline && !res.timed_out && mono_ms() >= deadline) {
+      res.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      continue;
+    }
+    if (fds[1].revents & POLLIN) drain(tp.out[0], &res.out, spec.output_cap);
+    if (fds[2].revents & POLLIN) drain(tp.err[0], &res.err, spec.output_cap);
+    if (fds[0].revents) break;
+  }
+  ::close(pidfd);
+  int status = 0;
+  if (spec.watch) spec.watch->ended(pid);   // before the reap: the group id stays ours until then
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  // Whatever the command left behind in its process group goes too; what it wrote before is kept.
+  ::kill(-pid, SIGKILL);
+  pollfd rest[2] = {{tp.out[0], POLLIN, 0}, {tp.err[0], POLLIN, 0}};
+  if (::poll(rest, 2, 0) > 0) {
+    if (rest[0].revents & POLLIN) drain(tp.out[0], &res.out, spec.output_cap);
+    if (rest[1].revents & POLLIN) drain(tp.err[0], &res.err, spec.output_cap);
+  }
+  res.duration_ms = mono_ms() - start;
+  res.exit_code = exit_code_of(status);
+  return res;
+}
+
+}  // namespace
+
+Result<ProcessResult> run_process(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return make_error("run_process: empty argv");
+  if (spec.ends_with_main && have_pidfd() && t_pipes.ready()) return run_ending_with_main(spec, t_pipes);
+  Pipe po, pe;
+  int a[2], b[2];
+  if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0) {
+    return make_error(std::string("pipe: ") + std::strerror(errno));
+  }
+  po.r = a[0]; po.w = a[1]; pe.r = b[0]; pe.w = b[1];
+  int64_t start = mono_ms();
+  auto started = start_command(spec, po.w, pe.w);
+  if (!started.ok()) return started.error();
+  pid_t pid = started.value();
   ::close(po.w); po.w = -1;
   ::close(pe.w); pe.w = -1;
   if (spec.watch && !spec.watch->started(pid)) ::kill(-pid, SIGKILL);   // cancelled before it started
@@ -247,8 +376,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
         (is_out ? open_o : open_e) = false;
         continue;
       }
-      auto& dst = is_out ? res.out : res.err;
-      if (dst.size() < spec.output_cap) dst.append(buf, std::min<size_t>(static_cast<size_t>(r), spec.output_cap - dst.size()));
+      keep(is_out ? res.out : res.err, buf, static_cast<size_t>(r), spec.output_cap);
     }
   }
   int status = 0;
@@ -258,8 +386,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   // Whatever the command left behind in its process group goes too.
   ::kill(-pid, SIGKILL);
   res.duration_ms = mono_ms() - start;
-  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  res.exit_code = exit_code_of(status);
   return res;
 }
 

@@ -58,6 +58,14 @@ struct ProcessSpec {
   uint64_t address_space_limit = 0; // RLIMIT_AS of the command in bytes (0: inherited)
   ProcessWatch* watch = nullptr;    // another thread may cancel the command through it
   DueCall* due = nullptr;           // made at most once while the command runs
+  // The command ends when its first process does: the rest of its process group is killed then
+  // (as after any command) instead of being waited for while it holds the output open. The
+  // calling thread's output pipes are then kept for its next command and it is woken once per
+  // command (a pidfd), not once per pipe and again for the exit. Where pidfds are missing
+  // (Linux < 5.3) the command runs the ordinary way. A process that left the group (setsid)
+  // and still writes after the command ended is not heard: what it wrote by the thread's next
+  // command is discarded then (what it writes later would be taken for that command's).
+  bool ends_with_main = false;
 };
 
 struct ProcessResult {

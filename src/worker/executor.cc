@@ -308,6 +308,9 @@ ExecResult Executor::run(const ActionSpec& a, const std::string& name, const Hos
     ps.timeout_ms = a.timeout_ms;
     ps.output_cap = 4u << 20;
     ps.watch = &watch_;
+    // A task ends when its command does (the slot sandbox's tasks too): one wake-up of the
+    // slot per task, and its output pipes are the slot thread's own, kept from task to task.
+    ps.ends_with_main = true;
     ps.due = due;
     pr = run_process(ps);
     if (!pr.ok()) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fs.h"
 #include "common/temp_dir.h"
 #include "worker/executor.h"
 #include "worker/sandbox_protocol.h"
@@ -60,8 +61,10 @@ int processes_with(const std::string& needle) {
   REQUIRE(d);
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // A process may end while it is read (its cmdline then fails to read): it has none.
+    auto text = read_file(std::string("/proc/") + e->d_name + "/cmdline");
+    if (!text.ok()) continue;
+    std::string cmd = std::move(text.value());
     for (auto& c : cmd) c = c == '\0' ? ' ' : c;
     if (cmd.find(needle) != std::string::npos) ++found;
   }
