@@ -117,6 +117,7 @@ class Executor {
     FolderStamp top, tmp;   // the task folder and its .zbuild-tmp
   };
   static FolderStamp stamp_of(const struct stat& st);
+  static bool looks_as_left(const std::filesystem::path& path, const FolderStamp& want);
   bool empty_for_reuse(const std::filesystem::path& dir, EmptyStamp& stamp);
 
   std::mutex ready_mu_;
