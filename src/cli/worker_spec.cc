@@ -25,7 +25,7 @@ static const char* kWorkerHelp =
     "  --prefetch N         tasks queued beyond the slots, their inputs fetched while the others\n"
     "                       run, so a slot never waits a network round trip for its next task:\n"
     "                       one, and up to N while the tasks take under 25 ms each, their\n"
-    "                       results then sent in groups (default 8; 0..8)\n"
+    "                       results then sent in groups (default 16; 0..16)\n"
     "  --work-dir DIR       sandboxes and the input cache (default $TMPDIR/zbuild-worker-PID)\n"
     "  --task-dir DIR       where task folders go (emptied at start and stop); \"disk\": under\n"
     "                       the work folder. Default: a private folder on /dev/shm when that is\n"
@@ -106,8 +106,8 @@ int worker_options(const Args& args, worker::WorkerOptions& o) {
   }
   if (args.values.count("--prefetch")) {
     auto v = to_int("--prefetch", args.get("--prefetch"));
-    if (!v.ok() || v.value() < 0 || v.value() > 8) {
-      std::fprintf(stderr, "zbuild-worker: --prefetch must be between 0 and 8\n");
+    if (!v.ok() || v.value() < 0 || v.value() > worker::kMaxPrefetch) {
+      std::fprintf(stderr, "zbuild-worker: --prefetch must be between 0 and %d\n", worker::kMaxPrefetch);
       return 2;
     }
     o.prefetch = v.value();

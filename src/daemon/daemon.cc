@@ -585,7 +585,7 @@ class Daemon final : public SchedulerHost {
         w->sandboxed = h->sandboxed();
         w->any_program = h->any_program();
         w->private_for = str(h->private_for());
-        w->prefetch = std::clamp(h->prefetch(), 0, 8);
+        w->prefetch = std::clamp(h->prefetch(), 0, proto::kMaxPrefetch);
         if (auto* ps = h->programs()) {
           for (size_t i = 0; i < ps->size() && i < 256; ++i) w->programs.push_back(str(ps->Get(i)));
         }

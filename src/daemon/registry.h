@@ -26,7 +26,7 @@ struct WorkerRec {
   std::string private_for;    // a client's local slot: serves only builds naming this secret
   uint64_t mismatches = 0;    // --verify-rate comparisons this worker took part in that disagreed
   bool set_aside = false;     // too many mismatches: no more work
-  int prefetch = 0;           // tasks it may queue beyond its slots (announced in Hello, 0..8)
+  int prefetch = 0;           // tasks it may queue beyond its slots (announced in Hello, 0..16)
   int credit = 0;             // free slots the worker has granted (at most slots + prefetch)
   // Short tasks: the mean of the run times its results report (-1: none yet), and the credit
   // the daemon has added beyond the worker's own one task ahead while that mean was short

@@ -24,6 +24,7 @@ constexpr size_t kChunkSize = 512 * 1024;               // bytes of blob per Blo
 constexpr size_t kMaxWorkerMessage = 8u << 20;          // ventilator, either direction
 constexpr size_t kMaxSinkMessage = 16u << 20;           // results and output chunks
 constexpr size_t kMaxClientMessage = 128u << 20;        // a SubmitBuild of a large graph
+constexpr int kMaxPrefetch = 16;                        // Hello.prefetch: tasks a worker may queue beyond its slots
 
 // The alignment every FlatBuffers read of a zbuild message needs: the widest scalar in the
 // schema is 64 bits and no struct asks for more (wire.cc checks the structs).

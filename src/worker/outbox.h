@@ -17,7 +17,7 @@ namespace zbuild::worker {
 class Outbox {
  public:
   struct Limits {
-    size_t results = 8;           // tasks in one group at most
+    size_t results = 16;          // tasks in one group at most
     int64_t hold_ms = 10;         // how long the first held task's messages may wait
     size_t bytes = 1u << 20;      // held bytes at most
     size_t queued = 2;            // held only while at least this many tasks wait for a slot

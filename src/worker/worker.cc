@@ -30,6 +30,8 @@
 
 namespace zbuild::worker {
 
+static_assert(kMaxPrefetch == proto::kMaxPrefetch, "the worker's --prefetch limit is the protocol's");
+
 namespace fb = flatbuffers;
 using proto::str;
 

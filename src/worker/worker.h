@@ -18,10 +18,13 @@ class context_t;
 
 namespace zbuild::worker {
 
+// Tasks a worker may queue beyond its slots at most (Hello.prefetch; the daemon clamps to it too).
+constexpr int kMaxPrefetch = 16;
+
 struct WorkerOptions {
   std::string daemon = "127.0.0.1:7600";
   int slots = 0;               // 0: number of cores
-  int prefetch = 8;            // tasks queued beyond the slots at most: one, all while tasks are short
+  int prefetch = 16;           // tasks queued beyond the slots at most: one, all while tasks are short
   std::string work_dir;        // default: $TMPDIR/zbuild-worker-<pid>
   std::string task_dir;        // task folders; empty: /dev/shm when a tmpfs, else work_dir ("disk": always)
   int64_t heartbeat_ms = 1000;

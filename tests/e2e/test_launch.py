@@ -129,16 +129,16 @@ class LocalSlots(LaunchMixin, E2ECase):
         self.assertEqual([w["id"] for w in workers], ["local-slots"])
         self.assertEqual(workers[0]["tasks_done"], 6)
         # Idle: its 2 slots and the one task it takes ahead, and what the daemon added of the rest
-        # of its prefetch (8) while these compiles averaged under 25 ms and has not yet taken
-        # back (one returning result at a time): between none and all 7.
-        self.assertEqual(workers[0]["prefetch"], 8)
-        self.assertTrue(0 <= workers[0]["short_credit"] <= 7, workers[0])
+        # of its prefetch (16) while these compiles averaged under 25 ms and has not yet taken
+        # back (one returning result at a time): between none and all 15.
+        self.assertEqual(workers[0]["prefetch"], 16)
+        self.assertTrue(0 <= workers[0]["short_credit"] <= 15, workers[0])
         self.assertEqual(workers[0]["credit"], 3 + workers[0]["short_credit"], workers[0])
         self.assertTrue(os.access(os.path.join(proj, "bin", "stats"), os.X_OK))   # real objects, linked
         self.assertEqual(d.stop(), 0, d.output())   # the slots' threads are joined; a clean exit
 
     def test_prefetch_in_the_worker_args_is_kept(self):
-        """The local slots queue tasks ahead (--prefetch 8) unless --local-worker-args says otherwise."""
+        """The local slots queue tasks ahead (--prefetch 16) unless --local-worker-args says otherwise."""
         d = self.slots_daemon("--local-worker-args", "--prefetch 0")
         self.addr = listening_address(d)
         d.wait_for("worker local-slots joined from")
