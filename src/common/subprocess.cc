@@ -84,10 +84,11 @@ Result<int> spawn_with_fd(const std::vector<std::string>& args, const std::vecto
 
 namespace {
 
-// A command started with what posix_spawn cannot give: an address-space limit. The child shares
-// the caller's memory until it execs (CLONE_VM | CLONE_VFORK, as glibc's posix_spawn does, so no
-// page tables are copied) and makes only system calls; all signals stay blocked in it until its
-// handlers are back to default.
+// A command started with what posix_spawn cannot give: an address-space limit (or, for
+// ProcessSpec::ends_with_main, without waiting for its exec). The child shares the caller's
+// memory until it execs (CLONE_VM, as glibc's posix_spawn does, so no page tables are copied)
+// and makes only system calls; all signals stay blocked in it until its handlers are back to
+// default.
 struct LimitedChild {
   const char* path;
   char** argv;
@@ -112,7 +113,7 @@ int limited_child_main(void* p) {
   int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   rlimit lim{c->as_limit, c->as_limit};
   if (::setpgid(0, 0) != 0 || in < 0 || ::dup2(in, 0) < 0 || ::dup2(c->out, 1) < 0 || ::dup2(c->err, 2) < 0 ||
-      (c->cwd && ::chdir(c->cwd) != 0) || ::setrlimit(RLIMIT_AS, &lim) != 0) {
+      (c->cwd && ::chdir(c->cwd) != 0) || (c->as_limit > 0 && ::setrlimit(RLIMIT_AS, &lim) != 0)) {
     c->err_no = errno;
     ::_exit(127);
   }
@@ -280,10 +281,56 @@ void discard_stale(const ThreadPipes& tp) {
   }
 }
 
+// ends_with_main: what a command's first process reads until it has exec'd. It shares this
+// process's memory until then and runs beside the thread that started it (start_beside), so
+// the caller keeps this until the command has been reaped.
+struct Launch {
+  std::vector<char*> argv, envp;
+  std::string path;
+  LimitedChild child{};
+};
+
+constexpr size_t kLaunchStack = 64 * 1024;
+thread_local std::unique_ptr<char[]> t_launch_stack;   // the first process's stack until it execs
+
+// Starts the command without waiting for its exec (CLONE_VM without CLONE_VFORK): the thread
+// goes on to wait for its end at once, one sleep per command instead of two (the exec's and the
+// end's). The process group is made from this side too, so that a signal sent to it right away
+// reaches the command. An exec that fails shows in l.child.err_no once the child is reaped.
+Result<pid_t> start_beside(const ProcessSpec& spec, int out, int err, Launch& l) {
+  for (auto& a : spec.argv) l.argv.push_back(const_cast<char*>(a.c_str()));
+  l.argv.push_back(nullptr);
+  char** envp = environ;
+  if (spec.use_env) {
+    for (auto& e : spec.env) l.envp.push_back(const_cast<char*>(e.c_str()));
+    l.envp.push_back(nullptr);
+    envp = l.envp.data();
+  }
+  std::string path_var = "/usr/local/bin:/usr/bin:/bin";
+  for (char** e = envp; *e; ++e) {
+    if (!std::strncmp(*e, "PATH=", 5)) path_var = *e + 5;
+  }
+  l.path = search_path(spec.argv[0], path_var, "");
+  if (l.path.empty()) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(ENOENT));
+  l.child = LimitedChild{l.path.c_str(), l.argv.data(), envp, spec.cwd.empty() ? nullptr : spec.cwd.c_str(), out, err,
+                         spec.address_space_limit};
+  if (!t_launch_stack) t_launch_stack = std::make_unique<char[]>(kLaunchStack);
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::clone(limited_child_main, t_launch_stack.get() + kLaunchStack, CLONE_VM | SIGCHLD, &l.child);
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(clone_errno));
+  ::setpgid(pid, pid);   // EACCES once it has exec'd: it made the group itself then
+  return pid;
+}
+
 Result<ProcessResult> run_ending_with_main(const ProcessSpec& spec, ThreadPipes& tp) {
   discard_stale(tp);
   int64_t start = mono_ms();
-  auto started = start_command(spec, tp.out[1], tp.err[1]);
+  Launch launch;
+  auto started = start_beside(spec, tp.out[1], tp.err[1], launch);
   if (!started.ok()) return started.error();
   pid_t pid = started.value();
   if (spec.watch && !spec.watch->started(pid)) ::kill(-pid, SIGKILL);   // cancelled before it started
@@ -303,7 +350,8 @@ Result<ProcessResult> run_ending_with_main(const ProcessSpec& spec, ThreadPipes&
     pollfd fds[3] = {{pidfd, POLLIN, 0}, {tp.out[0], POLLIN, 0}, {tp.err[0], POLLIN, 0}};
     int pr = ::poll(fds, 3, res.timed_out ? -1 : poll_timeout(deadline, due_at));
     call_if_due(spec.due, due_at);
-    if (pr < 0 && errno == EINTR) continue;
+    // Any failure is an interruption here (the child shares this thread's errno until it execs).
+    if (pr < 0) continue;
     if (pr == 0 && deadline && !res.timed_out && mono_ms() >= deadline) {
       res.timed_out = true;
       ::kill(-pid, SIGKILL);
@@ -320,6 +368,9 @@ Result<ProcessResult> run_ending_with_main(const ProcessSpec& spec, ThreadPipes&
   }
   // Whatever the command left behind in its process group goes too; what it wrote before is kept.
   ::kill(-pid, SIGKILL);
+  if (launch.child.err_no != 0) {   // its exec failed: it never ran
+    return make_error(spec.argv[0] + ": cannot run: " + std::strerror(launch.child.err_no));
+  }
   pollfd rest[2] = {{tp.out[0], POLLIN, 0}, {tp.err[0], POLLIN, 0}};
   if (::poll(rest, 2, 0) > 0) {
     if (rest[0].revents & POLLIN) drain(tp.out[0], &res.out, spec.output_cap);

@@ -55,6 +55,11 @@ TEST_CASE("run_process: the limit holds, signals are the command's own, a missin
   auto m = run_process(ps);
   REQUIRE_FALSE(m.ok());
   CHECK(m.error().message == "zbuild-no-such-program-4711: cannot run: No such file or directory");
+
+  ps.argv = {"/etc/passwd"};   // found, but its exec fails
+  auto x = run_process(ps);
+  REQUIRE_FALSE(x.ok());
+  CHECK(x.error().message == "/etc/passwd: cannot run: Permission denied");
   }
 }
 
