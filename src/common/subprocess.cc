@@ -129,28 +129,50 @@ int limited_child_main(void* p) {
 // real path is `skip_realpath`); `name` itself when it names a path. Empty when there is none.
 std::string search_path(const std::string& name, const std::string& path_var, const std::string& skip_realpath);
 
-Result<pid_t> spawn_limited(const ProcessSpec& spec, char** argv, char** envp, int out, int err) {
+// What a command's first process reads until it has exec'd: it shares this process's memory
+// until then, so the caller keeps this until the exec (clone_command with CLONE_VFORK returns
+// after it) or until the command has been reaped (without).
+struct Launch {
+  std::vector<char*> argv, envp;   // when the caller's own are not used
+  std::string path;
+  LimitedChild child{};
+};
+
+constexpr size_t kLaunchStack = 64 * 1024;
+// The first process's stack until it execs: one command at a time per thread is in that state
+// (a command started without waiting for its exec is reaped before the thread starts another).
+thread_local std::unique_ptr<char[]> t_launch_stack;
+
+// Finds the program in the command's own PATH and clones limited_child_main, all signals
+// blocked here around the clone (`flags`: CLONE_VM, with or without CLONE_VFORK).
+Result<pid_t> clone_command(const ProcessSpec& spec, char** argv, char** envp, int out, int err, int flags, Launch& l) {
   std::string path_var = "/usr/local/bin:/usr/bin:/bin";
   for (char** e = envp; *e; ++e) {
     if (!std::strncmp(*e, "PATH=", 5)) path_var = *e + 5;
   }
-  std::string path = search_path(spec.argv[0], path_var, "");
-  if (path.empty()) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(ENOENT));
-  LimitedChild c{path.c_str(), argv, envp, spec.cwd.empty() ? nullptr : spec.cwd.c_str(), out, err,
-                 spec.address_space_limit};
-  constexpr size_t kStack = 64 * 1024;
-  std::unique_ptr<char[]> stack(new char[kStack]);
+  l.path = search_path(spec.argv[0], path_var, "");
+  if (l.path.empty()) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(ENOENT));
+  l.child = LimitedChild{l.path.c_str(), argv, envp, spec.cwd.empty() ? nullptr : spec.cwd.c_str(), out, err,
+                         spec.address_space_limit};
+  if (!t_launch_stack) t_launch_stack = std::make_unique<char[]>(kLaunchStack);
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(limited_child_main, stack.get() + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  pid_t pid = ::clone(limited_child_main, t_launch_stack.get() + kLaunchStack, flags | SIGCHLD, &l.child);
   int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(clone_errno));
-  if (c.err_no != 0) {   // it never ran: reaped here
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  return pid;
+}
+
+Result<pid_t> spawn_limited(const ProcessSpec& spec, char** argv, char** envp, int out, int err) {
+  Launch l;
+  auto pid = clone_command(spec, argv, envp, out, err, CLONE_VM | CLONE_VFORK, l);
+  if (!pid.ok()) return pid;
+  if (l.child.err_no != 0) {   // it never ran: reaped here
+    while (::waitpid(pid.value(), nullptr, 0) < 0 && errno == EINTR) {
     }
-    return make_error(spec.argv[0] + ": cannot run: " + std::strerror(c.err_no));
+    return make_error(spec.argv[0] + ": cannot run: " + std::strerror(l.child.err_no));
   }
   return pid;
 }
@@ -281,18 +303,6 @@ void discard_stale(const ThreadPipes& tp) {
   }
 }
 
-// ends_with_main: what a command's first process reads until it has exec'd. It shares this
-// process's memory until then and runs beside the thread that started it (start_beside), so
-// the caller keeps this until the command has been reaped.
-struct Launch {
-  std::vector<char*> argv, envp;
-  std::string path;
-  LimitedChild child{};
-};
-
-constexpr size_t kLaunchStack = 64 * 1024;
-thread_local std::unique_ptr<char[]> t_launch_stack;   // the first process's stack until it execs
-
 // Starts the command without waiting for its exec (CLONE_VM without CLONE_VFORK): the thread
 // goes on to wait for its end at once, one sleep per command instead of two (the exec's and the
 // end's). The process group is made from this side too, so that a signal sent to it right away
@@ -306,23 +316,8 @@ Result<pid_t> start_beside(const ProcessSpec& spec, int out, int err, Launch& l)
     l.envp.push_back(nullptr);
     envp = l.envp.data();
   }
-  std::string path_var = "/usr/local/bin:/usr/bin:/bin";
-  for (char** e = envp; *e; ++e) {
-    if (!std::strncmp(*e, "PATH=", 5)) path_var = *e + 5;
-  }
-  l.path = search_path(spec.argv[0], path_var, "");
-  if (l.path.empty()) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(ENOENT));
-  l.child = LimitedChild{l.path.c_str(), l.argv.data(), envp, spec.cwd.empty() ? nullptr : spec.cwd.c_str(), out, err,
-                         spec.address_space_limit};
-  if (!t_launch_stack) t_launch_stack = std::make_unique<char[]>(kLaunchStack);
-  sigset_t all, old;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(limited_child_main, t_launch_stack.get() + kLaunchStack, CLONE_VM | SIGCHLD, &l.child);
-  int clone_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return make_error(spec.argv[0] + ": cannot run: " + std::strerror(clone_errno));
-  ::setpgid(pid, pid);   // EACCES once it has exec'd: it made the group itself then
+  auto pid = clone_command(spec, l.argv.data(), envp, out, err, CLONE_VM, l);
+  if (pid.ok()) ::setpgid(pid.value(), pid.value());   // EACCES once it has exec'd: it made the group itself then
   return pid;
 }
 

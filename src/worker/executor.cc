@@ -382,6 +382,16 @@ Executor::FolderStamp Executor::stamp_of(const struct stat& st) {
           static_cast<uint64_t>(st.st_nlink)};
 }
 
+// Whether the folder `path` is as it was left (`want`): a folder (not a link to one) of mode 0755
+// without extended attributes, of the same device, inode, size and link count. Two system calls,
+// by name: the task's processes are all gone (none that could swap the folder between the calls
+// and the next task's start remains in a sandbox; without one, a task reaches all this anyway).
+bool Executor::looks_as_left(const fs::path& path, const FolderStamp& want) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755 &&
+         stamp_of(st) == want && ::llistxattr(path.c_str(), nullptr, 0) == 0;
+}
+
 // Empties the task folder `dir` for the next task: everything in it goes, but .zbuild-tmp
 // (emptied); what the task set on the folders themselves (mode, extended attributes, ACLs) is
 // reset first. Works on descriptors opened without following links. False when anything could
@@ -393,16 +403,6 @@ Executor::FolderStamp Executor::stamp_of(const struct stat& st) {
 // remove (a trivial task's reset is 8 system calls instead of 22). Any entry made, even one made
 // and renamed, changes a size; a mount on either folder changes its device. On other file
 // systems a folder's size does not follow its entries, and every reset lists them.
-// Whether the folder `path` is as it was left (`want`): a folder (not a link to one) of mode 0755
-// without extended attributes, of the same device, inode, size and link count. Two system calls,
-// by name: the task's processes are all gone (none that could swap the folder between the calls
-// and the next task's start remains in a sandbox; without one, a task reaches all this anyway).
-bool Executor::looks_as_left(const fs::path& path, const FolderStamp& want) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755 &&
-         stamp_of(st) == want && ::llistxattr(path.c_str(), nullptr, 0) == 0;
-}
-
 bool Executor::empty_for_reuse(const fs::path& dir, EmptyStamp& stamp) {
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   // The common case (a task that left nothing, on tmpfs): four system calls, no descriptor.
