@@ -501,7 +501,8 @@ FileCache::Listing FileCache::list_folder(int fd) {
 }
 
 bool FileCache::absent(const std::string& dir, int fd, std::string_view name) {
-  if (listings_file_.empty() || fd < 0 || name.empty()) return false;
+  // "." and ".." are in every folder and in no listing ("inc/sub/../x.h" names inc/sub/..).
+  if (listings_file_.empty() || fd < 0 || name.empty() || name == "." || name == "..") return false;
   auto it = listings_.find(dir);
   if (it == listings_.end()) {
     it = listings_.emplace(dir, list_folder(fd)).first;

@@ -604,6 +604,23 @@ TEST_CASE("folder listings answer names that are not there, and a header added i
   CHECK(paths_of(r4) == paths_of(r3));
 }
 
+TEST_CASE("a quoted name going up a folder (\"../x.h\") is found through the folder listings") {
+  Project p;
+  // yaml-cpp's contrib/anchordict.h includes "../anchor.h": the folder "lib/sub/.." is not a
+  // name in lib/sub's listing, and must not be taken for one that is missing.
+  write_text(p.t.path / "inc/lib/sub/c.h", "#include \"../two.h\"\n#include \"./d.h\"\n");
+  write_text(p.t.path / "inc/lib/sub/d.h", "\n");
+  write_text(p.t.path / "src/a.c", "#include <lib/sub/c.h>\n");
+  for (int round = 0; round < 2; ++round) {   // listings made, then read from the file
+    std::optional<DiskFiles> files;
+    auto r = listed_scan(p, files);
+    INFO(r.gave_up);
+    REQUIRE(r.gave_up.empty());
+    CHECK(count_of(r, p.root + "/inc/lib/sub/../two.h") == 1);
+    CHECK(count_of(r, p.root + "/inc/lib/sub/./d.h") == 1);
+  }
+}
+
 TEST_CASE("a damaged, truncated or foreign listings file is not used") {
   Project p;
   std::optional<DiskFiles> first;
