@@ -37,6 +37,15 @@ struct Pipe {
 }  // namespace
 
 namespace {
+// `v` as the NULL-ended array exec takes, pointing into `v`.
+std::vector<char*> exec_array(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 // What every process zbuild starts gets: its own process group (the caller may signal the
 // group), an empty signal mask and default handling of the signals zbuild itself catches.
 struct SpawnAttr {
@@ -64,11 +73,7 @@ struct SpawnAttr {
 Result<int> spawn_with_fd(const std::vector<std::string>& args, const std::vector<std::string>& env, int pass_fd,
                           int as_fd) {
   if (args.empty()) return make_error("spawn_with_fd: empty argv");
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  std::vector<char*> argv = exec_array(args), envp = exec_array(env);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -207,14 +212,8 @@ namespace {
 // Starts spec.argv with its stdout on `out` and its stderr on `err` (stdin /dev/null), in its
 // own process group.
 Result<pid_t> start_command(const ProcessSpec& spec, int out, int err) {
-  std::vector<char*> argv;
-  for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  if (spec.use_env) {
-    for (auto& s : spec.env) envp.push_back(const_cast<char*>(s.c_str()));
-    envp.push_back(nullptr);
-  }
+  std::vector<char*> argv = exec_array(spec.argv), envp;
+  if (spec.use_env) envp = exec_array(spec.env);
   if (spec.address_space_limit > 0) return spawn_limited(spec, argv.data(), spec.use_env ? envp.data() : environ, out, err);
   // Built only here: each file action asks the kernel for the descriptor limit.
   posix_spawn_file_actions_t fa;
@@ -308,12 +307,10 @@ void discard_stale(const ThreadPipes& tp) {
 // end's). The process group is made from this side too, so that a signal sent to it right away
 // reaches the command. An exec that fails shows in l.child.err_no once the child is reaped.
 Result<pid_t> start_beside(const ProcessSpec& spec, int out, int err, Launch& l) {
-  for (auto& a : spec.argv) l.argv.push_back(const_cast<char*>(a.c_str()));
-  l.argv.push_back(nullptr);
+  l.argv = exec_array(spec.argv);
   char** envp = environ;
   if (spec.use_env) {
-    for (auto& e : spec.env) l.envp.push_back(const_cast<char*>(e.c_str()));
-    l.envp.push_back(nullptr);
+    l.envp = exec_array(spec.env);
     envp = l.envp.data();
   }
   auto pid = clone_command(spec, l.argv.data(), envp, out, err, CLONE_VM, l);
@@ -468,11 +465,7 @@ Result<int> start_detached(const std::vector<std::string>& args, const std::vect
     if (!replaced) env_store.emplace_back(kv);
   }
   env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  std::vector<char*> argv = exec_array(args), envp = exec_array(env_store);
   // fork + exec: the child does only async-signal-safe calls before exec — its own process
   // group, default signals, an empty mask, stdin from /dev/null.
   pid_t pid = ::fork();
